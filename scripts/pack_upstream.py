@@ -1,0 +1,135 @@
+"""Repack real binaries into the exact archive layouts and names of their GitHub releases.
+
+GitHub is unreachable on these machines, so the tests serve these archives from a loopback
+GitHub-shaped server. The bytes inside are the real upstream binaries (npm/Debian); only the
+archive wrapping is rebuilt, deterministically (fixed mtimes, sorted members), so a re-run
+produces identical digests.
+"""
+import argparse
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import zipfile
+
+EPOCH = (2025, 1, 1, 0, 0, 0)
+EPOCH_TS = 1735689600
+
+PROTOC_VERSION = "36.2"
+PROTOC_PLATFORMS = {  # upstream asset suffix -> binary name inside the npm package
+    "linux-x86_64": "protoc-linux-x86_64",
+    "linux-aarch_64": "protoc-linux-aarch_64",
+    "osx-x86_64": "protoc-osx-x86_64",
+    "osx-aarch_64": "protoc-osx-aarch_64",
+    "win64": "protoc-win64.exe",
+}
+BUF_VERSION = "1.75.0"
+
+
+def write_if_changed(path, data):
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def zip_bytes(members):
+    """members: list of (name, bytes, executable)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data, exe in sorted(members):
+            info = zipfile.ZipInfo(name, EPOCH)
+            info.create_system = 3
+            info.external_attr = (0o100755 if exe else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def tgz_bytes(members):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        dirs = set()
+        for name, _, _ in members:
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                dirs.add("/".join(parts[:i]))
+        for d in sorted(dirs):
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, EPOCH_TS
+            t.addfile(ti)
+        for name, data, exe in sorted(members):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(data), (0o755 if exe else 0o644), EPOCH_TS
+            t.addfile(ti, io.BytesIO(data))
+    out = io.BytesIO()
+    import gzip
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as g:
+        g.write(raw.getvalue())
+    return out.getvalue()
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def include_members(pkg):
+    root = os.path.join(pkg, "include")
+    out = []
+    for dirpath, _, files in os.walk(root):
+        for fn in files:
+            full = os.path.join(dirpath, fn)
+            rel = os.path.relpath(full, pkg).replace(os.sep, "/")
+            out.append((rel, read(full), False))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--protoc-pkg", required=True)
+    ap.add_argument("--buf-pkg", required=True)
+    ap.add_argument("--protoc-gen-go", required=True)
+    ap.add_argument("--protoc-gen-go-grpc", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+
+    includes = include_members(a.protoc_pkg)
+    readme = (b"Protocol Buffers - Google's data interchange format\n"
+              b"(repacked for tests from the npm protoc package)\n", False)
+    for suffix, binary in PROTOC_PLATFORMS.items():
+        exe = "bin/protoc.exe" if suffix == "win64" else "bin/protoc"
+        members = [(exe, read(os.path.join(a.protoc_pkg, "bin", binary)), True),
+                   ("readme.txt",) + readme] + includes
+        write_if_changed(os.path.join(a.out, f"protoc-{PROTOC_VERSION}-{suffix}.zip"), zip_bytes(members))
+
+    # buf: buf-<OS>-<arch>.tar.gz with buf/bin/{buf,protoc-gen-buf-breaking,protoc-gen-buf-lint}
+    bins = ["buf", "protoc-gen-buf-breaking", "protoc-gen-buf-lint"]
+    members = [(f"buf/bin/{b}", read(os.path.join(a.buf_pkg, "bin", b)), True) for b in bins]
+    members.append(("buf/LICENSE", read(os.path.join(a.buf_pkg, "LICENSE")) if os.path.exists(os.path.join(a.buf_pkg, "LICENSE")) else b"Apache-2.0\n", False))
+    name = "buf-Linux-x86_64.tar.gz"
+    data = tgz_bytes(members)
+    write_if_changed(os.path.join(a.out, name), data)
+    write_if_changed(os.path.join(a.out, "buf-Linux-x86_64"), members[0][1])
+    sums = f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+    sums += f"{hashlib.sha256(members[0][1]).hexdigest()}  buf-Linux-x86_64\n"
+    write_if_changed(os.path.join(a.out, "sha256.txt"), sums.encode())
+
+    # protoc-gen-go: protoc-gen-go.v<ver>.linux.amd64.tar.gz with the binary at the root.
+    write_if_changed(os.path.join(a.out, "protoc-gen-go.v1.28.1.linux.amd64.tar.gz"),
+                     tgz_bytes([("protoc-gen-go", read(a.protoc_gen_go), True),
+                                ("LICENSE", b"BSD-3-Clause\n", False),
+                                ("README.md", b"protoc-gen-go\n", False)]))
+    write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.3.0.linux.amd64.tar.gz"),
+                     tgz_bytes([("./protoc-gen-go-grpc", read(a.protoc_gen_go_grpc), True),
+                                ("./LICENSE", b"Apache-2.0\n", False)]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+//! `https://…` and `http://…` sources, with ureq, streamed.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::NetOptions;
+
+pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
+    super::install_tls_provider();
+    // ureq bounds the whole body rather than each read: allow the stall timeout plus
+    // time for the body at a slow 256 KiB/s.
+    let body = net.timeout + Duration::from_secs(size / (256 << 10));
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(net.timeout))
+        .timeout_recv_response(Some(net.timeout))
+        .timeout_recv_body(Some(body))
+        .http_status_as_error(true)
+        .user_agent(concat!("protoreg/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent()
+}
+
+pub fn fetch(agent: &ureq::Agent, url: &str, sink: &mut dyn Write) -> Result<(), String> {
+    let response = agent.get(url).call().map_err(describe)?;
+    let mut body = response.into_body().into_reader();
+    io::copy(&mut body, sink).map_err(|e| format!("transfer failed: {}", io_reason(&e)))?;
+    Ok(())
+}
+
+fn describe(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::StatusCode(code) => format!("HTTP {code}"),
+        ureq::Error::Timeout(what) => format!("timed out ({what})"),
+        ureq::Error::Io(io) => io_reason(&io),
+        other => other.to_string(),
+    }
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::TimedOut => "timed out".into(),
+        io::ErrorKind::UnexpectedEof => "body cut short".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,20 @@
+//! `oci-layout:DIR` sources: an OCI image-layout directory, the serverless registry. The blob
+//! is `DIR/blobs/sha256/<hex>`; it is copied through the hashing writer like any other body.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::verify::Expected;
+
+pub fn fetch(dir: &Path, expected: &Expected, sink: &mut dyn Write) -> Result<(), String> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(format!("`{}` is not an OCI image layout (no `oci-layout` file)", dir.display()));
+    }
+    let blob = dir.join("blobs/sha256").join(expected.sha256.hex());
+    let mut f = std::fs::File::open(&blob).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "blob not in the layout".to_string(),
+        _ => format!("cannot open `{}`: {e}", blob.display()),
+    })?;
+    std::io::copy(&mut f, sink).map_err(|e| format!("read failed: {e}"))?;
+    Ok(())
+}

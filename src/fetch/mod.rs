@@ -1,0 +1,88 @@
+//! Fetch: stream one source's bytes into a writer that hashes them. Each source kind has its
+//! own module; they share the timeouts and the (lazily built) network clients.
+
+mod http;
+mod layout;
+mod oci;
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::source::Source;
+use crate::verify::Expected;
+
+pub const ENV_TIMEOUT: &str = "PROTOREG_TIMEOUT";
+
+/// Network settings shared by all sources of one run.
+#[derive(Debug, Clone)]
+pub struct NetOptions {
+    /// Plain HTTP for `oci://` sources (the ORAS `--plain-http` convention).
+    pub plain_http: bool,
+    /// Connect timeout, and the longest a transfer may stall.
+    pub timeout: Duration,
+}
+
+impl NetOptions {
+    pub fn from_env(plain_http: bool) -> NetOptions {
+        let secs = std::env::var(ENV_TIMEOUT)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(30.0);
+        NetOptions {
+            plain_http,
+            timeout: Duration::from_secs_f64(secs),
+        }
+    }
+}
+
+/// Clients are built on first use: a run served from the cache or from a layout directory
+/// starts no async runtime and opens no connection.
+pub struct Fetcher {
+    net: NetOptions,
+    http: Option<ureq::Agent>,
+    oci: Option<oci::OciFetcher>,
+}
+
+impl Fetcher {
+    pub fn new(net: NetOptions) -> Fetcher {
+        Fetcher {
+            net,
+            http: None,
+            oci: None,
+        }
+    }
+
+    /// Stream `source`'s bytes for `expected` into `sink`. The error is a one-line reason for
+    /// the attempt list; verification happens in the caller.
+    pub fn fetch(
+        &mut self,
+        source: &Source,
+        expected: &Expected,
+        sink: &mut dyn Write,
+    ) -> Result<(), String> {
+        match source {
+            Source::Http { url } => {
+                let net = &self.net;
+                let agent = self.http.get_or_insert_with(|| http::agent(net, expected.size));
+                http::fetch(agent, url, sink)
+            }
+            Source::Oci {
+                registry,
+                repository,
+            } => {
+                if self.oci.is_none() {
+                    self.oci = Some(oci::OciFetcher::new(&self.net)?);
+                }
+                let oci = self.oci.as_mut().ok_or("OCI client unavailable")?;
+                oci.fetch(registry, repository, expected, sink)
+            }
+            Source::Layout { dir } => layout::fetch(dir, expected, sink),
+        }
+    }
+}
+
+/// Make sure the process-wide TLS provider is installed (one stack: rustls with ring).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

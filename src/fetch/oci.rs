@@ -1,0 +1,115 @@
+//! `oci://HOST[:PORT]/REPOSITORY` sources: the blob is fetched by the pin's digest with
+//! oci-client's streaming blob call (never `pull()`, which buffers whole layers).
+
+use std::io::Write;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::{Client, Reference};
+
+use super::NetOptions;
+use crate::auth;
+use crate::verify::Expected;
+
+pub struct OciFetcher {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    stall: std::time::Duration,
+}
+
+pub fn client_config(net: &NetOptions) -> ClientConfig {
+    ClientConfig {
+        protocol: if net.plain_http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        connect_timeout: Some(net.timeout),
+        read_timeout: Some(net.timeout),
+        user_agent: concat!("protoreg/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    }
+}
+
+impl OciFetcher {
+    pub fn new(net: &NetOptions) -> Result<OciFetcher, String> {
+        super::install_tls_provider();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let client = {
+            let _guard = runtime.enter();
+            Client::try_from(client_config(net)).map_err(|e| format!("cannot build the OCI client: {e}"))?
+        };
+        Ok(OciFetcher {
+            runtime,
+            client,
+            stall: net.timeout,
+        })
+    }
+
+    pub fn fetch(
+        &mut self,
+        registry: &str,
+        repository: &str,
+        expected: &Expected,
+        sink: &mut dyn Write,
+    ) -> Result<(), String> {
+        let creds = auth::for_registry(registry);
+        let reference = Reference::with_digest(
+            registry.to_string(),
+            repository.to_string(),
+            expected.sha256.oci(),
+        );
+        let digest = expected.sha256.oci();
+        let client = &self.client;
+        let stall = self.stall;
+        let result: Result<(), String> = self.runtime.block_on(async {
+            client
+                .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
+                .await;
+            let mut stream = tokio::time::timeout(stall, client.pull_blob_stream(&reference, digest.as_str()))
+                .await
+                .map_err(|_| format!("timed out after {stall:?} waiting for the registry"))?
+                .map_err(|e| describe(&e))?;
+            loop {
+                let next = tokio::time::timeout(stall, stream.next())
+                    .await
+                    .map_err(|_| format!("stalled for {stall:?}"))?;
+                match next {
+                    None => return Ok(()),
+                    Some(Ok(chunk)) => sink
+                        .write_all(&chunk)
+                        .map_err(|e| format!("write failed: {e}"))?,
+                    Some(Err(e)) => return Err(format!("transfer failed: {e}")),
+                }
+            }
+        });
+        result.map_err(|e| auth::redact(&e, &creds))
+    }
+}
+
+fn describe(e: &oci_client::errors::OciDistributionError) -> String {
+    use oci_client::errors::OciDistributionError as E;
+    match e {
+        E::AuthenticationFailure(m) => format!("authentication failed ({m}); set PROTOREG_REGISTRY_USERNAME/PASSWORD or log in with docker"),
+        E::UnauthorizedError { .. } => "unauthorized; set PROTOREG_REGISTRY_USERNAME/PASSWORD or log in with docker".into(),
+        E::ServerError { code, .. } => format!("HTTP {code}"),
+        E::ImageManifestNotFoundError(_) => "not found".into(),
+        E::RegistryError { envelope, .. } => {
+            let codes: Vec<String> = envelope.errors.iter().map(|x| format!("{:?}", x.code)).collect();
+            format!("registry error {}", codes.join(", "))
+        }
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! protoreg: resolve, fetch, verify, store, extract and materialize pinned protobuf tools,
+//! and operate the OCI registry that serves them.
+//!
+//! The pipeline, one module per stage: [`resolve`] drives [`fetch`] (one module per source
+//! kind), [`verify`], [`store`] (the content-addressed cache), [`extract`] and
+//! [`materialize`]. [`platform`] is the one table of platform names; [`error`] the one
+//! error type. [`commands`] holds the command-line glue.
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod fetch;
+pub mod materialize;
+pub mod platform;
+pub mod resolve;
+pub mod source;
+pub mod store;
+pub mod verify;
+
+use cli::{Cli, Command};
+
+/// Run a parsed command line.
+pub fn run(cli: &Cli) -> error::Result<()> {
+    match &cli.command {
+        Command::Materialize(args) => commands::materialize::run(&cli.global, args),
+        Command::Extract(args) => commands::extract::run(args),
+    }
+}

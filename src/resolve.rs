@@ -1,0 +1,202 @@
+//! Resolve: the pipeline that turns a pin into a tree. The cache first; then each source in
+//! order, streamed into `tmp/` while hashing; the first verified one becomes the blob; the
+//! blob is extracted into `tmp/` and renamed into the cache; the tree is materialized.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Attempt, Error, IoContext, Result};
+use crate::extract::{self, Layout};
+use crate::fetch::{Fetcher, NetOptions};
+use crate::materialize::{self, Link};
+use crate::source::Source;
+use crate::store::{remove_tree, Store};
+use crate::verify::{Expected, HashingWriter, Sha256};
+
+/// What to materialize: the pinned bytes and how to unpack them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub expected: Expected,
+    pub layout: Layout,
+}
+
+impl Artifact {
+    /// The cache key of the extracted tree: the pin plus every extraction parameter, never
+    /// the source (all sources serve the same bytes).
+    pub fn tree_key(&self) -> Sha256 {
+        let mut s = format!(
+            "protoreg-tree-v1\n{}\n{}\n{}\n{}\n",
+            self.expected.sha256,
+            self.expected.size,
+            self.layout.format,
+            self.layout.strip_prefix.as_deref().unwrap_or("")
+        );
+        for e in &self.layout.executables {
+            s.push_str(e);
+            s.push('\n');
+        }
+        Sha256::of_bytes(s.as_bytes())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub offline: bool,
+    pub net: NetOptions,
+}
+
+/// How a tree was obtained, for `--json`, metrics and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub tree: PathBuf,
+    pub cache_hit: bool,
+    /// The source that served the bytes (None for a cache hit).
+    pub source: Option<String>,
+    /// Sources that were tried and failed before the one that worked.
+    pub failed: Vec<Attempt>,
+    pub bytes_fetched: u64,
+}
+
+/// Get the tree for `artifact` into the cache (if needed) and return where it is.
+pub fn ensure_tree(
+    store: &Store,
+    artifact: &Artifact,
+    sources: &[Source],
+    opts: &Options,
+) -> Result<Outcome> {
+    let key = artifact.tree_key();
+    let tree_path = store.tree_path(&key);
+    if let Some(tree) = store.lookup(&tree_path) {
+        return Ok(Outcome {
+            tree,
+            cache_hit: true,
+            ..Outcome::default()
+        });
+    }
+    store.init()?;
+    let _lock = store.lock(&key)?;
+    // Another process may have finished the entry while we waited for the lock.
+    if let Some(tree) = store.lookup(&tree_path) {
+        return Ok(Outcome {
+            tree,
+            cache_hit: true,
+            ..Outcome::default()
+        });
+    }
+    let mut outcome = Outcome::default();
+    let blob = match store.lookup(&store.blob_path(&artifact.expected.sha256)) {
+        Some(blob) => blob,
+        None if opts.offline => {
+            return Err(Error::Offline {
+                sha256: artifact.expected.sha256.to_string(),
+                cache: store.root().to_path_buf(),
+            })
+        }
+        None => fetch_blob(store, &artifact.expected, sources, opts, &mut outcome)?,
+    };
+    let staging = store.temp_path("tree");
+    std::fs::create_dir(&staging).ctx("create", &staging)?;
+    if let Err(e) = extract::extract(&blob, &artifact.layout, &staging) {
+        remove_tree(&staging);
+        return Err(e);
+    }
+    outcome.tree = store.install_tree(&staging, &key)?;
+    Ok(outcome)
+}
+
+/// Try each source in order; the first whose bytes verify is installed as the blob.
+fn fetch_blob(
+    store: &Store,
+    expected: &Expected,
+    sources: &[Source],
+    opts: &Options,
+    outcome: &mut Outcome,
+) -> Result<PathBuf> {
+    let mut fetcher = Fetcher::new(opts.net.clone());
+    for source in sources {
+        let tmp = store.temp_path("blob");
+        match fetch_one(&mut fetcher, source, expected, &tmp) {
+            Ok(()) => {
+                outcome.source = Some(source.to_string());
+                outcome.bytes_fetched = expected.size;
+                return store.install_blob(&tmp, &expected.sha256);
+            }
+            Err(reason) => {
+                let _ = std::fs::remove_file(&tmp);
+                outcome.failed.push(Attempt {
+                    source: source.to_string(),
+                    reason,
+                });
+            }
+        }
+    }
+    Err(Error::AllSourcesFailed {
+        sha256: expected.sha256.to_string(),
+        attempts: outcome.failed.clone(),
+    })
+}
+
+fn fetch_one(
+    fetcher: &mut Fetcher,
+    source: &Source,
+    expected: &Expected,
+    tmp: &Path,
+) -> std::result::Result<(), String> {
+    let file = File::create(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
+    let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), expected.size);
+    fetcher.fetch(source, expected, &mut writer)?;
+    let buffered = writer
+        .finish(expected, "the download")
+        .map_err(|e| first_line(&e.to_string()))?;
+    buffered
+        .into_inner()
+        .map_err(|e| format!("write failed: {}", e.error()))?;
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// The whole `materialize` command: tree into the cache, then into `out`.
+pub fn materialize(
+    store: &Store,
+    artifact: &Artifact,
+    sources: &[Source],
+    opts: &Options,
+    out: &Path,
+    link: Link,
+) -> Result<Outcome> {
+    materialize::check_output(out)?;
+    let outcome = ensure_tree(store, artifact, sources, opts)?;
+    materialize::materialize(&outcome.tree, out, link)?;
+    Ok(outcome)
+}
+
+/// `extract`: verify a local archive and unpack it to `out`, with no cache and no network.
+/// A size of 0 means "not given" (Buck2's download_file already checked it).
+pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<()> {
+    materialize::check_output(out)?;
+    let (sha, size) = crate::verify::hash_file(archive)?;
+    let expected = &artifact.expected;
+    let mismatch = |what: &str, want: String, got: String| Error::Verification {
+        what: format!("{what} of `{}`", archive.display()),
+        expected: want,
+        actual: got,
+        hint: "the archive is not the pinned one; download it again".into(),
+    };
+    if expected.size != 0 && size != expected.size {
+        return Err(mismatch("size", format!("{} bytes", expected.size), format!("{size} bytes")));
+    }
+    if sha != expected.sha256 {
+        return Err(mismatch("sha256", expected.sha256.to_string(), sha.to_string()));
+    }
+    let staging = materialize::staging_path(out)?;
+    std::fs::create_dir(&staging).ctx("create", &staging)?;
+    if let Err(e) = extract::extract(archive, &artifact.layout, &staging) {
+        remove_tree(&staging);
+        return Err(e);
+    }
+    materialize::promote(&staging, out)
+}
