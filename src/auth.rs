@@ -71,7 +71,9 @@ pub fn for_registry(registry: &str) -> Credentials {
 fn docker_config(registry: &str) -> Option<Credentials> {
     let path = std::env::var_os("DOCKER_CONFIG")
         .map(|d| PathBuf::from(d).join("config.json"))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+        })?;
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     let auths = json.get("auths")?.as_object()?;
@@ -87,7 +89,9 @@ fn docker_config(registry: &str) -> Option<Credentials> {
         return Some(Credentials::Bearer(token.to_string()));
     }
     let auth = entry.get("auth")?.as_str()?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(auth).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (username, password) = decoded.split_once(':')?;
     Some(Credentials::Basic {

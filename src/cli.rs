@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "protoreg", version, about = "Pinned protobuf tools for Buck2: fetch, verify, cache, materialize; operate their OCI registry")]
+#[command(
+    name = "protoreg",
+    version,
+    about = "Pinned protobuf tools for Buck2: fetch, verify, cache, materialize; operate their OCI registry"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

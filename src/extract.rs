@@ -91,7 +91,10 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
         dest,
         prefix: match &layout.strip_prefix {
             Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
-                Error::input(format!("invalid --strip-prefix `{p}`: {why}"), "give a relative directory")
+                Error::input(
+                    format!("invalid --strip-prefix `{p}`: {why}"),
+                    "give a relative directory",
+                )
             })?),
             _ => None,
         },
@@ -116,12 +119,13 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
     for exe in &layout.executables {
         let rel = safe_relative(exe).map_err(|why| x.unsafe_(why))?;
         let path = dest.join(&rel);
-        let meta = fs::symlink_metadata(&path).map_err(|_| {
-            Error::input(
+        let meta =
+            fs::symlink_metadata(&path).map_err(|_| {
+                Error::input(
                 format!("`{exe}` is declared executable but `{}` has no such file", x.archive),
                 "fix the binaries of the pin (paths are relative to the tree after --strip-prefix)",
             )
-        })?;
+            })?;
         if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
             let mode = meta.permissions().mode() | 0o111;
@@ -150,15 +154,24 @@ impl Extractor<'_> {
 
     /// Map a member name to its path in the tree; `None` for the prefix directory itself.
     fn member_path(&self, name: &str) -> Result<Option<PathBuf>> {
-        let rel = safe_relative(name).map_err(|why| self.unsafe_(format!("member `{}`: {why}", name.escape_debug())))?;
+        let rel = safe_relative(name)
+            .map_err(|why| self.unsafe_(format!("member `{}`: {why}", name.escape_debug())))?;
         match &self.prefix {
-            None => Ok(if rel.as_os_str().is_empty() { None } else { Some(rel) }),
+            None => Ok(if rel.as_os_str().is_empty() {
+                None
+            } else {
+                Some(rel)
+            }),
             Some(prefix) => match rel.strip_prefix(prefix) {
                 Ok(rest) if rest.as_os_str().is_empty() => Ok(None),
                 Ok(rest) => Ok(Some(rest.to_path_buf())),
                 Err(_) if prefix.starts_with(&rel) => Ok(None), // a parent of the prefix
                 Err(_) => Err(Error::input(
-                    format!("member `{name}` of `{}` is outside --strip-prefix `{}`", self.archive, prefix.display()),
+                    format!(
+                        "member `{name}` of `{}` is outside --strip-prefix `{}`",
+                        self.archive,
+                        prefix.display()
+                    ),
                     "fix the pin's strip_prefix",
                 )),
             },
@@ -186,7 +199,10 @@ impl Extractor<'_> {
         let mut limited = src.take(self.budget + 1);
         let n = io::copy(&mut limited, &mut f).map_err(|e| {
             // A read error here is a corrupt archive (the bytes were verified).
-            if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+            if e.kind() == io::ErrorKind::Other
+                || e.kind() == io::ErrorKind::InvalidData
+                || e.kind() == io::ErrorKind::UnexpectedEof
+            {
                 self.unsafe_(format!("cannot read member `{}`: {e}", rel.display()))
             } else {
                 Error::io("write", &path, e)
@@ -211,7 +227,10 @@ impl Extractor<'_> {
     fn symlink(&mut self, rel: PathBuf, target: &str) -> Result<()> {
         let target_path = Path::new(target);
         if target.is_empty() || target_path.is_absolute() || target.contains('\0') {
-            return Err(self.unsafe_(format!("symlink `{}` points to `{target}`, outside the tree", rel.display())));
+            return Err(self.unsafe_(format!(
+                "symlink `{}` points to `{target}`, outside the tree",
+                rel.display()
+            )));
         }
         // Resolve lexically from the link's directory; it must never climb above the root.
         let mut depth = rel.components().count() as i64 - 1;
@@ -223,7 +242,10 @@ impl Extractor<'_> {
                 _ => depth = -1,
             }
             if depth < 0 {
-                return Err(self.unsafe_(format!("symlink `{}` points to `{target}`, outside the tree", rel.display())));
+                return Err(self.unsafe_(format!(
+                    "symlink `{}` points to `{target}`, outside the tree",
+                    rel.display()
+                )));
             }
         }
         self.links.push((rel, target_path.to_path_buf()));
@@ -251,14 +273,24 @@ impl Extractor<'_> {
             let name = String::from_utf8(entry.path_bytes().into_owned())
                 .map_err(|_| self.unsafe_("a member name is not UTF-8"))?;
             let kind = entry.header().entry_type();
-            if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+            if kind.is_pax_global_extensions()
+                || kind.is_pax_local_extensions()
+                || kind.is_gnu_longname()
+                || kind.is_gnu_longlink()
+            {
                 continue;
             }
-            let Some(rel) = self.member_path(&name)? else { continue };
+            let Some(rel) = self.member_path(&name)? else {
+                continue;
+            };
             use tar::EntryType as T;
             match kind {
                 T::Regular | T::Continuous | T::GNUSparse => {
-                    let exe = entry.header().mode().map(|m| m & 0o111 != 0).unwrap_or(false);
+                    let exe = entry
+                        .header()
+                        .mode()
+                        .map(|m| m & 0o111 != 0)
+                        .unwrap_or(false);
                     self.write_file(&rel, &mut entry, exe)?;
                 }
                 T::Directory => self.dir(&rel)?,
@@ -273,7 +305,11 @@ impl Extractor<'_> {
                 T::Char | T::Block | T::Fifo => {
                     return Err(self.unsafe_(format!("member `{name}` is a device or fifo")))
                 }
-                other => return Err(self.unsafe_(format!("member `{name}` has unsupported type {other:?}"))),
+                other => {
+                    return Err(
+                        self.unsafe_(format!("member `{name}` has unsupported type {other:?}"))
+                    )
+                }
             }
         }
         Ok(())
@@ -289,7 +325,9 @@ impl Extractor<'_> {
                 .map_err(|e| self.unsafe_(format!("corrupt zip member {i}: {e}")))?;
             let name = String::from_utf8(member.name_raw().to_vec())
                 .map_err(|_| self.unsafe_("a member name is not UTF-8"))?;
-            let Some(rel) = self.member_path(&name)? else { continue };
+            let Some(rel) = self.member_path(&name)? else {
+                continue;
+            };
             let mode = member.unix_mode().unwrap_or(0);
             const S_IFMT: u32 = 0o170000;
             match mode & S_IFMT {
@@ -346,9 +384,21 @@ mod tests {
 
     #[test]
     fn safe_relative_refuses_escapes() {
-        assert_eq!(safe_relative("./bin/protoc").unwrap(), PathBuf::from("bin/protoc"));
+        assert_eq!(
+            safe_relative("./bin/protoc").unwrap(),
+            PathBuf::from("bin/protoc")
+        );
         assert_eq!(safe_relative("buf/").unwrap(), PathBuf::from("buf"));
-        for bad in ["/etc/passwd", "../x", "a/../../x", "a/../b", "C:/x", "a\\b", "a\nb", "a\0b"] {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/../b",
+            "C:/x",
+            "a\\b",
+            "a\nb",
+            "a\0b",
+        ] {
             assert!(safe_relative(bad).is_err(), "{bad:?}");
         }
     }

@@ -6,6 +6,7 @@
 //! [`materialize`]. [`platform`] is the one table of platform names; [`error`] the one
 //! error type. [`commands`] holds the command-line glue.
 
+pub mod artifact;
 pub mod auth;
 pub mod cli;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod fetch;
 pub mod materialize;
 pub mod platform;
+pub mod registry;
 pub mod resolve;
 pub mod source;
 pub mod store;

@@ -21,7 +21,10 @@ impl FromStr for Link {
         match s {
             "copy" => Ok(Link::Copy),
             "hardlink" => Ok(Link::Hardlink),
-            _ => Err(Error::input(format!("unknown --link `{s}`"), "use copy or hardlink")),
+            _ => Err(Error::input(
+                format!("unknown --link `{s}`"),
+                "use copy or hardlink",
+            )),
         }
     }
 }
@@ -32,7 +35,10 @@ pub fn check_output(out: &Path) -> Result<()> {
         Ok(mut rd) => {
             if rd.next().is_some() {
                 return Err(Error::input(
-                    format!("the output directory `{}` exists and is not empty", out.display()),
+                    format!(
+                        "the output directory `{}` exists and is not empty",
+                        out.display()
+                    ),
                     "remove it, or choose another --out",
                 ));
             }
@@ -49,9 +55,12 @@ pub fn check_output(out: &Path) -> Result<()> {
 
 /// A staging path beside `out` (same file system, so the final rename is atomic).
 pub fn staging_path(out: &Path) -> Result<PathBuf> {
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::input(format!("`{}` is not a directory name", out.display()), "give --out a directory path"))?;
+    let name = out.file_name().ok_or_else(|| {
+        Error::input(
+            format!("`{}` is not a directory name", out.display()),
+            "give --out a directory path",
+        )
+    })?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

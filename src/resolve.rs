@@ -187,10 +187,18 @@ pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<
         hint: "the archive is not the pinned one; download it again".into(),
     };
     if expected.size != 0 && size != expected.size {
-        return Err(mismatch("size", format!("{} bytes", expected.size), format!("{size} bytes")));
+        return Err(mismatch(
+            "size",
+            format!("{} bytes", expected.size),
+            format!("{size} bytes"),
+        ));
     }
     if sha != expected.sha256 {
-        return Err(mismatch("sha256", expected.sha256.to_string(), sha.to_string()));
+        return Err(mismatch(
+            "sha256",
+            expected.sha256.to_string(),
+            sha.to_string(),
+        ));
     }
     let staging = materialize::staging_path(out)?;
     std::fs::create_dir(&staging).ctx("create", &staging)?;

@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// `oci://HOST[:PORT]/REPOSITORY`: a blob fetched by the pin's digest.
-    Oci { registry: String, repository: String },
+    Oci {
+        registry: String,
+        repository: String,
+    },
     /// `https://…` or `http://…`: the file itself.
     Http { url: String },
     /// `oci-layout:DIR`: an OCI image-layout directory (`DIR/blobs/sha256/<hex>`).
@@ -44,7 +47,9 @@ impl FromStr for Source {
                 ));
             }
             if repository.contains(['@', ':']) {
-                return Err(bad("give the repository only: the pin's digest selects the blob"));
+                return Err(bad(
+                    "give the repository only: the pin's digest selects the blob",
+                ));
             }
             let valid_host = registry
                 .bytes()

@@ -76,10 +76,7 @@ impl Store {
 
     pub fn blob_path(&self, sha256: &Sha256) -> PathBuf {
         let hex = sha256.hex();
-        self.root
-            .join("blobs-v1/sha256")
-            .join(&hex[..2])
-            .join(hex)
+        self.root.join("blobs-v1/sha256").join(&hex[..2]).join(hex)
     }
 
     pub fn tree_path(&self, key: &Sha256) -> PathBuf {

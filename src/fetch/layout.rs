@@ -8,7 +8,10 @@ use crate::verify::Expected;
 
 pub fn fetch(dir: &Path, expected: &Expected, sink: &mut dyn Write) -> Result<(), String> {
     if !dir.join("oci-layout").is_file() {
-        return Err(format!("`{}` is not an OCI image layout (no `oci-layout` file)", dir.display()));
+        return Err(format!(
+            "`{}` is not an OCI image layout (no `oci-layout` file)",
+            dir.display()
+        ));
     }
     let blob = dir.join("blobs/sha256").join(expected.sha256.hex());
     let mut f = std::fs::File::open(&blob).map_err(|e| match e.kind() {

@@ -5,6 +5,8 @@ mod http;
 mod layout;
 mod oci;
 
+pub use oci::oci_client_config;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -64,7 +66,9 @@ impl Fetcher {
         match source {
             Source::Http { url } => {
                 let net = &self.net;
-                let agent = self.http.get_or_insert_with(|| http::agent(net, expected.size));
+                let agent = self
+                    .http
+                    .get_or_insert_with(|| http::agent(net, expected.size));
                 http::fetch(agent, url, sink)
             }
             Source::Oci {

@@ -17,7 +17,7 @@ pub struct OciFetcher {
     stall: std::time::Duration,
 }
 
-pub fn client_config(net: &NetOptions) -> ClientConfig {
+pub fn oci_client_config(net: &NetOptions) -> ClientConfig {
     ClientConfig {
         protocol: if net.plain_http {
             ClientProtocol::Http
@@ -40,7 +40,8 @@ impl OciFetcher {
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let client = {
             let _guard = runtime.enter();
-            Client::try_from(client_config(net)).map_err(|e| format!("cannot build the OCI client: {e}"))?
+            Client::try_from(oci_client_config(net))
+                .map_err(|e| format!("cannot build the OCI client: {e}"))?
         };
         Ok(OciFetcher {
             runtime,
@@ -69,10 +70,11 @@ impl OciFetcher {
             client
                 .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
                 .await;
-            let mut stream = tokio::time::timeout(stall, client.pull_blob_stream(&reference, digest.as_str()))
-                .await
-                .map_err(|_| format!("timed out after {stall:?} waiting for the registry"))?
-                .map_err(|e| describe(&e))?;
+            let mut stream =
+                tokio::time::timeout(stall, client.pull_blob_stream(&reference, digest.as_str()))
+                    .await
+                    .map_err(|_| format!("timed out after {stall:?} waiting for the registry"))?
+                    .map_err(|e| reason(&e))?;
             loop {
                 let next = tokio::time::timeout(stall, stream.next())
                     .await
@@ -90,26 +92,17 @@ impl OciFetcher {
     }
 }
 
-fn describe(e: &oci_client::errors::OciDistributionError) -> String {
+/// A one-line reason; authentication failures say where credentials come from.
+fn reason(e: &oci_client::errors::OciDistributionError) -> String {
     use oci_client::errors::OciDistributionError as E;
+    let text = crate::registry::describe(e);
     match e {
-        E::AuthenticationFailure(m) => format!("authentication failed ({m}); set PROTOREG_REGISTRY_USERNAME/PASSWORD or log in with docker"),
-        E::UnauthorizedError { .. } => "unauthorized; set PROTOREG_REGISTRY_USERNAME/PASSWORD or log in with docker".into(),
-        E::ServerError { code, .. } => format!("HTTP {code}"),
-        E::ImageManifestNotFoundError(_) => "not found".into(),
-        E::RegistryError { envelope, .. } => {
-            let codes: Vec<String> = envelope.errors.iter().map(|x| format!("{:?}", x.code)).collect();
-            format!("registry error {}", codes.join(", "))
-        }
-        other => {
-            let mut s = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(inner) = src {
-                s.push_str(": ");
-                s.push_str(&inner.to_string());
-                src = inner.source();
-            }
-            s
-        }
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => format!(
+            "{text}; set {}/{} (or {}), or add the registry to Docker's config.json",
+            auth::ENV_USERNAME,
+            auth::ENV_PASSWORD,
+            auth::ENV_TOKEN
+        ),
+        _ => text,
     }
 }

@@ -1,0 +1,190 @@
+//! The OCI shape of a published tool (design.md, "OCI layout"): an image manifest with this
+//! project's `artifactType`, the OCI empty config, and one layer that is the upstream file
+//! byte for byte, so the layer digest is the upstream sha256. JSON is rendered from structs
+//! in a fixed field order with a fixed `created`, so publishing twice gives the same digest.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::extract::Format;
+use crate::verify::Sha256;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const ARTIFACT_TYPE: &str = "application/vnd.buck2-protobuf.tool.v1";
+pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.buck2-protobuf.bundle.v1+json";
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The OCI empty descriptor's content `{}`.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+pub const TITLE: &str = "org.opencontainers.image.title";
+pub const VERSION: &str = "org.opencontainers.image.version";
+pub const SOURCE: &str = "org.opencontainers.image.source";
+pub const CREATED: &str = "org.opencontainers.image.created";
+
+/// The layer media type by format. Not the OCI `tar+gzip` layer type: ORAS clients unpack
+/// that, and `oras pull` must hand over the upstream file unchanged.
+pub fn layer_media_type(format: Format) -> &'static str {
+    match format {
+        Format::Zip => "application/zip",
+        Format::TarGz => "application/vnd.buck2-protobuf.archive.v1.tar+gzip",
+        Format::Raw => "application/octet-stream",
+    }
+}
+
+/// The format a layer media type stands for (also accepting what other ORAS clients push).
+pub fn format_of_media_type(media_type: &str) -> Option<Format> {
+    match media_type {
+        "application/zip" => Some(Format::Zip),
+        "application/vnd.buck2-protobuf.archive.v1.tar+gzip"
+        | "application/gzip"
+        | "application/x-gzip"
+        | "application/vnd.oci.image.layer.v1.tar+gzip" => Some(Format::TarGz),
+        "application/octet-stream" | "application/vnd.oci.image.layer.v1.tar" => Some(Format::Raw),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<OciPlatform>,
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub artifact_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OciPlatform {
+    pub architecture: String,
+    pub os: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    #[serde(rename = "artifactType", default)]
+    pub artifact_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub artifact_type: Option<String>,
+    pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What one published file is.
+#[derive(Debug, Clone)]
+pub struct ToolFile {
+    pub file_name: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub format: Format,
+    pub version: String,
+    pub source_url: String,
+    /// The release date: fixed, so re-publishing is byte-identical.
+    pub created: String,
+}
+
+pub fn empty_config() -> Descriptor {
+    Descriptor {
+        media_type: EMPTY_MEDIA_TYPE.into(),
+        digest: Sha256::of_bytes(EMPTY_CONFIG).oci(),
+        size: EMPTY_CONFIG.len() as u64,
+        annotations: BTreeMap::new(),
+        platform: None,
+        artifact_type: None,
+    }
+}
+
+impl ToolFile {
+    pub fn manifest(&self) -> Manifest {
+        let mut layer_ann = BTreeMap::new();
+        layer_ann.insert(TITLE.to_string(), self.file_name.clone());
+        let mut ann = BTreeMap::new();
+        ann.insert(CREATED.to_string(), self.created.clone());
+        ann.insert(SOURCE.to_string(), self.source_url.clone());
+        ann.insert(TITLE.to_string(), self.file_name.clone());
+        ann.insert(VERSION.to_string(), self.version.clone());
+        Manifest {
+            schema_version: 2,
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            artifact_type: Some(ARTIFACT_TYPE.into()),
+            config: empty_config(),
+            layers: vec![Descriptor {
+                media_type: layer_media_type(self.format).into(),
+                digest: self.sha256.oci(),
+                size: self.size,
+                annotations: layer_ann,
+                platform: None,
+                artifact_type: None,
+            }],
+            annotations: ann,
+        }
+    }
+}
+
+/// Canonical bytes of a manifest or index (the digest is over these bytes).
+pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail.
+    serde_json::to_vec(doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_is_deterministic_and_ors_shaped() {
+        let f = ToolFile {
+            file_name: "protoc-36.2-linux-x86_64.zip".into(),
+            sha256: Sha256::of_bytes(b"x"),
+            size: 1,
+            format: Format::Zip,
+            version: "36.2".into(),
+            source_url: "https://example/".into(),
+            created: "2025-01-01T00:00:00Z".into(),
+        };
+        let a = to_bytes(&f.manifest());
+        assert_eq!(a, to_bytes(&f.manifest()));
+        let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(v["mediaType"], MANIFEST_MEDIA_TYPE);
+        assert_eq!(v["artifactType"], ARTIFACT_TYPE);
+        assert_eq!(
+            v["config"]["digest"],
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(
+            v["layers"][0]["annotations"][TITLE],
+            "protoc-36.2-linux-x86_64.zip"
+        );
+    }
+}

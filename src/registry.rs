@@ -1,0 +1,291 @@
+//! A thin, blocking facade over oci-client for the operator's side (push, tags, manifests,
+//! blob existence). It owns its current-thread runtime, so callers stay synchronous; blobs
+//! are streamed from disk in chunks, never read whole.
+
+use std::io::Read;
+use std::path::Path;
+
+use futures_util::StreamExt;
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+
+use crate::auth::{self, Credentials};
+use crate::error::{Error, Result};
+use crate::fetch::NetOptions;
+use crate::verify::Sha256;
+
+const CHUNK: usize = 4 << 20;
+
+pub struct Registry {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    pub host: String,
+    creds: Credentials,
+}
+
+impl Registry {
+    pub fn connect(host: &str, net: &NetOptions, creds: Option<Credentials>) -> Result<Registry> {
+        crate::fetch::install_tls_provider();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("start the async runtime for", host, e))?;
+        let client = {
+            let _guard = runtime.enter();
+            Client::try_from(crate::fetch::oci_client_config(net)).map_err(|e| Error::Registry {
+                operation: "connect".into(),
+                registry: host.into(),
+                reason: e.to_string(),
+                hint: "check the TLS settings".into(),
+            })?
+        };
+        Ok(Registry {
+            runtime,
+            client,
+            host: host.to_string(),
+            creds: creds.unwrap_or_else(|| auth::for_registry(host)),
+        })
+    }
+
+    fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
+        if tag_or_digest.starts_with("sha256:") {
+            Reference::with_digest(self.host.clone(), repository.into(), tag_or_digest.into())
+        } else {
+            Reference::with_tag(self.host.clone(), repository.into(), tag_or_digest.into())
+        }
+    }
+
+    fn auth(&self) -> RegistryAuth {
+        self.creds.to_oci()
+    }
+
+    fn err(&self, operation: &str, e: OciDistributionError) -> Error {
+        let reason = auth::redact(&describe(&e), &self.creds);
+        let hint = match e {
+            OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::UnauthorizedError { .. } => {
+                "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)"
+            }
+            _ => "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+        };
+        Error::Registry {
+            operation: operation.into(),
+            registry: self.host.clone(),
+            reason,
+            hint: hint.into(),
+        }
+    }
+
+    /// Authenticate for `op` on `repository` (a no-op for anonymous registries).
+    pub fn login(&self, repository: &str, op: RegistryOperation) -> Result<()> {
+        let r = self.reference(repository, "latest");
+        self.runtime
+            .block_on(self.client.auth(&r, &self.auth(), op))
+            .map(|_| ())
+            .map_err(|e| self.err("authenticate", e))
+    }
+
+    pub fn blob_exists(&self, repository: &str, digest: &Sha256) -> Result<bool> {
+        let r = self.reference(repository, &digest.oci());
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                    .await;
+                self.client.blob_exists(&r, &digest.oci()).await
+            })
+            .map_err(|e| self.err("check blob", e))
+    }
+
+    /// Push a blob from memory (small documents: configs).
+    pub fn push_blob_bytes(&self, repository: &str, data: &[u8]) -> Result<Sha256> {
+        let digest = Sha256::of_bytes(data);
+        if self.blob_exists(repository, &digest)? {
+            return Ok(digest);
+        }
+        let r = self.reference(repository, &digest.oci());
+        self.runtime
+            .block_on(self.client.push_blob(&r, data.to_vec(), &digest.oci()))
+            .map_err(|e| self.err("push blob", e))?;
+        Ok(digest)
+    }
+
+    /// Stream a file to the registry as blob `digest`. Returns false when it was already there.
+    pub fn push_blob_file(
+        &self,
+        repository: &str,
+        path: &Path,
+        digest: &Sha256,
+        size: u64,
+    ) -> Result<bool> {
+        if self.blob_exists(repository, digest)? {
+            return Ok(false);
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let stream = futures_util::stream::unfold(Some(file), |state| async move {
+            let mut file = state?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => return Some((Err(OciDistributionError::IoError(e)), None)),
+                }
+            }
+            if filled == 0 {
+                return None;
+            }
+            buf.truncate(filled);
+            Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+        })
+        .boxed();
+        let r = self.reference(repository, &digest.oci());
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                    .await;
+                self.client
+                    .push_blob_stream(&r, stream, &digest.oci(), Some(size))
+                    .await
+            })
+            .map_err(|e| self.err("push blob", e))?;
+        Ok(true)
+    }
+
+    /// Push a manifest or index (exact bytes) under `tag` (or its digest when `tag` is None).
+    pub fn push_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Sha256> {
+        let digest = Sha256::of_bytes(bytes);
+        let target = tag.map(str::to_string).unwrap_or_else(|| digest.oci());
+        let r = self.reference(repository, &target);
+        let content_type = media_type.parse().map_err(|_| {
+            Error::input(
+                format!("bad media type `{media_type}`"),
+                "use an OCI media type",
+            )
+        })?;
+        self.runtime
+            .block_on(async {
+                self.client
+                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                    .await;
+                self.client
+                    .push_manifest_raw(&r, bytes.to_vec(), content_type)
+                    .await
+            })
+            .map_err(|e| self.err("push manifest", e))?;
+        Ok(digest)
+    }
+
+    /// The raw bytes and digest of a manifest or index, or None when the tag does not exist.
+    pub fn manifest(
+        &self,
+        repository: &str,
+        tag_or_digest: &str,
+    ) -> Result<Option<(Vec<u8>, String)>> {
+        let r = self.reference(repository, tag_or_digest);
+        let accepted = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
+        match self
+            .runtime
+            .block_on(self.client.pull_manifest_raw(&r, &self.auth(), &accepted))
+        {
+            Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
+            Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
+            Err(OciDistributionError::RegistryError { envelope, .. })
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                    )
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.err("read manifest", e)),
+        }
+    }
+
+    /// Every tag of a repository (empty when the repository does not exist).
+    pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        let r = self.reference(repository, "latest");
+        match self
+            .runtime
+            .block_on(self.client.list_tags(&r, &self.auth(), None, None))
+        {
+            Ok(t) => Ok(t.tags),
+            Err(OciDistributionError::RegistryError { envelope, .. })
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, oci_client::errors::OciErrorCode::NameUnknown)) =>
+            {
+                Ok(vec![])
+            }
+            Err(e) => Err(self.err("list tags", e)),
+        }
+    }
+
+    /// Stream a blob into `sink` (verification is the caller's).
+    pub fn pull_blob(
+        &self,
+        repository: &str,
+        digest: &Sha256,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        let r = self.reference(repository, &digest.oci());
+        self.runtime.block_on(async {
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                .await;
+            let mut stream = self
+                .client
+                .pull_blob_stream(&r, digest.oci().as_str())
+                .await
+                .map_err(|e| self.err("pull blob", e))?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Error::io("download", &self.host, e))?;
+                sink.write_all(&chunk)
+                    .map_err(|e| Error::io("write", &self.host, e))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+pub fn describe(e: &OciDistributionError) -> String {
+    use OciDistributionError as E;
+    match e {
+        E::AuthenticationFailure(m) => format!("authentication failed: {m}"),
+        E::UnauthorizedError { .. } => "unauthorized (HTTP 401)".into(),
+        E::ServerError { code, .. } => format!("HTTP {code}"),
+        E::ImageManifestNotFoundError(_) => "not found".into(),
+        E::RegistryError { envelope, .. } => {
+            let codes: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|x| format!("{:?}: {}", x.code, x.message))
+                .collect();
+            format!("registry error: {}", codes.join("; "))
+        }
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}

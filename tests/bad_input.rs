@@ -1,0 +1,195 @@
+//! Bad input of every kind is exit 2 with a message that says what and how to fix it, and
+//! touches nothing.
+
+mod common;
+
+use common::*;
+
+const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn materialize(extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(protoreg()
+        .arg("materialize")
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .args(extra));
+    (o, tmp)
+}
+
+#[test]
+fn each_kind_of_bad_input_is_exit_2_with_a_hint() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--sha256", "abc", "--size", "1", "--format", "zip", "--out", "o",
+            ],
+            "not a sha256 digest",
+        ),
+        (
+            &[
+                "--sha256",
+                &"g".repeat(64),
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+            ],
+            "64 hex digits",
+        ),
+        (
+            &[
+                "--sha256", SHA, "--size", "12MB", "--format", "zip", "--out", "o",
+            ],
+            "not a byte count",
+        ),
+        (
+            &[
+                "--sha256", SHA, "--size", "1", "--format", "rar", "--out", "o",
+            ],
+            "unknown format `rar`",
+        ),
+        (
+            &[
+                "--sha256",
+                SHA,
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+                "--source",
+                "ftp://h/x",
+            ],
+            "malformed source",
+        ),
+        (
+            &[
+                "--sha256",
+                SHA,
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+                "--source",
+                "oci://host-only",
+            ],
+            "malformed source",
+        ),
+        (
+            &[
+                "--sha256",
+                SHA,
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+                "--source",
+                "oci://h/Upper",
+            ],
+            "malformed source",
+        ),
+        (
+            &[
+                "--sha256", SHA, "--size", "1", "--format", "zip", "--out", "o", "--link",
+                "symlink",
+            ],
+            "unknown --link",
+        ),
+        (
+            &[
+                "--sha256",
+                SHA,
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+                "--executable",
+                "../x",
+            ],
+            "invalid path",
+        ),
+        (
+            &[
+                "--sha256",
+                SHA,
+                "--size",
+                "1",
+                "--format",
+                "zip",
+                "--out",
+                "o",
+                "--strip-prefix",
+                "/abs",
+            ],
+            "invalid path",
+        ),
+    ];
+    for (args, expect) in cases {
+        let (o, tmp) = materialize(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(err.contains("hint:"), "{args:?}: no hint in {err}");
+        assert!(
+            !tmp.path().join("cache").exists(),
+            "{args:?}: bad input touched the cache"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let (o, _t) = materialize(&["--sha256", SHA]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(protoreg().arg("no-such-command"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(protoreg().args([
+        "extract",
+        "/nonexistent",
+        "--sha256",
+        "xyz",
+        "--format",
+        "zip",
+        "--out",
+        "/tmp/x",
+    ]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn a_non_empty_output_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "keep me").unwrap();
+    let o = run(protoreg()
+        .args([
+            "materialize",
+            "--sha256",
+            SHA,
+            "--size",
+            "1",
+            "--format",
+            "zip",
+            "--cache-dir",
+        ])
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "keep me"
+    );
+}

@@ -1,0 +1,291 @@
+//! Test support: a real registry (Debian's docker-registry) on loopback, a small loopback HTTP
+//! server that serves real files or injects faults, the real upstream fixtures, and the
+//! protoreg binary. Every server listens on 127.0.0.1 and is stopped by the PID we started.
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use protoreg::artifact::{self, ToolFile};
+use protoreg::auth::Credentials;
+use protoreg::extract::Format;
+use protoreg::fetch::NetOptions;
+use protoreg::registry::Registry;
+use protoreg::verify::{hash_file, Sha256};
+
+/// The directory of real upstream-layout archives built by `scripts/install-deps`.
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("PROTOREG_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".fixtures"))
+        .join("upstream");
+    assert!(
+        dir.join("buf-Linux-x86_64.tar.gz").is_file(),
+        "test fixtures missing in {}: run scripts/install-deps first",
+        dir.display()
+    );
+    dir
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    let p = fixtures().join(name);
+    assert!(
+        p.is_file(),
+        "fixture {} missing: run scripts/install-deps",
+        p.display()
+    );
+    p
+}
+
+pub const PROTOC_ZIP: &str = "protoc-36.2-linux-x86_64.zip";
+pub const BUF_TGZ: &str = "buf-Linux-x86_64.tar.gz";
+
+/// A file with its pin.
+#[derive(Clone, Debug)]
+pub struct Pinned {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+    pub size: u64,
+}
+
+pub fn pin(path: &Path) -> Pinned {
+    let (sha256, size) = hash_file(path).unwrap();
+    Pinned {
+        path: path.to_path_buf(),
+        sha256,
+        size,
+    }
+}
+
+pub fn protoreg() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_protoreg"));
+    c.env_remove("PROTOREG_CACHE_DIR")
+        .env_remove("PROTOREG_REGISTRY_USERNAME")
+        .env_remove("PROTOREG_REGISTRY_PASSWORD")
+        .env_remove("PROTOREG_REGISTRY_TOKEN")
+        .env("DOCKER_CONFIG", "/nonexistent-docker-config")
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Arguments of `materialize` for a pinned protoc zip or buf tarball.
+pub fn materialize_args(p: &Pinned, format: &str, cache: &Path, out: &Path) -> Vec<String> {
+    let mut a = vec![
+        "materialize".to_string(),
+        "--sha256".into(),
+        p.sha256.to_string(),
+        "--size".into(),
+        p.size.to_string(),
+        "--format".into(),
+        format.into(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    match format {
+        "zip" => a.extend(["--executable".into(), "bin/protoc".into()]),
+        "tar.gz" => a.extend([
+            "--strip-prefix".into(),
+            "buf".into(),
+            "--executable".into(),
+            "bin/buf".into(),
+        ]),
+        _ => {}
+    }
+    a
+}
+
+/// Debian's docker-registry on 127.0.0.1 with a free port.
+pub struct RegistryServer {
+    pub host: String,
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl RegistryServer {
+    pub fn start() -> RegistryServer {
+        Self::start_inner(None)
+    }
+
+    pub fn start_with_htpasswd(user: &str, password: &str) -> RegistryServer {
+        Self::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>) -> RegistryServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: info, accesslog: {{disabled: true}}}}\n\
+             storage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\n\
+             http: {{addr: '127.0.0.1:0', secret: test}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils) missing: run scripts/install-deps");
+            fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("docker-registry missing: run scripts/install-deps");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let host = loop {
+            let mut s = String::new();
+            fs::File::open(dir.path().join("log"))
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
+            if let Some(i) = s.find("listening on 127.0.0.1:") {
+                let rest = &s[i + "listening on ".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+                    .unwrap_or(rest.len());
+                break rest[..end].to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        RegistryServer { host, child, dir }
+    }
+
+    pub fn client(&self, creds: Option<Credentials>) -> Registry {
+        let net = NetOptions {
+            plain_http: true,
+            timeout: Duration::from_secs(30),
+        };
+        Registry::connect(
+            &self.host,
+            &net,
+            Some(creds.unwrap_or(Credentials::Anonymous)),
+        )
+        .unwrap()
+    }
+
+    /// Push `file` as this project's artifact (design.md's OCI layout) under `tag`.
+    pub fn push(
+        &self,
+        repository: &str,
+        file: &Pinned,
+        format: Format,
+        tag: &str,
+        creds: Option<Credentials>,
+    ) -> Sha256 {
+        let reg = self.client(creds);
+        reg.push_blob_file(repository, &file.path, &file.sha256, file.size)
+            .unwrap();
+        reg.push_blob_bytes(repository, artifact::EMPTY_CONFIG)
+            .unwrap();
+        let tool = ToolFile {
+            file_name: file
+                .path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+            sha256: file.sha256.clone(),
+            size: file.size,
+            format,
+            version: "test".into(),
+            source_url: "https://example.invalid/".into(),
+            created: "2025-01-01T00:00:00Z".into(),
+        };
+        let bytes = artifact::to_bytes(&tool.manifest());
+        reg.push_manifest(repository, Some(tag), &bytes, artifact::MANIFEST_MEDIA_TYPE)
+            .unwrap()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RegistryServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Every regular file under `root` with its contents' digest and mode, for tree comparison.
+pub fn tree_listing(root: &Path) -> Vec<(String, String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String, u32)>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                walk(root, &p, out);
+            } else if meta.is_file() {
+                let (sha, _) = hash_file(&p).unwrap();
+                out.push((rel, sha.to_string(), meta.permissions().mode() & 0o111));
+            } else {
+                out.push((
+                    rel,
+                    format!("-> {}", fs::read_link(&p).unwrap().display()),
+                    0,
+                ));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+/// Is `dir` absent or empty?
+pub fn absent_or_empty(dir: &Path) -> bool {
+    match fs::read_dir(dir) {
+        Ok(mut rd) => rd.next().is_none(),
+        Err(_) => true,
+    }
+}
+
+/// Cache entries that look complete: every directory under trees-v1/xx/.
+pub fn cache_trees(cache: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(cache.join("trees-v1")) {
+        for fan in rd.flatten() {
+            for e in fs::read_dir(fan.path()).unwrap().flatten() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

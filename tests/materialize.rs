@@ -1,0 +1,257 @@
+//! Materialize real protoc and buf from a real registry, an HTTP server and an OCI image
+//! layout, then run them.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::http::{HttpServer, Route};
+use common::*;
+use protoreg::extract::Format;
+
+fn assert_protoc_works(out: &std::path::Path) {
+    let protoc = out.join("bin/protoc");
+    let v = Command::new(&protoc).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
+    assert!(out
+        .join("include/google/protobuf/timestamp.proto")
+        .is_file());
+
+    let src = tempfile::tempdir().unwrap();
+    fs::write(
+        src.path().join("event.proto"),
+        "syntax = \"proto3\";\npackage demo;\nimport \"google/protobuf/timestamp.proto\";\n\
+         message Event { string name = 1; google.protobuf.Timestamp at = 2; }\n",
+    )
+    .unwrap();
+    let desc = src.path().join("out.pb");
+    let r = Command::new(&protoc)
+        .arg(format!("-I{}", src.path().display()))
+        .arg(format!("-I{}", out.join("include").display()))
+        .arg("--include_imports")
+        .arg(format!("--descriptor_set_out={}", desc.display()))
+        .arg("event.proto")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let bytes = fs::read(&desc).unwrap();
+    // The set holds both files: ours and the imported well-known type.
+    for needle in [
+        &b"event.proto"[..],
+        b"google/protobuf/timestamp.proto",
+        b"Event",
+    ] {
+        assert!(bytes.windows(needle.len()).any(|w| w == needle));
+    }
+}
+
+fn assert_buf_works(out: &std::path::Path) {
+    let v = Command::new(out.join("bin/buf"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "1.75.0");
+}
+
+#[test]
+fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
+    let reg = RegistryServer::start();
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    reg.push(
+        "ns/tools/protoc",
+        &protoc,
+        Format::Zip,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    let o = run(protoreg()
+        .args(materialize_args(&protoc, "zip", &cache, &out))
+        .args(["--plain-http", "--json", "--source"])
+        .arg(format!("oci://{}/ns/tools/protoc", reg.host)));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "miss");
+    assert_eq!(
+        json["source"],
+        format!("oci://{}/ns/tools/protoc", reg.host)
+    );
+    assert_protoc_works(&out);
+
+    // A second run is a cache hit, with no source at all, and gives the same tree.
+    let out2 = tmp.path().join("out2");
+    let o = run(protoreg()
+        .args(materialize_args(&protoc, "zip", &cache, &out2))
+        .args(["--json", "--offline", "--link", "hardlink"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "hit");
+    assert_eq!(tree_listing(&out), tree_listing(&out2));
+    assert_protoc_works(&out2);
+}
+
+#[test]
+fn buf_targz_from_registry_runs() {
+    let reg = RegistryServer::start();
+    let buf = pin(&fixture(BUF_TGZ));
+    reg.push(
+        "ns/tools/buf",
+        &buf,
+        Format::TarGz,
+        "v1.75.0-linux-x86_64",
+        None,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    let o = run(protoreg()
+        .args(materialize_args(&buf, "tar.gz", &cache, &out))
+        .args(["--plain-http", "--source"])
+        .arg(format!("oci://{}/ns/tools/buf", reg.host)));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_buf_works(&out);
+    // The cache tree is read-only; the copy in --out is the user's.
+    use std::os::unix::fs::PermissionsExt;
+    let tree = &cache_trees(&cache)[0];
+    assert_eq!(
+        fs::metadata(tree.join("bin/buf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o222,
+        0
+    );
+    assert_ne!(
+        fs::metadata(out.join("bin/buf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o200,
+        0
+    );
+}
+
+#[test]
+fn http_source_serves_protoc_and_buf() {
+    let server = HttpServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
+    let out = tmp.path().join("protoc");
+    let o = run(protoreg()
+        .args(materialize_args(&protoc, "zip", &cache, &out))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&out);
+
+    let buf = pin(&fixture(BUF_TGZ));
+    let url = server.route("/buf.tar.gz", Route::File(buf.path.clone()));
+    let out = tmp.path().join("buf");
+    let o = run(protoreg()
+        .args(materialize_args(&buf, "tar.gz", &cache, &out))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_buf_works(&out);
+}
+
+#[test]
+fn oci_layout_written_by_skopeo_serves_protoc() {
+    // The layout is made by a client this project did not write: skopeo copies the pushed
+    // artifact from the registry into an OCI image-layout directory.
+    let reg = RegistryServer::start();
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    reg.push(
+        "ns/tools/protoc",
+        &protoc,
+        Format::Zip,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let s = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!(
+            "docker://{}/ns/tools/protoc:v36.2-linux-x86_64",
+            reg.host
+        ))
+        .arg(format!("oci:{}:v36.2-linux-x86_64", layout.display()))
+        .output()
+        .expect("skopeo missing: run scripts/install-deps");
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    drop(reg); // the registry is gone: only the layout can serve it
+
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache"),
+            &out,
+        ))
+        .arg("--source")
+        .arg(format!("oci-layout:{}", layout.display())));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&out);
+}
+
+#[test]
+fn extract_verifies_then_unpacks_without_network() {
+    let buf = pin(&fixture(BUF_TGZ));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&buf.path)
+        .args([
+            "--sha256",
+            buf.sha256.hex(),
+            "--format",
+            "tar.gz",
+            "--strip-prefix",
+            "buf",
+        ])
+        .args(["--executable", "bin/buf", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_buf_works(&out);
+
+    // A wrong digest: exit 1, nothing written.
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let out = tmp.path().join("out2");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&buf.path)
+        .args([
+            "--sha256",
+            protoc.sha256.hex(),
+            "--format",
+            "tar.gz",
+            "--out",
+        ])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not match its pin"));
+    assert!(absent_or_empty(&out));
+}
+
+#[test]
+fn raw_format_materializes_a_single_binary() {
+    let raw = pin(&fixture("buf-Linux-x86_64"));
+    let server = HttpServer::start();
+    let url = server.route("/buf", Route::File(raw.path.clone()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &raw,
+            "raw",
+            &tmp.path().join("cache"),
+            &out,
+        ))
+        .args(["--executable", "bin/buf", "--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_buf_works(&out);
+}
