@@ -126,7 +126,7 @@ def main():
                      tgz_bytes([("protoc-gen-go", read(a.protoc_gen_go), True),
                                 ("LICENSE", b"BSD-3-Clause\n", False),
                                 ("README.md", b"protoc-gen-go\n", False)]))
-    write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.3.0.linux.amd64.tar.gz"),
+    write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz"),
                      tgz_bytes([("./protoc-gen-go-grpc", read(a.protoc_gen_go_grpc), True),
                                 ("./LICENSE", b"Apache-2.0\n", False)]))
 

@@ -19,7 +19,10 @@ pub mod registry;
 pub mod resolve;
 pub mod source;
 pub mod store;
+pub mod tools;
+pub mod upstream;
 pub mod verify;
+pub mod version;
 
 use cli::{Cli, Command};
 

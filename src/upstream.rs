@@ -1,0 +1,262 @@
+//! Upstream releases through the GitHub releases API (github.com or GitHub Enterprise: the
+//! API base comes from `GITHUB_API_URL`, then registry.yaml, then `https://api.github.com`;
+//! a token from `GITHUB_TOKEN` is sent to the API host only). Assets are downloaded streamed
+//! to disk while hashing.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::source::redact_url;
+use crate::tools::Tool;
+use crate::verify::{HashingWriter, Sha256};
+
+pub const ENV_API_URL: &str = "GITHUB_API_URL";
+pub const ENV_TOKEN: &str = "GITHUB_TOKEN";
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// Pages of 100 releases to read at most when listing (protobuf has a few hundred).
+const MAX_PAGES: usize = 10;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReleaseAsset {
+    pub name: String,
+    pub size: u64,
+    pub browser_download_url: String,
+    /// `sha256:<hex>`, reported by GitHub for assets uploaded since mid-2025.
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+impl ReleaseAsset {
+    pub fn reported_sha256(&self) -> Option<Sha256> {
+        self.digest.as_deref()?.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Release {
+    pub tag_name: String,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub prerelease: bool,
+    #[serde(default)]
+    pub published_at: Option<String>,
+    #[serde(default)]
+    pub assets: Vec<ReleaseAsset>,
+    /// The tool's version for this tag (filled in by [`Upstream`]).
+    #[serde(skip)]
+    pub version: String,
+}
+
+impl Release {
+    pub fn asset(&self, name: &str) -> Option<&ReleaseAsset> {
+        self.assets.iter().find(|a| a.name == name)
+    }
+}
+
+pub struct Upstream {
+    api: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Upstream {
+    /// `config_api` is registry.yaml's GitHub API base, if any.
+    pub fn new(config_api: Option<&str>) -> Upstream {
+        crate::fetch::install_tls_provider();
+        let api = std::env::var(ENV_API_URL)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| config_api.map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let timeout = crate::fetch::NetOptions::from_env(false).timeout;
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout + Duration::from_secs(600)))
+            .http_status_as_error(false)
+            .user_agent(concat!("protoreg/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Upstream {
+            api: api.trim_end_matches('/').to_string(),
+            token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),
+            agent,
+        }
+    }
+
+    pub fn api_base(&self) -> &str {
+        &self.api
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Option<T>> {
+        let mut req = self
+            .agent
+            .get(url)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let failed = |reason: String| {
+            Error::Registry {
+            operation: "list releases".into(),
+            registry: redact_url(url),
+            reason,
+            hint: format!("check {ENV_API_URL} (GitHub Enterprise: https://HOST/api/v3) and {ENV_TOKEN} (rate limits)"),
+        }
+        };
+        let mut resp = req.call().map_err(|e| failed(e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            code => return Err(failed(format!("HTTP {code}"))),
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| failed(e.to_string()))?;
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| failed(format!("unexpected JSON: {e}")))
+    }
+
+    /// Published releases of `tool`, newest version first (drafts and pre-releases skipped).
+    pub fn releases(&self, tool: &Tool) -> Result<Vec<Release>> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let url = format!(
+                "{}/repos/{}/releases?per_page=100&page={page}",
+                self.api, tool.github_repo
+            );
+            let batch: Vec<Release> = self.get_json(&url)?.unwrap_or_default();
+            let done = batch.len() < 100;
+            for mut r in batch {
+                if r.draft || r.prerelease {
+                    continue;
+                }
+                if let Some(v) = tool.version_of_tag(&r.tag_name) {
+                    r.version = v;
+                    out.push(r);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        out.sort_by(|a, b| crate::version::compare(&b.version, &a.version));
+        Ok(out)
+    }
+
+    /// The release of `tool` at `version`.
+    pub fn release(&self, tool: &Tool, version: &str) -> Result<Release> {
+        let tag = tool.tag_for(version);
+        let url = format!(
+            "{}/repos/{}/releases/tags/{tag}",
+            self.api, tool.github_repo
+        );
+        let mut r: Release = self.get_json(&url)?.ok_or_else(|| {
+            Error::input(
+                format!(
+                    "{} has no release `{tag}` upstream ({})",
+                    tool.name, tool.github_repo
+                ),
+                format!(
+                    "list the versions with `protoreg versions {} --upstream`",
+                    tool.name
+                ),
+            )
+        })?;
+        if r.draft {
+            return Err(Error::input(
+                format!("release `{tag}` of {} is a draft", tool.name),
+                "pick a published release",
+            ));
+        }
+        r.version = version.to_string();
+        Ok(r)
+    }
+
+    /// Stream `url` to `dest` while hashing; returns the digest and size. `limit` bounds the
+    /// body (the asset's reported size).
+    pub fn download(&self, url: &str, dest: &Path, limit: u64) -> Result<(Sha256, u64)> {
+        let shown = redact_url(url);
+        let failed = |reason: String| Error::Registry {
+            operation: "download".into(),
+            registry: shown.clone(),
+            reason,
+            hint: "re-run: downloads are verified and nothing is kept from a failed one".into(),
+        };
+        let mut resp = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| failed(e.to_string()))?;
+        if resp.status().as_u16() != 200 {
+            return Err(failed(format!("HTTP {}", resp.status().as_u16())));
+        }
+        let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
+        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), limit);
+        let mut body = resp.body_mut().as_reader();
+        io::copy(&mut body, &mut w).map_err(|e| failed(format!("transfer failed: {e}")))?;
+        io::Write::flush(&mut w).map_err(|e| Error::io("write", dest, e))?;
+        Ok(w.into_digest())
+    }
+
+    /// A small text asset (checksum files).
+    pub fn text(&self, url: &str) -> Result<String> {
+        let failed = |reason: String| Error::Registry {
+            operation: "download".into(),
+            registry: redact_url(url),
+            reason,
+            hint: "re-run later, or check the release's assets".into(),
+        };
+        let mut resp = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| failed(e.to_string()))?;
+        if resp.status().as_u16() != 200 {
+            return Err(failed(format!("HTTP {}", resp.status().as_u16())));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// Parse `sha256sum` output (`<hex>  <name>` or `<hex> *<name>`) into name -> digest.
+pub fn parse_checksums(text: &str) -> BTreeMap<String, Sha256> {
+    text.lines()
+        .filter_map(|line| {
+            let (hex, name) = line.trim().split_once(char::is_whitespace)?;
+            let name = name.trim().trim_start_matches('*');
+            Some((name.to_string(), hex.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sha256sum_format() {
+        let h = "a".repeat(64);
+        let m = parse_checksums(&format!(
+            "{h}  buf-Linux-x86_64.tar.gz\n{h} *b.zip\nbogus\n"
+        ));
+        assert_eq!(m.len(), 2);
+        assert!(m.contains_key("buf-Linux-x86_64.tar.gz") && m.contains_key("b.zip"));
+    }
+}
