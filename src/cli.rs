@@ -38,13 +38,51 @@ pub enum Command {
     Materialize(MaterializeArgs),
     /// Verify a local archive and extract it, with no network (Buck2's download_file mode).
     Extract(ExtractArgs),
+    /// Move a tool's pins to an upstream version, for every platform (rewrites the pins file).
+    Bump(BumpArgs),
+    /// Compare the pinned versions with the newest upstream releases.
+    Outdated(OutdatedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PinsArg {
+    /// The pins file (default: $PROTOREG_PINS, else toolchains/pins.bzl here or in a parent).
+    #[arg(long, value_name = "FILE")]
+    pub pins: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// protoc, buf, protoc-gen-go, protoc-gen-go-grpc or protoc-gen-validate.
+    pub tool: String,
+    /// The upstream version to pin (`31.1`, `1.75.0`).
+    pub version: String,
+    /// Print the change to the pins file and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the previous default version's pins beside the new ones.
+    #[arg(long)]
+    pub keep_old: bool,
+    #[command(flatten)]
+    pub pins: PinsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when a tool is behind upstream (for CI).
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub pins: PinsArg,
 }
 
 #[derive(Debug, Args)]
 pub struct LayoutArgs {
     /// Archive format.
     #[arg(long, value_name = "zip|tar.gz|raw")]
-    pub format: String,
+    pub format: Option<String>,
     /// Leading directory to strip from every member.
     #[arg(long, value_name = "P")]
     pub strip_prefix: Option<String>,
@@ -55,12 +93,21 @@ pub struct LayoutArgs {
 
 #[derive(Debug, Args)]
 pub struct MaterializeArgs {
+    /// A pinned tool, `TOOL` or `TOOL@VERSION`: pin from the pins file, sources from
+    /// registry.yaml and the pin's upstream URL. Without it, give --sha256, --size, --format.
+    #[arg(value_name = "TOOL[@VERSION]", conflicts_with_all = ["sha256", "size"])]
+    pub tool: Option<String>,
+    /// The platform of the pinned tool (default: this machine's).
+    #[arg(long, value_name = "P", requires = "tool")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub pins: PinsArg,
     /// sha256 of the artifact (64 hex digits).
-    #[arg(long, value_name = "HEX")]
-    pub sha256: String,
+    #[arg(long, value_name = "HEX", required_unless_present_any = ["tool"])]
+    pub sha256: Option<String>,
     /// Size of the artifact in bytes.
-    #[arg(long, value_name = "BYTES")]
-    pub size: String,
+    #[arg(long, value_name = "BYTES", required_unless_present_any = ["tool"])]
+    pub size: Option<String>,
     #[command(flatten)]
     pub layout: LayoutArgs,
     /// Output directory (must not exist, or be empty).

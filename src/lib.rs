@@ -8,16 +8,19 @@
 
 pub mod artifact;
 pub mod auth;
+pub mod bump;
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod materialize;
+pub mod pins;
 pub mod platform;
 pub mod registry;
 pub mod resolve;
 pub mod source;
+pub mod starlark_lit;
 pub mod store;
 pub mod tools;
 pub mod upstream;
@@ -31,5 +34,7 @@ pub fn run(cli: &Cli) -> error::Result<()> {
     match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),
+        Command::Bump(args) => commands::bump::run(&cli.global, args),
+        Command::Outdated(args) => commands::outdated::run(&cli.global, args),
     }
 }

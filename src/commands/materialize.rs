@@ -1,25 +1,38 @@
 use std::time::Instant;
 
 use crate::cli::{Global, MaterializeArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::NetOptions;
 use crate::materialize::Link;
+use crate::pins::{self, Pins};
+use crate::platform;
 use crate::resolve::{self, Artifact, Options};
 use crate::source::Source;
 use crate::store::{self, Store};
+use crate::tools;
 
 pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     let started = Instant::now();
     // Validate everything before touching the disk or the network.
-    let artifact = Artifact {
-        expected: super::parse_expected(&args.sha256, &args.size)?,
-        layout: super::parse_layout(&args.layout)?,
-    };
-    let sources = args
+    let mut sources = args
         .sources
         .iter()
         .map(|s| s.parse())
         .collect::<Result<Vec<Source>>>()?;
+    let artifact = match &args.tool {
+        Some(spec) => {
+            let (artifact, pinned_sources) = pinned(args, spec)?;
+            sources.extend(pinned_sources);
+            artifact
+        }
+        None => Artifact {
+            expected: super::parse_expected(
+                args.sha256.as_deref().unwrap_or_default(),
+                args.size.as_deref().unwrap_or_default(),
+            )?,
+            layout: super::parse_layout(&args.layout)?,
+        },
+    };
     let link: Link = args.link.parse()?;
     let store = Store::new(store::cache_dir(global.cache_dir.as_deref(), None)?);
     let opts = Options {
@@ -46,4 +59,35 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         println!("{doc}");
     }
     Ok(())
+}
+
+/// `materialize TOOL[@VERSION]`: the artifact from the pins file, and the pin's upstream URL
+/// as the last source (after any --source and the configured registries).
+fn pinned(args: &MaterializeArgs, spec: &str) -> Result<(Artifact, Vec<Source>)> {
+    if args.layout.format.is_some()
+        || args.layout.strip_prefix.is_some()
+        || !args.layout.executables.is_empty()
+    {
+        return Err(Error::input(
+            "--format, --strip-prefix and --executable come from the pins when a TOOL is given",
+            "drop them, or materialize by --sha256/--size/--format instead of TOOL",
+        ));
+    }
+    let (name, version) = match spec.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (spec, None),
+    };
+    let tool = tools::by_name(name)?;
+    let plat = match &args.platform {
+        Some(p) => platform::by_name(p)?,
+        None => platform::host()?,
+    };
+    let pins = Pins::load(&pins::locate(args.pins.pins.as_deref())?)?;
+    let (_, pin) = pins.get(tool.name, version, plat.name)?;
+    let artifact = Artifact {
+        expected: pin.expected(),
+        layout: pins::layout(tool, pin.format, plat),
+    };
+    let upstream: Source = pin.url.parse()?;
+    Ok((artifact, vec![upstream]))
 }

@@ -1,7 +1,9 @@
 //! One module per subcommand: argument validation (exit 2 on bad input) and output.
 
+pub mod bump;
 pub mod extract;
 pub mod materialize;
+pub mod outdated;
 
 use crate::cli::LayoutArgs;
 use crate::error::{Error, Result};
@@ -20,8 +22,12 @@ pub fn parse_expected(sha256: &str, size: &str) -> Result<Expected> {
 }
 
 pub fn parse_layout(args: &LayoutArgs) -> Result<Layout> {
+    let format = args
+        .format
+        .as_deref()
+        .ok_or_else(|| Error::input("--format is required", "give --format zip, tar.gz or raw"))?;
     let layout = Layout {
-        format: args.format.parse()?,
+        format: format.parse()?,
         strip_prefix: args.strip_prefix.clone().filter(|p| !p.is_empty()),
         executables: args.executables.clone(),
     };

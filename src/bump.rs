@@ -1,0 +1,296 @@
+//! The maintainer's flow: move a tool's pin to a new upstream version. For every platform the
+//! sha256 comes from upstream's checksum file or the releases API's reported digest (or, with
+//! neither, from downloading and hashing); the size from the API. The host's binary is always
+//! downloaded, verified against those values, unpacked and run: the bump is refused unless it
+//! reports the version being pinned (toolchains_protoc's validation, done at bump time).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::extract;
+use crate::pins::{self, Pin, Pins};
+use crate::platform::{self, Platform};
+use crate::tools::{self, Tool};
+use crate::upstream::{self, Release, Upstream};
+use crate::verify::Sha256;
+
+/// New pins for one (tool, version), ready to write.
+#[derive(Debug, Clone)]
+pub struct Bump {
+    pub tool: &'static Tool,
+    pub version: String,
+    pub pins: BTreeMap<String, Pin>,
+    pub provenance: String,
+    /// What the host binary printed.
+    pub reported: String,
+}
+
+/// Gather and check the pins of `tool` at `version`. `work` is a scratch directory.
+pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -> Result<Bump> {
+    let release = up.release(tool, version)?;
+    let checksums = match tool.checksum_file.and_then(|f| release.asset(f)) {
+        Some(file) => upstream::parse_checksums(&up.text(&file.browser_download_url)?),
+        None => BTreeMap::new(),
+    };
+    let host = platform::host()?;
+    if !tool.ships(host) {
+        return Err(Error::input(
+            format!(
+                "{} does not ship a {} binary, so this machine cannot check the version it reports",
+                tool.name, host.name
+            ),
+            "run the bump on one of the platforms the tool ships",
+        ));
+    }
+    let mut pins = BTreeMap::new();
+    let mut sha_from = Vec::new();
+    let mut reported = String::new();
+    for name in tool.platforms {
+        let plat = platform::by_name(name)?;
+        let asset_name = tool.asset(version, plat, "https://github.com")?.name;
+        let asset = release.asset(&asset_name).ok_or_else(|| Error::Registry {
+            operation: "find the release asset".into(),
+            registry: format!("{} {}", tool.github_repo, release.tag_name),
+            reason: format!("no asset `{asset_name}` for {}", plat.name),
+            hint: "upstream may have renamed its assets: fix the asset template in src/tools.rs (or registry.yaml)".into(),
+        })?;
+        let from_file = checksums.get(&asset_name).cloned();
+        let from_api = asset.reported_sha256();
+        if let (Some(a), Some(b)) = (&from_file, &from_api) {
+            if a != b {
+                return Err(mismatch(
+                    &asset_name,
+                    tool.checksum_file.unwrap_or("checksums"),
+                    a,
+                    "the releases API",
+                    b,
+                ));
+            }
+        }
+        let sha256 = match from_file.clone().or(from_api.clone()) {
+            // Another platform with a published digest: no need to download it.
+            Some(claimed) if plat != host => claimed,
+            claimed => {
+                let dest = work.join(&asset_name);
+                let (got, size) = up.download(&asset.browser_download_url, &dest, asset.size)?;
+                if size != asset.size {
+                    return Err(Error::Verification {
+                        what: format!("size of {asset_name}"),
+                        expected: format!("{} bytes (releases API)", asset.size),
+                        actual: format!("{size} bytes"),
+                        hint: "re-run the bump; if it persists, the release changed under its name"
+                            .into(),
+                    });
+                }
+                if let Some(c) = &claimed {
+                    if *c != got {
+                        let what = if from_file.is_some() {
+                            tool.checksum_file.unwrap_or("checksums")
+                        } else {
+                            "the releases API"
+                        };
+                        return Err(mismatch(&asset_name, what, c, "the downloaded file", &got));
+                    }
+                }
+                if plat == host {
+                    reported = check_host_binary(tool, version, plat, &dest, work)?;
+                }
+                got
+            }
+        };
+        sha_from.push(if from_file.is_some() {
+            tool.checksum_file.unwrap_or("checksum file")
+        } else if from_api.is_some() {
+            "API digest"
+        } else {
+            "downloaded and hashed"
+        });
+        pins.insert(
+            plat.name.to_string(),
+            Pin {
+                format: tool.asset(version, plat, "https://github.com")?.format,
+                size: asset.size,
+                sha256,
+                url: asset.browser_download_url.clone(),
+            },
+        );
+    }
+    sha_from.sort_unstable();
+    sha_from.dedup();
+    Ok(Bump {
+        tool,
+        version: version.to_string(),
+        provenance: provenance(tool, &release, &sha_from, host, &reported),
+        pins,
+        reported,
+    })
+}
+
+fn mismatch(asset: &str, a_name: &str, a: &Sha256, b_name: &str, b: &Sha256) -> Error {
+    Error::Verification {
+        what: format!("sha256 of {asset}"),
+        expected: format!("{a} ({a_name})"),
+        actual: format!("{b} ({b_name})"),
+        hint: "upstream's sources disagree: do not pin this release until they agree".into(),
+    }
+}
+
+fn provenance(
+    tool: &Tool,
+    release: &Release,
+    sha_from: &[&str],
+    host: &Platform,
+    reported: &str,
+) -> String {
+    format!(
+        "github.com/{} release {} ({}): sizes from the releases API, sha256 from {}; the {} binary reported `{}`",
+        tool.github_repo,
+        release.tag_name,
+        release.published_at.as_deref().unwrap_or("date unknown"),
+        sha_from.join(" + "),
+        host.name,
+        reported.trim()
+    )
+}
+
+/// Unpack the host's archive and run its first binary with `--version`.
+fn check_host_binary(
+    tool: &Tool,
+    version: &str,
+    host: &Platform,
+    archive: &Path,
+    work: &Path,
+) -> Result<String> {
+    let format = tool.asset(version, host, "https://github.com")?.format;
+    let tree = work.join("host-tree");
+    std::fs::create_dir_all(&tree).map_err(|e| Error::io("create", &tree, e))?;
+    extract::extract(archive, &pins::layout(tool, format, host), &tree)?;
+    let binary = tree.join(&tool.binaries_for(host)[0]);
+    if tool.version_output.is_none() {
+        return Ok(String::from("(no version flag)"));
+    }
+    let out = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| Error::io("run", &binary, e))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = text.lines().next().unwrap_or("").trim().to_string();
+    if !out.status.success() || !tools::reports_version(tool, &text, version) {
+        return Err(Error::Verification {
+            what: format!("the version {} {} reports", tool.name, host.name),
+            expected: tool
+                .version_output
+                .unwrap_or("{version}")
+                .replace("{version}", version),
+            actual: if first.is_empty() {
+                format!("exit {:?}, no output", out.status.code())
+            } else {
+                first
+            },
+            hint: "the release's binary is not the version its tag says: refusing to pin it".into(),
+        });
+    }
+    Ok(first)
+}
+
+/// Apply a bump to the pins: the new version becomes the default; the previous default's
+/// pins are dropped unless `keep_old`.
+pub fn apply(pins: &Pins, bump: &Bump, keep_old: bool) -> Pins {
+    let mut next = pins.clone();
+    let tool = bump.tool.name.to_string();
+    if !keep_old {
+        if let Some(old) = pins.defaults.get(&tool).filter(|old| **old != bump.version) {
+            if let Some(v) = next.pins.get_mut(&tool) {
+                v.remove(old);
+            }
+            if let Some(v) = next.provenance.get_mut(&tool) {
+                v.remove(old);
+            }
+        }
+    }
+    next.pins
+        .entry(tool.clone())
+        .or_default()
+        .insert(bump.version.clone(), bump.pins.clone());
+    next.provenance
+        .entry(tool.clone())
+        .or_default()
+        .insert(bump.version.clone(), bump.provenance.clone());
+    next.defaults.insert(tool, bump.version.clone());
+    next
+}
+
+/// A minimal unified-style line diff (the pins file is a few hundred lines).
+pub fn diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+{}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("-{}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `outdated`: pinned default against newest upstream release, per pinned tool.
+pub struct Outdated {
+    pub tool: String,
+    pub pinned: String,
+    pub latest: Option<String>,
+}
+
+pub fn outdated(up: &Upstream, pins: &Pins) -> Result<Vec<Outdated>> {
+    let mut out = Vec::new();
+    for (tool, pinned) in &pins.defaults {
+        let t = tools::by_name(tool)?;
+        let latest = up.releases(t)?.first().map(|r| r.version.clone());
+        out.push(Outdated {
+            tool: tool.clone(),
+            pinned: pinned.clone(),
+            latest,
+        });
+    }
+    Ok(out)
+}
+
+/// Write the pins file atomically: an interrupted bump leaves the old file whole.
+pub fn write(path: &Path, pins: &Pins) -> Result<()> {
+    crate::store::write_atomic(path, pins.render().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_shows_changed_lines_only() {
+        let d = diff("a\nb\nc\n", "a\nB\nc\n");
+        assert_eq!(d, "-b\n+B\n");
+        assert_eq!(diff("x\n", "x\n"), "");
+    }
+}

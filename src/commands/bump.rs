@@ -1,0 +1,66 @@
+use crate::bump;
+use crate::cli::{BumpArgs, Global};
+use crate::error::{Error, Result};
+use crate::pins::{self, Pins};
+use crate::tools;
+use crate::upstream::Upstream;
+
+pub fn run(_global: &Global, args: &BumpArgs) -> Result<()> {
+    let tool = tools::by_name(&args.tool)?;
+    if args.version.is_empty() || !args.version.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(Error::input(
+            format!("`{}` is not a version", args.version),
+            "give the upstream version without a tag prefix, like 31.1 or 1.75.0",
+        ));
+    }
+    let path = pins::locate(args.pins.pins.as_deref())?;
+    let old_text =
+        std::fs::read_to_string(&path).map_err(|e| Error::io("read the pins file", &path, e))?;
+    let current = Pins::parse(&old_text, &path)?;
+    let work = tempfile_dir()?;
+    let prepared = bump::prepare(&Upstream::new(None), tool, &args.version, work.path())?;
+    let next = bump::apply(&current, &prepared, args.keep_old);
+    let new_text = next.render();
+    if args.dry_run {
+        print!("{}", bump::diff(&old_text, &new_text));
+        return Ok(());
+    }
+    if new_text == old_text {
+        eprintln!(
+            "{} {} is already pinned; nothing to change",
+            tool.name, args.version
+        );
+        return Ok(());
+    }
+    bump::write(&path, &next)?;
+    eprintln!(
+        "pinned {} {} for {} platforms in {} ({})",
+        tool.name,
+        args.version,
+        prepared.pins.len(),
+        path.display(),
+        prepared.reported
+    );
+    Ok(())
+}
+
+/// A scratch directory removed on drop (downloads of the bump live there).
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        crate::store::remove_tree(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<ScratchDir> {
+    let dir = std::env::temp_dir().join(crate::store::unique_name("protoreg-bump"));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    Ok(ScratchDir(dir))
+}

@@ -1,0 +1,286 @@
+//! The maintainer's flow against a GitHub-shaped loopback upstream serving real protoc
+//! binaries: bump, refusals that leave the pins untouched, outdated, and materialize by pin.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::github::{protoc_assets, Asset, FakeGitHub};
+use common::http::Route;
+use common::*;
+
+const REPO: &str = "protocolbuffers/protobuf";
+
+/// A pins file holding protoc 36.1 for one platform (values are the 36.2 linux zip's, only
+/// the version label differs) so a bump has something to move.
+fn seed_pins(dir: &Path) -> PathBuf {
+    let p = pin(&fixture(PROTOC_ZIP));
+    let path = dir.join("pins.bzl");
+    let text = format!(
+        "TOOLS = {{\n    \"protoc\": {{\"default\": \"36.1\"}},\n}}\n\
+         PINS = {{\n    \"protoc\": {{\n        \"36.1\": {{\n            \"linux-x86_64\": (\"zip\", {}, \"{}\", \"https://example.invalid/protoc-36.1-linux-x86_64.zip\"),\n        }},\n    }},\n}}\n\
+         PROVENANCE = {{\n    \"protoc\": {{\n        \"36.1\": \"test seed\",\n    }},\n}}\n",
+        p.size, p.sha256
+    );
+    std::fs::write(&path, text).unwrap();
+    // Normalize through protoreg's own writer by a no-op parse/render round trip.
+    let pins = protoreg::pins::Pins::load(&path).unwrap();
+    std::fs::write(&path, pins.render()).unwrap();
+    path
+}
+
+fn github_with_protoc(tag: &str) -> (FakeGitHub, Vec<(String, PathBuf)>) {
+    let gh = FakeGitHub::start();
+    let files = protoc_assets();
+    let assets: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|(n, p)| (n.replace("36.2", tag.trim_start_matches('v')), p.clone()))
+        .collect();
+    let list: Vec<Asset> = assets.iter().map(|(n, p)| Asset::new(n, p)).collect();
+    gh.release(REPO, tag, &list, false, false);
+    (gh, assets)
+}
+
+fn bump(gh: &FakeGitHub, pins: &Path, args: &[&str]) -> std::process::Output {
+    run(protoreg()
+        .env("GITHUB_API_URL", gh.api_url())
+        .env_remove("GITHUB_TOKEN")
+        .arg("bump")
+        .args(args)
+        .arg("--pins")
+        .arg(pins))
+}
+
+#[test]
+fn bump_rewrites_exactly_the_expected_lines() {
+    let (gh, assets) = github_with_protoc("v36.2");
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let before = std::fs::read_to_string(&pins).unwrap();
+
+    // --dry-run prints the diff and writes nothing.
+    let o = bump(&gh, &pins, &["protoc", "36.2", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let diff = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+
+    let o = bump(&gh, &pins, &["protoc", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = std::fs::read_to_string(&pins).unwrap();
+    assert_eq!(
+        protoreg::bump::diff(&before, &after),
+        diff,
+        "dry run showed another change"
+    );
+
+    // Exactly: the default line, the version key, five platform lines (one removed), the
+    // provenance lines. Every other line is untouched.
+    let added: Vec<&str> = diff.lines().filter(|l| l.starts_with('+')).collect();
+    let removed: Vec<&str> = diff.lines().filter(|l| l.starts_with('-')).collect();
+    let platform_lines: Vec<&&str> = added
+        .iter()
+        .filter(|l| l.contains("releases/download") || l.contains("/download/"))
+        .collect();
+    assert_eq!(platform_lines.len(), 5, "{diff}");
+    for (name, path) in &assets {
+        let p = pin(path);
+        assert!(
+            platform_lines.iter().any(|l| l.contains(name.as_str())
+                && l.contains(p.sha256.hex())
+                && l.contains(&format!(", {}, ", p.size))),
+            "{name} missing from {diff}"
+        );
+    }
+    assert!(added.iter().any(|l| l.contains("\"default\": \"36.2\"")));
+    assert!(removed.iter().any(|l| l.contains("\"default\": \"36.1\"")));
+    assert!(removed
+        .iter()
+        .any(|l| l.contains("protoc-36.1-linux-x86_64.zip")));
+    assert_eq!(added.len(), 5 + 1 + 1 + 1, "{diff}"); // platforms, default, version key, provenance
+    assert_eq!(removed.len(), 1 + 1 + 1 + 1, "{diff}");
+    assert!(
+        added
+            .iter()
+            .any(|l| l.contains("reported `libprotoc 36.2`")),
+        "{diff}"
+    );
+    // Only the host asset was downloaded (once per run: the dry run and the bump); the
+    // others had API digests.
+    assert_eq!(
+        gh.downloads(REPO, "v36.2", "protoc-36.2-linux-x86_64.zip"),
+        2
+    );
+    assert_eq!(gh.downloads(REPO, "v36.2", "protoc-36.2-win64.zip"), 0);
+
+    // Bumping again is a no-op.
+    let o = bump(&gh, &pins, &["protoc", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), after);
+}
+
+#[test]
+fn a_binary_reporting_another_version_is_refused() {
+    // Release v36.3 whose binaries are really 36.2.
+    let (gh, _) = github_with_protoc("v36.3");
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let before = std::fs::read_to_string(&pins).unwrap();
+    let o = bump(&gh, &pins, &["protoc", "36.3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("expected libprotoc 36.3, got libprotoc 36.2"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+}
+
+#[test]
+fn missing_asset_mismatch_and_unknown_tool_leave_the_pins_untouched() {
+    let gh = FakeGitHub::start();
+    let files = protoc_assets();
+    // v36.2 without its win64 asset.
+    let partial: Vec<Asset> = files
+        .iter()
+        .filter(|(n, _)| !n.contains("win64"))
+        .map(|(n, p)| Asset::new(n, p))
+        .collect();
+    gh.release(REPO, "v36.2", &partial, false, false);
+    // v36.4: the API reports a digest the file does not have.
+    let renamed: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|(n, p)| (n.replace("36.2", "36.4"), p.clone()))
+        .collect();
+    let mut lying: Vec<Asset> = renamed.iter().map(|(n, p)| Asset::new(n, p)).collect();
+    lying[0].digest = Some(format!("sha256:{}", "ab".repeat(32)));
+    gh.release(REPO, "v36.4", &lying, false, false);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let before = std::fs::read_to_string(&pins).unwrap();
+
+    let o = bump(&gh, &pins, &["protoc", "36.2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no asset `protoc-36.2-win64.zip` for windows-x86_64"),
+        "{}",
+        text(&o)
+    );
+
+    let o = bump(&gh, &pins, &["protoc", "36.4"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sha256 of protoc-36.4-linux-x86_64.zip"),
+        "{}",
+        text(&o)
+    );
+
+    let o = bump(&gh, &pins, &["protoc-gen-nope", "1.0.0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown tool `protoc-gen-nope`"));
+
+    let o = bump(&gh, &pins, &["protoc", "99.0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no release `v99.0`"));
+
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+}
+
+#[test]
+fn an_interrupted_bump_leaves_the_file_intact() {
+    let (gh, _) = github_with_protoc("v36.2");
+    // The host asset trickles in, so the kill lands mid-download.
+    gh.replace_asset(
+        REPO,
+        "v36.2",
+        "protoc-36.2-linux-x86_64.zip",
+        Route::Slow(fixture(PROTOC_ZIP), Duration::from_millis(20)),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let before = std::fs::read_to_string(&pins).unwrap();
+    for delay in [50u64, 300, 700] {
+        let mut child = protoreg()
+            .env("GITHUB_API_URL", gh.api_url())
+            .args(["bump", "protoc", "36.2", "--pins"])
+            .arg(&pins)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            std::fs::read_to_string(&pins).unwrap(),
+            before,
+            "after a kill at {delay} ms"
+        );
+        let stray: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != "pins.bzl")
+            .collect();
+        assert!(
+            stray.is_empty(),
+            "temporary files left beside the pins: {stray:?}"
+        );
+    }
+}
+
+#[test]
+fn outdated_reports_pinned_and_newest_release() {
+    let (gh, _) = github_with_protoc("v36.2");
+    // Newer, but a pre-release and a draft: neither counts.
+    gh.release(REPO, "v37.0-rc1", &[], true, false);
+    gh.release(REPO, "v38.0", &[], false, true);
+    // Older release, and a tag of another component.
+    gh.release(REPO, "v36.1", &[], false, false);
+    gh.release(REPO, "v36.10", &[], false, false);
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let o = run(protoreg()
+        .env("GITHUB_API_URL", gh.api_url())
+        .args(["outdated", "--json", "--pins"])
+        .arg(&pins));
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["tool"], "protoc");
+    assert_eq!(v[0]["pinned"], "36.1");
+    assert_eq!(v[0]["latest"], "36.10", "version order, not string order");
+    assert_eq!(v[0]["outdated"], true);
+    let o = run(protoreg()
+        .env("GITHUB_API_URL", gh.api_url())
+        .args(["outdated", "--check", "--pins"])
+        .arg(&pins));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("protoreg bump protoc 36.10"));
+}
+
+#[test]
+fn protoc_from_a_bumped_pin_runs() {
+    // Materialize by pin: the pins file written by bump, the bytes from the pin's URL.
+    let (gh, _) = github_with_protoc("v36.2");
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let o = bump(&gh, &pins, &["protoc", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = tmp.path().join("protoc");
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .args(["materialize", "protoc", "--pins"])
+        .arg(&pins)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    let v = Command::new(out.join("bin/protoc"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
+}
