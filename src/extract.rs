@@ -86,23 +86,13 @@ fn max_bytes() -> u64 {
 
 /// Extract `archive` into `dest`, which must be a new, empty directory.
 pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
-    let mut x = Extractor {
-        archive: archive.display().to_string(),
-        dest,
-        prefix: match &layout.strip_prefix {
-            Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
-                Error::input(
-                    format!("invalid --strip-prefix `{p}`: {why}"),
-                    "give a relative directory",
-                )
-            })?),
-            _ => None,
-        },
-        budget: max_bytes(),
-        links: Vec::new(),
-    };
+    let name = archive.display().to_string();
+    let mut x = Extractor::new(&name, layout, dest)?;
     match layout.format {
-        Format::TarGz => x.tar_gz(archive)?,
+        Format::TarGz => {
+            let file = File::open(archive).ctx("open", archive)?;
+            x.tar_gz(io::BufReader::with_capacity(256 << 10, file))?
+        }
         Format::Zip => x.zip(archive)?,
         Format::Raw => {
             let name = layout
@@ -115,24 +105,15 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
             x.write_file(&rel, &mut src, true)?;
         }
     }
-    x.finish_links()?;
-    for exe in &layout.executables {
-        let rel = safe_relative(exe).map_err(|why| x.unsafe_(why))?;
-        let path = dest.join(&rel);
-        let meta =
-            fs::symlink_metadata(&path).map_err(|_| {
-                Error::input(
-                format!("`{exe}` is declared executable but `{}` has no such file", x.archive),
-                "fix the binaries of the pin (paths are relative to the tree after --strip-prefix)",
-            )
-            })?;
-        if meta.is_file() {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() | 0o111;
-            crate::store::set_mode(&path, mode & 0o7777)?;
-        }
-    }
-    Ok(())
+    x.finish(layout)
+}
+
+/// Extract a tar.gz as it streams in (`name` names it in errors). The caller verifies the
+/// bytes separately and discards `dest` unless they verify.
+pub fn extract_tar_gz_stream(reader: impl Read, name: &str, layout: &Layout, dest: &Path) -> Result<()> {
+    let mut x = Extractor::new(name, layout, dest)?;
+    x.tar_gz(reader)?;
+    x.finish(layout)
 }
 
 struct Extractor<'a> {
@@ -144,7 +125,43 @@ struct Extractor<'a> {
     links: Vec<(PathBuf, PathBuf)>,
 }
 
-impl Extractor<'_> {
+impl<'a> Extractor<'a> {
+    fn new(name: &str, layout: &Layout, dest: &'a Path) -> Result<Extractor<'a>> {
+        let prefix = match &layout.strip_prefix {
+            Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
+                Error::input(format!("invalid --strip-prefix `{p}`: {why}"), "give a relative directory")
+            })?),
+            _ => None,
+        };
+        Ok(Extractor {
+            archive: name.to_string(),
+            dest,
+            prefix,
+            budget: max_bytes(),
+            links: Vec::new(),
+        })
+    }
+
+    /// Create the deferred symlinks, then force the exec bit on the declared binaries.
+    fn finish(mut self, layout: &Layout) -> Result<()> {
+        self.finish_links()?;
+        for exe in &layout.executables {
+            let rel = safe_relative(exe).map_err(|why| self.unsafe_(why))?;
+            let path = self.dest.join(&rel);
+            let meta = fs::symlink_metadata(&path).map_err(|_| {
+                Error::input(
+                    format!("`{exe}` is declared executable but `{}` has no such file", self.archive),
+                    "fix the binaries of the pin (paths are relative to the tree after --strip-prefix)",
+                )
+            })?;
+            if meta.is_file() {
+                use std::os::unix::fs::PermissionsExt;
+                crate::store::set_mode(&path, (meta.permissions().mode() | 0o111) & 0o7777)?;
+            }
+        }
+        Ok(())
+    }
+
     fn unsafe_(&self, reason: impl Into<String>) -> Error {
         Error::UnsafeArchive {
             archive: self.archive.clone(),
@@ -263,9 +280,8 @@ impl Extractor<'_> {
         Ok(())
     }
 
-    fn tar_gz(&mut self, archive: &Path) -> Result<()> {
-        let file = File::open(archive).ctx("open", archive)?;
-        let gz = flate2::read::GzDecoder::new(io::BufReader::with_capacity(256 << 10, file));
+    fn tar_gz(&mut self, reader: impl Read) -> Result<()> {
+        let gz = flate2::read::GzDecoder::new(reader);
         let mut tar = tar::Archive::new(gz);
         let corrupt = |e: io::Error, this: &Self| this.unsafe_(format!("corrupt tar.gz: {e}"));
         for entry in tar.entries().map_err(|e| corrupt(e, self))? {

@@ -3,7 +3,7 @@
 //! blob is extracted into `tmp/` and renamed into the cache; the tree is materialized.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Attempt, Error, IoContext, Result};
@@ -85,19 +85,18 @@ pub fn ensure_tree(
         });
     }
     let mut outcome = Outcome::default();
-    let blob = match store.lookup(&store.blob_path(&artifact.expected.sha256)) {
-        Some(blob) => blob,
+    let staging = store.temp_path("tree");
+    let extracted = match store.lookup(&store.blob_path(&artifact.expected.sha256)) {
+        Some(blob) => extract_into(&blob, &artifact.layout, &staging),
         None if opts.offline => {
             return Err(Error::Offline {
                 sha256: artifact.expected.sha256.to_string(),
                 cache: store.root().to_path_buf(),
             })
         }
-        None => fetch_blob(store, &artifact.expected, sources, opts, &mut outcome)?,
+        None => fetch_blob(store, artifact, sources, opts, &mut outcome, &staging),
     };
-    let staging = store.temp_path("tree");
-    std::fs::create_dir(&staging).ctx("create", &staging)?;
-    if let Err(e) = extract::extract(&blob, &artifact.layout, &staging) {
+    if let Err(e) = extracted {
         remove_tree(&staging);
         return Err(e);
     }
@@ -105,25 +104,44 @@ pub fn ensure_tree(
     Ok(outcome)
 }
 
-/// Try each source in order; the first whose bytes verify is installed as the blob.
+fn extract_into(blob: &Path, layout: &Layout, staging: &Path) -> Result<()> {
+    std::fs::create_dir(staging).ctx("create", staging)?;
+    extract::extract(blob, layout, staging)
+}
+
+/// Try each source in order; the first whose bytes verify is installed as the blob and its
+/// tree left extracted in `staging`.
 fn fetch_blob(
     store: &Store,
-    expected: &Expected,
+    artifact: &Artifact,
     sources: &[Source],
     opts: &Options,
     outcome: &mut Outcome,
-) -> Result<PathBuf> {
+    staging: &Path,
+) -> Result<()> {
+    let expected = &artifact.expected;
     let mut fetcher = Fetcher::new(opts.net.clone());
     for source in sources {
         let tmp = store.temp_path("blob");
-        match fetch_one(&mut fetcher, source, expected, &tmp) {
-            Ok(()) => {
+        match fetch_one(&mut fetcher, source, artifact, &tmp, staging) {
+            Ok(extracted) => {
                 outcome.source = Some(source.to_string());
                 outcome.bytes_fetched = expected.size;
-                return store.install_blob(&tmp, &expected.sha256);
+                // A verified archive that fails to extract is refused whole: nothing of it,
+                // not even the blob, stays in the cache.
+                if let Some(Err(e)) = extracted {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                let blob = store.install_blob(&tmp, &expected.sha256)?;
+                return match extracted {
+                    Some(result) => result,
+                    None => extract_into(&blob, &artifact.layout, staging),
+                };
             }
             Err(reason) => {
                 let _ = std::fs::remove_file(&tmp);
+                remove_tree(staging);
                 outcome.failed.push(Attempt {
                     source: source.to_string(),
                     reason,
@@ -137,22 +155,79 @@ fn fetch_blob(
     })
 }
 
+/// Writes to the blob file and, while the extractor is listening, to its pipe.
+struct Tee {
+    file: BufWriter<File>,
+    pipe: Option<std::io::PipeWriter>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_all(buf)?;
+        // The extractor stops reading when it fails or reaches the end of the archive; the
+        // download must still run to the end so the whole body is verified.
+        if self.pipe.as_mut().is_some_and(|p| p.write_all(buf).is_err()) {
+            self.pipe = None;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Fetch one source into `tmp`, verifying it. A tar.gz is extracted into `staging` on a
+/// second thread as it streams (inflating overlaps the download); its result is returned
+/// only when the bytes verified, and only then may the tree be used.
 fn fetch_one(
     fetcher: &mut Fetcher,
     source: &Source,
-    expected: &Expected,
+    artifact: &Artifact,
     tmp: &Path,
-) -> std::result::Result<(), String> {
+    staging: &Path,
+) -> std::result::Result<Option<Result<()>>, String> {
+    let expected = &artifact.expected;
     let file = File::create(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
-    let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), expected.size);
-    fetcher.fetch(source, expected, &mut writer)?;
-    let buffered = writer
-        .finish(expected, "the download")
-        .map_err(|e| first_line(&e.to_string()))?;
-    buffered
+    let mut extractor = None;
+    let mut pipe = None;
+    if artifact.layout.format == extract::Format::TarGz {
+        std::fs::create_dir(staging).map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
+        let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+        let (layout, dest, name) = (artifact.layout.clone(), staging.to_path_buf(), source.to_string());
+        extractor = Some(std::thread::spawn(move || {
+            let reader = std::io::BufReader::with_capacity(256 << 10, reader);
+            extract::extract_tar_gz_stream(reader, &name, &layout, &dest)
+        }));
+        pipe = Some(writer);
+    }
+    let tee = Tee {
+        file: BufWriter::with_capacity(1 << 20, file),
+        pipe,
+    };
+    let mut writer = HashingWriter::new(tee, expected.size);
+    let fetched = fetcher.fetch(source, expected, &mut writer);
+    let verified = match fetched {
+        Ok(()) => writer
+            .finish(expected, "the download")
+            .map_err(|e| first_line(&e.to_string())),
+        Err(reason) => Err(reason),
+    };
+    // Every path has dropped or now drops the pipe's writer: the extractor sees the end of
+    // its input and the join below cannot wait forever.
+    let verified = verified.map(|mut tee| {
+        drop(tee.pipe.take());
+        tee
+    });
+    let extracted = extractor.map(|handle| {
+        handle.join().unwrap_or_else(|_| {
+            Err(Error::input("the extraction thread panicked", "report this as a bug"))
+        })
+    });
+    verified?
+        .file
         .into_inner()
         .map_err(|e| format!("write failed: {}", e.error()))?;
-    Ok(())
+    Ok(extracted)
 }
 
 fn first_line(s: &str) -> String {
