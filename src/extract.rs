@@ -123,7 +123,11 @@ struct Extractor<'a> {
     budget: u64,
     /// Symlinks are created last, so no later member can be written through one.
     links: Vec<(PathBuf, PathBuf)>,
+    /// Copy buffer, reused across members.
+    buf: Vec<u8>,
 }
+
+const COPY_CHUNK: usize = 512 << 10;
 
 impl<'a> Extractor<'a> {
     fn new(name: &str, layout: &Layout, dest: &'a Path) -> Result<Extractor<'a>> {
@@ -139,6 +143,7 @@ impl<'a> Extractor<'a> {
             prefix,
             budget: max_bytes(),
             links: Vec::new(),
+            buf: Vec::new(),
         })
     }
 
@@ -213,24 +218,32 @@ impl<'a> Extractor<'a> {
                     Error::io("create", &path, e)
                 }
             })?;
-        let mut limited = src.take(self.budget + 1);
-        let n = io::copy(&mut limited, &mut f).map_err(|e| {
-            // A read error here is a corrupt archive (the bytes were verified).
-            if e.kind() == io::ErrorKind::Other
-                || e.kind() == io::ErrorKind::InvalidData
-                || e.kind() == io::ErrorKind::UnexpectedEof
-            {
-                self.unsafe_(format!("cannot read member `{}`: {e}", rel.display()))
-            } else {
-                Error::io("write", &path, e)
+        // Large reads and writes: a tool archive is mostly a few big binaries, and 8 KiB
+        // chunks (io::copy's) cost a syscall per chunk.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(COPY_CHUNK, 0);
+        let mut n: u64 = 0;
+        let copied = loop {
+            let k = match src.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The bytes were verified: a read error is a corrupt archive.
+                Err(e) => break Err(self.unsafe_(format!("cannot read member `{}`: {e}", rel.display()))),
+            };
+            n += k as u64;
+            if n > self.budget {
+                break Err(self.unsafe_(format!(
+                    "it expands past the cap of {} bytes (set {ENV_MAX_EXTRACT} to change it)",
+                    max_bytes()
+                )));
             }
-        })?;
-        if n > self.budget {
-            return Err(self.unsafe_(format!(
-                "it expands past the cap of {} bytes (set {ENV_MAX_EXTRACT} to change it)",
-                max_bytes()
-            )));
-        }
+            if let Err(e) = f.write_all(&buf[..k]) {
+                break Err(Error::io("write", &path, e));
+            }
+        };
+        self.buf = buf;
+        copied?;
         self.budget -= n;
         f.flush().ctx("write", &path)?;
         Ok(())

@@ -129,15 +129,16 @@ fn fetch_blob(
                 outcome.bytes_fetched = expected.size;
                 // A verified archive that fails to extract is refused whole: nothing of it,
                 // not even the blob, stays in the cache.
-                if let Some(Err(e)) = extracted {
+                let result = match extracted {
+                    Some(result) => result,
+                    None => extract_into(&tmp, &artifact.layout, staging),
+                };
+                if let Err(e) = result {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
                 }
-                let blob = store.install_blob(&tmp, &expected.sha256)?;
-                return match extracted {
-                    Some(result) => result,
-                    None => extract_into(&blob, &artifact.layout, staging),
-                };
+                store.install_blob(&tmp, &expected.sha256)?;
+                return Ok(());
             }
             Err(reason) => {
                 let _ = std::fs::remove_file(&tmp);
