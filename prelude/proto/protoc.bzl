@@ -1,0 +1,71 @@
+"""Building protoc command lines: shared by proto_library and the code generators."""
+
+load(":providers.bzl", "ProtoImportsTSet", "ProtoInfo", "ProtocToolchainInfo")
+
+ProtocGenerator = record(
+    # NAME in `--NAME_out`: a built-in generator (`cpp`, `python`, …) or a plugin's name.
+    name = str,
+    out = Artifact,
+    options = list[str],
+    # The plugin executable; None for protoc's built-in generators.
+    plugin = RunInfo | None,
+)
+
+# protoc writes into an output directory but does not create it, and Buck2 creates only its
+# parent. The launcher makes the directory of every `--NAME_out=DIR` argument, then runs the
+# command: each output then appears once on the command line, as Buck2 requires.
+_POSIX_MAKE_OUT_DIRS = 'for a in "$@"; do case "$a" in --*_out=*) mkdir -p "${a#*=}" || exit 1;; esac; done; exec "$@"'
+
+def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: list[ProtoInfo]):
+    """`--proto_path` for every import root the protos can reach, then the well-known types."""
+    imports = ctx.actions.tset(ProtoImportsTSet, children = [p.transitive for p in protos])
+    return cmd_args(
+        imports.project_as_args("proto_path_flags"),
+        cmd_args(protoc.include, format = "--proto_path={}"),
+    )
+
+def proto_input_files(protos: list[ProtoInfo]):
+    """The direct sources of `protos`, each named by its place inside its import root.
+
+    protoc maps such a path back to the import path through the matching `--proto_path`,
+    which works whether or not the same relative path also exists under the project root.
+    """
+    files = cmd_args()
+    seen = {}
+    for proto in protos:
+        for path in proto.import_paths:
+            if path in seen:
+                continue
+            seen[path] = True
+            files.add(cmd_args(proto.import_root, format = "{}/" + path))
+    return files
+
+def make_out_dirs_then(ctx: AnalysisContext, exec_os: str, cmd):
+    """`cmd`, run after creating the directories its `--NAME_out=` arguments name."""
+    if exec_os == "windows":
+        fail("{}: generating code on a Windows executor is not supported yet (protoc needs its output directories made first, which takes a POSIX shell); descriptor sets and buf tests do work there".format(ctx.label))
+    return cmd_args("/bin/sh", "-c", _POSIX_MAKE_OUT_DIRS, "sh", cmd)
+
+def run_protoc_generators(
+        ctx: AnalysisContext,
+        protoc: ProtocToolchainInfo,
+        protos: list[ProtoInfo],
+        generators: list[ProtocGenerator],
+        category: str,
+        local_only: bool = False):
+    """One protoc action that runs every generator over the direct sources of `protos`."""
+    if not protos:
+        fail("{}: no proto_library to generate code for; set `protos`".format(ctx.label))
+    cmd = cmd_args(protoc.protoc, proto_path_flags(ctx, protoc, protos))
+    for generator in generators:
+        if generator.plugin != None:
+            cmd.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
+        cmd.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
+        for option in generator.options:
+            cmd.add("--{}_opt={}".format(generator.name, option))
+    cmd.add(proto_input_files(protos))
+    ctx.actions.run(
+        make_out_dirs_then(ctx, protoc.exec_os, cmd),
+        category = category,
+        local_only = local_only,
+    )

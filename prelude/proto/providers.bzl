@@ -1,0 +1,86 @@
+"""Providers of the protobuf rules: what a toolchain, a tool download and a proto_library
+hand to the rules that use them."""
+
+# One pinned tool archive, verified and unpacked for one platform.
+ToolDistributionInfo = provider(fields = {
+    # Each declared binary by its name without directory or `.exe`, e.g. `protoc`.
+    "binaries": provider_field(dict[str, Artifact]),
+    # The `prelude//os` value of the platform: linux, macos or windows.
+    "os": provider_field(str),
+    # The canonical platform name, e.g. `linux-x86_64`.
+    "platform": provider_field(str),
+    # The unpacked tree, after `strip_prefix`.
+    "root": provider_field(Artifact),
+    # The pin the tree was verified against.
+    "sha256": provider_field(str),
+    "tool": provider_field(str),
+    "version": provider_field(str),
+})
+
+# Where the `protoreg` helper that fetches and unpacks tools comes from.
+ProtoregInfo = provider(fields = {
+    # A path on the machine running Buck2: every action using it must run there.
+    "local": provider_field(bool, default = False),
+})
+
+# protoc for the execution platform.
+ProtocToolchainInfo = provider(fields = {
+    # The execution platform's os, for the few commands that differ on Windows.
+    "exec_os": provider_field(str),
+    # protoc's `include/` directory: the well-known types.
+    "include": provider_field(Artifact),
+    "protoc": provider_field(RunInfo),
+    "version": provider_field(str),
+})
+
+# The buf CLI for the execution platform.
+BufToolchainInfo = provider(fields = {
+    "buf": provider_field(RunInfo),
+    "version": provider_field(str),
+})
+
+# A protoc plugin (`protoc-gen-NAME`) for the execution platform.
+ProtocPluginToolchainInfo = provider(fields = {
+    # The plugin exists only on the machine running Buck2, so protoc must run there.
+    "local_only": provider_field(bool, default = False),
+    # NAME in `protoc-gen-NAME`, `--NAME_out` and `--NAME_opt`.
+    "name": provider_field(str),
+    # `--NAME_opt` values every use passes, before the target's own.
+    "options": provider_field(list[str], default = []),
+    # One executable: protoc takes a path, not a command line.
+    "plugin": provider_field(RunInfo),
+    "version": provider_field(str),
+})
+
+# A proto_library: its sources under their import paths, and those of all its deps.
+ProtoInfo = provider(fields = {
+    # FileDescriptorSet of the sources and everything they import, with source info.
+    "descriptor_set": provider_field(Artifact),
+    # The direct sources, as `import` statements name them.
+    "import_paths": provider_field(list[str]),
+    # A directory holding the direct sources at their import paths.
+    "import_root": provider_field(Artifact),
+    # ProtoImportsTSet over this library and its deps, for `--proto_path` flags.
+    "transitive": provider_field(TransitiveSet),
+})
+
+ProtoImportRoot = record(
+    label = str,
+    root = Artifact,
+    import_paths = list[str],
+)
+
+def _proto_path_flags(value: ProtoImportRoot):
+    return cmd_args(value.root, format = "--proto_path={}")
+
+def _import_root_dirs(value: ProtoImportRoot):
+    return cmd_args(value.root)
+
+# Each library adds one import root; its deps' roots follow its own (pre-order), so the
+# library's own files are found first and protoc never reports them as shadowed.
+ProtoImportsTSet = transitive_set(
+    args_projections = {
+        "import_roots": _import_root_dirs,
+        "proto_path_flags": _proto_path_flags,
+    },
+)

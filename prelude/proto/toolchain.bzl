@@ -1,0 +1,186 @@
+"""Toolchain rules for protoc, buf and protoc plugins.
+
+Each reaches its tool through an `exec_dep`, so the tool is configured for the execution
+platform: put the `select()` over platforms on that attribute (as `protobuf_toolchains`
+does) and a Linux executor gets a Linux binary whatever the target platform or the host.
+
+```python
+protoc_toolchain(
+    name = "protoc",
+    distribution = select({":linux-x86_64": ":protoc-36.2-linux-x86_64", ...}),
+)
+```
+"""
+
+load(
+    ":providers.bzl",
+    "BufToolchainInfo",
+    "ProtocPluginToolchainInfo",
+    "ProtocToolchainInfo",
+    "ToolDistributionInfo",
+)
+
+def _binary(ctx: AnalysisContext, dist: ToolDistributionInfo, name: str) -> Artifact:
+    if name not in dist.binaries:
+        fail("{}: {} {} for {} has no `{}` binary; it has: {}".format(
+            ctx.label,
+            dist.tool,
+            dist.version,
+            dist.platform,
+            name,
+            ", ".join(sorted(dist.binaries.keys())) or "none",
+        ))
+    return dist.binaries[name]
+
+def _protoc_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
+    dist = ctx.attrs.distribution[ToolDistributionInfo]
+    protoc = RunInfo(args = cmd_args(_binary(ctx, dist, "protoc")))
+    return [
+        ctx.attrs.distribution[DefaultInfo],
+        protoc,
+        ProtocToolchainInfo(
+            exec_os = dist.os,
+            include = dist.root.project("include"),
+            protoc = protoc,
+            version = dist.version,
+        ),
+    ]
+
+protoc_toolchain = rule(
+    impl = _protoc_toolchain_impl,
+    attrs = {
+        "distribution": attrs.exec_dep(
+            providers = [ToolDistributionInfo],
+            doc = "The protoc release for the execution platform: `bin/protoc` and `include/`.",
+        ),
+    },
+    is_toolchain_rule = True,
+    doc = "protoc, with the well-known types from its own release.",
+)
+
+def _buf_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
+    dist = ctx.attrs.distribution[ToolDistributionInfo]
+    buf = RunInfo(args = cmd_args(_binary(ctx, dist, "buf")))
+    return [
+        ctx.attrs.distribution[DefaultInfo],
+        buf,
+        BufToolchainInfo(buf = buf, version = dist.version),
+    ]
+
+buf_toolchain = rule(
+    impl = _buf_toolchain_impl,
+    attrs = {
+        "distribution": attrs.exec_dep(
+            providers = [ToolDistributionInfo],
+            doc = "The buf release for the execution platform.",
+        ),
+    },
+    is_toolchain_rule = True,
+    doc = "The buf CLI, for lint, format and breaking-change tests.",
+)
+
+def _protoc_plugin_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
+    plugin = ctx.attrs.plugin[RunInfo]
+    dist = ctx.attrs.plugin.get(ToolDistributionInfo)
+    if dist != None:
+        # A whole distribution: the binary named after the plugin, or its only binary.
+        name = "protoc-gen-" + ctx.attrs.plugin_name
+        if name not in dist.binaries and len(dist.binaries) == 1:
+            name = dist.binaries.keys()[0]
+        plugin = RunInfo(args = cmd_args(_binary(ctx, dist, name)))
+    version = ctx.attrs.version or (dist.version if dist != None else "")
+    return [
+        DefaultInfo(default_outputs = ctx.attrs.plugin[DefaultInfo].default_outputs),
+        plugin,
+        ProtocPluginToolchainInfo(
+            local_only = ctx.attrs.local_only,
+            name = ctx.attrs.plugin_name,
+            options = ctx.attrs.options,
+            plugin = plugin,
+            version = version,
+        ),
+    ]
+
+protoc_plugin_toolchain = rule(
+    impl = _protoc_plugin_toolchain_impl,
+    attrs = {
+        "local_only": attrs.bool(
+            default = False,
+            doc = "The plugin only runs on the machine running Buck2 (e.g. node_protoc_plugin).",
+        ),
+        "options": attrs.list(attrs.string(), default = [], doc = "`--NAME_opt` values every use passes."),
+        "plugin": attrs.exec_dep(
+            providers = [RunInfo],
+            doc = "The plugin executable for the execution platform (a tool distribution, or " +
+                  "any target whose RunInfo is one executable).",
+        ),
+        "plugin_name": attrs.string(doc = "NAME in protoc-gen-NAME, e.g. `go`, `go-grpc`, `es`."),
+        "version": attrs.string(default = "", doc = "Defaults to the distribution's version."),
+    },
+    is_toolchain_rule = True,
+    doc = "A protoc plugin, for `proto_plugin_gen` and the Go and ES convenience macros.",
+)
+
+def _node_protoc_plugin_impl(ctx: AnalysisContext) -> list[Provider]:
+    # protoc runs a plugin from a path with no arguments, so a JavaScript plugin needs a
+    # launcher. protoc starts it in the action's directory, the project root, which is what
+    # relative `node` and `entry` paths are relative to.
+    launcher = ctx.actions.write(
+        "protoc-gen-" + ctx.attrs.plugin_name,
+        [
+            "#!/bin/sh",
+            "exec {} {} \"$@\"".format(_shell_quote(ctx.attrs.node), _shell_quote(ctx.attrs.entry)),
+        ],
+        is_executable = True,
+    )
+    return [DefaultInfo(default_output = launcher), RunInfo(args = cmd_args(launcher))]
+
+def _shell_quote(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+node_protoc_plugin = rule(
+    impl = _node_protoc_plugin_impl,
+    attrs = {
+        "entry": attrs.string(
+            doc = "The plugin's script, e.g. `node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es` " +
+                  "from `npm install @bufbuild/protoc-gen-es`.",
+        ),
+        "node": attrs.string(default = "node", doc = "The node executable."),
+        "plugin_name": attrs.string(doc = "NAME in protoc-gen-NAME."),
+    },
+    doc = "A POSIX launcher for a protoc plugin written in JavaScript (protoc-gen-es). " +
+          "It runs node and the npm package from this machine, so the actions using it are " +
+          "local; a plugin shipped as a native binary needs none of this.",
+)
+
+def _exec_tool_impl(ctx: AnalysisContext) -> list[Provider]:
+    actual = ctx.attrs.actual
+    providers = [actual[DefaultInfo]]
+    for provider in [RunInfo, ToolDistributionInfo]:
+        if actual.get(provider) != None:
+            providers.append(actual[provider])
+    return providers
+
+exec_tool = rule(
+    impl = _exec_tool_impl,
+    attrs = {
+        "actual": attrs.dep(
+            providers = [DefaultInfo],
+            doc = "Usually a select() over platforms, resolved in this target's configuration.",
+        ),
+    },
+    doc = "Forwards a tool chosen by select(). A toolchain reaches it through an exec_dep, so " +
+          "this target, and with it the select(), is configured for the execution platform. " +
+          "(A select() written on the toolchain's own attribute would be resolved for the " +
+          "target platform instead: buck2 issue 254.)",
+)
+
+def _toolchain_unavailable_impl(ctx: AnalysisContext) -> list[Provider]:
+    fail("{}: {}".format(ctx.label, ctx.attrs.message))
+
+toolchain_unavailable = rule(
+    impl = _toolchain_unavailable_impl,
+    attrs = {"message": attrs.string(doc = "What is missing and how to provide it.")},
+    is_toolchain_rule = True,
+    doc = "A toolchain that is not configured: fails the analysis of whatever uses it.",
+)
