@@ -15,5 +15,5 @@ export_file_rule = rule(
     doc = "A source file as a target.",
 )
 
-def export_file(name: str, src: str | None = None, **kwargs):
+def export_file(name: str, src: str | None = None, **kwargs) -> None:
     export_file_rule(name = name, src = src if src != None else name, **kwargs)

@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--protoc-pkg", required=True)
     ap.add_argument("--buf-pkg", required=True)
+    ap.add_argument("--buf-extra", action="append", default=[],
+                    help="SUFFIX=DIR: another buf platform (Darwin-arm64=.../package)")
     ap.add_argument("--protoc-gen-go", required=True)
     ap.add_argument("--protoc-gen-go-grpc", required=True)
     a = ap.parse_args()
@@ -109,17 +111,25 @@ def main():
                    ("readme.txt",) + readme] + includes
         write_if_changed(os.path.join(a.out, f"protoc-{PROTOC_VERSION}-{suffix}.zip"), zip_bytes(members))
 
-    # buf: buf-<OS>-<arch>.tar.gz with buf/bin/{buf,protoc-gen-buf-breaking,protoc-gen-buf-lint}
+    # buf: buf-<OS>-<arch>.tar.gz (zip on Windows) with buf/bin/{buf,protoc-gen-buf-breaking,
+    # protoc-gen-buf-lint}[.exe], and one sha256.txt over every asset, as upstream publishes.
     bins = ["buf", "protoc-gen-buf-breaking", "protoc-gen-buf-lint"]
-    members = [(f"buf/bin/{b}", read(os.path.join(a.buf_pkg, "bin", b)), True) for b in bins]
-    members.append(("buf/LICENSE", read(os.path.join(a.buf_pkg, "LICENSE")) if os.path.exists(os.path.join(a.buf_pkg, "LICENSE")) else b"Apache-2.0\n", False))
-    name = "buf-Linux-x86_64.tar.gz"
-    data = tgz_bytes(members)
-    write_if_changed(os.path.join(a.out, name), data)
-    write_if_changed(os.path.join(a.out, "buf-Linux-x86_64"), members[0][1])
-    sums = f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-    sums += f"{hashlib.sha256(members[0][1]).hexdigest()}  buf-Linux-x86_64\n"
-    write_if_changed(os.path.join(a.out, "sha256.txt"), sums.encode())
+    sums = {}
+    for suffix, pkg in [("Linux-x86_64", a.buf_pkg)] + [tuple(x.split("=", 1)) for x in a.buf_extra]:
+        windows = suffix.startswith("Windows")
+        exe = ".exe" if windows else ""
+        members = [(f"buf/bin/{b}{exe}", read(os.path.join(pkg, "bin", b + exe)), True) for b in bins]
+        lic = os.path.join(pkg, "LICENSE")
+        members.append(("buf/LICENSE", read(lic) if os.path.exists(lic) else b"Apache-2.0\n", False))
+        name = f"buf-{suffix}.{'zip' if windows else 'tar.gz'}"
+        data = zip_bytes(members) if windows else tgz_bytes(members)
+        write_if_changed(os.path.join(a.out, name), data)
+        sums[name] = hashlib.sha256(data).hexdigest()
+        raw = f"buf-{suffix}{exe}"
+        write_if_changed(os.path.join(a.out, raw), members[0][1])
+        sums[raw] = hashlib.sha256(members[0][1]).hexdigest()
+    text = "".join(f"{h}  {n}\n" for n, h in sorted(sums.items()))
+    write_if_changed(os.path.join(a.out, "sha256.txt"), text.encode())
 
     # protoc-gen-go: protoc-gen-go.v<ver>.linux.amd64.tar.gz with the binary at the root.
     write_if_changed(os.path.join(a.out, "protoc-gen-go.v1.28.1.linux.amd64.tar.gz"),

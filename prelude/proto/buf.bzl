@@ -33,13 +33,13 @@ def _with_common(attrs_: dict) -> dict:
     merged.update(attrs_)
     return merged
 
-def _path_flags(proto: ProtoInfo):
+def _path_flags(proto: ProtoInfo) -> cmd_args:
     return cmd_args([cmd_args("--path", path) for path in proto.import_paths])
 
-def _config_flags(config: Artifact | None):
+def _config_flags(config: Artifact | None) -> cmd_args:
     return cmd_args("--config", config) if config != None else cmd_args()
 
-def _test_providers(ctx: AnalysisContext, command) -> list[Provider]:
+def _test_providers(ctx: AnalysisContext, command: cmd_args) -> list[Provider]:
     return [
         DefaultInfo(),
         RunInfo(args = command),

@@ -26,7 +26,7 @@ load(":providers.bzl", "ProtoInfo", "ProtocPluginToolchainInfo", "ProtocToolchai
 # protoc's own generators, each `--LANG_out`.
 BUILTIN_LANGUAGES = ["cpp", "csharp", "java", "kotlin", "objc", "php", "pyi", "python", "ruby"]
 
-def _check_option_keys(ctx: AnalysisContext, options: dict, known: list[str]):
+def _check_option_keys(ctx: AnalysisContext, options: dict, known: list[str]) -> None:
     for key in options.keys():
         if key not in known:
             fail("{}: `options` has `{}`, which is none of this target's generators: {}".format(
@@ -138,7 +138,7 @@ def go_proto_gen(
         grpc_options: list[str] = ["paths=source_relative"],
         go_plugin: str = "toolchains//:protoc-gen-go",
         grpc_plugin: str = "toolchains//:protoc-gen-go-grpc",
-        **kwargs):
+        **kwargs) -> None:
     """Go messages (protoc-gen-go), and with `grpc = True` services (protoc-gen-go-grpc).
 
     Sub-targets `[go]` and `[go-grpc]` are the two output directories.
@@ -159,7 +159,7 @@ def es_proto_gen(
         target: str = "ts",
         options: list[str] = [],
         plugin: str = "toolchains//:protoc-gen-es",
-        **kwargs):
+        **kwargs) -> None:
     """TypeScript or JavaScript (protoc-gen-es): `target` is `ts`, `js`, `dts` or a `+` list."""
     proto_plugin_gen(
         name = name,

@@ -32,7 +32,7 @@ def _protoreg_args(ctx: AnalysisContext) -> (RunInfo, bool):
     info = ctx.attrs.protoreg.get(ProtoregInfo)
     return ctx.attrs.protoreg[RunInfo], info != None and info.local
 
-def _extraction_flags(ctx: AnalysisContext):
+def _extraction_flags(ctx: AnalysisContext) -> cmd_args:
     flags = cmd_args()
     if ctx.attrs.strip_prefix:
         flags.add("--strip-prefix", ctx.attrs.strip_prefix)
@@ -40,7 +40,7 @@ def _extraction_flags(ctx: AnalysisContext):
         flags.add("--executable", binary)
     return flags
 
-def _materialize(ctx: AnalysisContext, out: Artifact):
+def _materialize(ctx: AnalysisContext, out: Artifact) -> None:
     protoreg, _ = _protoreg_args(ctx)
     cmd = cmd_args(
         protoreg,

@@ -16,7 +16,7 @@ ProtocGenerator = record(
 # command: each output then appears once on the command line, as Buck2 requires.
 _POSIX_MAKE_OUT_DIRS = 'for a in "$@"; do case "$a" in --*_out=*) mkdir -p "${a#*=}" || exit 1;; esac; done; exec "$@"'
 
-def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: list[ProtoInfo]):
+def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: list[ProtoInfo]) -> cmd_args:
     """`--proto_path` for every import root the protos can reach, then the well-known types."""
     imports = ctx.actions.tset(ProtoImportsTSet, children = [p.transitive for p in protos])
     return cmd_args(
@@ -24,7 +24,7 @@ def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: 
         cmd_args(protoc.include, format = "--proto_path={}"),
     )
 
-def proto_input_files(protos: list[ProtoInfo]):
+def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
     """The direct sources of `protos`, each named by its place inside its import root.
 
     protoc maps such a path back to the import path through the matching `--proto_path`,
@@ -40,7 +40,7 @@ def proto_input_files(protos: list[ProtoInfo]):
             files.add(cmd_args(proto.import_root, format = "{}/" + path))
     return files
 
-def make_out_dirs_then(ctx: AnalysisContext, exec_os: str, cmd):
+def make_out_dirs_then(ctx: AnalysisContext, exec_os: str, cmd: cmd_args) -> cmd_args:
     """`cmd`, run after creating the directories its `--NAME_out=` arguments name."""
     if exec_os == "windows":
         fail("{}: generating code on a Windows executor is not supported yet (protoc needs its output directories made first, which takes a POSIX shell); descriptor sets and buf tests do work there".format(ctx.label))
@@ -52,7 +52,7 @@ def run_protoc_generators(
         protos: list[ProtoInfo],
         generators: list[ProtocGenerator],
         category: str,
-        local_only: bool = False):
+        local_only: bool = False) -> None:
     """One protoc action that runs every generator over the direct sources of `protos`."""
     if not protos:
         fail("{}: no proto_library to generate code for; set `protos`".format(ctx.label))

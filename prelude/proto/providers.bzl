@@ -70,10 +70,10 @@ ProtoImportRoot = record(
     import_paths = list[str],
 )
 
-def _proto_path_flags(value: ProtoImportRoot):
+def _proto_path_flags(value: ProtoImportRoot) -> cmd_args:
     return cmd_args(value.root, format = "--proto_path={}")
 
-def _import_root_dirs(value: ProtoImportRoot):
+def _import_root_dirs(value: ProtoImportRoot) -> cmd_args:
     return cmd_args(value.root)
 
 # Each library adds one import root; its deps' roots follow its own (pre-order), so the

@@ -52,7 +52,7 @@ def _config_bool(key: str) -> bool:
         fail("`.buckconfig` [protobuf] {} = {}: expected true or false".format(key, value))
     return value == "true"
 
-def _config():
+def _config() -> struct:
     fetch_mode = read_root_config("protobuf", "fetch_mode", "helper")
     if fetch_mode not in ("helper", "native"):
         fail("`.buckconfig` [protobuf] fetch_mode = {}: expected helper or native".format(fetch_mode))
@@ -83,7 +83,7 @@ def _distributions(
         spec: dict,
         pins: dict,
         platforms: dict,
-        config,
+        config: struct,
         fetch_mode: str,
         protoreg: str | None,
         visibility: list[str]) -> dict:
@@ -137,7 +137,7 @@ def _distributions(
     # fail every `buck2 build toolchains//...`.
     return choices
 
-def _protoreg(tools: dict, pins: dict, platforms: dict, config, visibility: list[str]) -> str:
+def _protoreg(tools: dict, pins: dict, platforms: dict, config: struct, visibility: list[str]) -> str:
     """Defines `:protoreg` as `[protobuf] protoreg` says; returns its label."""
     if config.protoreg == "pinned":
         if "protoreg" not in tools:
@@ -160,7 +160,7 @@ def protobuf_toolchains(
         pins: dict,
         tools: dict,
         platforms: dict,
-        visibility: list[str] = ["PUBLIC"]):
+        visibility: list[str] = ["PUBLIC"]) -> None:
     """Defines the protobuf toolchains of a `toolchains` package from the pins file."""
     config = _config()
 
@@ -225,7 +225,7 @@ def protobuf_toolchains(
             visibility = visibility,
         )
 
-def _toolchain(tool: str, name: str, distribution: str, visibility: list[str]):
+def _toolchain(tool: str, name: str, distribution: str, visibility: list[str]) -> None:
     if tool == "protoc":
         protoc_toolchain(name = name, distribution = distribution, visibility = visibility)
     elif tool == "buf":

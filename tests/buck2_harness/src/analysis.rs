@@ -1002,7 +1002,6 @@ pub fn analysis_types(builder: &mut GlobalsBuilder) {
     const Label: StarlarkValueAsType<Label> = StarlarkValueAsType::new();
     const TargetLabel: StarlarkValueAsType<TargetLabelValue> = StarlarkValueAsType::new();
     const AnalysisActions: StarlarkValueAsType<AnalysisActions> = StarlarkValueAsType::new();
-    const CommandLineArgLike: StarlarkValueAsType<CmdArgs> = StarlarkValueAsType::new();
     const TransitiveSet: StarlarkValueAsType<crate::tset::FrozenTransitiveSet> =
         StarlarkValueAsType::new();
 }

@@ -259,6 +259,8 @@ fn cmd_args_methods(builder: &mut MethodsBuilder) {
 
 #[starlark_module]
 pub fn cmd_args_globals(builder: &mut GlobalsBuilder) {
+    /// Also the type of its values, as in Buck2 (`def f() -> cmd_args`).
+    #[starlark(as_type = CmdArgs)]
     #[allow(clippy::too_many_arguments)]
     fn cmd_args<'v>(
         #[starlark(args)] args: starlark::values::tuple::UnpackTuple<Value<'v>>,

@@ -74,10 +74,12 @@ impl Executor<'_> {
             self.ensure(i)?;
         }
         self.run(&action).with_context(|| {
-            format!(
-                "action `{}` ({:?}) failed",
-                action.category, action.identifier
-            )
+            // Buck2's header: the owning target and the action's category and identifier.
+            let owner = action.outputs[0].owner.as_deref().unwrap_or("<unknown>");
+            match &action.identifier {
+                Some(id) => format!("Action failed: {owner} ({} {id})", action.category),
+                None => format!("Action failed: {owner} ({})", action.category),
+            }
         })?;
         for o in &action.outputs {
             if std::fs::symlink_metadata(self.ws.join(&o.path)).is_err() {
@@ -111,15 +113,25 @@ impl Executor<'_> {
                 } else {
                     PathBuf::from(&argv[0])
                 };
-                let status = Command::new(&program)
+                // Buck2 keeps an action's output and shows it when the action fails.
+                let out = Command::new(&program)
                     .args(&argv[1..])
                     .current_dir(self.ws)
                     .env("BUCK_SCRATCH_PATH", &scratch)
                     .envs(env.iter().map(|(k, v)| (k, v)))
-                    .status()
+                    .output()
                     .with_context(|| format!("failed to spawn `{}`", argv[0]))?;
-                if !status.success() {
-                    bail!("command `{}` exited with {status}", argv.join(" "));
+                if !out.status.success() {
+                    let code = out
+                        .status
+                        .code()
+                        .map_or("<no exit code>".to_owned(), |c| c.to_string());
+                    bail!(
+                        "Local command returned non-zero exit code {code}\nReproduce locally: `{}`\nstdout:\n{}stderr:\n{}",
+                        argv.join(" "),
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
                 self.executed.push(argv.clone());
             }
@@ -242,12 +254,28 @@ fn download(url: &str, dest: &Path, sha256: &str, size: Option<u64>) -> anyhow::
     Ok(())
 }
 
+/// A test run the way `buck2 test` runs an `ExternalRunnerTestInfo` command: its inputs built,
+/// then the command run from the project root with the test's `env`.
+pub struct TestRun {
+    /// The project root the command ran in (alive as long as this value).
+    pub workspace: tempfile::TempDir,
+    /// The command, as run (project-relative paths).
+    pub command: Vec<String>,
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TestRun {
+    /// The open-source test runner's verdict: exit code 0 passes.
+    pub fn passed(&self) -> bool {
+        self.status.success()
+    }
+}
+
 impl Harness {
-    /// Analyze `target` for `platform` (also the execution platform) and run every action its
-    /// default and other outputs need.
-    pub fn build(&self, target: &str, platform: &str) -> anyhow::Result<Build> {
-        let result = self.analyze(target, platform, platform)?;
-        let ws = make_workspace(&self.loader.cells.root)?;
+    /// An executor over every action analyzed so far, in a fresh workspace.
+    fn executor<'a>(&'a self, ws: &'a Path) -> Executor<'a> {
         let mut producers = HashMap::new();
         for r in self.all_results() {
             for a in &r.actions {
@@ -256,13 +284,21 @@ impl Harness {
                 }
             }
         }
-        let mut ex = Executor {
-            ws: ws.path(),
+        Executor {
+            ws,
             producers,
             done: HashSet::new(),
             rewrites: &self.url_rewrites,
             executed: Vec::new(),
-        };
+        }
+    }
+
+    /// Analyze `target` for `platform` (also the execution platform) and run every action its
+    /// default and other outputs need.
+    pub fn build(&self, target: &str, platform: &str) -> anyhow::Result<Build> {
+        let result = self.analyze(target, platform, platform)?;
+        let ws = make_workspace(&self.loader.cells.root)?;
+        let mut ex = self.executor(ws.path());
         let mut outputs = Vec::new();
         for o in result.default_outputs(true) {
             ex.ensure(&o)?;
@@ -273,6 +309,54 @@ impl Harness {
             workspace: ws,
             outputs,
             executed,
+        })
+    }
+
+    /// Run test `target` for `platform` (also the execution platform) as `buck2 test` does:
+    /// build what its command and env reference, then run the command from the project root.
+    /// A failing test is a `TestRun` that did not pass; an error means it could not run.
+    pub fn test(&self, target: &str, platform: &str) -> anyhow::Result<TestRun> {
+        let result = self.analyze(target, platform, platform)?;
+        let info = result.test_info()?.with_context(|| {
+            format!("`{target}` is not a test: it returns no `ExternalRunnerTestInfo`")
+        })?;
+        let ws = make_workspace(&self.loader.cells.root)?;
+        let mut ex = self.executor(ws.path());
+        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+        info.command.artifacts(&mut inputs, &mut outputs);
+        for (_, v) in &info.env {
+            v.artifacts(&mut inputs, &mut outputs);
+        }
+        if let Some(o) = outputs.first() {
+            bail!(
+                "the command of test `{target}` names output artifact `{}`: tests can only read artifacts",
+                o.short_path
+            );
+        }
+        for i in &inputs {
+            ex.ensure(i)?;
+        }
+        let command = info.command.render();
+        let Some(program) = command.first() else {
+            bail!("test `{target}` has an empty command");
+        };
+        let program = if program.contains('/') && !program.starts_with('/') {
+            ws.path().join(program)
+        } else {
+            PathBuf::from(program)
+        };
+        let out = Command::new(&program)
+            .args(&command[1..])
+            .current_dir(ws.path())
+            .envs(info.env.iter().map(|(k, v)| (k, v.render().join(" "))))
+            .output()
+            .with_context(|| format!("failed to spawn `{}` for test `{target}`", command[0]))?;
+        Ok(TestRun {
+            workspace: ws,
+            command,
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
 }

@@ -18,10 +18,11 @@ use crate::analysis::{
 };
 use crate::artifact::{Artifact, ArtifactPath};
 use crate::attrs::{AttrType, Coerced, DepKind, SourceRef};
+use crate::cmd_args::{to_cmd_args, CmdArgsData};
 use crate::load::Loader;
 use crate::provider::{
     ProviderInstance, CONFIGURATION_INFO_ID, DEFAULT_INFO_ID, EXECUTION_PLATFORM_INFO_ID,
-    PLATFORM_INFO_ID,
+    EXTERNAL_RUNNER_TEST_INFO_ID, PLATFORM_INFO_ID,
 };
 use crate::repo::{parse_label, ProvidersLabel, TargetLabel};
 use crate::rule::{RuleKind, TargetNode};
@@ -64,6 +65,34 @@ impl AnalysisResult {
             .find(|p| p.id().id == id)
     }
 
+    /// The command and environment of an `ExternalRunnerTestInfo`, if the target is a test.
+    pub(crate) fn test_info(&self) -> anyhow::Result<Option<TestInfo>> {
+        let Some(info) = self.provider(EXTERNAL_RUNNER_TEST_INFO_ID) else {
+            return Ok(None);
+        };
+        // Both default to true in open-source Buck2; the harness renders project-relative
+        // paths only, so it cannot run a test that asks for anything else.
+        for flag in ["run_from_project_root", "use_project_relative_paths"] {
+            if info.field(flag).and_then(|v| v.unpack_bool()) == Some(false) {
+                anyhow::bail!("the harness runs tests only with `{flag} = True`");
+            }
+        }
+        let command = match info.field("command") {
+            Some(c) if !c.is_none() => to_cmd_args(c)?,
+            _ => CmdArgsData::default(),
+        };
+        let mut env = Vec::new();
+        if let Some(d) = info.field("env").and_then(DictRef::from_value) {
+            for (k, v) in d.iter() {
+                let k = k
+                    .unpack_str()
+                    .context("`ExternalRunnerTestInfo.env` keys must be strings")?;
+                env.push((k.to_owned(), to_cmd_args(v)?));
+            }
+        }
+        Ok(Some(TestInfo { command, env }))
+    }
+
     /// Project-relative paths of `DefaultInfo`'s default outputs (and other outputs).
     pub fn default_outputs(&self, include_other: bool) -> Vec<Arc<ArtifactPath>> {
         let di = self
@@ -85,6 +114,12 @@ impl AnalysisResult {
         }
         out
     }
+}
+
+/// What `buck2 test` runs for a test target.
+pub(crate) struct TestInfo {
+    pub command: CmdArgsData,
+    pub env: Vec<(String, CmdArgsData)>,
 }
 
 /// A repository opened for analysis.
@@ -381,10 +416,17 @@ impl Harness {
                 module.frozen_heap().add_reference(r.providers.owner());
             }
             let heap = module.heap();
+            let conv = AttrValues {
+                deps: &dep_results,
+                cells: &cells,
+                cfg: &cfg_name,
+                package_dir: cells.project_path(&label.cell, &label.package),
+            };
             let mut fields: Vec<(String, Value)> =
                 vec![("name".into(), heap.alloc(label.name.as_str()))];
             for (name, ty, v) in &resolved {
-                let val = to_value(ty, v, heap, &dep_results, &cells, &cfg_name)
+                let val = conv
+                    .to_value(ty, v, heap)
                     .with_context(|| format!("attribute `{name}` of `{label}`"))?;
                 fields.push((name.clone(), val));
             }
@@ -501,101 +543,120 @@ fn dependency<'v>(
     Ok(heap.alloc(dep))
 }
 
-fn to_value<'v>(
-    ty: &AttrType,
-    c: &Coerced,
-    heap: Heap<'v>,
-    deps: &HashMap<(ProvidersLabel, DepKind), Arc<AnalysisResult>>,
-    cells: &crate::repo::Cells,
-    cfg: &str,
-) -> anyhow::Result<Value<'v>> {
-    let inner = |t: &AttrType| -> AttrType { t.clone() };
-    Ok(match (ty, c) {
-        (_, Coerced::None) => Value::new_none(),
-        (_, Coerced::Bool(b)) => Value::new_bool(*b),
-        (_, Coerced::Int(i)) => heap.alloc(*i as i32),
-        (_, Coerced::Str(s)) => heap.alloc(s.as_str()),
-        (_, Coerced::Json(j)) => json_to_value(j, heap),
-        (AttrType::Option(i) | AttrType::DefaultOnly(i), x) => {
-            to_value(&inner(i), x, heap, deps, cells, cfg)?
-        }
-        (AttrType::List(i), Coerced::List(v)) => {
-            let items = v
-                .iter()
-                .map(|x| to_value(i, x, heap, deps, cells, cfg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            heap.alloc(AllocList(items))
-        }
-        (AttrType::Tuple(ts), Coerced::Tuple(v)) => {
-            let items = ts
-                .iter()
-                .zip(v)
-                .map(|(t, x)| to_value(t, x, heap, deps, cells, cfg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            heap.alloc(starlark::values::tuple::AllocTuple(items))
-        }
-        (AttrType::Dict(kt, vt, _), Coerced::Dict(v)) => {
-            let mut items = Vec::new();
-            for (k, x) in v {
-                items.push((
-                    to_value(kt, k, heap, deps, cells, cfg)?,
-                    to_value(vt, x, heap, deps, cells, cfg)?,
-                ));
+/// What turning a resolved attribute into its analysis-time value needs.
+struct AttrValues<'a> {
+    deps: &'a HashMap<(ProvidersLabel, DepKind), Arc<AnalysisResult>>,
+    cells: &'a crate::repo::Cells,
+    cfg: &'a str,
+    /// Project-relative directory of the package being analyzed.
+    package_dir: String,
+}
+
+impl AttrValues<'_> {
+    fn to_value<'v>(
+        &self,
+        ty: &AttrType,
+        c: &Coerced,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<Value<'v>> {
+        let (deps, cells, cfg) = (self.deps, self.cells, self.cfg);
+        Ok(match (ty, c) {
+            (_, Coerced::None) => Value::new_none(),
+            (_, Coerced::Bool(b)) => Value::new_bool(*b),
+            (_, Coerced::Int(i)) => heap.alloc(*i as i32),
+            (_, Coerced::Str(s)) => heap.alloc(s.as_str()),
+            (_, Coerced::Json(j)) => json_to_value(j, heap),
+            (AttrType::Option(i) | AttrType::DefaultOnly(i), x) => self.to_value(i, x, heap)?,
+            (AttrType::List(i), Coerced::List(v)) => {
+                let items = v
+                    .iter()
+                    .map(|x| self.to_value(i, x, heap))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                heap.alloc(AllocList(items))
             }
-            heap.alloc(AllocDict(items))
-        }
-        (AttrType::OneOf(ts), x) => {
-            let mut last = None;
-            for t in ts {
-                match to_value(t, x, heap, deps, cells, cfg) {
-                    Ok(v) => return Ok(v),
-                    Err(e) => last = Some(e),
+            (AttrType::Tuple(ts), Coerced::Tuple(v)) => {
+                let items = ts
+                    .iter()
+                    .zip(v)
+                    .map(|(t, x)| self.to_value(t, x, heap))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                heap.alloc(starlark::values::tuple::AllocTuple(items))
+            }
+            (AttrType::Dict(kt, vt, _), Coerced::Dict(v)) => {
+                let mut items = Vec::new();
+                for (k, x) in v {
+                    items.push((self.to_value(kt, k, heap)?, self.to_value(vt, x, heap)?));
                 }
+                heap.alloc(AllocDict(items))
             }
-            return Err(last.unwrap_or_else(|| anyhow::anyhow!("no type of one_of matched")));
-        }
-        (AttrType::Dep { kind, providers }, Coerced::Dep(l)) => {
-            let r = deps.get(&(l.clone(), *kind)).expect("deps analyzed first");
-            dependency(l, r, providers, heap)?
-        }
-        (AttrType::Source { allow_directory }, Coerced::Source(SourceRef::File(p))) => {
-            if !allow_directory && cells.root.join(p).is_dir() {
-                anyhow::bail!(
-                    "Source `{p}` is a directory; use `attrs.source(allow_directory = True)`"
-                );
+            (AttrType::OneOf(ts), x) => {
+                let mut last = None;
+                for t in ts {
+                    match self.to_value(t, x, heap) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                return Err(last.unwrap_or_else(|| anyhow::anyhow!("no type of one_of matched")));
             }
-            let (_, cell_rel) = cells.cell_of(p);
-            heap.alloc(Artifact {
-                path: Arc::new(ArtifactPath {
-                    path: p.clone(),
-                    short_path: cell_rel,
-                    owner: None,
-                }),
-            })
-        }
-        (AttrType::Source { .. }, Coerced::Source(SourceRef::Target(l))) => {
-            let r = deps
-                .get(&(l.clone(), DepKind::Plain))
-                .expect("deps analyzed first");
-            let outs = r.default_outputs(false);
-            if outs.len() != 1 {
-                anyhow::bail!(
-                    "Expected a single artifact from `{l}`, but it returned {} artifacts",
-                    outs.len()
-                );
+            (AttrType::Dep { kind, providers }, Coerced::Dep(l)) => {
+                let r = deps.get(&(l.clone(), *kind)).expect("deps analyzed first");
+                dependency(l, r, providers, heap)?
             }
-            heap.alloc(Artifact {
-                path: outs[0].clone(),
-            })
-        }
-        (AttrType::Label, Coerced::Label(l)) => heap.alloc(Label {
-            target: l.target.clone(),
-            cfg: cfg.to_owned(),
-            sub: l.sub.clone(),
-        }),
-        (_, Coerced::Label(l)) => heap.alloc(TargetLabelValue {
-            target: l.target.clone(),
-        }),
-        (t, x) => anyhow::bail!("internal error: value `{x:?}` does not fit attribute type `{t}`"),
-    })
+            (AttrType::Source { allow_directory }, Coerced::Source(SourceRef::File(p))) => {
+                if !allow_directory && cells.root.join(p).is_dir() {
+                    anyhow::bail!(
+                        "Source `{p}` is a directory; use `attrs.source(allow_directory = True)`"
+                    );
+                }
+                // Buck2's `short_path` of a source file is relative to its package (the
+                // package is part of the full path only: `ArtifactPath::with_short_path`).
+                let short_path = if self.package_dir.is_empty() {
+                    p.clone()
+                } else {
+                    p.strip_prefix(&format!("{}/", self.package_dir))
+                        .with_context(|| {
+                            format!(
+                                "internal error: source `{p}` is outside its package `{}`",
+                                self.package_dir
+                            )
+                        })?
+                        .to_owned()
+                };
+                heap.alloc(Artifact {
+                    path: Arc::new(ArtifactPath {
+                        path: p.clone(),
+                        short_path,
+                        owner: None,
+                    }),
+                })
+            }
+            (AttrType::Source { .. }, Coerced::Source(SourceRef::Target(l))) => {
+                let r = deps
+                    .get(&(l.clone(), DepKind::Plain))
+                    .expect("deps analyzed first");
+                let outs = r.default_outputs(false);
+                if outs.len() != 1 {
+                    anyhow::bail!(
+                        "Expected a single artifact from `{l}`, but it returned {} artifacts",
+                        outs.len()
+                    );
+                }
+                heap.alloc(Artifact {
+                    path: outs[0].clone(),
+                })
+            }
+            (AttrType::Label, Coerced::Label(l)) => heap.alloc(Label {
+                target: l.target.clone(),
+                cfg: cfg.to_owned(),
+                sub: l.sub.clone(),
+            }),
+            (_, Coerced::Label(l)) => heap.alloc(TargetLabelValue {
+                target: l.target.clone(),
+            }),
+            (t, x) => {
+                anyhow::bail!("internal error: value `{x:?}` does not fit attribute type `{t}`")
+            }
+        })
+    }
 }

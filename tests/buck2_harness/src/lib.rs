@@ -25,4 +25,4 @@ mod harness;
 pub use analysis::{Action, ActionKind};
 pub use harness::{AnalysisResult, Harness};
 mod execute;
-pub use execute::Build;
+pub use execute::{Build, TestRun};

@@ -199,3 +199,11 @@ fn unassigned_rule_is_refused() {
         "must be assigned to a variable, e.g. `my_rule = rule(...)`",
     );
 }
+
+#[test]
+fn a_string_returned_as_cmd_args_is_refused() {
+    refuse(
+        "not_cmd_args",
+        "does not match the type annotation `cmd_args` for return type",
+    );
+}

@@ -92,7 +92,7 @@ fn providers_and_other_actions() {
         ActionKind::Write { content, .. } => {
             assert_eq!(
                 content,
-                r#"{"count":3,"out":"buck-out/v2/gen/root/linux-x86_64/protos/__api__/api.txt"}"#
+                r#"{"count":3,"out":"buck-out/v2/gen/root/linux-x86_64/protos/__api__/api.txt","short_paths":["api/a.proto","api/b.proto"]}"#
             )
         }
         k => panic!("{k:?}"),
@@ -199,4 +199,46 @@ fn download_with_wrong_bytes_fails() {
         .err()
         .expect("a digest mismatch");
     assert!(format!("{e:?}").contains("sha256 mismatch"), "{e:?}");
+}
+
+#[test]
+fn tests_run_after_their_inputs_are_built() {
+    let h = Harness::open(repo()).unwrap();
+    let p = platform(host_platform());
+    // `src` is `//protos:api`'s output: the runner builds it, then runs the command with `env`.
+    let pass = h
+        .test("//checks:has_a", &p)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(pass.passed(), "{}{}", pass.stdout, pass.stderr);
+    assert_eq!(pass.stdout, "found: syntax = \"proto3\"; // a\n");
+    assert_eq!(
+        pass.command,
+        [
+            "/bin/sh",
+            "checks/expect.sh",
+            &format!(
+                "buck-out/v2/gen/root/{}/protos/__api__/api.txt",
+                host_platform()
+            )
+        ]
+    );
+
+    let fail = h
+        .test("//checks:has_z", &p)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!fail.passed());
+    assert!(
+        fail.stderr.starts_with("missing from buck-out/")
+            && fail
+                .stderr
+                .ends_with("api.txt: syntax = \"proto3\"; // z\n"),
+        "{}",
+        fail.stderr
+    );
+
+    let e = h.test("//protos:api", &p).err().expect("not a test");
+    assert!(
+        format!("{e:?}").contains("it returns no `ExternalRunnerTestInfo`"),
+        "{e:?}"
+    );
 }
