@@ -152,6 +152,122 @@ impl ToolFile {
     }
 }
 
+/// One platform manifest for a multi-platform index.
+#[derive(Debug, Clone)]
+pub struct PlatformManifest {
+    pub platform: &'static crate::platform::Platform,
+    pub digest: Sha256,
+    pub size: u64,
+}
+
+/// The multi-platform index of one version: entries in the platform table's order, each
+/// with its OCI `platform`, and the same fixed annotations as its manifests.
+pub fn tool_index(
+    version: &str,
+    created: &str,
+    source: &str,
+    entries: &[PlatformManifest],
+) -> Index {
+    let mut sorted: Vec<&PlatformManifest> = entries.iter().collect();
+    let rank = |p: &PlatformManifest| {
+        crate::platform::PLATFORMS
+            .iter()
+            .position(|q| q.name == p.platform.name)
+            .unwrap_or(usize::MAX)
+    };
+    sorted.sort_by_key(|p| rank(p));
+    let mut ann = BTreeMap::new();
+    ann.insert(CREATED.to_string(), created.to_string());
+    ann.insert(SOURCE.to_string(), source.to_string());
+    ann.insert(VERSION.to_string(), version.to_string());
+    Index {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE.into(),
+        artifact_type: Some(ARTIFACT_TYPE.into()),
+        manifests: sorted
+            .iter()
+            .map(|p| Descriptor {
+                media_type: MANIFEST_MEDIA_TYPE.into(),
+                digest: p.digest.oci(),
+                size: p.size,
+                annotations: BTreeMap::new(),
+                platform: Some(OciPlatform {
+                    architecture: p.platform.oci_arch().into(),
+                    os: p.platform.oci_os().into(),
+                }),
+                artifact_type: Some(ARTIFACT_TYPE.into()),
+            })
+            .collect(),
+        annotations: ann,
+    }
+}
+
+/// The media type of a bundle document layer.
+pub const BUNDLE_DOC_MEDIA_TYPE: &str = "application/vnd.buck2-protobuf.bundle.v1+json";
+
+/// One member artifact of a bundle on one platform: everything needed to fetch, verify and
+/// unpack it, so materializing a bundle needs nothing but the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleArtifact {
+    /// The platform manifest's digest in the member's repository.
+    pub manifest: String,
+    pub sha256: String,
+    pub size: u64,
+    pub format: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub strip_prefix: String,
+    pub binaries: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleMember {
+    pub tool: String,
+    pub version: String,
+    /// Repository under the namespace (`tools/protoc`).
+    pub repository: String,
+    pub platforms: BTreeMap<String, BundleArtifact>,
+}
+
+/// The bundle document (the single layer of a bundle artifact).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleDoc {
+    pub bundle: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub members: Vec<BundleMember>,
+}
+
+/// The manifest of a bundle artifact whose document has `doc_digest` and `doc_size`.
+pub fn bundle_manifest(
+    name: &str,
+    version: &str,
+    created: &str,
+    doc_digest: &Sha256,
+    doc_size: u64,
+) -> Manifest {
+    let mut layer_ann = BTreeMap::new();
+    layer_ann.insert(TITLE.to_string(), format!("{name}.bundle.json"));
+    let mut ann = BTreeMap::new();
+    ann.insert(CREATED.to_string(), created.to_string());
+    ann.insert(TITLE.to_string(), name.to_string());
+    ann.insert(VERSION.to_string(), version.to_string());
+    Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(BUNDLE_ARTIFACT_TYPE.into()),
+        config: empty_config(),
+        layers: vec![Descriptor {
+            media_type: BUNDLE_DOC_MEDIA_TYPE.into(),
+            digest: doc_digest.oci(),
+            size: doc_size,
+            annotations: layer_ann,
+            platform: None,
+            artifact_type: None,
+        }],
+        annotations: ann,
+    }
+}
+
 /// Canonical bytes of a manifest or index (the digest is over these bytes).
 pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
     // Serializing these plain structs cannot fail.

@@ -42,6 +42,18 @@ pub enum Command {
     Bump(BumpArgs),
     /// Compare the pinned versions with the newest upstream releases.
     Outdated(OutdatedArgs),
+    /// Publish upstream releases to the registry as OCI artifacts (and the configured bundles).
+    Publish(PublishArgs),
+    /// Check each registry (reachability, latency, expected tags) and the cache.
+    Health(HealthArgs),
+    /// The versions of a tool the registry holds, newest first (with --upstream: what it lacks).
+    Versions(VersionsArgs),
+    /// Remove cache entries unused for a while or beyond a size; or apply registry retention.
+    Cleanup(CleanupArgs),
+    /// Counters kept across runs, as JSON or Prometheus text.
+    Metrics(MetricsArgs),
+    /// Copy every artifact between registries and image-layout directories, digests unchanged.
+    Mirror(MirrorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,16 +109,20 @@ pub struct MaterializeArgs {
     /// registry.yaml and the pin's upstream URL. Without it, give --sha256, --size, --format.
     #[arg(value_name = "TOOL[@VERSION]", conflicts_with_all = ["sha256", "size"])]
     pub tool: Option<String>,
-    /// The platform of the pinned tool (default: this machine's).
-    #[arg(long, value_name = "P", requires = "tool")]
+    /// A bundle from registry.yaml, `NAME` or `NAME@VERSION`: every member, verified, into
+    /// `--out/<tool>/`.
+    #[arg(long, value_name = "NAME[@VERSION]", conflicts_with_all = ["tool", "sha256", "size"])]
+    pub bundle: Option<String>,
+    /// The platform of the pinned tool or bundle (default: this machine's).
+    #[arg(long, value_name = "P")]
     pub platform: Option<String>,
     #[command(flatten)]
     pub pins: PinsArg,
     /// sha256 of the artifact (64 hex digits).
-    #[arg(long, value_name = "HEX", required_unless_present_any = ["tool"])]
+    #[arg(long, value_name = "HEX", required_unless_present_any = ["tool", "bundle"])]
     pub sha256: Option<String>,
     /// Size of the artifact in bytes.
-    #[arg(long, value_name = "BYTES", required_unless_present_any = ["tool"])]
+    #[arg(long, value_name = "BYTES", required_unless_present_any = ["tool", "bundle"])]
     pub size: Option<String>,
     #[command(flatten)]
     pub layout: LayoutArgs,
@@ -141,4 +157,98 @@ pub struct ExtractArgs {
     pub layout: LayoutArgs,
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// protoc, buf, a plugin name, or `all` (every tool whose repository has auto_publish).
+    #[arg(long, default_value = "all", value_name = "protoc|buf|all|PLUGIN")]
+    pub tool: String,
+    /// Publish the N newest upstream releases.
+    #[arg(long, value_name = "N", conflicts_with = "version")]
+    pub versions: Option<usize>,
+    /// Publish this upstream version (repeatable).
+    #[arg(long = "version", value_name = "V")]
+    pub version: Vec<String>,
+    /// Only these platforms (repeatable; default: the configured ones).
+    #[arg(long = "platform", value_name = "P")]
+    pub platforms: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also publish the bundles of registry.yaml (`--tool all` does by default).
+    #[arg(long)]
+    pub bundles: bool,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Print the report as JSON (the seed's shape).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pins: PinsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    /// protoc, buf or a plugin name.
+    pub tool: String,
+    /// Also list upstream releases, marking what the registry lacks.
+    #[arg(long)]
+    pub upstream: bool,
+    /// Which configured registry to ask (default: primary).
+    #[arg(long, value_name = "NAME")]
+    pub registry: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Remove cache entries unused for this long (`7d`, `12h`, `30m`, or days as a number;
+    /// default: cache.cleanup_older_than_days).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Then remove least recently used entries until the cache fits (`10G`, `500M`).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Apply `repositories.*.retention_days` to the registry instead of cleaning the cache.
+    #[arg(long)]
+    pub registry: bool,
+    /// Print what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pins: PinsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Prometheus text exposition format.
+    #[arg(long)]
+    pub prometheus: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// A configured registry name (`primary`, a backup), oci://HOST[:PORT][/NAMESPACE] or
+    /// oci-layout:DIR.
+    #[arg(long, value_name = "REGISTRY")]
+    pub from: String,
+    /// Same forms as --from.
+    #[arg(long, value_name = "REGISTRY")]
+    pub to: String,
+    /// Print what would be copied and copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
 }

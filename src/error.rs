@@ -72,6 +72,10 @@ pub enum Error {
         hint: String,
     },
 
+    /// `health` found a registry or the cache in trouble: exit 1 (the report says which).
+    #[error("the registry service is {status}\n  hint: see the report above; `protoreg health --json` has the details")]
+    Unhealthy { status: String },
+
     /// Timed out waiting for another process that holds a cache entry lock.
     #[error("timed out after {seconds}s waiting for the lock `{}` held by another protoreg\n  hint: raise PROTOREG_LOCK_TIMEOUT, or remove the lock file if no protoreg is running", .path.display())]
     LockTimeout { path: PathBuf, seconds: u64 },

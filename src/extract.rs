@@ -110,7 +110,12 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
 
 /// Extract a tar.gz as it streams in (`name` names it in errors). The caller verifies the
 /// bytes separately and discards `dest` unless they verify.
-pub fn extract_tar_gz_stream(reader: impl Read, name: &str, layout: &Layout, dest: &Path) -> Result<()> {
+pub fn extract_tar_gz_stream(
+    reader: impl Read,
+    name: &str,
+    layout: &Layout,
+    dest: &Path,
+) -> Result<()> {
     let mut x = Extractor::new(name, layout, dest)?;
     x.tar_gz(reader)?;
     x.finish(layout)
@@ -133,7 +138,10 @@ impl<'a> Extractor<'a> {
     fn new(name: &str, layout: &Layout, dest: &'a Path) -> Result<Extractor<'a>> {
         let prefix = match &layout.strip_prefix {
             Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
-                Error::input(format!("invalid --strip-prefix `{p}`: {why}"), "give a relative directory")
+                Error::input(
+                    format!("invalid --strip-prefix `{p}`: {why}"),
+                    "give a relative directory",
+                )
             })?),
             _ => None,
         };
@@ -229,7 +237,9 @@ impl<'a> Extractor<'a> {
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The bytes were verified: a read error is a corrupt archive.
-                Err(e) => break Err(self.unsafe_(format!("cannot read member `{}`: {e}", rel.display()))),
+                Err(e) => {
+                    break Err(self.unsafe_(format!("cannot read member `{}`: {e}", rel.display())))
+                }
             };
             n += k as u64;
             if n > self.budget {

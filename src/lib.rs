@@ -7,23 +7,37 @@
 //! error type. [`commands`] holds the command-line glue.
 
 pub mod artifact;
+pub mod audit;
 pub mod auth;
 pub mod bump;
+pub mod bundle;
+pub mod cache_scan;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod health;
 pub mod materialize;
+pub mod metrics;
+pub mod mirror;
+pub mod oci_layout;
 pub mod pins;
 pub mod platform;
+pub mod publish;
 pub mod registry;
 pub mod resolve;
+pub mod retention;
+pub mod signature;
 pub mod source;
 pub mod starlark_lit;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod upstream;
+pub mod utc;
 pub mod verify;
 pub mod version;
 
@@ -36,5 +50,11 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Extract(args) => commands::extract::run(args),
         Command::Bump(args) => commands::bump::run(&cli.global, args),
         Command::Outdated(args) => commands::outdated::run(&cli.global, args),
+        Command::Health(args) => commands::health::run(&cli.global, args),
+        Command::Versions(args) => commands::versions::run(&cli.global, args),
+        Command::Cleanup(args) => commands::cleanup::run(&cli.global, args),
+        Command::Metrics(args) => commands::metrics::run(&cli.global, args),
+        Command::Mirror(args) => commands::mirror::run(&cli.global, args),
+        Command::Publish(args) => commands::publish::run(&cli.global, args),
     }
 }

@@ -23,6 +23,7 @@ pub struct Registry {
     client: Client,
     pub host: String,
     creds: Credentials,
+    plain_http: bool,
 }
 
 impl Registry {
@@ -46,6 +47,7 @@ impl Registry {
             client,
             host: host.to_string(),
             creds: creds.unwrap_or_else(|| auth::for_registry(host)),
+            plain_http: net.plain_http,
         })
     }
 
@@ -259,6 +261,90 @@ impl Registry {
             }
             Ok(())
         })
+    }
+}
+
+impl Registry {
+    /// Every repository the registry lists (`_catalog`, paged), optionally under `prefix/`.
+    pub fn catalog(&self, prefix: &str) -> Result<Vec<String>> {
+        let r = self.reference(if prefix.is_empty() { "library" } else { prefix }, "latest");
+        let mut out: Vec<String> = Vec::new();
+        // Bounded: 1000 pages of 1000 repositories.
+        for _ in 0..1000 {
+            let last = out.last().cloned();
+            let page = self
+                .runtime
+                .block_on(
+                    self.client
+                        .catalog(&r, &self.auth(), Some(1000), last.as_deref()),
+                )
+                .map_err(|e| self.err("list repositories", e))?;
+            let n = page.repositories.len();
+            out.extend(page.repositories);
+            if n < 1000 {
+                break;
+            }
+        }
+        let want = format!("{}/", prefix.trim_end_matches('/'));
+        out.retain(|repo| prefix.is_empty() || repo.starts_with(&want));
+        Ok(out)
+    }
+
+    /// Delete a manifest or index by digest (the distribution API deletes by digest only;
+    /// every tag pointing at it goes with it). oci-client has no delete, so this is one
+    /// request with the token oci-client negotiates for push.
+    pub fn delete_manifest(&self, repository: &str, digest: &Sha256) -> Result<()> {
+        let r = self.reference(repository, &digest.oci());
+        let token = self
+            .runtime
+            .block_on(self.client.auth(&r, &self.auth(), RegistryOperation::Push))
+            .map_err(|e| self.err("authenticate", e))?;
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{repository}/manifests/{}",
+            self.host,
+            digest.oci()
+        );
+        crate::fetch::install_tls_provider();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = agent.delete(&url);
+        match (&token, &self.creds) {
+            (Some(t), _) => req = req.header("Authorization", &format!("Bearer {t}")),
+            (None, Credentials::Basic { username, password }) => {
+                use base64::Engine;
+                let b = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                req = req.header("Authorization", &format!("Basic {b}"));
+            }
+            (None, Credentials::Bearer(t)) => {
+                req = req.header("Authorization", &format!("Bearer {t}"))
+            }
+            (None, Credentials::Anonymous) => {}
+        }
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: format!("delete {repository}@{}", digest.oci()),
+            registry: self.host.clone(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
+        };
+        let resp = req
+            .call()
+            .map_err(|e| failed(e.to_string(), "check that the registry is up"))?;
+        match resp.status().as_u16() {
+            200 | 202 | 404 => Ok(()),
+            405 => Err(failed(
+                "HTTP 405: deletes are disabled".into(),
+                "enable deletes on the registry (distribution: storage.delete.enabled: true)",
+            )),
+            401 | 403 => Err(failed(
+                format!("HTTP {}", resp.status().as_u16()),
+                "the credentials may read but not delete: use an account with delete rights",
+            )),
+            code => Err(failed(format!("HTTP {code}"), "re-run later")),
+        }
     }
 }
 

@@ -167,7 +167,11 @@ impl Write for Tee {
         self.file.write_all(buf)?;
         // The extractor stops reading when it fails or reaches the end of the archive; the
         // download must still run to the end so the whole body is verified.
-        if self.pipe.as_mut().is_some_and(|p| p.write_all(buf).is_err()) {
+        if self
+            .pipe
+            .as_mut()
+            .is_some_and(|p| p.write_all(buf).is_err())
+        {
             self.pipe = None;
         }
         Ok(buf.len())
@@ -192,9 +196,14 @@ fn fetch_one(
     let mut extractor = None;
     let mut pipe = None;
     if artifact.layout.format == extract::Format::TarGz {
-        std::fs::create_dir(staging).map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
+        std::fs::create_dir(staging)
+            .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
         let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-        let (layout, dest, name) = (artifact.layout.clone(), staging.to_path_buf(), source.to_string());
+        let (layout, dest, name) = (
+            artifact.layout.clone(),
+            staging.to_path_buf(),
+            source.to_string(),
+        );
         extractor = Some(std::thread::spawn(move || {
             let reader = std::io::BufReader::with_capacity(256 << 10, reader);
             extract::extract_tar_gz_stream(reader, &name, &layout, &dest)
@@ -211,7 +220,12 @@ fn fetch_one(
         Ok(()) => writer
             .finish(expected, "the download")
             .map_err(|e| first_line(&e.to_string())),
-        Err(reason) => Err(reason),
+        Err(reason) => {
+            // A failed source still holds the pipe's writer: drop it, or the extractor never
+            // sees the end of its input and the join below waits forever.
+            drop(writer);
+            Err(reason)
+        }
     };
     // Every path has dropped or now drops the pipe's writer: the extractor sees the end of
     // its input and the join below cannot wait forever.
@@ -221,7 +235,10 @@ fn fetch_one(
     });
     let extracted = extractor.map(|handle| {
         handle.join().unwrap_or_else(|_| {
-            Err(Error::input("the extraction thread panicked", "report this as a bug"))
+            Err(Error::input(
+                "the extraction thread panicked",
+                "report this as a bug",
+            ))
         })
     });
     verified?

@@ -89,7 +89,10 @@ fn assert_refused(archive: &Path, format: &str, expect: &str, env: &[(&str, &str
     );
     assert!(absent_or_empty(&out), "output left behind");
     assert!(cache_trees(&cache).is_empty(), "tree left in the cache");
-    assert!(absent_or_empty(&cache.join("blobs-v1/sha256")), "blob left in the cache");
+    assert!(
+        absent_or_empty(&cache.join("blobs-v1/sha256")),
+        "blob left in the cache"
+    );
     assert!(absent_or_empty(&cache.join("tmp")), "staging left in tmp/");
     // Nothing escaped next to the extraction directory or the output.
     for escaped in [

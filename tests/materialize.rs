@@ -262,15 +262,29 @@ fn tls_is_the_default_for_registries() {
     // fails that source, and says so.
     let reg = RegistryServer::start();
     let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push("ns/tools/protoc", &protoc, Format::Zip, "v36.2-linux-x86_64", None);
+    reg.push(
+        "ns/tools/protoc",
+        &protoc,
+        Format::Zip,
+        "v36.2-linux-x86_64",
+        None,
+    );
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let o = run(protoreg()
-        .args(materialize_args(&protoc, "zip", &tmp.path().join("cache"), &out))
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache"),
+            &out,
+        ))
         .arg("--source")
         .arg(format!("oci://{}/ns/tools/protoc", reg.host)));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(absent_or_empty(&out));
     let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
-    assert!(err.contains("tls") || err.contains("ssl") || err.contains("https"), "{err}");
+    assert!(
+        err.contains("tls") || err.contains("ssl") || err.contains("https"),
+        "{err}"
+    );
 }

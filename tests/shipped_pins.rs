@@ -16,13 +16,22 @@ fn shipped() -> (String, Pins) {
 #[test]
 fn shipped_pins_are_canonical_and_complete() {
     let (text, pins) = shipped();
-    assert_eq!(pins.render(), text, "toolchains/pins.bzl is not in protoreg's canonical form");
+    assert_eq!(
+        pins.render(),
+        text,
+        "toolchains/pins.bzl is not in protoreg's canonical form"
+    );
     assert!(!pins.pins.is_empty());
     for (tool, versions) in &pins.pins {
         protoreg::tools::by_name(tool).unwrap();
         assert!(pins.defaults.contains_key(tool), "{tool} has no default");
         for (version, platforms) in versions {
-            assert!(pins.provenance.get(tool).is_some_and(|p| p.contains_key(version)), "{tool} {version}: no provenance");
+            assert!(
+                pins.provenance
+                    .get(tool)
+                    .is_some_and(|p| p.contains_key(version)),
+                "{tool} {version}: no provenance"
+            );
             assert!(!platforms.is_empty());
             for (platform, pin) in platforms {
                 assert_eq!(pin.sha256.hex().len(), 64);

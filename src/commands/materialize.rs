@@ -13,6 +13,15 @@ use crate::tools;
 
 pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     let started = Instant::now();
+    if let Some(bundle) = &args.bundle {
+        return crate::commands::bundle::materialize(global, args, bundle);
+    }
+    if args.platform.is_some() && args.tool.is_none() {
+        return Err(Error::input(
+            "--platform needs a TOOL or --bundle",
+            "drop --platform: a --sha256 pin names one artifact already",
+        ));
+    }
     // Validate everything before touching the disk or the network.
     let mut sources = args
         .sources
@@ -39,7 +48,18 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         offline: args.offline,
         net: NetOptions::from_env(global.plain_http),
     };
-    let outcome = resolve::materialize(&store, &artifact, &sources, &opts, &args.out, link)?;
+    // Shared with every build; `cleanup` takes it exclusively, so it never removes an entry
+    // this run is about to copy.
+    let _in_use = crate::cleanup::use_guard(store.root());
+    let result = resolve::materialize(&store, &artifact, &sources, &opts, &args.out, link);
+    crate::telemetry::materialized(
+        store.root(),
+        None,
+        &artifact.expected,
+        &result,
+        started.elapsed(),
+    );
+    let outcome = result?;
     if args.json {
         let failed: Vec<_> = outcome
             .failed

@@ -1,9 +1,18 @@
 //! One module per subcommand: argument validation (exit 2 on bad input) and output.
 
 pub mod bump;
+pub mod bundle;
+pub mod cleanup;
+pub mod context;
 pub mod extract;
+pub mod health;
 pub mod materialize;
+pub mod metrics;
+pub mod mirror;
 pub mod outdated;
+pub mod publish;
+pub mod retention;
+pub mod versions;
 
 use crate::cli::LayoutArgs;
 use crate::error::{Error, Result};

@@ -5,6 +5,8 @@
 
 pub mod github;
 pub mod http;
+pub mod ops;
+pub mod proxy;
 
 use std::fs;
 use std::io::Read;

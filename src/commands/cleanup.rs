@@ -1,0 +1,75 @@
+use std::time::{Duration, Instant};
+
+use crate::cli::{CleanupArgs, Global};
+use crate::commands::context::Context;
+use crate::error::{Bytes, Result};
+use crate::metrics::Metrics;
+
+pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut ctx = Context::load(global)?;
+    if args.registry {
+        return crate::commands::retention::run(&mut ctx, args);
+    }
+    let older_than = match &args.older_than {
+        Some(s) => crate::cleanup::parse_duration(s)?,
+        None => Duration::from_secs(ctx.config.cache.cleanup_older_than_days * 86_400),
+    };
+    let max_size = args
+        .max_size
+        .as_deref()
+        .map(crate::cleanup::parse_size)
+        .transpose()?;
+    let store = ctx.store();
+    let plan = crate::cleanup::run(&store, older_than, max_size, args.dry_run, &ctx.audit)?;
+    let freed: u64 = plan.removals.iter().map(|r| r.entry.bytes).sum();
+    if args.json {
+        let removed: Vec<_> = plan
+            .removals
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "path": r.entry.path,
+                    "kind": format!("{:?}", r.entry.kind).to_lowercase(),
+                    "bytes": r.entry.bytes,
+                    "reason": r.reason,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "dry_run": args.dry_run,
+            "removed": removed,
+            "freed_bytes": freed,
+            "kept_bytes": plan.kept_bytes,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for r in &plan.removals {
+            println!(
+                "{verb} {} ({}, {})",
+                r.entry.path.display(),
+                r.reason,
+                Bytes(r.entry.bytes)
+            );
+        }
+        println!(
+            "{verb} {} entries, {}; {} kept",
+            plan.removals.len(),
+            Bytes(freed),
+            Bytes(plan.kept_bytes)
+        );
+    }
+    let mut m = Metrics::default();
+    m.time("cleanup", started.elapsed());
+    if !args.dry_run {
+        m.add("cleanup_removed", plan.removals.len() as u64)
+            .add("cleanup_bytes", freed);
+    }
+    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    Ok(())
+}

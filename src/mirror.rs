@@ -1,0 +1,379 @@
+//! Mirror: copy every artifact of this project from one registry or image-layout tree to
+//! another with digests unchanged (manifests are copied as bytes, never re-serialized), so a
+//! move to GHCR, ECR or Docker Hub is a registry.yaml change plus one `mirror`. Idempotent:
+//! a tag whose digest already matches is skipped, and blobs the target has are not sent.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::artifact::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use crate::audit::Audit;
+use crate::config::{Config, RegistryConfig};
+use crate::error::{Error, IoContext, Result};
+use crate::oci_layout::{self, Layout};
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::tools;
+use crate::verify::{Expected, HashingWriter, Sha256};
+
+pub enum Endpoint {
+    Registry {
+        cfg: RegistryConfig,
+        client: Box<Registry>,
+    },
+    Layout {
+        root: PathBuf,
+    },
+}
+
+const FORMS: &str = "use a configured registry name (primary, a backup's name), oci://HOST[:PORT][/NAMESPACE] or oci-layout:DIR";
+
+/// Parse `--from`/`--to`.
+pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoint> {
+    if let Some(dir) = spec.strip_prefix("oci-layout:") {
+        if dir.is_empty() {
+            return Err(Error::input(format!("`{spec}` names no directory"), FORMS));
+        }
+        return Ok(Endpoint::Layout {
+            root: PathBuf::from(dir),
+        });
+    }
+    let cfg = if let Some(rest) = spec.strip_prefix("oci://") {
+        let rest = rest.trim_end_matches('/');
+        let (host, ns) = rest.split_once('/').unwrap_or((rest, ""));
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        {
+            return Err(Error::input(format!("`{spec}` is not a registry"), FORMS));
+        }
+        // A configured registry on the same host keeps its auth and plain_http settings.
+        let known = config.registries().find(|r| r.host == host).cloned();
+        let mut cfg = known.unwrap_or_else(|| RegistryConfig {
+            name: host.to_string(),
+            host: host.to_string(),
+            namespace: String::new(),
+            auth_required: false,
+            plain_http: false,
+            auth: Default::default(),
+            key: format!("--from/--to {spec}"),
+        });
+        cfg.namespace = ns.to_string();
+        cfg.plain_http |= plain_http;
+        cfg
+    } else {
+        config
+            .registry(spec)
+            .cloned()
+            .ok_or_else(|| Error::input(format!("`{spec}` is not a configured registry"), FORMS))?
+    };
+    let client = Box::new(Registry::connect(
+        &cfg.host,
+        &cfg.net(),
+        Some(cfg.credentials()?),
+    )?);
+    Ok(Endpoint::Registry { cfg, client })
+}
+
+impl Endpoint {
+    pub fn label(&self) -> String {
+        match self {
+            Endpoint::Registry { cfg, .. } => format!("oci://{}/{}", cfg.host, cfg.namespace),
+            Endpoint::Layout { root } => format!("oci-layout:{}", root.display()),
+        }
+    }
+
+    fn full(&self, rel: &str) -> String {
+        match self {
+            Endpoint::Registry { cfg, .. } => cfg.repository(rel),
+            Endpoint::Layout { root } => root.join(rel).display().to_string(),
+        }
+    }
+
+    fn layout(&self, rel: &str) -> Option<Layout> {
+        match self {
+            Endpoint::Layout { root } => Some(Layout::new(root.join(rel))),
+            _ => None,
+        }
+    }
+
+    /// This project's repositories here, relative to the namespace (`tools/protoc`).
+    pub fn repositories(&self, config: &Config) -> Result<Vec<String>> {
+        match self {
+            Endpoint::Layout { root } => Ok(oci_layout::repositories(root)),
+            Endpoint::Registry { cfg, client } => {
+                let mut rels: Vec<String> = match client.catalog(&cfg.namespace) {
+                    Ok(list) => list
+                        .into_iter()
+                        .map(|r| {
+                            r.strip_prefix(&format!("{}/", cfg.namespace))
+                                .unwrap_or(&r)
+                                .to_string()
+                        })
+                        .collect(),
+                    // Registries without a catalog (GHCR, ECR): the repositories this project
+                    // knows it publishes.
+                    Err(_) => Vec::new(),
+                };
+                if rels.is_empty() {
+                    for t in tools::TOOLS {
+                        let full = config.tool_repository(cfg, t);
+                        rels.push(cfg_rel(cfg, &full));
+                    }
+                    for b in config.bundles.keys() {
+                        rels.push(cfg_rel(cfg, &config.bundle_repository(cfg, b)));
+                    }
+                }
+                rels.sort();
+                rels.dedup();
+                Ok(rels)
+            }
+        }
+    }
+
+    pub fn tags(&self, rel: &str) -> Result<Vec<String>> {
+        match self {
+            Endpoint::Registry { client, .. } => client.tags(&self.full(rel)),
+            Endpoint::Layout { .. } => Ok(self
+                .layout(rel)
+                .map(|l| l.tags())
+                .transpose()?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect()),
+        }
+    }
+
+    pub fn manifest(&self, rel: &str, reference: &str) -> Result<Option<(Vec<u8>, Sha256)>> {
+        match self {
+            Endpoint::Registry { client, .. } => {
+                let Some((bytes, _)) = client.manifest(&self.full(rel), reference)? else {
+                    return Ok(None);
+                };
+                // The digest is recomputed from the bytes, never taken from a header.
+                let digest = Sha256::of_bytes(&bytes);
+                if reference.starts_with("sha256:") && reference != digest.oci() {
+                    return Err(Error::Verification {
+                        what: format!("manifest {reference} from {}", self.label()),
+                        expected: reference.to_string(),
+                        actual: digest.oci(),
+                        hint: "the source registry serves other bytes for this digest".into(),
+                    });
+                }
+                Ok(Some((bytes, digest)))
+            }
+            Endpoint::Layout { .. } => match self.layout(rel) {
+                Some(l) => l.manifest(reference),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn has_blob(&self, rel: &str, digest: &Sha256) -> Result<bool> {
+        match self {
+            Endpoint::Registry { client, .. } => client.blob_exists(&self.full(rel), digest),
+            Endpoint::Layout { .. } => Ok(self
+                .layout(rel)
+                .is_some_and(|l| l.blob_path(digest).is_file())),
+        }
+    }
+
+    /// Stream blob `expected` into `tmp`, verified.
+    fn fetch_blob(&self, rel: &str, expected: &Expected, tmp: &Path) -> Result<()> {
+        let file = File::create(tmp).ctx("create", tmp)?;
+        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), expected.size);
+        match self {
+            Endpoint::Registry { client, .. } => {
+                client.pull_blob(&self.full(rel), &expected.sha256, &mut w)?
+            }
+            Endpoint::Layout { .. } => {
+                let p = self
+                    .layout(rel)
+                    .map(|l| l.blob_path(&expected.sha256))
+                    .unwrap_or_default();
+                let mut f = File::open(&p).ctx("open", &p)?;
+                std::io::copy(&mut f, &mut w).ctx("read", &p)?;
+            }
+        }
+        let what = format!("blob {} from {}", expected.sha256.oci(), self.label());
+        let inner = w.finish(expected, &what)?;
+        inner
+            .into_inner()
+            .map_err(|e| Error::io("write", tmp, e.into_error()))?;
+        Ok(())
+    }
+
+    fn put_blob(&self, rel: &str, tmp: &Path, expected: &Expected) -> Result<()> {
+        match self {
+            Endpoint::Registry { client, .. } => {
+                client.push_blob_file(&self.full(rel), tmp, &expected.sha256, expected.size)?;
+                let _ = std::fs::remove_file(tmp);
+                Ok(())
+            }
+            Endpoint::Layout { .. } => match self.layout(rel) {
+                Some(l) => l.put_blob_file(tmp, &expected.sha256),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn put_manifest(
+        &self,
+        rel: &str,
+        tag: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<()> {
+        match self {
+            Endpoint::Registry { client, .. } => {
+                client.push_manifest(&self.full(rel), tag, bytes, media_type)?;
+            }
+            Endpoint::Layout { .. } => {
+                if let Some(l) = self.layout(rel) {
+                    l.put_manifest(tag, bytes, media_type)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cfg_rel(cfg: &RegistryConfig, full: &str) -> String {
+    full.strip_prefix(&format!("{}/", cfg.namespace))
+        .unwrap_or(full)
+        .to_string()
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Report {
+    /// `repository:tag` copied (or, in a dry run, to copy).
+    pub copied: Vec<String>,
+    /// Already identical at the target.
+    pub skipped: Vec<String>,
+    pub blobs_copied: u64,
+    pub blobs_skipped: u64,
+    pub bytes_copied: u64,
+}
+
+fn media_type_of(bytes: &[u8]) -> String {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string())
+}
+
+struct Copier<'a> {
+    from: &'a Endpoint,
+    to: &'a Endpoint,
+    store: &'a Store,
+    report: Report,
+}
+
+impl Copier<'_> {
+    /// Copy one manifest (recursively for an index) whose bytes are known.
+    fn manifest(&mut self, rel: &str, tag: Option<&str>, bytes: &[u8]) -> Result<()> {
+        let media_type = media_type_of(bytes);
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+            Error::input(
+                format!("a manifest in {} is not JSON: {e}", self.from.full(rel)),
+                "the source is damaged; check it with skopeo inspect --raw",
+            )
+        })?;
+        if media_type == INDEX_MEDIA_TYPE {
+            for child in doc["manifests"].as_array().into_iter().flatten() {
+                let d = child["digest"].as_str().unwrap_or_default();
+                if self.to.manifest(rel, d)?.is_some() {
+                    continue;
+                }
+                let (child_bytes, _) = self.from.manifest(rel, d)?.ok_or_else(|| {
+                    Error::input(
+                        format!(
+                            "{} lists {d}, which the source does not have",
+                            self.from.full(rel)
+                        ),
+                        "the source index is incomplete; publish it again",
+                    )
+                })?;
+                self.manifest(rel, None, &child_bytes)?;
+            }
+        } else {
+            let mut descriptors = vec![doc["config"].clone()];
+            descriptors.extend(doc["layers"].as_array().cloned().unwrap_or_default());
+            for d in descriptors {
+                let Some(digest) = d["digest"].as_str() else {
+                    continue;
+                };
+                let expected = Expected {
+                    sha256: digest.parse()?,
+                    size: d["size"].as_u64().unwrap_or(0),
+                };
+                if self.to.has_blob(rel, &expected.sha256)? {
+                    self.report.blobs_skipped += 1;
+                    continue;
+                }
+                let tmp = self.store.temp_path("mirror");
+                let r = self
+                    .from
+                    .fetch_blob(rel, &expected, &tmp)
+                    .and_then(|_| self.to.put_blob(rel, &tmp, &expected));
+                let _ = std::fs::remove_file(&tmp);
+                r?;
+                self.report.blobs_copied += 1;
+                self.report.bytes_copied += expected.size;
+            }
+        }
+        self.to.put_manifest(rel, tag, bytes, &media_type)
+    }
+}
+
+/// Copy every tag of every repository from `from` to `to`.
+pub fn mirror(
+    from: &Endpoint,
+    to: &Endpoint,
+    config: &Config,
+    store: &Store,
+    dry_run: bool,
+    audit: &Audit,
+) -> Result<Report> {
+    store.init()?;
+    let mut copier = Copier {
+        from,
+        to,
+        store,
+        report: Report::default(),
+    };
+    for rel in from.repositories(config)? {
+        let mut tags = from.tags(&rel)?;
+        tags.sort();
+        for tag in tags {
+            let name = format!("{rel}:{tag}");
+            let Some((bytes, digest)) = from.manifest(&rel, &tag)? else {
+                continue;
+            };
+            let there = to.manifest(&rel, &tag)?;
+            if there.as_ref().is_some_and(|(_, d)| *d == digest) {
+                copier.report.skipped.push(name);
+                continue;
+            }
+            if dry_run {
+                copier.report.copied.push(name);
+                continue;
+            }
+            let op = audit
+                .op("mirror.manifest", to.full(&rel))
+                .digest(digest.oci())
+                .source(from.full(&rel))
+                .detail(format!("tag {tag}"));
+            let r = copier.manifest(&rel, Some(&tag), &bytes);
+            op.finish(&r);
+            r?;
+            copier.report.copied.push(name);
+        }
+    }
+    Ok(copier.report)
+}

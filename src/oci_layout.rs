@@ -1,0 +1,196 @@
+//! An OCI image-layout directory (the OCI image spec's on-disk format, which oras and skopeo
+//! read as `oci:DIR:TAG`): `oci-layout`, `index.json` whose entries carry the tag in
+//! `org.opencontainers.image.ref.name`, and `blobs/sha256/<hex>`. One directory per
+//! repository; a tree of them (`ROOT/<namespace>/tools/protoc/`) is a serverless registry.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::write_atomic;
+use crate::verify::Sha256;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: PathBuf) -> Layout {
+        Layout { dir }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dir.join("oci-layout").is_file()
+    }
+
+    pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    fn index(&self) -> Result<Value> {
+        let p = self.dir.join("index.json");
+        match fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::input(
+                    format!("`{}` is not an OCI image index: {e}", p.display()),
+                    "point at an OCI image-layout directory (oras, skopeo or protoreg mirror write them)",
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({
+                "schemaVersion": 2,
+                "mediaType": crate::artifact::INDEX_MEDIA_TYPE,
+                "manifests": [],
+            })),
+            Err(e) => Err(Error::io("read", p, e)),
+        }
+    }
+
+    /// The tags in `index.json`, with the descriptor each names.
+    pub fn tags(&self) -> Result<Vec<(String, Value)>> {
+        if !self.exists() {
+            return Ok(vec![]);
+        }
+        let index = self.index()?;
+        let mut out = Vec::new();
+        for d in index["manifests"].as_array().into_iter().flatten() {
+            if let Some(tag) = d["annotations"][REF_NAME].as_str() {
+                out.push((tag.to_string(), d.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bytes and digest of a manifest by tag or `sha256:` digest.
+    pub fn manifest(&self, reference: &str) -> Result<Option<(Vec<u8>, Sha256)>> {
+        let digest: Sha256 = if reference.starts_with("sha256:") {
+            reference.parse()?
+        } else {
+            match self.tags()?.into_iter().find(|(t, _)| t == reference) {
+                Some((_, d)) => d["digest"].as_str().unwrap_or_default().parse()?,
+                None => return Ok(None),
+            }
+        };
+        let p = self.blob_path(&digest);
+        match fs::read(&p) {
+            Ok(bytes) => {
+                if Sha256::of_bytes(&bytes) != digest {
+                    return Err(Error::Verification {
+                        what: format!("manifest `{}`", p.display()),
+                        expected: digest.to_string(),
+                        actual: Sha256::of_bytes(&bytes).to_string(),
+                        hint: "the layout directory is damaged; mirror it again from the registry"
+                            .into(),
+                    });
+                }
+                Ok(Some((bytes, digest)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", p, e)),
+        }
+    }
+
+    fn init(&self) -> Result<()> {
+        fs::create_dir_all(self.dir.join("blobs/sha256")).ctx("create", &self.dir)?;
+        if !self.exists() {
+            write_atomic(&self.dir.join("oci-layout"), LAYOUT_FILE)?;
+        }
+        Ok(())
+    }
+
+    /// Move a verified file in as blob `digest` (an existing blob is identical by content).
+    pub fn put_blob_file(&self, tmp: &Path, digest: &Sha256) -> Result<()> {
+        self.init()?;
+        let dest = self.blob_path(digest);
+        if dest.exists() {
+            let _ = fs::remove_file(tmp);
+            return Ok(());
+        }
+        fs::rename(tmp, &dest)
+            .or_else(|_| {
+                fs::copy(tmp, &dest)
+                    .map(|_| ())
+                    .and_then(|_| fs::remove_file(tmp))
+            })
+            .ctx("write", &dest)
+    }
+
+    pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<Sha256> {
+        self.init()?;
+        let digest = Sha256::of_bytes(bytes);
+        let dest = self.blob_path(&digest);
+        if !dest.exists() {
+            write_atomic(&dest, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Store a manifest and, with a tag, name it in `index.json` (replacing that tag).
+    pub fn put_manifest(
+        &self,
+        tag: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Sha256> {
+        let digest = self.put_blob_bytes(bytes)?;
+        let Some(tag) = tag else {
+            return Ok(digest);
+        };
+        let mut index = self.index()?;
+        let doc: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        let mut entry = json!({
+            "mediaType": media_type,
+            "digest": digest.oci(),
+            "size": bytes.len(),
+            "annotations": {REF_NAME: tag},
+        });
+        if let Some(at) = doc.get("artifactType") {
+            entry["artifactType"] = at.clone();
+        }
+        let list = index["manifests"].as_array_mut();
+        let mut manifests: Vec<Value> = list.map(std::mem::take).unwrap_or_default();
+        manifests.retain(|d| d["annotations"][REF_NAME].as_str() != Some(tag));
+        manifests.push(entry);
+        manifests.sort_by(|a, b| {
+            a["annotations"][REF_NAME]
+                .as_str()
+                .cmp(&b["annotations"][REF_NAME].as_str())
+        });
+        index["manifests"] = Value::Array(manifests);
+        let text = serde_json::to_vec_pretty(&index).unwrap_or_default();
+        write_atomic(&self.dir.join("index.json"), &text)?;
+        Ok(digest)
+    }
+}
+
+/// Every layout directory under `root` (itself included), as paths relative to it.
+pub fn repositories(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    // Bounded: a layout tree is a few levels deep; stop at 10,000 directories.
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        seen += 1;
+        if seen > 10_000 {
+            break;
+        }
+        if d.join("oci-layout").is_file() {
+            let rel = d.strip_prefix(root).unwrap_or(&d).display().to_string();
+            out.push(rel);
+            continue;
+        }
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
