@@ -284,3 +284,83 @@ fn protoc_from_a_bumped_pin_runs() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
 }
+
+#[test]
+fn materialize_protoc_by_pin_from_the_configured_registry() {
+    // The maintainer's whole flow: bump writes the pins against the upstream, publish puts
+    // the release in the registry, and then, with the upstream gone, `materialize protoc`
+    // with no other argument gets the host's protoc from the registry registry.yaml names.
+    let reg = RegistryServer::start();
+    let gh = common::ops::github_with_protoc_and_buf();
+    let ws = common::ops::Workspace::new(&reg.host, &gh.api_url(), "");
+    let pins = ws.dir.path().join("toolchains/pins.bzl");
+    std::fs::create_dir_all(pins.parent().unwrap()).unwrap();
+    std::fs::write(&pins, "PINS = {}\n").unwrap();
+    let o = ws.run(&["bump", "protoc", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ws.run(&["publish", "--tool", "protoc", "--version", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    drop(gh);
+    // publish keeps the blobs it verified in the cache; start from a cold one.
+    let _ = std::process::Command::new("chmod")
+        .arg("-R")
+        .arg("u+w")
+        .arg(ws.cache())
+        .status();
+    std::fs::remove_dir_all(ws.cache()).unwrap();
+
+    let out = ws.dir.path().join("protoc");
+    let json = ws.json(&[
+        "materialize",
+        "protoc",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(json["cache"], "miss");
+    assert_eq!(
+        json["source"],
+        format!("oci://{}/buck2-protobuf/tools/protoc", reg.host)
+    );
+    let v = Command::new(out.join("bin/protoc"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
+
+    // Another platform's pin resolves the same way (not run: it is not this machine's).
+    let mac = ws.dir.path().join("protoc-mac");
+    let json = ws.json(&[
+        "materialize",
+        "protoc@36.2",
+        "--platform",
+        "darwin-arm64",
+        "--json",
+        "--out",
+        mac.to_str().unwrap(),
+    ]);
+    assert!(json["source"].as_str().unwrap().starts_with("oci://"));
+    assert!(mac.join("bin/protoc").is_file());
+}
+
+#[test]
+fn bump_buf_takes_sha256_from_its_checksum_file() {
+    let gh = common::ops::github_with_protoc_and_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    let o = bump(&gh, &pins, &["buf", "1.75.0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = protoreg::pins::Pins::load(&pins).unwrap();
+    let platforms = &after.pins["buf"]["1.75.0"];
+    assert_eq!(platforms.len(), 6, "every platform buf ships");
+    let sums = protoreg::upstream::parse_checksums(
+        &std::fs::read_to_string(fixture("sha256.txt")).unwrap(),
+    );
+    for (platform, pin) in platforms {
+        let name = pin.url.rsplit('/').next().unwrap();
+        assert_eq!(&pin.sha256, &sums[name], "{platform}");
+    }
+    assert_eq!(after.defaults["buf"], "1.75.0");
+    assert_eq!(after.defaults["protoc"], "36.1", "other tools untouched");
+    assert!(after.provenance["buf"]["1.75.0"].contains("sha256.txt"));
+}

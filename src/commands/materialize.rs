@@ -2,7 +2,10 @@ use std::time::Instant;
 
 use crate::cli::{Global, MaterializeArgs};
 use crate::error::{Error, Result};
-use crate::fetch::NetOptions;
+use std::path::PathBuf;
+
+use crate::config::{self, Config};
+use crate::fetch::{HostAccess, NetOptions};
 use crate::materialize::Link;
 use crate::pins::{self, Pins};
 use crate::platform;
@@ -28,11 +31,15 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         .iter()
         .map(|s| s.parse())
         .collect::<Result<Vec<Source>>>()?;
+    let mut net = NetOptions::from_env(global.plain_http);
+    let mut config_cache_dir = None;
     let artifact = match &args.tool {
         Some(spec) => {
-            let (artifact, pinned_sources) = pinned(args, spec)?;
-            sources.extend(pinned_sources);
-            artifact
+            let pinned = pinned(global, args, spec)?;
+            sources.extend(pinned.sources);
+            net.hosts = pinned.hosts;
+            config_cache_dir = pinned.cache_dir;
+            pinned.artifact
         }
         None => Artifact {
             expected: super::parse_expected(
@@ -43,10 +50,13 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         },
     };
     let link: Link = args.link.parse()?;
-    let store = Store::new(store::cache_dir(global.cache_dir.as_deref(), None)?);
+    let store = Store::new(store::cache_dir(
+        global.cache_dir.as_deref(),
+        config_cache_dir.as_deref(),
+    )?);
     let opts = Options {
         offline: args.offline,
-        net: NetOptions::from_env(global.plain_http),
+        net,
     };
     // Shared with every build; `cleanup` takes it exclusively, so it never removes an entry
     // this run is about to copy.
@@ -81,9 +91,18 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `materialize TOOL[@VERSION]`: the artifact from the pins file, and the pin's upstream URL
-/// as the last source (after any --source and the configured registries).
-fn pinned(args: &MaterializeArgs, spec: &str) -> Result<(Artifact, Vec<Source>)> {
+/// What `materialize TOOL[@VERSION]` resolves to.
+struct Pinned {
+    artifact: Artifact,
+    /// The configured registries (primary, then backups), by digest; then the pin's URL.
+    sources: Vec<Source>,
+    hosts: Vec<HostAccess>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// The artifact from the pins file; the sources from registry.yaml (when there is one: the
+/// `--config` file or ./registry.yaml) and the pin's upstream URL, after any --source.
+fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned> {
     if args.layout.format.is_some()
         || args.layout.strip_prefix.is_some()
         || !args.layout.executables.is_empty()
@@ -108,6 +127,29 @@ fn pinned(args: &MaterializeArgs, spec: &str) -> Result<(Artifact, Vec<Source>)>
         expected: pin.expected(),
         layout: pins::layout(tool, pin.format, plat),
     };
-    let upstream: Source = pin.url.parse()?;
-    Ok((artifact, vec![upstream]))
+    let mut sources = Vec::new();
+    let mut hosts = Vec::new();
+    let mut cache_dir = None;
+    if config::locate(global.config.as_deref()).is_some() {
+        let config = Config::load(global.config.as_deref(), global.plain_http)?;
+        for reg in config.registries() {
+            sources.push(Source::Oci {
+                registry: reg.host.clone(),
+                repository: config.tool_repository(reg, tool),
+            });
+            hosts.push(HostAccess {
+                host: reg.host.clone(),
+                plain_http: reg.plain_http,
+                credentials: reg.credentials()?,
+            });
+        }
+        cache_dir = config.cache.local_cache_dir.clone();
+    }
+    sources.push(pin.url.parse()?);
+    Ok(Pinned {
+        artifact,
+        sources,
+        hosts,
+        cache_dir,
+    })
 }

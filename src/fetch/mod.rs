@@ -18,10 +18,21 @@ pub const ENV_TIMEOUT: &str = "PROTOREG_TIMEOUT";
 /// Network settings shared by all sources of one run.
 #[derive(Debug, Clone)]
 pub struct NetOptions {
-    /// Plain HTTP for `oci://` sources (the ORAS `--plain-http` convention).
+    /// Plain HTTP for every `oci://` source (the ORAS `--plain-http` convention).
     pub plain_http: bool,
     /// Connect timeout, and the longest a transfer may stall.
     pub timeout: Duration,
+    /// Registries with settings of their own (from registry.yaml): plain HTTP for just that
+    /// host, and its credentials. Other hosts use TLS and [`crate::auth::for_registry`].
+    pub hosts: Vec<HostAccess>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostAccess {
+    /// `HOST[:PORT]`.
+    pub host: String,
+    pub plain_http: bool,
+    pub credentials: crate::auth::Credentials,
 }
 
 impl NetOptions {
@@ -34,6 +45,7 @@ impl NetOptions {
         NetOptions {
             plain_http,
             timeout: Duration::from_secs_f64(secs),
+            hosts: Vec::new(),
         }
     }
 }

@@ -15,14 +15,25 @@ pub struct OciFetcher {
     runtime: tokio::runtime::Runtime,
     client: Client,
     stall: std::time::Duration,
+    hosts: Vec<super::HostAccess>,
 }
 
 pub fn oci_client_config(net: &NetOptions) -> ClientConfig {
     ClientConfig {
-        protocol: if net.plain_http {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
+        protocol: {
+            let plain: Vec<String> = net
+                .hosts
+                .iter()
+                .filter(|h| h.plain_http)
+                .map(|h| h.host.clone())
+                .collect();
+            if net.plain_http {
+                ClientProtocol::Http
+            } else if plain.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(plain)
+            }
         },
         connect_timeout: Some(net.timeout),
         read_timeout: Some(net.timeout),
@@ -47,6 +58,7 @@ impl OciFetcher {
             runtime,
             client,
             stall: net.timeout,
+            hosts: net.hosts.clone(),
         })
     }
 
@@ -57,7 +69,12 @@ impl OciFetcher {
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
-        let creds = auth::for_registry(registry);
+        let creds = self
+            .hosts
+            .iter()
+            .find(|h| h.host == registry)
+            .map(|h| h.credentials.clone())
+            .unwrap_or_else(|| auth::for_registry(registry));
         let reference = Reference::with_digest(
             registry.to_string(),
             repository.to_string(),

@@ -189,6 +189,7 @@ impl RegistryServer {
         let net = NetOptions {
             plain_http: true,
             timeout: Duration::from_secs(30),
+            hosts: Vec::new(),
         };
         Registry::connect(
             &self.host,
