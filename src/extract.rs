@@ -2,6 +2,7 @@
 //! outside it: absolute paths, `..`, symlinks that leave the tree, hardlinks, device files,
 //! and archives that expand past a cap.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -108,34 +109,46 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
     x.finish(layout)
 }
 
-/// Extract a tar.gz as it streams in (`name` names it in errors). The caller verifies the
-/// bytes separately and discards `dest` unless they verify.
+/// Extract a tar.gz's files and directories as it streams in (`name` names it in errors).
+/// The bytes are not verified yet: symlinks and exec bits wait in the returned
+/// [`Unfinished`] until the caller has verified the whole body and calls
+/// [`Unfinished::finish`]; unverified, `dest` is discarded.
 pub fn extract_tar_gz_stream(
     reader: impl Read,
     name: &str,
     layout: &Layout,
     dest: &Path,
-) -> Result<()> {
+) -> Result<Unfinished> {
     let mut x = Extractor::new(name, layout, dest)?;
     x.tar_gz(reader)?;
-    x.finish(layout)
+    Ok(Unfinished(x))
 }
 
-struct Extractor<'a> {
+/// A streamed extraction whose symlinks and exec bits are not applied yet.
+pub struct Unfinished(Extractor);
+
+impl Unfinished {
+    pub fn finish(self, layout: &Layout) -> Result<()> {
+        self.0.finish(layout)
+    }
+}
+
+struct Extractor {
     archive: String,
-    dest: &'a Path,
+    dest: PathBuf,
     prefix: Option<PathBuf>,
     budget: u64,
-    /// Symlinks are created last, so no later member can be written through one.
-    links: Vec<(PathBuf, PathBuf)>,
+    /// Symlink members (path -> target), created last, so no member is written through one;
+    /// no member may lie under one.
+    links: BTreeMap<PathBuf, PathBuf>,
     /// Copy buffer, reused across members.
     buf: Vec<u8>,
 }
 
 const COPY_CHUNK: usize = 512 << 10;
 
-impl<'a> Extractor<'a> {
-    fn new(name: &str, layout: &Layout, dest: &'a Path) -> Result<Extractor<'a>> {
+impl Extractor {
+    fn new(name: &str, layout: &Layout, dest: &Path) -> Result<Extractor> {
         let prefix = match &layout.strip_prefix {
             Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
                 Error::input(
@@ -147,10 +160,10 @@ impl<'a> Extractor<'a> {
         };
         Ok(Extractor {
             archive: name.to_string(),
-            dest,
+            dest: dest.to_path_buf(),
             prefix,
             budget: max_bytes(),
-            links: Vec::new(),
+            links: BTreeMap::new(),
             buf: Vec::new(),
         })
     }
@@ -208,8 +221,29 @@ impl<'a> Extractor<'a> {
         }
     }
 
+    /// A member must not sit under a symlink member (it would be written through it once the
+    /// link exists) nor repeat one.
+    fn guard(&self, rel: &Path) -> Result<()> {
+        if self.links.contains_key(rel) {
+            return Err(self.unsafe_(format!("member `{}` appears twice", rel.display())));
+        }
+        if let Some(link) = rel
+            .ancestors()
+            .skip(1)
+            .find(|a| self.links.contains_key(*a))
+        {
+            return Err(self.unsafe_(format!(
+                "member `{}` lies under the symlink `{}`",
+                rel.display(),
+                link.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn write_file(&mut self, rel: &Path, src: &mut dyn Read, executable: bool) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
+        self.guard(rel)?;
         let path = self.dest.join(rel);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).ctx("create directory", parent)?;
@@ -260,39 +294,61 @@ impl<'a> Extractor<'a> {
     }
 
     fn dir(&self, rel: &Path) -> Result<()> {
+        self.guard(rel)?;
         let path = self.dest.join(rel);
         fs::create_dir_all(&path).ctx("create directory", &path)
     }
 
     fn symlink(&mut self, rel: PathBuf, target: &str) -> Result<()> {
+        self.guard(&rel)?;
         let target_path = Path::new(target);
         if target.is_empty() || target_path.is_absolute() || target.contains('\0') {
-            return Err(self.unsafe_(format!(
-                "symlink `{}` points to `{target}`, outside the tree",
-                rel.display()
-            )));
+            return Err(self.outside(&rel, target));
         }
-        // Resolve lexically from the link's directory; it must never climb above the root.
-        let mut depth = rel.components().count() as i64 - 1;
-        for c in target_path.components() {
-            match c {
-                Component::ParentDir => depth -= 1,
-                Component::Normal(_) => depth += 1,
-                Component::CurDir => {}
-                _ => depth = -1,
-            }
-            if depth < 0 {
-                return Err(self.unsafe_(format!(
-                    "symlink `{}` points to `{target}`, outside the tree",
-                    rel.display()
-                )));
-            }
-        }
-        self.links.push((rel, target_path.to_path_buf()));
+        // Checked once every link is known (finish_links): a target may pass through another.
+        self.links.insert(rel, target_path.to_path_buf());
         Ok(())
     }
 
+    fn outside(&self, rel: &Path, target: &str) -> Error {
+        self.unsafe_(format!(
+            "symlink `{}` points to `{target}`, outside the tree",
+            rel.display()
+        ))
+    }
+
+    /// Check every link against the full set, then create them. No member lies under a link
+    /// (guard), so a link's own location is its written path; its target is walked from
+    /// there component by component, and may neither climb above the root nor pass through
+    /// another link (whose own target could climb: `d/up -> ..` then `t -> d/up/..`).
     fn finish_links(&mut self) -> Result<()> {
+        for (rel, target) in &self.links {
+            let mut at: Vec<&std::ffi::OsStr> =
+                rel.parent().map(|p| p.iter().collect()).unwrap_or_default();
+            let mut parts = target.components().peekable();
+            while let Some(c) = parts.next() {
+                match c {
+                    Component::CurDir => {}
+                    Component::ParentDir => {
+                        if at.pop().is_none() {
+                            return Err(self.outside(rel, &target.to_string_lossy()));
+                        }
+                    }
+                    Component::Normal(name) => {
+                        at.push(name);
+                        let here: PathBuf = at.iter().collect();
+                        if parts.peek().is_some() && self.links.contains_key(&here) {
+                            return Err(self.unsafe_(format!(
+                                "symlink `{}` points through the symlink `{}`",
+                                rel.display(),
+                                here.display()
+                            )));
+                        }
+                    }
+                    _ => return Err(self.outside(rel, &target.to_string_lossy())),
+                }
+            }
+        }
         for (rel, target) in std::mem::take(&mut self.links) {
             let path = self.dest.join(&rel);
             if let Some(parent) = path.parent() {

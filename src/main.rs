@@ -3,10 +3,15 @@ use clap::Parser;
 fn main() {
     let cli = protoreg::cli::Cli::parse();
     if let Err(e) = protoreg::run(&cli) {
-        eprintln!("error: {e}");
+        let message = e.to_string();
+        eprintln!("error: {message}");
         let mut source = std::error::Error::source(&e);
         while let Some(cause) = source {
-            eprintln!("  caused by: {cause}");
+            // Most messages already quote their cause; print only what adds something.
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                eprintln!("  caused by: {text}");
+            }
             source = cause.source();
         }
         std::process::exit(e.exit_code());

@@ -69,8 +69,13 @@ pub fn locate(flag: Option<&Path>) -> Result<PathBuf> {
 
 impl Pins {
     pub fn load(path: &Path) -> Result<Pins> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("read the pins file", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input(
+                format!("the pins file `{}` does not exist", path.display()),
+                format!("pass an existing --pins FILE (or {ENV_PINS}), or run from the repository"),
+            ),
+            _ => Error::io("read the pins file", path, e),
+        })?;
         Pins::parse(&text, path)
     }
 

@@ -241,6 +241,13 @@ fn fetch_one(
             ))
         })
     });
+    // Symlinks and exec bits only for bytes that verified.
+    let extracted = match (&verified, extracted) {
+        (Ok(_), Some(result)) => {
+            Some(result.and_then(|unfinished| unfinished.finish(&artifact.layout)))
+        }
+        (_, other) => other.map(|r| r.map(|_| ())),
+    };
     verified?
         .file
         .into_inner()
@@ -261,6 +268,8 @@ pub fn materialize(
     out: &Path,
     link: Link,
 ) -> Result<Outcome> {
+    // Refuse a non-empty --out before any download (materialize checks it again right before
+    // writing, which costs one more read_dir on an empty directory).
     materialize::check_output(out)?;
     let outcome = ensure_tree(store, artifact, sources, opts)?;
     materialize::materialize(&outcome.tree, out, link)?;
@@ -271,6 +280,15 @@ pub fn materialize(
 /// A size of 0 means "not given" (Buck2's download_file already checked it).
 pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<()> {
     materialize::check_output(out)?;
+    if !archive.is_file() {
+        return Err(Error::input(
+            format!(
+                "the archive `{}` does not exist or is not a file",
+                archive.display()
+            ),
+            "give the path of the downloaded archive",
+        ));
+    }
     let (sha, size) = crate::verify::hash_file(archive)?;
     let expected = &artifact.expected;
     let mismatch = |what: &str, want: String, got: String| Error::Verification {

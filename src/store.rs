@@ -96,6 +96,10 @@ impl Store {
 
     /// A complete entry, if present; marks it used (mtime) so cleanup sees the use.
     pub fn lookup(&self, path: &Path) -> Option<PathBuf> {
+        // Entries are real files and directories, never links: a link here was planted.
+        if fs::symlink_metadata(path).ok()?.file_type().is_symlink() {
+            return None;
+        }
         let f = File::open(path).ok()?;
         // Best effort: a read-only cache (shared, mounted) still serves hits.
         let _ = f.set_modified(SystemTime::now());
@@ -176,7 +180,10 @@ fn install(tmp: &Path, dest: &Path) -> Result<()> {
             remove_tree(tmp);
             Ok(())
         }
-        Err(e) => Err(Error::io("move into the cache", dest, e)),
+        Err(e) => {
+            remove_tree(tmp);
+            Err(Error::io("move into the cache", dest, e))
+        }
     }
 }
 
@@ -219,12 +226,16 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(from, to)
 }
 
+/// A name no other process or thread uses: pid, a process-wide counter, and the clock (so
+/// a reused pid does not meet an old leftover).
 pub fn unique_name(what: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{what}-{}-{nanos:09}", std::process::id())
+    format!("{what}-{}-{n}-{nanos:09}", std::process::id())
 }
 
 /// Write a small file atomically: temp file in the same directory, then rename.

@@ -67,6 +67,20 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The upstream a command should use: registry.yaml's `publishing.github_api_url` when a
+    /// configuration is in reach (`--config` or ./registry.yaml), under `GITHUB_API_URL`.
+    pub fn configured(global: &crate::cli::Global) -> Result<Upstream> {
+        let api = match crate::config::locate(global.config.as_deref()) {
+            Some(_) => {
+                crate::config::Config::load(global.config.as_deref(), global.plain_http)?
+                    .publishing
+                    .github_api_url
+            }
+            None => None,
+        };
+        Ok(Upstream::new(api.as_deref()))
+    }
+
     /// `config_api` is registry.yaml's GitHub API base, if any.
     pub fn new(config_api: Option<&str>) -> Upstream {
         crate::fetch::install_tls_provider();
@@ -78,6 +92,7 @@ impl Upstream {
         let timeout = crate::fetch::NetOptions::from_env(false).timeout;
         let agent = ureq::Agent::config_builder()
             .timeout_connect(Some(timeout))
+            .timeout_per_read(Some(timeout))
             .timeout_recv_response(Some(timeout))
             .timeout_recv_body(Some(timeout + Duration::from_secs(600)))
             .http_status_as_error(false)
@@ -89,10 +104,6 @@ impl Upstream {
             token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),
             agent,
         }
-    }
-
-    pub fn api_base(&self) -> &str {
-        &self.api
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Option<T>> {

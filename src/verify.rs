@@ -86,10 +86,6 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
     /// Check size then digest against `expected`; `what` names the bytes in the error.
     pub fn finish(self, expected: &Expected, what: &str) -> Result<W> {
         if self.written != expected.size {

@@ -193,3 +193,33 @@ fn a_non_empty_output_is_refused_and_kept() {
         "keep me"
     );
 }
+
+#[test]
+fn missing_files_named_on_the_command_line_are_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(protoreg()
+        .args([
+            "materialize",
+            "protoc",
+            "--pins",
+            "/nonexistent/pins.bzl",
+            "--out",
+        ])
+        .arg(tmp.path().join("o")));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("pins file `/nonexistent/pins.bzl` does not exist"));
+    let o = run(protoreg()
+        .args([
+            "extract",
+            "/nonexistent/a.zip",
+            "--sha256",
+            SHA,
+            "--format",
+            "zip",
+            "--out",
+        ])
+        .arg(tmp.path().join("o")));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+}

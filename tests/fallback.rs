@@ -37,6 +37,14 @@ fn each_fault_hands_over_to_the_next_source() {
             "stall",
             server.route("/stall.zip", Route::Stall(Duration::from_secs(5))),
         ),
+        // Headers and the first 64 KiB, then nothing for 5 s.
+        (
+            "stall mid-body",
+            server.route(
+                "/stall-body.zip",
+                Route::Slow(protoc.path.clone(), Duration::from_secs(5)),
+            ),
+        ),
     ];
     for (name, bad) in &faults {
         let tmp = tempfile::tempdir().unwrap();

@@ -210,3 +210,130 @@ fn zip_bomb_past_the_cap_is_refused() {
         &[("PROTOREG_MAX_EXTRACT_BYTES", "100000000")],
     );
 }
+
+#[test]
+fn symlink_chains_that_escape_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    // A member under an earlier symlink would be written through it.
+    let g = tgz_with(
+        t.path(),
+        "chain.tgz",
+        &[
+            ("p/q", tar::EntryType::Symlink, "..", b""),
+            ("p/q/r", tar::EntryType::Symlink, "../..", b""),
+        ],
+    );
+    assert_refused(&g, "tar.gz", "lies under the symlink `p/q`", &[]);
+    // Lexically inside, but through a link that climbs: d/up -> .. makes d/up/.. the parent
+    // of the tree.
+    let g = tgz_with(
+        t.path(),
+        "through.tgz",
+        &[
+            ("d/up", tar::EntryType::Symlink, "..", b""),
+            ("t", tar::EntryType::Symlink, "d/up/..", b""),
+        ],
+    );
+    assert_refused(&g, "tar.gz", "points through the symlink `d/up`", &[]);
+    // Links that stay inside are fine: bin/tool -> ../libexec/tool.
+    let ok = tgz_with(
+        t.path(),
+        "ok.tgz",
+        &[
+            ("libexec/tool", tar::EntryType::Regular, "", b"#!/bin/sh\n"),
+            ("bin/tool", tar::EntryType::Symlink, "../libexec/tool", b""),
+        ],
+    );
+    let p = pin(&ok);
+    let server = HttpServer::start();
+    let url = server.route("/ok", Route::File(p.path.clone()));
+    let out = t.path().join("out");
+    let o = run(protoreg()
+        .args([
+            "materialize",
+            "--sha256",
+            p.sha256.hex(),
+            "--size",
+            &p.size.to_string(),
+        ])
+        .args(["--format", "tar.gz", "--cache-dir"])
+        .arg(t.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_link(out.join("bin/tool")).unwrap(),
+        PathBuf::from("../libexec/tool")
+    );
+}
+
+#[test]
+fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
+    // The first source serves a hostile tar.gz in place of the pinned one. It is streamed
+    // into extraction before its digest is known, so its links must never be created.
+    let t = tempfile::tempdir().unwrap();
+    let evil = tgz_with(
+        t.path(),
+        "evil.tgz",
+        &[(
+            "bin/buf",
+            tar::EntryType::Symlink,
+            "../../../../../tmp",
+            b"",
+        )],
+    );
+    let buf = pin(&fixture(BUF_TGZ));
+    let server = HttpServer::start();
+    let bad = server.route("/evil", Route::File(evil));
+    let good = server.route("/good", Route::File(buf.path.clone()));
+    let cache = t.path().join("cache");
+    let out = t.path().join("out");
+    let o = run(protoreg()
+        .args(materialize_args(&buf, "tar.gz", &cache, &out))
+        .args(["--json", "--source", &bad, "--source", &good]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["source"], good.as_str());
+    assert!(std::fs::symlink_metadata(out.join("bin/buf"))
+        .unwrap()
+        .is_file());
+
+    // A link planted where a tree belongs is not a cache hit.
+    let planted = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(planted.path().join("bin")).unwrap();
+    std::fs::write(
+        planted.path().join("bin/protoc"),
+        "#!/bin/sh\necho planted\n",
+    )
+    .unwrap();
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let artifact = protoreg::resolve::Artifact {
+        expected: protoreg::verify::Expected {
+            sha256: protoc.sha256.clone(),
+            size: protoc.size,
+        },
+        layout: protoreg::extract::Layout {
+            format: protoreg::extract::Format::Zip,
+            strip_prefix: None,
+            executables: vec!["bin/protoc".into()],
+        },
+    };
+    let tree = protoreg::store::Store::new(cache.clone()).tree_path(&artifact.tree_key());
+    std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(planted.path(), &tree).unwrap();
+    let o = run(protoreg()
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &cache,
+            &t.path().join("out2"),
+        ))
+        .arg("--offline"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a planted link was served: {}",
+        text(&o)
+    );
+}

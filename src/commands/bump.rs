@@ -5,7 +5,7 @@ use crate::pins::{self, Pins};
 use crate::tools;
 use crate::upstream::Upstream;
 
-pub fn run(_global: &Global, args: &BumpArgs) -> Result<()> {
+pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let tool = tools::by_name(&args.tool)?;
     if args.version.is_empty() || !args.version.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(Error::input(
@@ -18,7 +18,12 @@ pub fn run(_global: &Global, args: &BumpArgs) -> Result<()> {
         std::fs::read_to_string(&path).map_err(|e| Error::io("read the pins file", &path, e))?;
     let current = Pins::parse(&old_text, &path)?;
     let work = tempfile_dir()?;
-    let prepared = bump::prepare(&Upstream::new(None), tool, &args.version, work.path())?;
+    let prepared = bump::prepare(
+        &Upstream::configured(global)?,
+        tool,
+        &args.version,
+        work.path(),
+    )?;
     let next = bump::apply(&current, &prepared, args.keep_old);
     let new_text = next.render();
     if args.dry_run {

@@ -4,9 +4,9 @@ use crate::error::{Error, Result};
 use crate::pins::{self, Pins};
 use crate::upstream::Upstream;
 
-pub fn run(_global: &Global, args: &OutdatedArgs) -> Result<()> {
+pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
     let pins = Pins::load(&pins::locate(args.pins.pins.as_deref())?)?;
-    let rows = bump::outdated(&Upstream::new(None), &pins)?;
+    let rows = bump::outdated(&Upstream::configured(global)?, &pins)?;
     let behind: Vec<_> = rows
         .iter()
         .filter(|r| {

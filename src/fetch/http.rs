@@ -7,11 +7,12 @@ use super::NetOptions;
 
 pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
     super::install_tls_provider();
-    // ureq bounds the whole body rather than each read: allow the stall timeout plus
-    // time for the body at a slow 256 KiB/s.
+    // A stall is any single read waiting longer than the timeout; the whole body is also
+    // bounded (the timeout plus time for the body at a slow 256 KiB/s) as a backstop.
     let body = net.timeout + Duration::from_secs(size / (256 << 10));
     ureq::Agent::config_builder()
         .timeout_connect(Some(net.timeout))
+        .timeout_per_read(Some(net.timeout))
         .timeout_recv_response(Some(net.timeout))
         .timeout_recv_body(Some(body))
         .http_status_as_error(true)
@@ -40,6 +41,8 @@ fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
         io::ErrorKind::TimedOut => "timed out".into(),
+        // ureq reports its own deadlines (per read, whole body) as other I/O errors.
+        _ if e.to_string().contains("timeout") => format!("timed out ({e})"),
         io::ErrorKind::UnexpectedEof => "body cut short".into(),
         _ => e.to_string(),
     }
