@@ -353,7 +353,26 @@ pub fn describe(e: &OciDistributionError) -> String {
     match e {
         E::AuthenticationFailure(m) => format!("authentication failed: {m}"),
         E::UnauthorizedError { .. } => "unauthorized (HTTP 401)".into(),
-        E::ServerError { code, .. } => format!("HTTP {code}"),
+        // Keep the registry's error codes (400 MANIFEST_BLOB_UNKNOWN and MANIFEST_INVALID
+        // call for different remedies); their free-text details stay out.
+        E::ServerError { code, message, .. } => {
+            let codes: Vec<String> = serde_json::from_str::<serde_json::Value>(message)
+                .ok()
+                .and_then(|v| {
+                    v["errors"].as_array().map(|errors| {
+                        errors
+                            .iter()
+                            .filter_map(|e| e["code"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            if codes.is_empty() {
+                format!("HTTP {code}")
+            } else {
+                format!("HTTP {code} ({})", codes.join(", "))
+            }
+        }
         E::ImageManifestNotFoundError(_) => "not found".into(),
         E::RegistryError { envelope, .. } => {
             let codes: Vec<String> = envelope

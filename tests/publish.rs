@@ -10,7 +10,7 @@ use std::process::Command;
 use common::github::{Asset, FakeGitHub};
 use common::http::Route;
 use common::ops::*;
-use common::proxy::FaultyProxy;
+use common::proxy::{Answer, AnsweringProxy, FaultyProxy};
 use common::*;
 
 fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
@@ -361,6 +361,59 @@ fn a_registry_failing_mid_upload_is_retried_and_never_holds_a_wrong_artifact() {
         ]));
         assert!(o.status.success(), "{name}: {}", text(&o));
     }
+}
+
+/// The OCI empty config `{}`, every tool manifest's config.
+const EMPTY_CONFIG_BLOB: &str =
+    "/blobs/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+#[test]
+fn a_500_on_a_blob_check_is_retried() {
+    // docker-registry answers 500 ("invalid checksum digest format") to a blob check that
+    // reads a link file while another upload of the same blob rewrites it.
+    let reg = RegistryServer::start();
+    let proxy = AnsweringProxy::start(
+        &reg.host,
+        vec![Answer {
+            method: "HEAD",
+            path_contains: "/blobs/sha256:".into(),
+            status: 500,
+            body: String::new(),
+            times: 2,
+        }],
+    );
+    let gh = github_with_protoc_and_buf();
+    let ws = Workspace::new(&proxy.addr, &gh.api_url(), "");
+    let report = ws.json(&["publish", "--tool", "protoc", "--version", "36.2", "--json"]);
+    assert_eq!(proxy.answers_left(), 0, "the faults were not hit");
+    assert_eq!(report["counters"]["retries"], 2, "{report}");
+    assert_eq!(report["counters"]["artifacts_published"], 6, "{report}");
+}
+
+#[test]
+fn a_config_blob_the_registry_lost_is_pushed_again_before_the_manifest() {
+    // The registry claims the config blob (as a racing link read can), then rejects every
+    // manifest that references it (400 MANIFEST_BLOB_UNKNOWN): the manifest push must push
+    // the config again, not retry the same rejected request.
+    let reg = RegistryServer::start();
+    let proxy = AnsweringProxy::start(
+        &reg.host,
+        vec![Answer {
+            method: "HEAD",
+            path_contains: EMPTY_CONFIG_BLOB.into(),
+            status: 200,
+            body: String::new(),
+            times: 1,
+        }],
+    );
+    let gh = github_with_protoc_and_buf();
+    let ws = Workspace::new(&proxy.addr, &gh.api_url(), "");
+    let report = ws.json(&["publish", "--tool", "protoc", "--version", "36.2", "--json"]);
+    assert_eq!(proxy.answers_left(), 0, "the fault was not hit");
+    assert_eq!(report["counters"]["artifacts_published"], 6, "{report}");
+    // What the registry holds verifies.
+    let d = materialize_from_registry(&ws, &reg, "tools/protoc", PROTOC_ZIP, "zip");
+    assert!(d.path().join("t").exists());
 }
 
 #[test]

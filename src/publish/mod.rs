@@ -283,10 +283,21 @@ impl Publisher<'_> {
         Ok(Some((file.to_string(), parse_checksums(&text))))
     }
 
+    /// A manifest read, retried: docker-registry answers 500 to a read of a tag that another
+    /// publisher is writing at that moment (it rewrites the tag's link file in place).
+    fn read_manifest(&self, repository: &str, tag: &str) -> Result<Option<(Vec<u8>, String)>> {
+        retry::retry(
+            self.config.publishing.retries,
+            "read manifest",
+            |_, _| {},
+            || self.client.manifest(repository, tag),
+        )
+    }
+
     /// Does the registry hold this item already? A tag holding other bytes is an error: a
     /// published tag is never silently replaced.
     fn state(&self, item: &mut Item) -> Result<Action> {
-        let Some((bytes, _)) = self.client.manifest(&item.repository, &item.tag)? else {
+        let Some((bytes, _)) = self.read_manifest(&item.repository, &item.tag)? else {
             return Ok(Action::Publish);
         };
         let layer = serde_json::from_slice::<artifact::Manifest>(&bytes)
@@ -446,7 +457,17 @@ impl Publisher<'_> {
             )
             .digest(Sha256::of_bytes(&bytes).oci())
             .detail(format!("tag {}", item.tag));
+        // A rejected manifest is most often one whose references the registry does not hold
+        // (400 MANIFEST_BLOB_UNKNOWN): the config pushed before the workers may be gone or be
+        // misread (docker-registry rewrites a blob's link file in place, so a concurrent
+        // upload of the same blob makes reads of it fail). Retrying the same PUT cannot fix
+        // that: before each retry, make sure both blobs are there (a HEAD each when they are).
+        let mut first = true;
         let pushed = retry::retry(retry_count, "push manifest", &note_retry, || {
+            if !std::mem::take(&mut first) {
+                client.push_blob_bytes(&item.repository, artifact::EMPTY_CONFIG)?;
+                client.push_blob_file(&item.repository, &blob_path, &sha256, item.asset.size)?;
+            }
             client.push_manifest(
                 &item.repository,
                 Some(&item.tag),
@@ -631,7 +652,7 @@ impl Publisher<'_> {
                 continue;
             }
             let tag = self.config.platform_tag(version, plat.name);
-            if let Some((bytes, _)) = self.client.manifest(repository, &tag)? {
+            if let Some((bytes, _)) = self.read_manifest(repository, &tag)? {
                 entries.push(PlatformManifest {
                     platform: plat,
                     digest: Sha256::of_bytes(&bytes),
@@ -656,8 +677,7 @@ impl Publisher<'_> {
             error: None,
         };
         let current = self
-            .client
-            .manifest(repository, &tag)?
+            .read_manifest(repository, &tag)?
             .map(|(b, _)| Sha256::of_bytes(&b));
         if current.as_ref() == Some(&digest) {
             c.artifacts_skipped += 1;

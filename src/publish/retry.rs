@@ -10,6 +10,19 @@ fn transient(e: &Error) -> bool {
     match e {
         Error::Registry { reason, .. } => {
             let r = reason.to_ascii_lowercase();
+            // Registry codes about blobs and uploads (docker-registry answers a manifest whose
+            // config it misreads with `400 (DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN)`): a fresh
+            // upload or a re-push fixes them, so they are retried despite naming `invalid`.
+            let recoverable = [
+                "blob_unknown",
+                "blob_upload_unknown",
+                "blob_upload_invalid",
+                "digest_invalid",
+                "size_invalid",
+            ];
+            if recoverable.iter().any(|c| r.contains(c)) {
+                return true;
+            }
             let permanent = [
                 "unauthorized",
                 "authentication",
@@ -65,5 +78,31 @@ pub fn retry<T>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(reason: &str) -> Error {
+        Error::Registry {
+            operation: "check blob".into(),
+            registry: "127.0.0.1:5000".into(),
+            reason: reason.into(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn server_errors_and_unknown_blobs_are_retried_bad_input_is_not() {
+        assert!(transient(&registry(
+            "HTTP status server error (500 Internal Server Error) for url (http://127.0.0.1:5000/v2/ns/tools/protoc/blobs/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a)"
+        )));
+        assert!(transient(&registry(
+            "HTTP 400 (DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN)"
+        )));
+        assert!(!transient(&registry("HTTP 400 (MANIFEST_INVALID)")));
+        assert!(!transient(&registry("unauthorized (HTTP 401)")));
     }
 }
