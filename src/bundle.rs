@@ -4,6 +4,7 @@
 //! bundle needs nothing but that document, and every member is verified by the pipeline.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::artifact::{self, BundleArtifact, BundleDoc, BundleMember};
 use crate::audit::Audit;
@@ -192,6 +193,16 @@ pub fn publish(
     Ok(outcome)
 }
 
+/// A bundle document as read from a registry.
+pub struct Fetched {
+    pub doc: BundleDoc,
+    /// The bundle manifest's digest.
+    pub manifest: Sha256,
+    /// The document's own bytes and digest (the manifest's layer).
+    pub doc_bytes: Vec<u8>,
+    pub doc_digest: Sha256,
+}
+
 /// Read a bundle document from `reg`: the manifest by tag, the document by its digest
 /// (verified), never more than [`MAX_DOC`] bytes.
 pub fn fetch(
@@ -200,7 +211,7 @@ pub fn fetch(
     client: &Registry,
     name: &str,
     tag: &str,
-) -> Result<Option<(BundleDoc, Sha256)>> {
+) -> Result<Option<Fetched>> {
     let repo = config.bundle_repository(reg, name);
     let Some((bytes, _)) = client.manifest(&repo, tag)? else {
         return Ok(None);
@@ -232,7 +243,15 @@ pub fn fetch(
             hint: "a bundle lists a few tools; this is not one".into(),
         });
     }
-    let digest: Sha256 = layer.digest.parse()?;
+    let digest: Sha256 = layer.digest.parse().map_err(|e: Error| Error::Registry {
+        operation: format!("read {repo}:{tag}"),
+        registry: reg.host.clone(),
+        reason: format!(
+            "the document layer's digest is not valid: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        ),
+        hint: "re-publish the bundle".into(),
+    })?;
     let expected = crate::verify::Expected {
         sha256: digest.clone(),
         size: layer.size,
@@ -249,5 +268,106 @@ pub fn fetch(
         reason: format!("bundle document is not valid: {e}"),
         hint: "re-publish the bundle".into(),
     })?;
-    Ok(Some((doc, Sha256::of_bytes(&bytes))))
+    Ok(Some(Fetched {
+        doc,
+        manifest: Sha256::of_bytes(&bytes),
+        doc_bytes,
+        doc_digest: digest,
+    }))
+}
+
+/// Bundle documents kept for `--offline`, one file per (registry, repository, tag) under
+/// `<cache>/bundles-v1/`: the verified document bytes with their digest, rewritten (by
+/// atomic rename) each time the tag is read online. Offline, the last document seen for
+/// the tag is used, and its digest is checked again.
+const CACHE_DIR: &str = "bundles-v1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedDoc {
+    registry: String,
+    repository: String,
+    tag: String,
+    manifest: String,
+    document_sha256: String,
+    document: String,
+}
+
+fn cache_path(cache: &Path, host: &str, repository: &str, tag: &str) -> PathBuf {
+    let key = Sha256::of_bytes(format!("{host}/{repository}:{tag}").as_bytes());
+    cache.join(CACHE_DIR).join(format!("{}.json", key.hex()))
+}
+
+/// Keep `fetched` (read from `host`'s `repository:tag`) for later `--offline` runs.
+pub fn remember(
+    cache: &Path,
+    host: &str,
+    repository: &str,
+    tag: &str,
+    fetched: &Fetched,
+) -> Result<()> {
+    let document = String::from_utf8(fetched.doc_bytes.clone()).map_err(|_| {
+        Error::io(
+            "keep the bundle document in",
+            cache.join(CACHE_DIR),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"),
+        )
+    })?;
+    let entry = CachedDoc {
+        registry: host.to_string(),
+        repository: repository.to_string(),
+        tag: tag.to_string(),
+        manifest: fetched.manifest.oci(),
+        document_sha256: fetched.doc_digest.oci(),
+        document,
+    };
+    crate::store::write_atomic(
+        &cache_path(cache, host, repository, tag),
+        &artifact::to_bytes(&entry),
+    )
+}
+
+/// The document last read online from `host`'s `repository:tag` into this cache, if any.
+/// A damaged entry is an error (exit 1), not a miss: the cache is not trusted blindly.
+pub fn remembered(
+    cache: &Path,
+    host: &str,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<BundleDoc>> {
+    let path = cache_path(cache, host, repository, tag);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read the cached bundle document", path, e)),
+    };
+    let damaged = |why: String| {
+        Error::io(
+            "read the cached bundle document",
+            path.clone(),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{why}; remove it and run once without --offline"),
+            ),
+        )
+    };
+    let entry: CachedDoc =
+        serde_json::from_slice(&bytes).map_err(|e| damaged(format!("not a cache entry: {e}")))?;
+    if entry.registry != host || entry.repository != repository || entry.tag != tag {
+        return Err(damaged(format!(
+            "it is for {}/{}:{}",
+            entry.registry, entry.repository, entry.tag
+        )));
+    }
+    let actual = Sha256::of_bytes(entry.document.as_bytes());
+    if actual.oci() != entry.document_sha256 {
+        return Err(Error::Verification {
+            what: format!("cached bundle document `{}`", path.display()),
+            expected: entry.document_sha256,
+            actual: actual.oci(),
+            hint: "remove it and run once without --offline".into(),
+        });
+    }
+    let doc = serde_json::from_str(&entry.document)
+        .map_err(|e| damaged(format!("the document is not valid: {e}")))?;
+    Ok(Some(doc))
 }

@@ -226,6 +226,10 @@ pub struct CleanupArgs {
     pub json: bool,
     #[command(flatten)]
     pub pins: PinsArg,
+    /// With --registry: apply retention with no pins file, so only bundles protect
+    /// versions. Without it, retention refuses to run when no pins file is found.
+    #[arg(long, requires = "registry", conflicts_with = "pins")]
+    pub no_pins: bool,
 }
 
 #[derive(Debug, Args)]

@@ -174,12 +174,13 @@ impl Endpoint {
         }
     }
 
-    fn has_blob(&self, rel: &str, digest: &Sha256) -> Result<bool> {
+    fn has_blob(&self, rel: &str, expected: &Expected) -> Result<bool> {
         match self {
-            Endpoint::Registry { client, .. } => client.blob_exists(&self.full(rel), digest),
-            Endpoint::Layout { .. } => Ok(self
-                .layout(rel)
-                .is_some_and(|l| l.blob_path(digest).is_file())),
+            Endpoint::Registry { client, .. } => {
+                client.blob_exists(&self.full(rel), &expected.sha256)
+            }
+            // A blob of the wrong size (a copy cut short by an older protoreg) is not there.
+            Endpoint::Layout { .. } => Ok(self.layout(rel).is_some_and(|l| l.has_blob(expected))),
         }
     }
 
@@ -216,7 +217,7 @@ impl Endpoint {
                 Ok(())
             }
             Endpoint::Layout { .. } => match self.layout(rel) {
-                Some(l) => l.put_blob_file(tmp, &expected.sha256),
+                Some(l) => l.put_blob_file(tmp, expected),
                 None => Ok(()),
             },
         }
@@ -241,6 +242,20 @@ impl Endpoint {
         }
         Ok(())
     }
+}
+
+/// A repository name from the source (a registry's `_catalog` is remote data) becomes a
+/// directory under a layout root: it must be a plain relative path, no `..`, not absolute.
+fn checked_repository(from: &Endpoint, rel: &str) -> Result<()> {
+    crate::extract::safe_relative(rel)
+        .map(|_| ())
+        .map_err(|why| Error::Registry {
+            operation: "list repositories".into(),
+            registry: from.label(),
+            reason: format!("the repository name `{}` {why}", rel.escape_debug()),
+            hint: "a registry never names a repository like that; check what --from points at"
+                .into(),
+        })
 }
 
 fn cfg_rel(cfg: &RegistryConfig, full: &str) -> String {
@@ -278,11 +293,14 @@ impl Copier<'_> {
     /// Copy one manifest (recursively for an index) whose bytes are known.
     fn manifest(&mut self, rel: &str, tag: Option<&str>, bytes: &[u8]) -> Result<()> {
         let media_type = media_type_of(bytes);
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-            Error::input(
-                format!("a manifest in {} is not JSON: {e}", self.from.full(rel)),
-                "the source is damaged; check it with skopeo inspect --raw",
-            )
+        // What the source serves is remote data: damage there is a failure of the work
+        // (exit 1), not bad input.
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| Error::Registry {
+            operation: format!("read a manifest of {}", self.from.full(rel)),
+            registry: self.from.label(),
+            reason: format!("it is not JSON: {e}"),
+            hint: "the source is damaged; check it with skopeo inspect --raw and publish it again"
+                .into(),
         })?;
         if media_type == INDEX_MEDIA_TYPE {
             for child in doc["manifests"].as_array().into_iter().flatten() {
@@ -290,15 +308,13 @@ impl Copier<'_> {
                 if self.to.manifest(rel, d)?.is_some() {
                     continue;
                 }
-                let (child_bytes, _) = self.from.manifest(rel, d)?.ok_or_else(|| {
-                    Error::input(
-                        format!(
-                            "{} lists {d}, which the source does not have",
-                            self.from.full(rel)
-                        ),
-                        "the source index is incomplete; publish it again",
-                    )
-                })?;
+                let (child_bytes, _) =
+                    self.from.manifest(rel, d)?.ok_or_else(|| Error::Registry {
+                        operation: format!("read the index of {}", self.from.full(rel)),
+                        registry: self.from.label(),
+                        reason: format!("it lists {d}, which the source does not have"),
+                        hint: "the source index is incomplete; publish it again".into(),
+                    })?;
                 self.manifest(rel, None, &child_bytes)?;
             }
         } else {
@@ -309,10 +325,15 @@ impl Copier<'_> {
                     continue;
                 };
                 let expected = Expected {
-                    sha256: digest.parse()?,
+                    sha256: digest.parse().map_err(|e: Error| Error::Registry {
+                        operation: format!("read a manifest of {}", self.from.full(rel)),
+                        registry: self.from.label(),
+                        reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                        hint: "the source is damaged; publish it again".into(),
+                    })?,
                     size: d["size"].as_u64().unwrap_or(0),
                 };
-                if self.to.has_blob(rel, &expected.sha256)? {
+                if self.to.has_blob(rel, &expected)? {
                     self.report.blobs_skipped += 1;
                     continue;
                 }
@@ -348,6 +369,7 @@ pub fn mirror(
         report: Report::default(),
     };
     for rel in from.repositories(config)? {
+        checked_repository(from, &rel)?;
         let mut tags = from.tags(&rel)?;
         tags.sort();
         for tag in tags {

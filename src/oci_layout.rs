@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{Error, IoContext, Result};
-use crate::store::write_atomic;
-use crate::verify::Sha256;
+use crate::store::{unique_name, write_atomic};
+use crate::verify::{Expected, Sha256};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -102,21 +102,39 @@ impl Layout {
         Ok(())
     }
 
-    /// Move a verified file in as blob `digest` (an existing blob is identical by content).
-    pub fn put_blob_file(&self, tmp: &Path, digest: &Sha256) -> Result<()> {
+    /// Whether blob `expected` is here: present as a regular file of the expected size. (The
+    /// content is verified when it is read; the size check catches a copy cut short.)
+    pub fn has_blob(&self, expected: &Expected) -> bool {
+        fs::symlink_metadata(self.blob_path(&expected.sha256))
+            .is_ok_and(|m| m.is_file() && m.len() == expected.size)
+    }
+
+    /// Move a verified file in as blob `expected` (a blob already here is identical by
+    /// content). The blob only ever appears complete: by rename of `tmp`, or, when `tmp` is
+    /// on another file system, by a copy to a temporary file inside the layout that is then
+    /// renamed into place. A crash leaves at most a `.blob-*` file in the layout's root.
+    pub fn put_blob_file(&self, tmp: &Path, expected: &Expected) -> Result<()> {
         self.init()?;
-        let dest = self.blob_path(digest);
-        if dest.exists() {
+        let dest = self.blob_path(&expected.sha256);
+        if self.has_blob(expected) {
             let _ = fs::remove_file(tmp);
             return Ok(());
         }
-        fs::rename(tmp, &dest)
-            .or_else(|_| {
-                fs::copy(tmp, &dest)
-                    .map(|_| ())
-                    .and_then(|_| fs::remove_file(tmp))
-            })
-            .ctx("write", &dest)
+        // Replaces a torn blob (wrong size) left by an older protoreg.
+        if fs::rename(tmp, &dest).is_ok() {
+            return Ok(());
+        }
+        let part = self.dir.join(format!(
+            ".{}",
+            unique_name(&format!("blob-{}", expected.sha256.hex()))
+        ));
+        let r = copy_synced(tmp, &part).and_then(|_| fs::rename(&part, &dest));
+        if r.is_err() {
+            let _ = fs::remove_file(&part);
+        }
+        r.ctx("write", &dest)?;
+        let _ = fs::remove_file(tmp);
+        Ok(())
     }
 
     pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<Sha256> {
@@ -165,6 +183,14 @@ impl Layout {
         write_atomic(&self.dir.join("index.json"), &text)?;
         Ok(digest)
     }
+}
+
+/// Copy `from` to `to` (a new file) and flush it to disk before it is renamed anywhere.
+fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = fs::File::open(from)?;
+    let mut dst = fs::File::options().write(true).create_new(true).open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    dst.sync_all()
 }
 
 /// Every layout directory under `root` (itself included), as paths relative to it.

@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::github::Asset;
+use common::http::HttpServer;
 use common::ops::*;
 use common::*;
 
@@ -139,4 +140,254 @@ fn publish_and_materialize_a_bundle_with_every_member_verified() {
         "partial output left in {}",
         dest2.display()
     );
+}
+
+/// Push protoc's linux-x86_64 zip to `ns/tools/protoc` and a bundle `ns/bundles/<name>:latest`
+/// whose one member is that artifact under the tool name `tool` (hostile names included).
+fn push_bundle(
+    reg: &RegistryServer,
+    name: &str,
+    tool: &str,
+    creds: Option<protoreg::auth::Credentials>,
+) -> Pinned {
+    use protoreg::artifact::{self, BundleArtifact, BundleDoc, BundleMember};
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let manifest = reg.push(
+        &format!("{NS}/tools/protoc"),
+        &protoc,
+        protoreg::extract::Format::Zip,
+        "v36.2-linux-x86_64",
+        creds.clone(),
+    );
+    let doc = BundleDoc {
+        bundle: name.into(),
+        description: String::new(),
+        members: vec![BundleMember {
+            tool: tool.into(),
+            version: "36.2".into(),
+            repository: "tools/protoc".into(),
+            platforms: [(
+                "linux-x86_64".to_string(),
+                BundleArtifact {
+                    manifest: manifest.oci(),
+                    sha256: protoc.sha256.oci(),
+                    size: protoc.size,
+                    format: "zip".into(),
+                    strip_prefix: String::new(),
+                    binaries: vec!["bin/protoc".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }],
+    };
+    let bytes = artifact::to_bytes(&doc);
+    let client = reg.client(creds);
+    let repo = format!("{NS}/bundles/{name}");
+    let digest = client.push_blob_bytes(&repo, &bytes).unwrap();
+    client
+        .push_blob_bytes(&repo, artifact::EMPTY_CONFIG)
+        .unwrap();
+    let m = artifact::bundle_manifest(
+        name,
+        "1",
+        "2025-01-01T00:00:00Z",
+        &digest,
+        bytes.len() as u64,
+    );
+    client
+        .push_manifest(
+            &repo,
+            Some("latest"),
+            &artifact::to_bytes(&m),
+            artifact::MANIFEST_MEDIA_TYPE,
+        )
+        .unwrap();
+    protoc
+}
+
+fn bundle_args(name: &str, out: &std::path::Path, offline: bool) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "materialize",
+        "--bundle",
+        name,
+        "--platform",
+        "linux-x86_64",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(out.display().to_string());
+    a.push("--json".into());
+    if offline {
+        a.push("--offline".into());
+    }
+    a
+}
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn a_plain_http_backup_does_not_downgrade_a_tls_primary() {
+    // The primary is configured for TLS; behind its address is a plain-HTTP server that
+    // counts requests. The backup is a real registry on plain HTTP, as configured.
+    let primary = HttpServer::start();
+    let backup = RegistryServer::start();
+    let protoc = push_bundle(&backup, "dev", "protoc", None);
+    let ws = Workspace::new(&backup.host, "http://127.0.0.1:9", "");
+    std::fs::write(
+        ws.config(),
+        format!(
+            "primary_registry:\n  url: \"{}\"\n  namespace: \"{NS}\"\n  plain_http: false\n\
+             backup_registries:\n  - name: local\n    url: \"{}\"\n    namespace: \"{NS}\"\n    plain_http: true\n",
+            primary.addr, backup.host
+        ),
+    )
+    .unwrap();
+    let out = ws.dir.path().join("out");
+    let o = run(ws
+        .cmd()
+        .env("PROTOREG_TIMEOUT", "3")
+        .args(bundle_args("dev", &out, false)));
+    assert!(o.status.success(), "{}", text(&o));
+    let blob = format!("/v2/{NS}/tools/protoc/blobs/{}", protoc.sha256.oci());
+    assert_eq!(
+        primary.count(&blob),
+        0,
+        "the TLS primary was asked for the member over cleartext HTTP"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["members"][0]["source"],
+        format!("oci://{}/{NS}/tools/protoc", backup.host),
+        "{v}"
+    );
+    assert!(out.join("protoc/bin/protoc").is_file());
+}
+
+#[test]
+fn members_are_fetched_with_the_registrys_own_credentials() {
+    const PASSWORD: &str = "bundle-Pa55word";
+    let reg = RegistryServer::start_with_htpasswd("ci", PASSWORD);
+    let creds = protoreg::auth::Credentials::Basic {
+        username: "ci".into(),
+        password: PASSWORD.into(),
+    };
+    push_bundle(&reg, "dev", "protoc", Some(creds));
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    std::fs::write(
+        ws.config(),
+        format!(
+            "primary_registry:\n  url: \"{}\"\n  namespace: \"{NS}\"\n  plain_http: true\n  auth_required: true\n  auth:\n    username_env: BUNDLE_REG_USER\n    password_env: BUNDLE_REG_PASS\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    let out = ws.dir.path().join("out");
+    let o = run(ws
+        .cmd()
+        .env("BUNDLE_REG_USER", "ci")
+        .env("BUNDLE_REG_PASS", PASSWORD)
+        .args(bundle_args("dev", &out, false)));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("protoc/bin/protoc").is_file());
+    assert!(!text(&o).contains(PASSWORD));
+    let audit = std::fs::read_to_string(ws.audit_log()).unwrap_or_default();
+    assert!(!audit.contains(PASSWORD));
+}
+
+#[test]
+fn offline_bundles_come_from_the_cache_and_an_unreachable_registry_is_exit_1() {
+    let mut reg = RegistryServer::start();
+    push_bundle(&reg, "dev", "protoc", None);
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    let dir = ws.dir.path().to_path_buf();
+    let out = |n: &str| dir.join(n);
+
+    // A cold cache with --offline: nothing is fetched, exit 1 naming the bundle.
+    let o = run(ws.cmd().args(bundle_args("dev", &out("cold"), true)));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dev@latest") && err.contains("--offline"),
+        "{err}"
+    );
+    assert!(absent_or_empty(&dir.join("cold")));
+    assert!(
+        cache_trees(&ws.cache()).is_empty(),
+        "--offline fetched something"
+    );
+
+    // Online once: the document and the member go into the cache.
+    json_of(&run(ws.cmd().args(bundle_args("dev", &out("warm"), false))));
+
+    // The registry goes away. Online, that is a failure of the work with a connectivity
+    // hint, not bad input.
+    reg.stop();
+    let o =
+        run(ws
+            .cmd()
+            .env("PROTOREG_TIMEOUT", "3")
+            .args(bundle_args("dev", &out("down"), false)));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("reachable"), "{err}");
+    assert!(!err.contains("publish it"), "{err}");
+
+    // Offline, everything comes from the cache.
+    let v = json_of(&run(ws.cmd().args(bundle_args(
+        "dev",
+        &out("offline"),
+        true,
+    ))));
+    assert_eq!(v["members"][0]["cache"], "hit", "{v}");
+    let o = Command::new(dir.join("offline/protoc/bin/protoc"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "libprotoc 36.2");
+
+    // A damaged cached document is refused, not trusted.
+    for e in std::fs::read_dir(ws.cache().join("bundles-v1")).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, t.replace("36.2", "36.3")).unwrap();
+    }
+    let o = run(ws.cmd().args(bundle_args("dev", &out("damaged"), true)));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(absent_or_empty(&dir.join("damaged")));
+}
+
+#[test]
+fn a_member_tool_name_never_becomes_a_path_outside_out() {
+    let reg = RegistryServer::start();
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    let base = ws.dir.path().join("a");
+    std::fs::create_dir_all(&base).unwrap();
+    let absolute = ws.dir.path().join("abs-escape");
+    for (name, tool, escape) in [
+        ("dotdot", "../escape".to_string(), base.join("escape")),
+        ("abs", absolute.display().to_string(), absolute.clone()),
+        (
+            "unknown",
+            "not-a-tool".to_string(),
+            base.join("out-unknown/not-a-tool"),
+        ),
+    ] {
+        push_bundle(&reg, name, &tool, None);
+        let out = base.join(format!("out-{name}"));
+        let o = run(ws.cmd().args(bundle_args(name, &out, false)));
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("not a tool protoreg knows"),
+            "{name}: {}",
+            text(&o)
+        );
+        assert!(!escape.exists(), "{name}: wrote {}", escape.display());
+        assert!(absent_or_empty(&out), "{name}: left output");
+    }
 }

@@ -153,7 +153,7 @@ fn registry_retention_spares_pins_and_bundles() {
     let repo = format!("{NS}/tools/protoc");
     assert_eq!(tag_digests(&reg, &repo).len(), 6);
 
-    let dry = ws.json(&["cleanup", "--registry", "--dry-run", "--json"]);
+    let dry = ws.json(&["cleanup", "--registry", "--no-pins", "--dry-run", "--json"]);
     let arts = dry["artifacts"].as_array().unwrap();
     assert_eq!(arts.len(), 6, "{dry}");
     assert!(arts.iter().all(|a| a["action"] == "delete"), "{dry}");
@@ -169,7 +169,7 @@ fn registry_retention_spares_pins_and_bundles() {
         &gh.api_url(),
         "repositories:\n  tools:\n    retention_days: 1\nbundles:\n  go-development:\n    tools: {protoc: \"36.2\"}\n",
     );
-    let kept = ws_b.json(&["cleanup", "--registry", "--json"]);
+    let kept = ws_b.json(&["cleanup", "--registry", "--no-pins", "--json"]);
     assert!(
         kept["artifacts"]
             .as_array()
@@ -210,7 +210,7 @@ fn registry_retention_spares_pins_and_bundles() {
     assert_eq!(kept["deleted"], 0, "{kept}");
     assert_eq!(tag_digests(&reg, &repo).len(), 6);
 
-    let done = ws.json(&["cleanup", "--registry", "--json"]);
+    let done = ws.json(&["cleanup", "--registry", "--no-pins", "--json"]);
     assert_eq!(done["deleted"], 6, "{done}");
     let client = reg.client(None);
     for tag in ["v36.2", "v36.2-linux-x86_64", "v36.2-windows-x86_64"] {
@@ -227,4 +227,44 @@ fn registry_retention_spares_pins_and_bundles() {
             .count(),
         6
     );
+}
+
+#[test]
+fn registry_retention_refuses_to_run_without_pins() {
+    let reg = RegistryServer::start();
+    let repo = format!("{NS}/tools/protoc");
+    // Created 2025-01-01: older than the one-day retention.
+    reg.push(
+        &repo,
+        &pin(&fixture(PROTOC_ZIP)),
+        protoreg::extract::Format::Zip,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    let ws = Workspace::new(
+        &reg.host,
+        "http://127.0.0.1:9",
+        "repositories:\n  tools:\n    retention_days: 1\n",
+    );
+    // No pins file in reach (the workspace is outside any repository): refused, exit 2,
+    // nothing deleted.
+    let o = ws.run(&["cleanup", "--registry", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--pins") && err.contains("--no-pins"), "{err}");
+    assert_eq!(tag_digests(&reg, &repo).len(), 1);
+    // A --pins file that does not exist: the same.
+    let o = ws.run(&["cleanup", "--registry", "--pins", "/nonexistent/pins.bzl"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(tag_digests(&reg, &repo).len(), 1);
+    // --no-pins only goes with --registry, and not with --pins.
+    let o = ws.run(&["cleanup", "--no-pins"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = ws.run(&["cleanup", "--registry", "--no-pins", "--pins", "x.bzl"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(tag_digests(&reg, &repo).len(), 1);
+    // Explicitly without pins: applied.
+    let done = ws.json(&["cleanup", "--registry", "--no-pins", "--json"]);
+    assert_eq!(done["deleted"], 1, "{done}");
+    assert!(tag_digests(&reg, &repo).is_empty());
 }

@@ -125,3 +125,248 @@ fn mirror_refuses_unknown_endpoints() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a configured registry"));
 }
+
+/// An image-layout tree at `root` holding protoc's linux zip as `tools/protoc`, tag
+/// `v36.2-linux-x86_64`, written by hand (as another tool would).
+fn protoc_layout(root: &std::path::Path) -> Pinned {
+    use protoreg::artifact::{self, ToolFile};
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let l = protoreg::oci_layout::Layout::new(root.join("tools/protoc"));
+    l.put_blob_bytes(artifact::EMPTY_CONFIG).unwrap();
+    std::fs::copy(&protoc.path, l.blob_path(&protoc.sha256)).unwrap();
+    let tool = ToolFile {
+        file_name: PROTOC_ZIP.into(),
+        sha256: protoc.sha256.clone(),
+        size: protoc.size,
+        format: protoreg::extract::Format::Zip,
+        version: "36.2".into(),
+        source_url: "https://example.invalid/".into(),
+        created: "2025-07-01T00:00:00Z".into(),
+    };
+    l.put_manifest(
+        Some("v36.2-linux-x86_64"),
+        &artifact::to_bytes(&tool.manifest()),
+        artifact::MANIFEST_MEDIA_TYPE,
+    )
+    .unwrap();
+    protoc
+}
+
+/// A cache directory on another file system than the workspace when there is one
+/// (/dev/shm), so blobs cross devices on their way into a layout.
+fn other_device_cache() -> tempfile::TempDir {
+    use std::os::unix::fs::MetadataExt;
+    let shm = std::path::Path::new("/dev/shm");
+    let here = std::fs::metadata(std::env::temp_dir())
+        .map(|m| m.dev())
+        .ok();
+    match std::fs::metadata(shm) {
+        Ok(m) if Some(m.dev()) != here => tempfile::tempdir_in(shm).unwrap(),
+        _ => tempfile::tempdir().unwrap(),
+    }
+}
+
+#[test]
+fn a_torn_blob_in_the_target_layout_is_replaced_not_trusted() {
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let src = ws.dir.path().join("src");
+    let protoc = protoc_layout(&src);
+    // What a crash during the old cross-device copy left: the blob's final name, half of
+    // its bytes.
+    let dst = ws.dir.path().join("dst");
+    let dst_repo = dst.join("tools/protoc");
+    std::fs::create_dir_all(dst_repo.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        dst_repo.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let torn = dst_repo.join("blobs/sha256").join(protoc.sha256.hex());
+    let bytes = std::fs::read(&protoc.path).unwrap();
+    std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
+
+    let cache = other_device_cache();
+    let o = run(protoreg().current_dir(ws.dir.path()).args([
+        "--config",
+        &ws.config().display().to_string(),
+        "--cache-dir",
+        &cache.path().display().to_string(),
+        "mirror",
+        "--from",
+        &format!("oci-layout:{}", src.display()),
+        "--to",
+        &format!("oci-layout:{}", dst.display()),
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::metadata(&torn).unwrap().len(), protoc.size);
+    // No temporary copies are left in the layout.
+    let debris: Vec<_> = std::fs::read_dir(&dst_repo)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(debris.is_empty(), "{debris:?}");
+    // The layout serves materialize.
+    let out = tempfile::tempdir().unwrap();
+    let mut args = materialize_args(
+        &protoc,
+        "zip",
+        &ws.dir.path().join("c2"),
+        &out.path().join("t"),
+    );
+    args.extend([
+        "--source".into(),
+        format!("oci-layout:{}", dst_repo.display()),
+    ]);
+    let o = run(protoreg().args(&args));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn damaged_source_data_is_a_failure_of_the_work() {
+    use protoreg::artifact::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let mirror = |src: &std::path::Path| {
+        ws.run(&[
+            "mirror",
+            "--from",
+            &format!("oci-layout:{}", src.display()),
+            "--to",
+            &format!("oci-layout:{}", ws.dir.path().join("dst").display()),
+        ])
+    };
+    // A manifest that is not JSON.
+    let bad = ws.dir.path().join("not-json");
+    protoreg::oci_layout::Layout::new(bad.join("tools/protoc"))
+        .put_manifest(Some("v1"), b"not json at all", MANIFEST_MEDIA_TYPE)
+        .unwrap();
+    let o = mirror(&bad);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not JSON"),
+        "{}",
+        text(&o)
+    );
+    // An index that lists a manifest the source does not have.
+    let missing = format!("sha256:{}", "ab".repeat(32));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [{"mediaType": MANIFEST_MEDIA_TYPE, "digest": missing, "size": 10}],
+    });
+    let incomplete = ws.dir.path().join("incomplete");
+    protoreg::oci_layout::Layout::new(incomplete.join("tools/protoc"))
+        .put_manifest(
+            Some("v1"),
+            &serde_json::to_vec(&index).unwrap(),
+            INDEX_MEDIA_TYPE,
+        )
+        .unwrap();
+    let o = mirror(&incomplete);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&missing),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_catalog_name_that_leaves_the_layout_is_refused() {
+    use common::http::{HttpServer, Route};
+    use protoreg::artifact::{self, EMPTY_CONFIG, MANIFEST_MEDIA_TYPE};
+    let fake = HttpServer::start();
+    fake.route("/v2/", Route::Body("application/json", b"{}".to_vec()));
+    fake.route(
+        "/v2/_catalog",
+        Route::Body(
+            "application/json",
+            format!(r#"{{"repositories":["{NS}/../../escape"]}}"#).into_bytes(),
+        ),
+    );
+    // Enough behind the (normalized) escaping name for a copy to go through.
+    let config = protoreg::verify::Sha256::of_bytes(EMPTY_CONFIG);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": artifact::EMPTY_MEDIA_TYPE, "digest": config.oci(), "size": 2},
+        "layers": [],
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    for prefix in ["/escape", &format!("/v2/{NS}/../../escape")] {
+        fake.route(
+            &format!("{prefix}/tags/list"),
+            Route::Body(
+                "application/json",
+                br#"{"name":"escape","tags":["v1"]}"#.to_vec(),
+            ),
+        );
+        fake.route(
+            &format!("{prefix}/manifests/v1"),
+            Route::Body(MANIFEST_MEDIA_TYPE, manifest.clone()),
+        );
+        fake.route(
+            &format!("{prefix}/blobs/{}", config.oci()),
+            Route::Body("application/octet-stream", EMPTY_CONFIG.to_vec()),
+        );
+    }
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let root = ws.dir.path().join("a/b/layout");
+    let o = ws.run(&[
+        "--plain-http",
+        "mirror",
+        "--from",
+        &format!("oci://{}/{NS}", fake.addr),
+        "--to",
+        &format!("oci-layout:{}", root.display()),
+    ]);
+    assert!(
+        !ws.dir.path().join("a/escape").exists(),
+        "wrote outside the layout root: {}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("contains `..`"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn mirror_waits_for_a_running_cache_cleanup() {
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let src = ws.dir.path().join("src");
+    protoc_layout(&src);
+    let dst = ws.dir.path().join("dst");
+    // What `cleanup` holds while it removes entries (tmp/ included).
+    let locks = ws.cache().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::File::create(locks.join("cache.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut child = ws
+        .cmd()
+        .args([
+            "mirror",
+            "--from",
+            &format!("oci-layout:{}", src.display()),
+            "--to",
+            &format!("oci-layout:{}", dst.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let early = child.try_wait().unwrap();
+    let copied_early = dst.join("tools/protoc/index.json").exists();
+    drop(lock);
+    let status = child.wait().unwrap();
+    assert!(
+        early.is_none() && !copied_early,
+        "mirror ran while cleanup held the cache"
+    );
+    assert!(status.success());
+    assert!(dst.join("tools/protoc/index.json").is_file());
+}

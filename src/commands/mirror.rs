@@ -17,6 +17,9 @@ pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
         }
     }
     let store = ctx.store();
+    // Blobs pass through the cache's tmp/: `cleanup` (which takes this lock exclusively)
+    // must not remove them mid-copy.
+    let _in_use = crate::cleanup::use_guard(store.root());
     let report = mirror::mirror(&from, &to, &ctx.config, &store, args.dry_run, &ctx.audit)?;
     if args.json {
         let mut doc = serde_json::to_value(&report).unwrap_or_default();

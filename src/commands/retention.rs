@@ -4,18 +4,37 @@ use std::time::Instant;
 
 use crate::cli::CleanupArgs;
 use crate::commands::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pins::{self, Pins};
 
 pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
     let started = Instant::now();
-    let pins = match args.pins.pins.as_deref() {
-        Some(p) => Some(Pins::load(p)?),
-        None => match pins::locate(None) {
-            Ok(p) => Some(Pins::load(&p)?),
-            Err(_) => None,
-        },
+    // The pins protect what builds use: without them retention could delete a pinned
+    // version, so running without is only ever explicit (--no-pins).
+    let pins = if args.no_pins {
+        None
+    } else {
+        let path = pins::locate(args.pins.pins.as_deref()).map_err(|e| match e {
+            Error::Input { what, .. } => Error::input(
+                format!(
+                    "{what}: retention needs the pins so that it never deletes a pinned version"
+                ),
+                format!(
+                    "run from the repository, pass --pins FILE (or set {}), or pass --no-pins \
+                     to let only bundles protect versions",
+                    pins::ENV_PINS
+                ),
+            ),
+            other => other,
+        })?;
+        if !path.is_file() {
+            return Err(Error::input(
+                format!("the pins file `{}` does not exist", path.display()),
+                "pass an existing pins file to --pins (or PROTOREG_PINS), or --no-pins",
+            ));
+        }
+        Some(Pins::load(&path)?)
     };
     let reg = ctx.config.primary.clone();
     let decisions = crate::retention::run(ctx, &reg, pins.as_ref(), args.dry_run)?;

@@ -17,7 +17,10 @@
 //! | `GITHUB_API_URL`, `GITHUB_TOKEN` | `publishing.github_api_url`; the API token |
 //! | `PROTOREG_REGISTRY_USERNAME`/`_PASSWORD`/`_TOKEN` | credentials of registries without an `auth:` block |
 
+mod sources;
 mod yaml;
+
+pub use sources::{host_access, oci_sources, registry_sources};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
