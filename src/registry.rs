@@ -24,6 +24,7 @@ pub struct Registry {
     pub host: String,
     creds: Credentials,
     plain_http: bool,
+    timeout: std::time::Duration,
 }
 
 impl Registry {
@@ -48,6 +49,7 @@ impl Registry {
             host: host.to_string(),
             creds: creds.unwrap_or_else(|| auth::for_registry(host)),
             plain_http: net.plain_http,
+            timeout: net.timeout,
         })
     }
 
@@ -78,15 +80,6 @@ impl Registry {
             reason,
             hint: hint.into(),
         }
-    }
-
-    /// Authenticate for `op` on `repository` (a no-op for anonymous registries).
-    pub fn login(&self, repository: &str, op: RegistryOperation) -> Result<()> {
-        let r = self.reference(repository, "latest");
-        self.runtime
-            .block_on(self.client.auth(&r, &self.auth(), op))
-            .map(|_| ())
-            .map_err(|e| self.err("authenticate", e))
     }
 
     pub fn blob_exists(&self, repository: &str, digest: &Sha256) -> Result<bool> {
@@ -305,11 +298,7 @@ impl Registry {
             self.host,
             digest.oci()
         );
-        crate::fetch::install_tls_provider();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = crate::fetch::http_agent(self.timeout, 0, false);
         let mut req = agent.delete(&url);
         match (&token, &self.creds) {
             (Some(t), _) => req = req.header("Authorization", &format!("Bearer {t}")),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -90,15 +89,8 @@ impl Upstream {
             .or_else(|| config_api.map(str::to_string))
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let timeout = crate::fetch::NetOptions::from_env(false).timeout;
-        let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(timeout))
-            .timeout_per_read(Some(timeout))
-            .timeout_recv_response(Some(timeout))
-            .timeout_recv_body(Some(timeout + Duration::from_secs(600)))
-            .http_status_as_error(false)
-            .user_agent(concat!("protoreg/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        // Release assets run to ~50 MB: budget the whole body for 150 MiB at the floor rate.
+        let agent = crate::fetch::http_agent(timeout, 150 << 20, false);
         Upstream {
             api: api.trim_end_matches('/').to_string(),
             token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),

@@ -328,6 +328,25 @@ fn materialize_protoc_by_pin_from_the_configured_registry() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
 
+    // A warm cache needs no credentials, even from a registry that requires them.
+    let yaml = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        yaml.replace("auth_required: false", "auth_required: true"),
+    )
+    .unwrap();
+    let again = ws.dir.path().join("protoc-again");
+    let json = ws.json(&[
+        "materialize",
+        "protoc",
+        "--offline",
+        "--json",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(json["cache"], "hit");
+    std::fs::write(ws.config(), yaml).unwrap();
+
     // Another platform's pin resolves the same way (not run: it is not this machine's).
     let mac = ws.dir.path().join("protoc-mac");
     let json = ws.json(&[

@@ -48,7 +48,9 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
         // Per-host transport and credentials, for the members as for the document.
         net.hosts = crate::config::host_access(&ctx.config)?;
         for h in &net.hosts {
-            ctx.scrub(&h.credentials);
+            if let Ok(creds) = &h.credentials {
+                ctx.scrub(creds);
+            }
         }
         fetch_document(&mut ctx, &store, name, tag)?
     };

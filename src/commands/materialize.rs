@@ -132,17 +132,7 @@ fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned>
     let mut cache_dir = None;
     if config::locate(global.config.as_deref()).is_some() {
         let config = Config::load(global.config.as_deref(), global.plain_http)?;
-        for reg in config.registries() {
-            sources.push(Source::Oci {
-                registry: reg.host.clone(),
-                repository: config.tool_repository(reg, tool),
-            });
-            hosts.push(HostAccess {
-                host: reg.host.clone(),
-                plain_http: reg.plain_http,
-                credentials: reg.credentials()?,
-            });
-        }
+        (sources, hosts) = config::registry_sources(&config, tool)?;
         cache_dir = config.cache.local_cache_dir.clone();
     }
     sources.push(pin.url.parse()?);

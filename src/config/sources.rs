@@ -32,6 +32,7 @@ pub fn oci_sources(config: &Config, repository: impl Fn(&RegistryConfig) -> Stri
 /// A host configured twice (two namespaces on one registry) is listed once, as the first
 /// registry that names it (the fetcher looks hosts up by name).
 pub fn host_access(config: &Config) -> Result<Vec<HostAccess>> {
+    // Missing credentials are kept per host and reported only if that host is tried.
     let mut hosts: Vec<HostAccess> = Vec::new();
     for reg in config.registries() {
         if hosts.iter().any(|h| h.host == reg.host) {
@@ -40,7 +41,7 @@ pub fn host_access(config: &Config) -> Result<Vec<HostAccess>> {
         hosts.push(HostAccess {
             host: reg.host.clone(),
             plain_http: reg.plain_http,
-            credentials: reg.credentials()?,
+            credentials: reg.credentials().map_err(|e| e.to_string()),
         });
     }
     Ok(hosts)

@@ -5,17 +5,23 @@ use std::time::Duration;
 
 use super::NetOptions;
 
+/// The agent for a source of `size` bytes: non-2xx statuses are errors.
 pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
+    build_agent(net.timeout, size, true)
+}
+
+/// The one way protoreg builds a ureq agent. A stall is any single read waiting longer than
+/// `timeout`; the whole body is also bounded (the timeout plus time for `size` bytes at a
+/// slow 256 KiB/s) as a backstop. TLS through the process-wide rustls provider.
+pub fn build_agent(timeout: Duration, size: u64, status_as_error: bool) -> ureq::Agent {
     super::install_tls_provider();
-    // A stall is any single read waiting longer than the timeout; the whole body is also
-    // bounded (the timeout plus time for the body at a slow 256 KiB/s) as a backstop.
-    let body = net.timeout + Duration::from_secs(size / (256 << 10));
+    let body = timeout + Duration::from_secs(size / (256 << 10));
     ureq::Agent::config_builder()
-        .timeout_connect(Some(net.timeout))
-        .timeout_per_read(Some(net.timeout))
-        .timeout_recv_response(Some(net.timeout))
+        .timeout_connect(Some(timeout))
+        .timeout_per_read(Some(timeout))
+        .timeout_recv_response(Some(timeout))
         .timeout_recv_body(Some(body))
-        .http_status_as_error(true)
+        .http_status_as_error(status_as_error)
         .user_agent(concat!("protoreg/", env!("CARGO_PKG_VERSION")))
         .build()
         .new_agent()

@@ -5,6 +5,7 @@ mod http;
 mod layout;
 mod oci;
 
+pub use http::build_agent as http_agent;
 pub use oci::oci_client_config;
 
 use std::io::Write;
@@ -32,7 +33,9 @@ pub struct HostAccess {
     /// `HOST[:PORT]`.
     pub host: String,
     pub plain_http: bool,
-    pub credentials: crate::auth::Credentials,
+    /// Resolved up front but reported only when the host is actually tried: a cache hit
+    /// must not fail for want of credentials it never needed.
+    pub credentials: std::result::Result<crate::auth::Credentials, String>,
 }
 
 impl NetOptions {

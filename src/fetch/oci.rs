@@ -69,12 +69,10 @@ impl OciFetcher {
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
-        let creds = self
-            .hosts
-            .iter()
-            .find(|h| h.host == registry)
-            .map(|h| h.credentials.clone())
-            .unwrap_or_else(|| auth::for_registry(registry));
+        let creds = match self.hosts.iter().find(|h| h.host == registry) {
+            Some(h) => h.credentials.clone()?,
+            None => auth::for_registry(registry),
+        };
         let reference = Reference::with_digest(
             registry.to_string(),
             repository.to_string(),
