@@ -92,14 +92,25 @@ pub fn materialize(tree: &Path, out: &Path, link: Link) -> Result<()> {
 }
 
 fn link_tree(src: &Path, dest: &Path, link: Link) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    let mut copies = Vec::new();
+    plan_tree(src, dest, link, &mut copies)?;
+    copy_files(copies)
+}
+
+/// Create the directories, symlinks and hardlinks of the tree; collect the files to copy.
+fn plan_tree(
+    src: &Path,
+    dest: &Path,
+    link: Link,
+    copies: &mut Vec<(u64, PathBuf, PathBuf)>,
+) -> Result<()> {
     fs::create_dir(dest).ctx("create directory", dest)?;
     for entry in fs::read_dir(src).ctx("read directory", src)? {
         let entry = entry.ctx("read directory", src)?;
         let (from, to) = (entry.path(), dest.join(entry.file_name()));
         let kind = entry.file_type().ctx("inspect", &from)?;
         if kind.is_dir() {
-            link_tree(&from, &to, link)?;
+            plan_tree(&from, &to, link, copies)?;
         } else if kind.is_symlink() {
             let target = fs::read_link(&from).ctx("read symlink", &from)?;
             std::os::unix::fs::symlink(target, &to).ctx("create symlink", &to)?;
@@ -109,11 +120,59 @@ fn link_tree(src: &Path, dest: &Path, link: Link) -> Result<()> {
             if link == Link::Hardlink && fs::hard_link(&from, &to).is_ok() {
                 continue;
             }
-            fs::copy(&from, &to).ctx("copy to", &to)?;
-            // Copies are the user's to change and delete.
-            let mode = fs::metadata(&to).ctx("inspect", &to)?.permissions().mode();
-            crate::store::set_mode(&to, mode | 0o200)?;
+            let size = entry.metadata().ctx("inspect", &from)?.len();
+            copies.push((size, from, to));
         }
     }
     Ok(())
+}
+
+/// Copy files, the largest first, on up to four threads when there is enough to share: a
+/// tool tree is a few big binaries, and one core copies page cache at a few GB/s.
+fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    copies.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let total: u64 = copies.iter().map(|c| c.0).sum();
+    let threads = if total < (16 << 20) {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4)
+            .min(copies.len())
+    };
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<()> {
+        while let Some((_, from, to)) = copies.get(next.fetch_add(1, Ordering::Relaxed)) {
+            copy_one(from, to)?;
+        }
+        Ok(())
+    };
+    if threads <= 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::input(
+                        "a copy thread panicked",
+                        "report this as a bug",
+                    ))
+                })
+            })
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
+    })
+}
+
+fn copy_one(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::copy(from, to).ctx("copy to", to)?;
+    // Copies are the user's to change and delete.
+    let mode = fs::metadata(to).ctx("inspect", to)?.permissions().mode();
+    crate::store::set_mode(to, mode | 0o200)
 }
