@@ -6,30 +6,8 @@ mod common;
 
 use common::*;
 
-const SEED: &str = r#"primary_registry:
-  url: "oras.birb.homes"
-  namespace: "buck2-protobuf"
-  auth_required: false
-
-repositories:
-  tools:
-    path: "tools"
-    description: "Core protobuf tools (protoc, buf, oras)"
-    auto_publish: true
-    retention_days: 365
-
-publishing:
-  auto_publish: true
-  parallel_uploads: 4
-  tool_sources:
-    protoc:
-      github_repo: "protocolbuffers/protobuf"
-      platforms: ["linux-x86_64", "linux-aarch64", "darwin-x86_64", "darwin-arm64", "windows-x86_64"]
-
-security:
-  verify_signatures: true
-  verify_checksums: true
-"#;
+/// The seed document's registry.yaml example, verbatim.
+const SEED: &str = include_str!("fixtures/seed-registry.yaml");
 
 fn with_config(text: &str, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();

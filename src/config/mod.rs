@@ -997,30 +997,8 @@ fn hint_of(e: &Error) -> String {
 mod tests {
     use super::*;
 
-    const SEED: &str = r#"primary_registry:
-  url: "oras.birb.homes"
-  namespace: "buck2-protobuf"
-  auth_required: false
-
-repositories:
-  tools:
-    path: "tools"
-    description: "Core protobuf tools (protoc, buf, oras)"
-    auto_publish: true
-    retention_days: 365
-
-publishing:
-  auto_publish: true
-  parallel_uploads: 4
-  tool_sources:
-    protoc:
-      github_repo: "protocolbuffers/protobuf"
-      platforms: ["linux-x86_64", "linux-aarch64", "darwin-x86_64", "darwin-arm64", "windows-x86_64"]
-
-security:
-  verify_signatures: true
-  verify_checksums: true
-"#;
+    /// The seed document's registry.yaml example, verbatim.
+    const SEED: &str = include_str!("../../tests/fixtures/seed-registry.yaml");
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("registry.yaml"), text)
