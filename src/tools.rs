@@ -14,9 +14,10 @@ pub struct Tool {
     pub github_repo: &'static str,
     /// Release tag for a version: `{version}` is replaced.
     pub tag: &'static str,
-    /// Asset name template; placeholders: `{version}`, `{protoc}`, `{buf}`, `{goos}`,
-    /// `{goarch}` (the platform table's spellings) and `{archive}` (`zip` on Windows,
-    /// `tar.gz` elsewhere).
+    /// Asset name template; placeholders: `{version}`, `{platform}` (the canonical name),
+    /// `{protoc}`, `{buf}`, `{goos}`, `{goarch}` (the platform table's spellings) and
+    /// `{archive}` (`zip` on Windows, `tar.gz` elsewhere). A name ending in neither `.zip`
+    /// nor `.tar.gz`/`.tgz` is a raw single binary.
     pub asset: &'static str,
     /// Platforms upstream ships (canonical names).
     pub platforms: &'static [&'static str],
@@ -105,6 +106,20 @@ pub const TOOLS: &[Tool] = &[
         checksum_file: Some("checksums.txt"),
         version_output: None,
     },
+    // This project's own helper, for `[protobuf] protoreg = pinned` in .buckconfig: one raw
+    // binary per platform, since a pinned protoreg is fetched without a protoreg to unpack it.
+    Tool {
+        name: "protoreg",
+        github_repo: "birbparty/buck2-protobuf",
+        tag: "v{version}",
+        asset: "protoreg-{version}-{platform}",
+        platforms: FIVE,
+        strip_prefix: "",
+        binaries: &["protoreg"],
+        oci_repository: "tools/protoreg",
+        checksum_file: None,
+        version_output: Some("protoreg {version}"),
+    },
 ];
 
 pub fn by_name(name: &str) -> Result<&'static Tool> {
@@ -165,6 +180,7 @@ impl Tool {
         };
         let name = template
             .replace("{version}", version)
+            .replace("{platform}", platform.name)
             .replace("{protoc}", platform.protoc)
             .replace("{buf}", platform.buf)
             .replace("{goos}", platform.goos)
@@ -275,6 +291,14 @@ mod tests {
         assert_eq!(
             a("protoc-gen-validate", "1.2.1", "linux-x86_64"),
             "protoc-gen-validate_1.2.1_linux_amd64.tar.gz"
+        );
+        let own = by_name("protoreg")
+            .unwrap()
+            .asset("0.1.0", p("windows-x86_64"), GH)
+            .unwrap();
+        assert_eq!(
+            (own.name.as_str(), own.format),
+            ("protoreg-0.1.0-windows-x86_64", Format::Raw)
         );
         let url = by_name("protoc-gen-go-grpc")
             .unwrap()

@@ -62,7 +62,19 @@ fn sha256_hex(path: &Path) -> (String, u64) {
     )
 }
 
-/// A loopback HTTP server for the fixture archives: `GET /NAME` serves `upstream/NAME`.
+/// Files the loopback server serves besides the fixtures, by name (see [`serve_file`]).
+static EXTRA_FILES: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+
+/// Serves `path` as `GET /NAME` from [`file_server`] too.
+fn serve_file(name: &str, path: &Path) {
+    EXTRA_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_owned(), path.to_owned());
+}
+
+/// A loopback HTTP server for the fixture archives: `GET /NAME` serves `upstream/NAME` (or a
+/// file given to [`serve_file`]).
 fn file_server() -> &'static str {
     static BASE: OnceLock<String> = OnceLock::new();
     BASE.get_or_init(|| {
@@ -79,7 +91,8 @@ fn file_server() -> &'static str {
                         return;
                     }
                     let name = line.split_whitespace().nth(1).unwrap_or("/").rsplit('/').next().unwrap_or("").to_owned();
-                    match std::fs::read(dir.join(&name)) {
+                    let extra = EXTRA_FILES.lock().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+                    match std::fs::read(extra.unwrap_or_else(|| dir.join(&name))) {
                         Ok(body) => {
                             let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                             let _ = stream.write_all(head.as_bytes());
@@ -925,6 +938,108 @@ fn example_graph_builds_in_helper_mode() {
 fn example_graph_builds_in_native_mode() {
     let (_repo, h) = host_harness("native");
     check_example_graph(&h);
+}
+
+/// Adds a `protoreg` tool to the scratch repository's pins, pinned for the host only with
+/// (format, size, sha256) of `binary` at its release URL, and selects it with
+/// `[protobuf] protoreg = pinned`.
+fn pin_protoreg(repo: &Path, version: &str, format: &str, binary: &Path) {
+    let host = host_platform();
+    let (sha, size) = sha256_hex(binary);
+    let url = format!(
+        "https://github.com/birbparty/buck2-protobuf/releases/download/v{version}/protoreg-{version}-{host}"
+    );
+    let path = repo.join("toolchains/pins.bzl");
+    let pins = std::fs::read_to_string(&path).unwrap();
+    let tool = format!(
+        "TOOLS = {{\n    \"protoreg\": {{\"default\": \"{version}\", \"oci_repository\": \"tools/protoreg\", \"strip_prefix\": \"\", \"binaries\": [\"protoreg\"]}},\n"
+    );
+    let pin = format!(
+        "PINS = {{\n    \"protoreg\": {{\n        \"{version}\": {{\n            \"{host}\": (\"{format}\", {size}, \"{sha}\", \"{url}\"),\n        }},\n    }},\n"
+    );
+    assert!(pins.contains("TOOLS = {\n") && pins.contains("PINS = {\n"));
+    let pins = pins
+        .replacen("TOOLS = {\n", &tool, 1)
+        .replacen("PINS = {\n", &pin, 1);
+    std::fs::write(&path, pins).unwrap();
+    override_config(repo, &[("protoreg", "pinned")]);
+}
+
+#[test]
+fn protoreg_itself_can_be_pinned() {
+    let host = host_platform();
+    let built = protoreg();
+    let out = Command::new(&built).arg("--version").output().unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    // What the catalogue's `version_output` for protoreg expects: `protoreg {version}`.
+    let version = printed
+        .trim()
+        .strip_prefix("protoreg ")
+        .unwrap_or_else(|| panic!("protoreg --version printed {printed:?}"))
+        .to_owned();
+    serve_file(&format!("protoreg-{version}-{host}"), &built);
+
+    // Helper mode, except that protoreg is the raw pin, which Buck2 downloads itself.
+    let (repo, _) = host_harness("helper");
+    pin_protoreg(repo.path(), &version, "raw", &built);
+    let mut h = Harness::open(repo.path()).unwrap();
+    h.rewrite_url("https://github.com", &format!("{}/github", file_server()));
+    let fetch = h
+        .analyze(
+            &format!("toolchains//:protoreg-{version}-{host}"),
+            &platform(host),
+            &platform(host),
+        )
+        .unwrap();
+    let cats: Vec<_> = fetch.actions.iter().map(|a| a.category.as_str()).collect();
+    assert_eq!(
+        cats,
+        ["download_file", "symlinked_dir"],
+        "no protoreg needed to fetch protoreg"
+    );
+
+    let target = format!("toolchains//:protoc-36.2-{host}");
+    let (b, out) = build_outputs(&h, &target);
+    let materialize: Vec<_> = b
+        .executed
+        .iter()
+        .filter(|argv| argv.get(1).is_some_and(|a| a == "materialize"))
+        .collect();
+    assert_eq!(materialize.len(), 1, "{:?}", b.executed);
+    // (a) The protoreg that ran is the downloaded pin, a Buck2 output, not the cargo build.
+    let used = &materialize[0][0];
+    assert!(
+        used.starts_with("buck-out/")
+            && used.ends_with(&format!("/protoreg-{version}-{host}/protoreg")),
+        "{used}"
+    );
+    assert_eq!(
+        sha256_hex(&b.workspace.path().join(used)),
+        sha256_hex(&built)
+    );
+    // (b) What it materialized runs.
+    let protoc = Command::new(out[0].join("bin/protoc"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        protoc.status.success()
+            && String::from_utf8_lossy(&protoc.stdout).starts_with("libprotoc "),
+        "{protoc:?}"
+    );
+
+    // A pinned protoreg in an archive would need a protoreg to unpack it.
+    let repo = scratch_repo(&[]);
+    pin_protoreg(repo.path(), &version, "tar.gz", &built);
+    let h = Harness::open(repo.path()).unwrap();
+    let e = h
+        .analyze(&target, &platform(host), &platform(host))
+        .err()
+        .expect("a tar.gz protoreg pin");
+    assert!(
+        format!("{e:?}").contains(&format!("The protoreg pin for {host} is a tar.gz archive: a pinned protoreg must be a raw binary, since it cannot unpack itself")),
+        "{e:?}"
+    );
 }
 
 /// Runs a test target as `buck2 test` would, on the host.
