@@ -288,3 +288,64 @@ fn tls_is_the_default_for_registries() {
         "{err}"
     );
 }
+
+#[test]
+fn cache_location_precedence_flag_env_config_default() {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let server = HttpServer::start();
+    let url = server.route("/p.zip", Route::File(protoc.path.clone()));
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("registry.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "primary_registry:\n  url: \"127.0.0.1:9\"\n  namespace: \"ns\"\ncache:\n  local_cache_dir: \"{}\"\n",
+            tmp.path().join("from-config").display()
+        ),
+    )
+    .unwrap();
+    let args = |out: &str| {
+        vec![
+            "materialize".to_string(),
+            "--sha256".into(),
+            protoc.sha256.to_string(),
+            "--size".into(),
+            protoc.size.to_string(),
+            "--format".into(),
+            "zip".into(),
+            "--source".into(),
+            url.clone(),
+            "--out".into(),
+            tmp.path().join(out).display().to_string(),
+        ]
+    };
+    let has_tree = |dir: &str| !cache_trees(&tmp.path().join(dir)).is_empty();
+    // The file, when named.
+    let o = run(protoreg().arg("--config").arg(&config).args(args("o1")));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(has_tree("from-config"));
+    // The environment over the file.
+    let o = run(protoreg()
+        .env("PROTOREG_CACHE_DIR", tmp.path().join("from-env"))
+        .arg("--config")
+        .arg(&config)
+        .args(args("o2")));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(has_tree("from-env"));
+    // The flag over both.
+    let o = run(protoreg()
+        .env("PROTOREG_CACHE_DIR", tmp.path().join("from-env2"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("from-flag"))
+        .args(args("o3")));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(has_tree("from-flag") && !has_tree("from-env2"));
+    // The user cache directory when nothing says otherwise.
+    let o = run(protoreg()
+        .env("XDG_CACHE_HOME", tmp.path().join("xdg"))
+        .args(args("o4")));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(has_tree("xdg/buck2-protobuf"));
+}

@@ -49,6 +49,13 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
             layout: super::parse_layout(&args.layout)?,
         },
     };
+    // registry.yaml's cache.local_cache_dir counts when a configuration is named (--config or
+    // PROTOREG_CONFIG); a plain --sha256 run reads no file it was not pointed at.
+    if config_cache_dir.is_none() && global.config.is_some() {
+        config_cache_dir = Config::load(global.config.as_deref(), global.plain_http)?
+            .cache
+            .local_cache_dir;
+    }
     let link: Link = args.link.parse()?;
     let store = Store::new(store::cache_dir(
         global.cache_dir.as_deref(),
