@@ -728,19 +728,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos)] dest: Value<'v>,
         #[starlark(require = pos)] src: Value<'v>,
     ) -> starlark::Result<Artifact> {
-        let out = this.output(dest)?;
-        let src = AnalysisActions::input(src)?;
-        this.register(Action {
-            category: "copy".into(),
-            identifier: Some(out.short_path.clone()),
-            kind: ActionKind::Copy {
-                src: src.clone(),
-                symlink: false,
-            },
-            inputs: vec![src],
-            outputs: vec![out.clone()],
-        })?;
-        Ok(Artifact { path: out })
+        copy_action(this, dest, src, "copy", false)
     }
 
     fn symlink_file<'v>(
@@ -748,19 +736,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos)] dest: Value<'v>,
         #[starlark(require = pos)] src: Value<'v>,
     ) -> starlark::Result<Artifact> {
-        let out = this.output(dest)?;
-        let src = AnalysisActions::input(src)?;
-        this.register(Action {
-            category: "symlink".into(),
-            identifier: Some(out.short_path.clone()),
-            kind: ActionKind::Copy {
-                src: src.clone(),
-                symlink: true,
-            },
-            inputs: vec![src],
-            outputs: vec![out.clone()],
-        })?;
-        Ok(Artifact { path: out })
+        copy_action(this, dest, src, "symlink", true)
     }
 
     fn copy_dir<'v>(
@@ -768,19 +744,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos)] dest: Value<'v>,
         #[starlark(require = pos)] src: Value<'v>,
     ) -> starlark::Result<Artifact> {
-        let out = this.output(dest)?;
-        let src = AnalysisActions::input(src)?;
-        this.register(Action {
-            category: "copy".into(),
-            identifier: Some(out.short_path.clone()),
-            kind: ActionKind::Copy {
-                src: src.clone(),
-                symlink: false,
-            },
-            inputs: vec![src],
-            outputs: vec![out.clone()],
-        })?;
-        Ok(Artifact { path: out })
+        copy_action(this, dest, src, "copy", false)
     }
 
     fn symlinked_dir<'v>(
@@ -884,6 +848,29 @@ fn actions_methods(builder: &mut MethodsBuilder) {
             "`dynamic_output` is not emulated by the harness".into(),
         ))
     }
+}
+
+/// `copy_file`, `symlink_file` and `copy_dir`: one input copied (or linked) to one output.
+fn copy_action<'v>(
+    this: &AnalysisActions,
+    dest: Value<'v>,
+    src: Value<'v>,
+    category: &str,
+    symlink: bool,
+) -> starlark::Result<Artifact> {
+    let out = this.output(dest)?;
+    let src = AnalysisActions::input(src)?;
+    this.register(Action {
+        category: category.into(),
+        identifier: Some(out.short_path.clone()),
+        kind: ActionKind::Copy {
+            src: src.clone(),
+            symlink,
+        },
+        inputs: vec![src],
+        outputs: vec![out.clone()],
+    })?;
+    Ok(Artifact { path: out })
 }
 
 fn dir_action<'v>(
