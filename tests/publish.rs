@@ -564,3 +564,95 @@ fn oras_py_and_skopeo_read_what_protoreg_publishes_and_protoreg_reads_what_oras_
     assert!(o.status.success(), "{}", text(&o));
     assert!(out.path().join("b/bin/buf").is_file());
 }
+
+#[test]
+fn go_plugins_publish_under_their_real_asset_names_and_run() {
+    // protoc-gen-go and protoc-gen-go-grpc releases as upstream names them (tags
+    // `v1.28.1` and `cmd/protoc-gen-go-grpc/v1.0.0`), with the real binaries inside.
+    let reg = RegistryServer::start();
+    let gh = FakeGitHub::start();
+    let go = fixture("protoc-gen-go.v1.28.1.linux.amd64.tar.gz");
+    let grpc = fixture("protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz");
+    gh.release(
+        "protocolbuffers/protobuf-go",
+        "v1.28.1",
+        &[Asset::new("protoc-gen-go.v1.28.1.linux.amd64.tar.gz", &go)],
+        false,
+        false,
+    );
+    gh.release(
+        "grpc/grpc-go",
+        "cmd/protoc-gen-go-grpc/v1.0.0",
+        &[Asset::new(
+            "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz",
+            &grpc,
+        )],
+        false,
+        false,
+    );
+    let ws = Workspace::new(&reg.host, &gh.api_url(), "");
+    for (tool, version) in [("protoc-gen-go", "1.28.1"), ("protoc-gen-go-grpc", "1.0.0")] {
+        let report = ws.json(&[
+            "publish",
+            "--tool",
+            tool,
+            "--version",
+            version,
+            "--platform",
+            "linux-x86_64",
+            "--json",
+        ]);
+        let s = statuses(&report);
+        assert!(
+            s.contains(&(
+                format!("{NS}/plugins/{tool}:v{version}-linux-x86_64"),
+                "published".into()
+            )),
+            "{s:?}"
+        );
+    }
+    for (tool, file, binary, expect) in [
+        (
+            "protoc-gen-go",
+            "protoc-gen-go.v1.28.1.linux.amd64.tar.gz",
+            "protoc-gen-go",
+            "protoc-gen-go v1.28.1",
+        ),
+        (
+            "protoc-gen-go-grpc",
+            "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz",
+            "protoc-gen-go-grpc",
+            "protoc-gen-go-grpc 1.0",
+        ),
+    ] {
+        let p = pin(&fixture(file));
+        let out = tempfile::tempdir().unwrap();
+        let o = run(protoreg()
+            .args([
+                "materialize",
+                "--sha256",
+                p.sha256.hex(),
+                "--size",
+                &p.size.to_string(),
+            ])
+            .args([
+                "--format",
+                "tar.gz",
+                "--executable",
+                binary,
+                "--plain-http",
+                "--cache-dir",
+            ])
+            .arg(ws.dir.path().join("fresh"))
+            .arg("--out")
+            .arg(out.path().join("t"))
+            .arg("--source")
+            .arg(format!("oci://{}/{NS}/plugins/{tool}", reg.host)));
+        assert!(o.status.success(), "{}", text(&o));
+        let v = Command::new(out.path().join("t").join(binary))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), expect);
+    }
+}
