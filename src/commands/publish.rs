@@ -212,11 +212,15 @@ fn print_report(report: &Report, args: &PublishArgs) {
         println!("note: {note}");
     }
     for o in &report.outcomes {
-        let id = o
-            .digest
-            .as_deref()
-            .or(o.sha256.as_deref())
-            .unwrap_or("digest known after download");
+        // The layer's sha256 is the pin (what a user compares); the manifest digest, when
+        // this run pushed or found one, follows it.
+        let id = match (o.sha256.as_deref(), o.digest.as_deref()) {
+            (Some(layer), Some(manifest)) => format!("{layer}  manifest {manifest}"),
+            (Some(layer), None) => layer.to_string(),
+            // An index has no layer of its own.
+            (None, Some(index)) => format!("index {index}"),
+            (None, None) => "sha256 known after download".to_string(),
+        };
         println!(
             "{:<18} {}:{}  {}  {}  {id}",
             o.status,
