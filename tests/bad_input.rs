@@ -7,7 +7,9 @@ use common::*;
 
 const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn materialize(extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+fn materialize<S: AsRef<std::ffi::OsStr>>(
+    extra: &[S],
+) -> (std::process::Output, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let o = run(protoreg()
         .arg("materialize")
@@ -17,125 +19,43 @@ fn materialize(extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     (o, tmp)
 }
 
+/// A valid-looking `materialize` command line with `over` replacing or adding flags.
+fn with(over: &[(&str, &str)]) -> Vec<String> {
+    let mut args: Vec<(String, String)> = [
+        ("--sha256", SHA),
+        ("--size", "1"),
+        ("--format", "zip"),
+        ("--out", "o"),
+    ]
+    .iter()
+    .map(|(f, v)| (f.to_string(), v.to_string()))
+    .collect();
+    for (flag, value) in over {
+        match args.iter_mut().find(|(f, _)| f == flag) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => args.push((flag.to_string(), value.to_string())),
+        }
+    }
+    args.into_iter().flat_map(|(f, v)| [f, v]).collect()
+}
+
 #[test]
 fn each_kind_of_bad_input_is_exit_2_with_a_hint() {
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &[
-                "--sha256", "abc", "--size", "1", "--format", "zip", "--out", "o",
-            ],
-            "not a sha256 digest",
-        ),
-        (
-            &[
-                "--sha256",
-                &"g".repeat(64),
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-            ],
-            "64 hex digits",
-        ),
-        (
-            &[
-                "--sha256", SHA, "--size", "12MB", "--format", "zip", "--out", "o",
-            ],
-            "not a byte count",
-        ),
-        (
-            &[
-                "--sha256", SHA, "--size", "1", "--format", "rar", "--out", "o",
-            ],
-            "unknown format `rar`",
-        ),
-        (
-            &[
-                "--sha256",
-                SHA,
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-                "--source",
-                "ftp://h/x",
-            ],
-            "malformed source",
-        ),
-        (
-            &[
-                "--sha256",
-                SHA,
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-                "--source",
-                "oci://host-only",
-            ],
-            "malformed source",
-        ),
-        (
-            &[
-                "--sha256",
-                SHA,
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-                "--source",
-                "oci://h/Upper",
-            ],
-            "malformed source",
-        ),
-        (
-            &[
-                "--sha256", SHA, "--size", "1", "--format", "zip", "--out", "o", "--link",
-                "symlink",
-            ],
-            "unknown --link",
-        ),
-        (
-            &[
-                "--sha256",
-                SHA,
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-                "--executable",
-                "../x",
-            ],
-            "invalid path",
-        ),
-        (
-            &[
-                "--sha256",
-                SHA,
-                "--size",
-                "1",
-                "--format",
-                "zip",
-                "--out",
-                "o",
-                "--strip-prefix",
-                "/abs",
-            ],
-            "invalid path",
-        ),
+    let g64 = "g".repeat(64);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (with(&[("--sha256", "abc")]), "not a sha256 digest"),
+        (with(&[("--sha256", &g64)]), "64 hex digits"),
+        (with(&[("--size", "12MB")]), "not a byte count"),
+        (with(&[("--format", "rar")]), "unknown format `rar`"),
+        (with(&[("--source", "ftp://h/x")]), "malformed source"),
+        (with(&[("--source", "oci://host-only")]), "malformed source"),
+        (with(&[("--source", "oci://h/Upper")]), "malformed source"),
+        (with(&[("--link", "symlink")]), "unknown --link"),
+        (with(&[("--executable", "../x")]), "invalid path"),
+        (with(&[("--strip-prefix", "/abs")]), "invalid path"),
     ];
     for (args, expect) in cases {
-        let (o, tmp) = materialize(args);
+        let (o, tmp) = materialize(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");

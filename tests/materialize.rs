@@ -54,8 +54,8 @@ fn assert_buf_works(out: &std::path::Path) {
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "1.75.0");
 }
 
-#[test]
-fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
+/// A loopback registry holding protoc 36.2 (linux-x86_64) as this project publishes it.
+fn registry_with_protoc() -> (RegistryServer, Pinned) {
     let reg = RegistryServer::start();
     let protoc = pin(&fixture(PROTOC_ZIP));
     reg.push(
@@ -65,6 +65,12 @@ fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
         "v36.2-linux-x86_64",
         None,
     );
+    (reg, protoc)
+}
+
+#[test]
+fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
+    let (reg, protoc) = registry_with_protoc();
     let tmp = tempfile::tempdir().unwrap();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     let o = run(protoreg()
@@ -160,15 +166,7 @@ fn http_source_serves_protoc_and_buf() {
 fn oci_layout_written_by_skopeo_serves_protoc() {
     // The layout is made by a client this project did not write: skopeo copies the pushed
     // artifact from the registry into an OCI image-layout directory.
-    let reg = RegistryServer::start();
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        Format::Zip,
-        "v36.2-linux-x86_64",
-        None,
-    );
+    let (reg, protoc) = registry_with_protoc();
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("layout");
     let s = Command::new("skopeo")
@@ -260,15 +258,7 @@ fn raw_format_materializes_a_single_binary() {
 fn tls_is_the_default_for_registries() {
     // The loopback registry speaks plain HTTP: without --plain-http protoreg insists on TLS,
     // fails that source, and says so.
-    let reg = RegistryServer::start();
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        Format::Zip,
-        "v36.2-linux-x86_64",
-        None,
-    );
+    let (reg, protoc) = registry_with_protoc();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let o = run(protoreg()
