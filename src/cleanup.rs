@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::cache_scan::{self, Entry, Kind};
 use crate::error::{Error, IoContext, Result};
@@ -19,16 +19,7 @@ fn lock_path(cache: &Path) -> PathBuf {
 }
 
 fn open_lock(cache: &Path) -> Result<File> {
-    let path = lock_path(cache);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).ctx("create the cache directory", dir)?;
-    }
-    File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .ctx("open the lock file", &path)
+    crate::store::open_lock_file(&lock_path(cache))
 }
 
 /// Held by every process that uses cache entries; cleanup waits for all of them. Best
@@ -40,27 +31,7 @@ pub fn use_guard(cache: &Path) -> Option<File> {
 }
 
 fn exclusive(cache: &Path) -> Result<File> {
-    let f = open_lock(cache)?;
-    let deadline = Instant::now() + LOCK_WAIT;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        match f.try_lock() {
-            Ok(()) => return Ok(f),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::LockTimeout {
-                    path: lock_path(cache),
-                    seconds: LOCK_WAIT.as_secs(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io("lock", lock_path(cache), e))
-            }
-        }
-    }
+    crate::store::lock_exclusive(open_lock(cache)?, &lock_path(cache), LOCK_WAIT.as_secs())
 }
 
 /// `7d`, `12h`, `30m`, `45s`, or a bare number of days (the seed's `--older-than 7`).

@@ -77,7 +77,7 @@ pub enum Error {
     Unhealthy { status: String },
 
     /// Timed out waiting for another process that holds a cache entry lock.
-    #[error("timed out after {seconds}s waiting for the lock `{}` held by another protoreg\n  hint: raise PROTOREG_LOCK_TIMEOUT, or remove the lock file if no protoreg is running", .path.display())]
+    #[error("timed out after {seconds}s waiting for the lock `{}` held by another protoreg\n  hint: wait for that protoreg to finish (entry locks wait PROTOREG_LOCK_TIMEOUT seconds), or remove the lock file if no protoreg is running", .path.display())]
     LockTimeout { path: PathBuf, seconds: u64 },
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// Every counter, with its help text (the Prometheus `# HELP` line). Keeping the list here
 /// means `metrics` shows zeros instead of omitting what never happened.
@@ -152,17 +152,9 @@ pub fn path(cache_dir: &Path) -> PathBuf {
 }
 
 fn lock(cache_dir: &Path) -> Result<File> {
-    let dir = cache_dir.join("locks");
-    std::fs::create_dir_all(&dir).ctx("create the cache directory", &dir)?;
-    let p = dir.join("metrics.lock");
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .ctx("open the lock file", &p)?;
-    f.lock().ctx("lock", &p)?;
-    Ok(f)
+    let p = cache_dir.join("locks").join("metrics.lock");
+    // Held only for a read-modify-write of a small file: a long wait means a stuck process.
+    crate::store::lock_exclusive(crate::store::open_lock_file(&p)?, &p, 60)
 }
 
 fn read(path: &Path) -> Result<Metrics> {

@@ -121,30 +121,11 @@ impl Store {
     /// Take the per-entry lock, waiting for another process that holds it.
     pub fn lock(&self, key: &Sha256) -> Result<File> {
         let path = self.root.join("locks").join(format!("{}.lock", key.hex()));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .ctx("open the lock file", &path)?;
         let seconds = std::env::var(ENV_LOCK_TIMEOUT)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(900);
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let mut pause = Duration::from_millis(5);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::LockTimeout { path, seconds });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
+        lock_exclusive(open_lock_file(&path)?, &path, seconds)
     }
 
     /// A fresh, unique path under `tmp/` (not created).
@@ -166,6 +147,41 @@ impl Store {
         make_read_only(tmp)?;
         install(tmp, &dest)?;
         Ok(dest)
+    }
+}
+
+/// Open a lock file, creating it and its directory.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).ctx("create the cache directory", dir)?;
+    }
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ctx("open the lock file", path)
+}
+
+/// Take `file`'s exclusive lock, polling with backoff for up to `seconds` while another
+/// process holds it (the one wait loop of every cache lock: entries, cleanup, metrics).
+pub fn lock_exclusive(file: File, path: &Path, seconds: u64) -> Result<File> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::LockTimeout {
+                path: path.to_path_buf(),
+                seconds,
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
