@@ -172,7 +172,7 @@ impl Op<'_> {
         match result {
             Ok(_) => self.done("ok"),
             Err(e) => {
-                let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                let first = e.summary();
                 self.detail(first).done("failed")
             }
         }

@@ -246,10 +246,7 @@ pub fn fetch(
     let digest: Sha256 = layer.digest.parse().map_err(|e: Error| Error::Registry {
         operation: format!("read {repo}:{tag}"),
         registry: reg.host.clone(),
-        reason: format!(
-            "the document layer's digest is not valid: {}",
-            e.to_string().lines().next().unwrap_or_default()
-        ),
+        reason: format!("the document layer's digest is not valid: {}", e.summary()),
         hint: "re-publish the bundle".into(),
     })?;
     let expected = crate::verify::Expected {

@@ -109,6 +109,15 @@ impl Error {
         }
     }
 
+    /// The first line (what failed, without the hint): for attempt lists, logs and reports.
+    pub fn summary(&self) -> String {
+        self.to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The process exit status for this error: 2 for bad usage or input, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {

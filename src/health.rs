@@ -95,7 +95,7 @@ fn check_registry(ctx: &mut Context, reg: &RegistryConfig, pins: Option<&Pins>) 
     };
     let fail = |check: &mut RegistryCheck, e: crate::error::Error| {
         check.status = Status::Unhealthy;
-        check.error = Some(e.to_string().lines().next().unwrap_or_default().to_string());
+        check.error = Some(e.summary());
     };
     let client = match ctx.connect(reg) {
         Ok(c) => c,

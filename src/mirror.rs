@@ -44,11 +44,7 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
     let cfg = if let Some(rest) = spec.strip_prefix("oci://") {
         let rest = rest.trim_end_matches('/');
         let (host, ns) = rest.split_once('/').unwrap_or((rest, ""));
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        {
+        if !crate::source::valid_host(host) {
             return Err(Error::input(format!("`{spec}` is not a registry"), FORMS));
         }
         // A configured registry on the same host keeps its auth and plain_http settings.
@@ -328,7 +324,7 @@ impl Copier<'_> {
                     sha256: digest.parse().map_err(|e: Error| Error::Registry {
                         operation: format!("read a manifest of {}", self.from.full(rel)),
                         registry: self.from.label(),
-                        reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                        reason: e.summary(),
                         hint: "the source is damaged; publish it again".into(),
                     })?,
                     size: d["size"].as_u64().unwrap_or(0),

@@ -235,7 +235,7 @@ fn fetch_one(
     let verified = match fetched {
         Ok(()) => writer
             .finish(expected, "the download")
-            .map_err(|e| first_line(&e.to_string())),
+            .map_err(|e| e.summary()),
         Err(reason) => {
             // A failed source still holds the pipe's writer: drop it, or the extractor never
             // sees the end of its input and the join below waits forever.
@@ -269,10 +269,6 @@ fn fetch_one(
         .into_inner()
         .map_err(|e| format!("write failed: {}", e.error()))?;
     Ok(extracted)
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
 }
 
 /// The whole `materialize` command: tree into the cache, then into `out`.

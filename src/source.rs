@@ -51,10 +51,7 @@ impl FromStr for Source {
                     "give the repository only: the pin's digest selects the blob",
                 ));
             }
-            let valid_host = registry
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-            if !valid_host {
+            if !valid_host(registry) {
                 return Err(bad("the registry must be HOST or HOST:PORT"));
             }
             Ok(Source::Oci {
@@ -94,6 +91,14 @@ impl fmt::Display for Source {
             Source::Layout { dir } => write!(f, "oci-layout:{}", dir.display()),
         }
     }
+}
+
+/// `HOST` or `HOST:PORT` (IPv6 in brackets): the characters a registry address may have.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
 /// Drop `user:password@` from a URL so credentials never reach output or logs.

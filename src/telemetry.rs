@@ -87,7 +87,7 @@ pub fn materialized(
                 m.add("verification_failures", verif as u64);
             }
             entry.outcome = "failed".into();
-            entry.detail = Some(e.to_string().lines().next().unwrap_or_default().to_string());
+            entry.detail = Some(e.summary());
         }
     }
     audit.record(entry);

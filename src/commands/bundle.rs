@@ -100,12 +100,11 @@ fn fetch_document(
     let mut tried = Vec::new();
     let mut failed = false;
     for reg in &registries {
-        let first_line = |e: &Error| e.to_string().lines().next().unwrap_or_default().to_string();
         let client = match ctx.connect(reg) {
             Ok(c) => c,
             Err(e) => {
                 failed |= e.exit_code() == 1;
-                tried.push(format!("{}: {}", reg.host, first_line(&e)));
+                tried.push(format!("{}: {}", reg.host, e.summary()));
                 continue;
             }
         };
@@ -124,8 +123,8 @@ fn fetch_document(
             }
             Err(e) => {
                 failed = true;
-                op.detail(first_line(&e)).done("failed");
-                tried.push(format!("{}: {}", reg.host, first_line(&e)));
+                op.detail(e.summary()).done("failed");
+                tried.push(format!("{}: {}", reg.host, e.summary()));
             }
         }
     }
@@ -257,14 +256,13 @@ fn members(
                 ),
             )
         })?;
-        let first = |e: Error| e.to_string().lines().next().unwrap_or_default().to_string();
         let artifact = Artifact {
             expected: Expected {
-                sha256: a.sha256.parse().map_err(|e| bad(first(e)))?,
+                sha256: a.sha256.parse().map_err(|e: Error| bad(e.summary()))?,
                 size: a.size,
             },
             layout: Layout {
-                format: a.format.parse().map_err(|e| bad(first(e)))?,
+                format: a.format.parse().map_err(|e: Error| bad(e.summary()))?,
                 strip_prefix: Some(a.strip_prefix.clone()).filter(|s| !s.is_empty()),
                 executables: a.binaries.clone(),
             },

@@ -591,11 +591,7 @@ fn split_url(url: &str) -> std::result::Result<(String, String, bool), String> {
     };
     let rest = rest.trim_end_matches('/');
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if host.is_empty()
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-    {
+    if !crate::source::valid_host(host) {
         return Err(format!("`{host}` is not HOST or HOST:PORT"));
     }
     if !path

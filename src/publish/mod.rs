@@ -344,7 +344,7 @@ impl Publisher<'_> {
                 "retry {n} for {}:{}: {}",
                 item.repository,
                 item.tag,
-                e.to_string().lines().next().unwrap_or_default()
+                e.summary()
             ));
         };
         // The blob: from the cache when an earlier run verified it, else downloaded.

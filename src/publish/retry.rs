@@ -71,7 +71,7 @@ pub fn retry<T>(
                         "failed {} times over {:.1}s; last error: {}",
                         attempt + 1,
                         started.elapsed().as_secs_f64(),
-                        e.to_string().lines().next().unwrap_or_default()
+                        e.summary()
                     ),
                     hint: "re-run `protoreg publish`: what reached the registry is kept, nothing is pushed twice".into(),
                 })
