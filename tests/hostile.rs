@@ -271,7 +271,8 @@ fn symlink_chains_that_escape_are_refused() {
 #[test]
 fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
     // The first source serves a hostile tar.gz in place of the pinned one. It is streamed
-    // into extraction before its digest is known, so its links must never be created.
+    // into the same staging directory the next source uses, before its digest is known:
+    // nothing of it may survive into the tree the good source then produces.
     let t = tempfile::tempdir().unwrap();
     let evil = tgz_with(
         t.path(),
