@@ -15,8 +15,9 @@ import sys
 import threading
 
 PROTOC = ["linux-x86_64", "linux-aarch_64", "osx-x86_64", "osx-aarch_64", "win64"]
+# Upstream ships no Windows archive of buf: the bare executables.
 BUF = ["buf-Linux-x86_64.tar.gz", "buf-Linux-aarch64.tar.gz", "buf-Darwin-x86_64.tar.gz",
-       "buf-Darwin-arm64.tar.gz", "buf-Windows-x86_64.zip", "buf-Windows-arm64.zip"]
+       "buf-Darwin-arm64.tar.gz", "buf-Windows-x86_64.exe", "buf-Windows-arm64.exe"]
 
 
 def sha256(path):

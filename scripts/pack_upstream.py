@@ -111,23 +111,32 @@ def main():
                    ("readme.txt",) + readme] + includes
         write_if_changed(os.path.join(a.out, f"protoc-{PROTOC_VERSION}-{suffix}.zip"), zip_bytes(members))
 
-    # buf: buf-<OS>-<arch>.tar.gz (zip on Windows) with buf/bin/{buf,protoc-gen-buf-breaking,
-    # protoc-gen-buf-lint}[.exe], and one sha256.txt over every asset, as upstream publishes.
+    # buf, as upstream publishes it: buf-<OS>-<arch>.tar.gz with buf/bin/{buf,
+    # protoc-gen-buf-breaking,protoc-gen-buf-lint} and the bare buf-<OS>-<arch> binary beside
+    # it; on Windows only the bare buf-Windows-<arch>.exe (there is no Windows archive); one
+    # sha256.txt over every asset.
     bins = ["buf", "protoc-gen-buf-breaking", "protoc-gen-buf-lint"]
     sums = {}
     for suffix, pkg in [("Linux-x86_64", a.buf_pkg)] + [tuple(x.split("=", 1)) for x in a.buf_extra]:
         windows = suffix.startswith("Windows")
         exe = ".exe" if windows else ""
-        members = [(f"buf/bin/{b}{exe}", read(os.path.join(pkg, "bin", b + exe)), True) for b in bins]
+        buf = read(os.path.join(pkg, "bin", "buf" + exe))
+        raw = f"buf-{suffix}{exe}"
+        write_if_changed(os.path.join(a.out, raw), buf)
+        sums[raw] = hashlib.sha256(buf).hexdigest()
+        if windows:
+            # The Windows zip an older version of this script made: upstream has none.
+            stale = os.path.join(a.out, f"buf-{suffix}.zip")
+            if os.path.exists(stale):
+                os.remove(stale)
+            continue
+        members = [(f"buf/bin/{b}", read(os.path.join(pkg, "bin", b)), True) for b in bins]
         lic = os.path.join(pkg, "LICENSE")
         members.append(("buf/LICENSE", read(lic) if os.path.exists(lic) else b"Apache-2.0\n", False))
-        name = f"buf-{suffix}.{'zip' if windows else 'tar.gz'}"
-        data = zip_bytes(members) if windows else tgz_bytes(members)
+        name = f"buf-{suffix}.tar.gz"
+        data = tgz_bytes(members)
         write_if_changed(os.path.join(a.out, name), data)
         sums[name] = hashlib.sha256(data).hexdigest()
-        raw = f"buf-{suffix}{exe}"
-        write_if_changed(os.path.join(a.out, raw), members[0][1])
-        sums[raw] = hashlib.sha256(members[0][1]).hexdigest()
     text = "".join(f"{h}  {n}\n" for n, h in sorted(sums.items()))
     write_if_changed(os.path.join(a.out, "sha256.txt"), text.encode())
 

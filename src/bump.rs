@@ -111,7 +111,9 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
             plat.name.to_string(),
             Pin {
                 format: tool.asset(version, plat, "https://github.com")?.format,
-                size: asset.size,
+                // Always the exact size: the releases API states it, and the host's download
+                // was checked against it above. A bump never writes an unknown size.
+                size: Some(asset.size),
                 sha256,
                 url: asset.browser_download_url.clone(),
             },

@@ -102,7 +102,8 @@ pub fn document(
                     size: layer.size,
                     format: format.as_str().to_string(),
                     strip_prefix: tool.strip_prefix.to_string(),
-                    binaries: tool.binaries_for(plat),
+                    // A raw artifact is its first binary alone.
+                    binaries: crate::pins::layout(tool, format, plat).executables,
                 },
             );
         }
@@ -251,7 +252,7 @@ pub fn fetch(
     })?;
     let expected = crate::verify::Expected {
         sha256: digest.clone(),
-        size: layer.size,
+        size: Some(layer.size),
     };
     let mut w = crate::verify::HashingWriter::new(Vec::new(), layer.size);
     client.pull_blob(&repo, &digest, &mut w)?;

@@ -106,7 +106,8 @@ pub struct LayoutArgs {
 #[derive(Debug, Args)]
 pub struct MaterializeArgs {
     /// A pinned tool, `TOOL` or `TOOL@VERSION`: pin from the pins file, sources from
-    /// registry.yaml and the pin's upstream URL. Without it, give --sha256, --size, --format.
+    /// registry.yaml and the pin's upstream URL. Without it, give --sha256, --format (and
+    /// --size when known).
     #[arg(value_name = "TOOL[@VERSION]", conflicts_with_all = ["sha256", "size"])]
     pub tool: Option<String>,
     /// A bundle from registry.yaml, `NAME` or `NAME@VERSION`: every member, verified, into
@@ -121,8 +122,9 @@ pub struct MaterializeArgs {
     /// sha256 of the artifact (64 hex digits).
     #[arg(long, value_name = "HEX", required_unless_present_any = ["tool", "bundle"])]
     pub sha256: Option<String>,
-    /// Size of the artifact in bytes.
-    #[arg(long, value_name = "BYTES", required_unless_present_any = ["tool", "bundle"])]
+    /// Size of the artifact in bytes. Without it the sha256 alone verifies and the body may be
+    /// at most $PROTOREG_MAX_UNSIZED_BYTES (default 256 MiB).
+    #[arg(long, value_name = "BYTES")]
     pub size: Option<String>,
     #[command(flatten)]
     pub layout: LayoutArgs,
@@ -150,7 +152,8 @@ pub struct ExtractArgs {
     pub archive: PathBuf,
     #[arg(long, value_name = "HEX")]
     pub sha256: String,
-    /// Size in bytes (optional: Buck2's download_file already checks it).
+    /// Size in bytes (optional: Buck2's download_file already checks it; without it the
+    /// sha256 alone verifies).
     #[arg(long, value_name = "BYTES")]
     pub size: Option<String>,
     #[command(flatten)]

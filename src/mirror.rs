@@ -183,7 +183,11 @@ impl Endpoint {
     /// Stream blob `expected` into `tmp`, verified.
     fn fetch_blob(&self, rel: &str, expected: &Expected, tmp: &Path) -> Result<()> {
         let file = File::create(tmp).ctx("create", tmp)?;
-        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), expected.size);
+        let mut w = HashingWriter::for_expected(
+            BufWriter::with_capacity(1 << 20, file),
+            expected,
+            crate::verify::DEFAULT_MAX_UNSIZED,
+        );
         match self {
             Endpoint::Registry { client, .. } => {
                 client.pull_blob(&self.full(rel), &expected.sha256, &mut w)?
@@ -208,7 +212,11 @@ impl Endpoint {
     fn put_blob(&self, rel: &str, tmp: &Path, expected: &Expected) -> Result<()> {
         match self {
             Endpoint::Registry { client, .. } => {
-                client.push_blob_file(&self.full(rel), tmp, &expected.sha256, expected.size)?;
+                let size = match expected.size {
+                    Some(size) => size,
+                    None => std::fs::metadata(tmp).ctx("read", tmp)?.len(),
+                };
+                client.push_blob_file(&self.full(rel), tmp, &expected.sha256, size)?;
                 let _ = std::fs::remove_file(tmp);
                 Ok(())
             }
@@ -327,7 +335,8 @@ impl Copier<'_> {
                         reason: e.summary(),
                         hint: "the source is damaged; publish it again".into(),
                     })?,
-                    size: d["size"].as_u64().unwrap_or(0),
+                    // Every OCI descriptor states its size; one without is refused by size.
+                    size: Some(d["size"].as_u64().unwrap_or(0)),
                 };
                 if self.to.has_blob(rel, &expected)? {
                     self.report.blobs_skipped += 1;
@@ -341,7 +350,7 @@ impl Copier<'_> {
                 let _ = std::fs::remove_file(&tmp);
                 r?;
                 self.report.blobs_copied += 1;
-                self.report.bytes_copied += expected.size;
+                self.report.bytes_copied += expected.size.unwrap_or_default();
             }
         }
         self.to.put_manifest(rel, tag, bytes, &media_type)

@@ -1,5 +1,6 @@
 //! The pins: the one source of truth for (tool, version, platform) -> (format, size, sha256,
-//! upstream URL). They live in `toolchains/pins.bzl`, a Starlark file that Buck2 loads and
+//! upstream URL). The size may be `None`: upstreams publish sha256 values almost everywhere
+//! but exact sizes almost nowhere, so a pin without one is verified by its sha256 alone. They live in `toolchains/pins.bzl`, a Starlark file that Buck2 loads and
 //! protoreg reads (see [`crate::starlark_lit`]); only `protoreg bump` writes it, in a fixed
 //! order with one line per value, so a bump is a small reviewable diff.
 
@@ -16,11 +17,16 @@ use crate::verify::{Expected, Sha256};
 pub const ENV_PINS: &str = "PROTOREG_PINS";
 pub const DEFAULT_PATH: &str = "toolchains/pins.bzl";
 
+/// What a pin must look like (in errors).
+const SHAPE: &str = "must be (format, size > 0 or None, sha256, url)";
+
 /// One pinned artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
     pub format: Format,
-    pub size: u64,
+    /// Bytes, or None when upstream states none (the body is then capped, see
+    /// [`crate::verify::max_unsized_bytes`]).
+    pub size: Option<u64>,
     pub sha256: Sha256,
     pub url: String,
 }
@@ -126,34 +132,26 @@ impl Pins {
                     })?;
                     let key = format!("{key} {plat}");
                     let Value::Tuple(fields) = pin else {
-                        return Err(bad(
-                            line,
-                            &key,
-                            "must be (format, size, sha256, url)".into(),
-                        ));
+                        return Err(bad(line, &key, SHAPE.into()));
                     };
-                    let pin = match fields.as_slice() {
-                        [Value::Str(f), Value::Int(size), Value::Str(sha), Value::Str(url)]
-                            if *size > 0 =>
-                        {
-                            Pin {
-                                format: f.parse().map_err(|_| {
-                                    bad(line, &key, format!("unknown format `{f}`"))
-                                })?,
-                                size: *size as u64,
-                                sha256: sha.parse().map_err(|_| {
-                                    bad(line, &key, format!("`{sha}` is not 64 hex digits"))
-                                })?,
-                                url: url.clone(),
-                            }
-                        }
-                        _ => {
-                            return Err(bad(
-                                line,
-                                &key,
-                                "must be (format, size > 0, sha256, url)".into(),
-                            ))
-                        }
+                    let [Value::Str(f), size, Value::Str(sha), Value::Str(url)] = fields.as_slice()
+                    else {
+                        return Err(bad(line, &key, SHAPE.into()));
+                    };
+                    let size = match size {
+                        Value::None => None,
+                        Value::Int(n) if *n > 0 => Some(*n as u64),
+                        _ => return Err(bad(line, &key, SHAPE.into())),
+                    };
+                    let pin = Pin {
+                        format: f
+                            .parse()
+                            .map_err(|_| bad(line, &key, format!("unknown format `{f}`")))?,
+                        size,
+                        sha256: sha.parse().map_err(|_| {
+                            bad(line, &key, format!("`{sha}` is not 64 hex digits"))
+                        })?,
+                        url: url.clone(),
                     };
                     pins.pins
                         .entry(tool.clone())
@@ -267,7 +265,7 @@ impl Pins {
                 bins.join(", ")
             ));
         }
-        s.push_str("}\n\n# Tool -> version -> platform -> (format, size in bytes, sha256, upstream URL).\nPINS = {\n");
+        s.push_str("}\n\n# Tool -> version -> platform -> (format, size in bytes or None when upstream states none, sha256, upstream URL).\nPINS = {\n");
         for (tool, versions) in &self.pins {
             s.push_str(&format!("    {}: {{\n", quote(tool)));
             let mut vs: Vec<_> = versions.keys().collect();
@@ -279,7 +277,8 @@ impl Pins {
                         "            {}: ({}, {}, {}, {}),\n",
                         quote(plat),
                         quote(pin.format.as_str()),
-                        pin.size,
+                        pin.size
+                            .map_or_else(|| "None".to_string(), |n| n.to_string()),
                         quote(pin.sha256.hex()),
                         quote(&pin.url)
                     ));
@@ -303,12 +302,18 @@ impl Pins {
     }
 }
 
-/// The layout (format, strip prefix, executables) of `tool` on `platform`.
+/// The layout (format, strip prefix, executables) of `tool` on `platform`. A raw pin is one
+/// file, the tool's first binary (buf's Windows assets are bare `buf.exe`s, without the
+/// protoc-gen-buf-* plugins its archives hold).
 pub fn layout(tool: &Tool, format: Format, platform: &platform::Platform) -> Layout {
+    let mut executables = tool.binaries_for(platform);
+    if format == Format::Raw {
+        executables.truncate(1);
+    }
     Layout {
         format,
         strip_prefix: Some(tool.strip_prefix.to_string()).filter(|s| !s.is_empty()),
-        executables: tool.binaries_for(platform),
+        executables,
     }
 }
 
@@ -333,7 +338,8 @@ mod tests {
                     plat.into(),
                     Pin {
                         format: Format::Zip,
-                        size: 123,
+                        // One pin whose size upstream does not state.
+                        size: (plat != "darwin-arm64").then_some(123),
                         sha256: Sha256::of_bytes(plat.as_bytes()),
                         url: format!("https://example/{v}/{plat}.zip"),
                     },
@@ -362,6 +368,65 @@ mod tests {
                 .count(),
             3
         );
+    }
+
+    #[test]
+    fn unknown_sizes_are_none_both_ways() {
+        let p = sample();
+        let text = p.render();
+        assert!(text.contains(
+            "# Tool -> version -> platform -> (format, size in bytes or None when upstream states none, sha256, upstream URL).\n"
+        ));
+        let line = text
+            .lines()
+            .find(|l| l.contains("https://example/31.1/darwin-arm64.zip"))
+            .unwrap();
+        assert!(
+            line.starts_with("            \"darwin-arm64\": (\"zip\", None, \""),
+            "{line}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.contains("https://example/31.1/linux-x86_64.zip"))
+            .unwrap();
+        assert!(line.contains("(\"zip\", 123, \""), "{line}");
+        let back = Pins::parse(&text, Path::new("pins.bzl")).unwrap();
+        assert_eq!(back.pins["protoc"]["31.1"]["darwin-arm64"].size, None);
+        assert_eq!(back.pins["protoc"]["31.1"]["linux-x86_64"].size, Some(123));
+        assert_eq!(
+            back.pins["protoc"]["31.1"]["darwin-arm64"].expected().size,
+            None
+        );
+
+        // Hand-written, as in toolchains/pins.bzl.
+        let sha = "ab".repeat(32);
+        let file = |size: &str| {
+            format!(
+                "TOOLS = {{\"buf\": {{\"default\": \"1.75.0\"}}}}\n\
+                 PINS = {{\"buf\": {{\"1.75.0\": {{\"windows-x86_64\": (\"raw\", {size}, \"{sha}\", \"https://x/buf-Windows-x86_64.exe\")}}}}}}\n"
+            )
+        };
+        let p = Pins::parse(&file("None"), Path::new("p.bzl")).unwrap();
+        let (_, pin) = p.get("buf", None, "windows-x86_64").unwrap();
+        assert_eq!((pin.format, pin.size), (Format::Raw, None));
+        let p = Pins::parse(&file("47835648"), Path::new("p.bzl")).unwrap();
+        assert_eq!(
+            p.pins["buf"]["1.75.0"]["windows-x86_64"].size,
+            Some(47835648)
+        );
+        for bad in ["0", "-1", "\"12\"", "True"] {
+            let e = Pins::parse(&file(bad), Path::new("p.bzl")).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("size > 0 or None"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_raw_layout_is_the_first_binary_only() {
+        let buf = tools::by_name("buf").unwrap();
+        let win = platform::by_name("windows-x86_64").unwrap();
+        assert_eq!(layout(buf, Format::Raw, win).executables, ["bin/buf.exe"]);
+        assert_eq!(layout(buf, Format::TarGz, win).executables.len(), 3);
     }
 
     #[test]

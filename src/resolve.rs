@@ -23,12 +23,16 @@ pub struct Artifact {
 
 impl Artifact {
     /// The cache key of the extracted tree: the pin plus every extraction parameter, never
-    /// the source (all sources serve the same bytes).
+    /// the source (all sources serve the same bytes). A known size hashes as its decimal
+    /// digits (the keys of sized pins are what they always were); an unknown one as `unsized`,
+    /// which no size can collide with.
     pub fn tree_key(&self) -> Sha256 {
         let mut s = format!(
             "protoreg-tree-v1\n{}\n{}\n{}\n{}\n",
             self.expected.sha256,
-            self.expected.size,
+            self.expected
+                .size
+                .map_or_else(|| "unsized".to_string(), |n| n.to_string()),
             self.layout.format,
             self.layout.strip_prefix.as_deref().unwrap_or("")
         );
@@ -44,6 +48,9 @@ impl Artifact {
 pub struct Options {
     pub offline: bool,
     pub net: NetOptions,
+    /// The most bytes a source may send for an artifact of unknown size
+    /// ([`crate::verify::max_unsized_bytes`]).
+    pub max_unsized: u64,
 }
 
 /// How a tree was obtained, for `--json`, metrics and the audit log.
@@ -56,6 +63,9 @@ pub struct Outcome {
     /// Sources that were tried and failed before the one that worked.
     pub failed: Vec<Attempt>,
     pub bytes_fetched: u64,
+    /// The artifact's verified size when this run saw its bytes (fetched them, or extracted
+    /// the cached blob); None for a tree cache hit.
+    pub size: Option<u64>,
 }
 
 /// Get the tree for `artifact` into the cache (if needed) and return where it is.
@@ -87,7 +97,10 @@ pub fn ensure_tree(
     let mut outcome = Outcome::default();
     let staging = store.temp_path("tree");
     let extracted = match store.lookup(&store.blob_path(&artifact.expected.sha256)) {
-        Some(blob) => extract_into(&blob, &artifact.layout, &staging),
+        Some(blob) => {
+            outcome.size = std::fs::metadata(&blob).ok().map(|m| m.len());
+            extract_into(&blob, &artifact.layout, &staging)
+        }
         None if opts.offline => {
             return Err(Error::Offline {
                 sha256: artifact.expected.sha256.to_string(),
@@ -123,10 +136,11 @@ fn fetch_blob(
     let mut fetcher = Fetcher::new(opts.net.clone());
     for source in sources {
         let tmp = store.temp_path("blob");
-        match fetch_one(&mut fetcher, source, artifact, &tmp, staging) {
-            Ok(extracted) => {
+        match fetch_one(&mut fetcher, source, artifact, opts, &tmp, staging) {
+            Ok((extracted, fetched)) => {
                 outcome.source = Some(source.to_string());
-                outcome.bytes_fetched = expected.size;
+                outcome.bytes_fetched = fetched;
+                outcome.size = Some(fetched);
                 // A verified archive that fails to extract is refused whole: nothing of it,
                 // not even the blob, stays in the cache.
                 let result = match extracted {
@@ -196,16 +210,22 @@ fn grow_pipe(pipe: &std::io::PipeWriter) {
     let _ = pipe;
 }
 
-/// Fetch one source into `tmp`, verifying it. A tar.gz is extracted into `staging` on a
-/// second thread as it streams (inflating overlaps the download); its result is returned
-/// only when the bytes verified, and only then may the tree be used.
+/// A streamed extraction's result (when the format streams) and the bytes the source sent.
+type Fetched = (Option<Result<()>>, u64);
+
+/// Fetch one source into `tmp`, verifying it, and say how many bytes it sent. A tar.gz is
+/// extracted into `staging` on a second thread as it streams (inflating overlaps the
+/// download); its result is returned only when the bytes verified, and only then may the tree
+/// be used. An artifact of unknown size is verified by its sha256 alone, and a body longer
+/// than `opts.max_unsized` is refused like one longer than a pinned size.
 fn fetch_one(
     fetcher: &mut Fetcher,
     source: &Source,
     artifact: &Artifact,
+    opts: &Options,
     tmp: &Path,
     staging: &Path,
-) -> std::result::Result<Option<Result<()>>, String> {
+) -> std::result::Result<Fetched, String> {
     let expected = &artifact.expected;
     let file = File::create(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
     let mut extractor = None;
@@ -230,8 +250,10 @@ fn fetch_one(
         file: BufWriter::with_capacity(1 << 20, file),
         pipe,
     };
-    let mut writer = HashingWriter::new(tee, expected.size);
-    let fetched = fetcher.fetch(source, expected, &mut writer);
+    let mut writer = HashingWriter::for_expected(tee, expected, opts.max_unsized);
+    let most = expected.size.unwrap_or(opts.max_unsized);
+    let fetched = fetcher.fetch(source, most, expected, &mut writer);
+    let written = writer.written();
     let verified = match fetched {
         Ok(()) => writer
             .finish(expected, "the download")
@@ -268,7 +290,7 @@ fn fetch_one(
         .file
         .into_inner()
         .map_err(|e| format!("write failed: {}", e.error()))?;
-    Ok(extracted)
+    Ok((extracted, written))
 }
 
 /// The whole `materialize` command: tree into the cache, then into `out`.
@@ -289,7 +311,8 @@ pub fn materialize(
 }
 
 /// `extract`: verify a local archive and unpack it to `out`, with no cache and no network.
-/// A size of 0 means "not given" (Buck2's download_file already checked it).
+/// With no size (Buck2's download_file already checked it, or upstream states none) the
+/// sha256 alone verifies: the file is already on disk, so no cap applies.
 pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<()> {
     materialize::check_output(out)?;
     if !archive.is_file() {
@@ -309,10 +332,10 @@ pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<
         actual: got,
         hint: "the archive is not the pinned one; download it again".into(),
     };
-    if expected.size != 0 && size != expected.size {
+    if let Some(want) = expected.size.filter(|want| *want != size) {
         return Err(mismatch(
             "size",
-            format!("{} bytes", expected.size),
+            format!("{want} bytes"),
             format!("{size} bytes"),
         ));
     }
@@ -330,4 +353,42 @@ pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<
         return Err(e);
     }
     materialize::promote(&staging, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::Format;
+
+    fn artifact(size: Option<u64>) -> Artifact {
+        Artifact {
+            expected: Expected {
+                sha256: Sha256::of_bytes(b"x"),
+                size,
+            },
+            layout: Layout {
+                format: Format::Zip,
+                strip_prefix: None,
+                executables: vec!["bin/protoc".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn an_unknown_size_has_its_own_deterministic_tree_key() {
+        let none = artifact(None).tree_key();
+        assert_eq!(none, artifact(None).tree_key());
+        for size in [0, 1, 123, u64::MAX] {
+            assert_ne!(none, artifact(Some(size)).tree_key(), "{size}");
+        }
+        // A sized pin keeps the key it had before sizes became optional.
+        let old = format!(
+            "protoreg-tree-v1\n{}\n123\nzip\n\nbin/protoc\n",
+            Sha256::of_bytes(b"x")
+        );
+        assert_eq!(
+            artifact(Some(123)).tree_key(),
+            Sha256::of_bytes(old.as_bytes())
+        );
+    }
 }

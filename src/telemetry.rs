@@ -22,7 +22,9 @@ pub fn audit_for(cache_dir: &Path, configured: Option<&Path>) -> Audit {
 
 /// Is this attempt reason a verification failure (the bytes were not the pinned bytes)?
 fn is_verification(reason: &str) -> bool {
-    reason.contains("does not match its pin") || reason.contains("more than the pinned")
+    reason.contains("does not match its pin")
+        || reason.contains("more than the pinned")
+        || reason.contains("the cap for an artifact of unknown size")
 }
 
 /// After `materialize`: hit or miss, bytes, fallbacks, verification failures, errors.

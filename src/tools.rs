@@ -16,8 +16,10 @@ pub struct Tool {
     pub tag: &'static str,
     /// Asset name template; placeholders: `{version}`, `{platform}` (the canonical name),
     /// `{protoc}`, `{buf}`, `{goos}`, `{goarch}` (the platform table's spellings) and
-    /// `{archive}` (`zip` on Windows, `tar.gz` elsewhere). A name ending in neither `.zip`
-    /// nor `.tar.gz`/`.tgz` is a raw single binary.
+    /// `{archive}` (`zip` on Windows, `tar.gz` elsewhere) and `{tgz_or_exe}` (`exe` on
+    /// Windows, `tar.gz` elsewhere: buf ships bare Windows executables). A name ending in
+    /// neither `.zip` nor `.tar.gz`/`.tgz` is a raw single binary (only the first of
+    /// `binaries` then exists).
     pub asset: &'static str,
     /// Platforms upstream ships (canonical names).
     pub platforms: &'static [&'static str],
@@ -51,7 +53,9 @@ pub const TOOLS: &[Tool] = &[
         name: "buf",
         github_repo: "bufbuild/buf",
         tag: "v{version}",
-        asset: "buf-{buf}.{archive}",
+        // buf-Linux-x86_64.tar.gz (buf/bin/{buf,protoc-gen-buf-*}); buf-Windows-x86_64.exe,
+        // the bare buf binary: upstream ships no Windows archive.
+        asset: "buf-{buf}.{tgz_or_exe}",
         platforms: &[
             "linux-x86_64",
             "linux-aarch64",
@@ -173,11 +177,9 @@ impl Tool {
                 format!("{} ships: {}", self.name, self.platforms.join(", ")),
             ));
         }
-        let archive = if platform.goos == "windows" {
-            "zip"
-        } else {
-            "tar.gz"
-        };
+        let windows = platform.goos == "windows";
+        let archive = if windows { "zip" } else { "tar.gz" };
+        let tgz_or_exe = if windows { "exe" } else { "tar.gz" };
         let name = template
             .replace("{version}", version)
             .replace("{platform}", platform.name)
@@ -185,7 +187,8 @@ impl Tool {
             .replace("{buf}", platform.buf)
             .replace("{goos}", platform.goos)
             .replace("{goarch}", platform.goarch)
-            .replace("{archive}", archive);
+            .replace("{archive}", archive)
+            .replace("{tgz_or_exe}", tgz_or_exe);
         let format = if name.ends_with(".zip") {
             Format::Zip
         } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
@@ -276,9 +279,21 @@ mod tests {
             a("buf", "1.75.0", "linux-x86_64"),
             "buf-Linux-x86_64.tar.gz"
         );
+        let named = |t: &str, v: &str, pl: &str| {
+            let a = by_name(t).unwrap().asset(v, p(pl), GH).unwrap();
+            (a.name, a.format)
+        };
         assert_eq!(
-            a("buf", "1.75.0", "windows-x86_64"),
-            "buf-Windows-x86_64.zip"
+            named("buf", "1.75.0", "windows-x86_64"),
+            ("buf-Windows-x86_64.exe".to_string(), Format::Raw)
+        );
+        assert_eq!(
+            named("buf", "1.75.0", "windows-arm64"),
+            ("buf-Windows-arm64.exe".to_string(), Format::Raw)
+        );
+        assert_eq!(
+            named("buf", "1.75.0", "darwin-arm64"),
+            ("buf-Darwin-arm64.tar.gz".to_string(), Format::TarGz)
         );
         assert_eq!(
             a("protoc-gen-go", "1.36.6", "darwin-arm64"),

@@ -1,5 +1,5 @@
-//! Verification: the pinned identity of an artifact (sha256 + size) and a writer that hashes
-//! and counts bytes as they stream by, so a body is read exactly once.
+//! Verification: the pinned identity of an artifact (sha256, and its size when known) and a
+//! writer that hashes and counts bytes as they stream by, so a body is read exactly once.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -64,34 +64,91 @@ fn to_hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub sha256: Sha256,
-    pub size: u64,
+    /// The exact size, when known. Upstreams publish sha256 values but rarely sizes: without
+    /// one, the sha256 alone verifies and the body is capped at [`max_unsized_bytes`].
+    pub size: Option<u64>,
 }
 
-/// Hashes and counts everything written through it. Refuses to write past the expected size,
-/// so a source that sends too much is cut off early instead of filling the disk.
+/// The cap on the body of an artifact whose size is unknown, so an endless or huge body cannot
+/// fill the disk. The largest real tool asset (buf's) is ~45 MB.
+pub const ENV_MAX_UNSIZED: &str = "PROTOREG_MAX_UNSIZED_BYTES";
+pub const DEFAULT_MAX_UNSIZED: u64 = 256 << 20;
+
+/// `PROTOREG_MAX_UNSIZED_BYTES` (a positive number of bytes), else (unset or empty) the
+/// default of 256 MiB. Anything else set there is an input error (exit 2).
+pub fn max_unsized_bytes() -> Result<u64> {
+    parse_max_unsized(std::env::var_os(ENV_MAX_UNSIZED))
+}
+
+fn parse_max_unsized(value: Option<std::ffi::OsString>) -> Result<u64> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_MAX_UNSIZED),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::input(
+                    format!(
+                        "{ENV_MAX_UNSIZED}=`{}` is not a positive number of bytes",
+                        v.to_string_lossy()
+                    ),
+                    format!(
+                        "set it to a byte count such as {} (the default, 256 MiB), or unset it",
+                        DEFAULT_MAX_UNSIZED
+                    ),
+                )
+            }),
+    }
+}
+
+/// Hashes and counts everything written through it. Refuses to write past the expected size
+/// (or, for an artifact of unknown size, past the cap), so a source that sends too much is
+/// cut off early instead of filling the disk.
 pub struct HashingWriter<W> {
     inner: W,
     hasher: Hasher,
     written: u64,
     limit: u64,
+    /// The limit is the cap for an artifact of unknown size, not a pinned size.
+    capped: bool,
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// At most `limit` bytes: the pinned size.
     pub fn new(inner: W, limit: u64) -> Self {
         HashingWriter {
             inner,
             hasher: Hasher::new(),
             written: 0,
             limit,
+            capped: false,
         }
     }
 
-    /// Check size then digest against `expected`; `what` names the bytes in the error.
+    /// For `expected`: at most its size, or `cap` bytes when its size is unknown.
+    pub fn for_expected(inner: W, expected: &Expected, cap: u64) -> Self {
+        match expected.size {
+            Some(size) => HashingWriter::new(inner, size),
+            None => HashingWriter {
+                capped: true,
+                ..HashingWriter::new(inner, cap)
+            },
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Check size (when known) then digest against `expected`; `what` names the bytes in the
+    /// error.
     pub fn finish(self, expected: &Expected, what: &str) -> Result<W> {
-        if self.written != expected.size {
+        if let Some(size) = expected.size.filter(|s| *s != self.written) {
             return Err(Error::Verification {
                 what: format!("size of {what}"),
-                expected: format!("{} bytes", expected.size),
+                expected: format!("{size} bytes"),
                 actual: format!("{} bytes", self.written),
                 hint: "the body was cut short or is another file; the next source is tried".into(),
             });
@@ -118,10 +175,14 @@ impl<W: Write> HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.written + buf.len() as u64 > self.limit {
-            return Err(io::Error::other(format!(
-                "more than the pinned {} bytes",
-                self.limit
-            )));
+            return Err(io::Error::other(if self.capped {
+                format!(
+                    "more than {} bytes, the cap for an artifact of unknown size (raise it with {ENV_MAX_UNSIZED})",
+                    self.limit
+                )
+            } else {
+                format!("more than the pinned {} bytes", self.limit)
+            }));
         }
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -162,7 +223,7 @@ mod tests {
         let data = b"hello";
         let expected = Expected {
             sha256: Sha256::of_bytes(data),
-            size: 5,
+            size: Some(5),
         };
         let mut w = HashingWriter::new(Vec::new(), 5);
         w.write_all(data).unwrap();
@@ -179,5 +240,60 @@ mod tests {
 
         let mut w = HashingWriter::new(Vec::new(), 5);
         assert!(w.write_all(b"hello!").is_err());
+    }
+
+    #[test]
+    fn the_cap_is_a_positive_byte_count_or_the_default() {
+        let parse = |v: Option<&str>| parse_max_unsized(v.map(Into::into));
+        assert_eq!(parse(None).unwrap(), 256 * 1024 * 1024);
+        assert_eq!(parse(Some("")).unwrap(), DEFAULT_MAX_UNSIZED);
+        assert_eq!(parse(Some("1048576")).unwrap(), 1 << 20);
+        assert_eq!(parse(Some(" 7 ")).unwrap(), 7);
+        for bad in ["0", "-1", "12MB", "1.5", "lots", "99999999999999999999999"] {
+            let e = parse(Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            let text = e.to_string();
+            assert!(
+                text.contains(ENV_MAX_UNSIZED) && text.contains("hint:"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_size_verifies_by_digest_under_the_cap() {
+        let data = b"hello";
+        let expected = Expected {
+            sha256: Sha256::of_bytes(data),
+            size: None,
+        };
+        let mut w = HashingWriter::for_expected(Vec::new(), &expected, 5);
+        w.write_all(data).unwrap();
+        assert_eq!(w.written(), 5);
+        assert_eq!(w.finish(&expected, "x").unwrap(), data);
+
+        let mut w = HashingWriter::for_expected(Vec::new(), &expected, 5);
+        w.write_all(b"jello").unwrap();
+        assert!(w
+            .finish(&expected, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("sha256 of x"));
+
+        let mut w = HashingWriter::for_expected(Vec::new(), &expected, 4);
+        let err = w.write_all(data).unwrap_err().to_string();
+        assert!(err.contains("more than 4 bytes"), "{err}");
+        assert!(err.contains(ENV_MAX_UNSIZED), "{err}");
+
+        // A known size wins over the cap.
+        let sized = Expected {
+            size: Some(5),
+            ..expected
+        };
+        let mut w = HashingWriter::for_expected(Vec::new(), &sized, 1);
+        w.write_all(data).unwrap();
+        let mut w = HashingWriter::for_expected(Vec::new(), &sized, 100);
+        let err = w.write_all(b"hello!").unwrap_err().to_string();
+        assert!(err.contains("more than the pinned 5 bytes"), "{err}");
     }
 }

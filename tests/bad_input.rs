@@ -68,6 +68,43 @@ fn each_kind_of_bad_input_is_exit_2_with_a_hint() {
 }
 
 #[test]
+fn a_bad_unsized_cap_is_exit_2_with_a_hint() {
+    for bad in ["0", "-1", "12MB", "lots", "1.5"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = with(&[]);
+        let i = args.iter().position(|a| a == "--size").unwrap();
+        let unsized_args: Vec<&String> = args
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i && *j != i + 1)
+            .map(|(_, a)| a)
+            .collect();
+        // Refused whether or not the size is known: the variable is checked up front.
+        for args in [unsized_args, args.iter().collect()] {
+            let o = run(protoreg()
+                .current_dir(tmp.path())
+                .env("PROTOREG_MAX_UNSIZED_BYTES", bad)
+                .arg("materialize")
+                .arg("--cache-dir")
+                .arg(tmp.path().join("cache"))
+                .args(&args));
+            assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("PROTOREG_MAX_UNSIZED_BYTES")
+                    && err.contains("positive number of bytes"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("hint:"), "{bad}: {err}");
+            assert!(
+                !tmp.path().join("cache").exists(),
+                "{bad}: touched the cache"
+            );
+        }
+    }
+}
+
+#[test]
 fn usage_errors_are_exit_2() {
     let (o, _t) = materialize(&["--sha256", SHA]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -382,4 +382,124 @@ fn bump_buf_takes_sha256_from_its_checksum_file() {
     assert_eq!(after.defaults["buf"], "1.75.0");
     assert_eq!(after.defaults["protoc"], "36.1", "other tools untouched");
     assert!(after.provenance["buf"]["1.75.0"].contains("sha256.txt"));
+
+    // Windows is the bare buf.exe upstream ships (a raw pin); elsewhere the tarball.
+    for (platform, pin) in platforms {
+        let name = pin.url.rsplit('/').next().unwrap();
+        let windows = platform.starts_with("windows");
+        assert_eq!(
+            pin.format,
+            if windows {
+                protoreg::extract::Format::Raw
+            } else {
+                protoreg::extract::Format::TarGz
+            },
+            "{platform}"
+        );
+        assert_eq!(name.ends_with(".exe"), windows, "{name}");
+        assert_eq!(
+            pin.size,
+            Some(std::fs::metadata(fixture(name)).unwrap().len()),
+            "{platform}: the exact size"
+        );
+    }
+    // Materialized by pin, a raw pin's tree is its one binary, made executable.
+    let out = tmp.path().join("buf-windows");
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .args([
+            "materialize",
+            "buf",
+            "--platform",
+            "windows-x86_64",
+            "--pins",
+        ])
+        .arg(&pins)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    let listing = tree_listing(&out);
+    assert_eq!(listing.len(), 1, "{listing:?}");
+    assert_eq!(listing[0].0, "bin/buf.exe");
+    assert_eq!(
+        listing[0].1,
+        pin(&fixture("buf-Windows-x86_64.exe")).sha256.to_string()
+    );
+    assert_ne!(listing[0].2, 0, "not executable");
+}
+
+#[test]
+fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
+    let (gh, assets) = github_with_protoc("v36.2");
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    // The seed's 36.1 pin with its size unknown, fetched from the loopback upstream.
+    let p = pin(&fixture(PROTOC_ZIP));
+    let url = gh.server.url(&format!(
+        "/download/{REPO}/v36.2/protoc-36.2-linux-x86_64.zip"
+    ));
+    let unsized_text = std::fs::read_to_string(&pins)
+        .unwrap()
+        .replace(&format!("(\"zip\", {}, ", p.size), "(\"zip\", None, ")
+        .replace("https://example.invalid/protoc-36.1-linux-x86_64.zip", &url);
+    std::fs::write(&pins, &unsized_text).unwrap();
+    let loaded = protoreg::pins::Pins::load(&pins).unwrap();
+    assert_eq!(loaded.pins["protoc"]["36.1"]["linux-x86_64"].size, None);
+    assert_eq!(loaded.render(), unsized_text, "the writer writes None back");
+
+    // materialize TOOL@VERSION: the sha256 alone verifies ...
+    let materialize = |cache: &str, out: &str| {
+        let mut c = protoreg();
+        c.current_dir(tmp.path())
+            .args(["materialize", "protoc@36.1", "--json", "--pins"])
+            .arg(&pins)
+            .arg("--cache-dir")
+            .arg(tmp.path().join(cache))
+            .arg("--out")
+            .arg(tmp.path().join(out));
+        c
+    };
+    let o = run(&mut materialize("cache", "protoc"));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["source"], url.as_str());
+    assert_eq!(json["size"], p.size);
+    let v = Command::new(tmp.path().join("protoc/bin/protoc"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "libprotoc 36.2");
+    // ... under the cap.
+    let o = run(materialize("cache2", "protoc2")
+        .env("PROTOREG_MAX_UNSIZED_BYTES", (p.size - 1).to_string()));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("PROTOREG_MAX_UNSIZED_BYTES"),
+        "{}",
+        text(&o)
+    );
+
+    // A bump records every new pin's exact size; the kept old pin stays unknown.
+    let o = bump(&gh, &pins, &["protoc", "36.2", "--keep-old"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = protoreg::pins::Pins::load(&pins).unwrap();
+    let new = &after.pins["protoc"]["36.2"];
+    assert_eq!(new.len(), assets.len());
+    for (name, path) in &assets {
+        let (_, got) = new
+            .iter()
+            .find(|(_, pin)| pin.url.ends_with(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} not pinned"));
+        assert_eq!(
+            got.size,
+            Some(std::fs::metadata(path).unwrap().len()),
+            "{name}"
+        );
+    }
+    assert_eq!(after.pins["protoc"]["36.1"]["linux-x86_64"].size, None);
+    assert!(std::fs::read_to_string(&pins)
+        .unwrap()
+        .contains("\"linux-x86_64\": (\"zip\", None, "));
 }

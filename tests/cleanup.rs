@@ -193,7 +193,7 @@ fn registry_retention_spares_pins_and_bundles() {
             "linux-x86_64".into(),
             protoreg::pins::Pin {
                 format: protoreg::extract::Format::Zip,
-                size: p.size,
+                size: Some(p.size),
                 sha256: p.sha256,
                 url: "https://example.invalid/p.zip".into(),
             },

@@ -164,3 +164,86 @@ fn offline_without_a_cached_entry_fails_clearly() {
     );
     assert!(absent_or_empty(&out));
 }
+
+#[test]
+fn an_unsized_body_past_the_cap_fails_that_source_and_the_next_is_tried() {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let big = fixture(BUF_TGZ); // ~32 MB of other bytes
+    let server = HttpServer::start();
+    let endless = server.route("/endless.zip", Route::Endless);
+    let huge = server.route("/huge.zip", Route::File(big.clone()));
+    let good = server.route("/good.zip", Route::File(protoc.path.clone()));
+    let tmp = tempfile::tempdir().unwrap();
+    // An image layout whose blob under the pinned digest is the big file.
+    let layout = tmp.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::copy(&big, layout.join("blobs/sha256").join(protoc.sha256.hex())).unwrap();
+    let layout = format!("oci-layout:{}", layout.display());
+
+    // The cap is the artifact's own size: it fits exactly, anything longer does not.
+    let cap = protoc.size.to_string();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    let started = std::time::Instant::now();
+    let o = run(protoreg()
+        .env("PROTOREG_MAX_UNSIZED_BYTES", &cap)
+        .args(without_size(materialize_args(&protoc, "zip", &cache, &out)))
+        .args(["--json", "--source", &endless, "--source", &huge])
+        .args(["--source", &layout, "--source", &good]));
+    assert!(o.status.success(), "{}", text(&o));
+    // The endless body was cut off at the cap, not read for its 4 GiB.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["source"], good.as_str());
+    assert_eq!(json["size"], protoc.size);
+    let failed = json["failed_sources"].as_array().unwrap();
+    assert_eq!(failed.len(), 3, "{json}");
+    for (f, source) in failed.iter().zip([&endless, &huge, &layout]) {
+        assert_eq!(f["source"], source.as_str());
+        let reason = f["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("more than {cap} bytes"))
+                && reason.contains("unknown size")
+                && reason.contains("PROTOREG_MAX_UNSIZED_BYTES"),
+            "{source}: {reason}"
+        );
+    }
+    assert!(out.join("bin/protoc").is_file());
+    assert!(absent_or_empty(&cache.join("tmp")), "debris left in tmp/");
+
+    // A cap below the artifact: every source fails, exit 1, and the error says how to raise
+    // it. A known size is not capped.
+    let small = (protoc.size - 1).to_string();
+    let out = tmp.path().join("out2");
+    let o = run(protoreg()
+        .env("PROTOREG_MAX_UNSIZED_BYTES", &small)
+        .args(without_size(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache2"),
+            &out,
+        )))
+        .args(["--source", &good]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("more than {small} bytes"))
+            && err.contains("PROTOREG_MAX_UNSIZED_BYTES"),
+        "{err}"
+    );
+    assert!(absent_or_empty(&out));
+    let o = run(protoreg()
+        .env("PROTOREG_MAX_UNSIZED_BYTES", "1")
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache3"),
+            &out,
+        ))
+        .args(["--source", &good]));
+    assert!(o.status.success(), "{}", text(&o));
+}

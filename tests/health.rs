@@ -29,7 +29,7 @@ fn pins_file(dir: &std::path::Path) -> std::path::PathBuf {
             "linux-x86_64".into(),
             protoreg::pins::Pin {
                 format: protoreg::extract::Format::Zip,
-                size: p.size,
+                size: Some(p.size),
                 sha256: p.sha256,
                 url: "https://example.invalid/protoc.zip".into(),
             },

@@ -312,7 +312,7 @@ fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
     let artifact = protoreg::resolve::Artifact {
         expected: protoreg::verify::Expected {
             sha256: protoc.sha256.clone(),
-            size: protoc.size,
+            size: Some(protoc.size),
         },
         layout: protoreg::extract::Layout {
             format: protoreg::extract::Format::Zip,

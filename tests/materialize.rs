@@ -339,3 +339,132 @@ fn cache_location_precedence_flag_env_config_default() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(has_tree("xdg/buck2-protobuf"));
 }
+
+#[test]
+fn without_a_size_the_sha256_alone_verifies_from_registry_and_http() {
+    // From the loopback registry, by digest.
+    let (reg, protoc) = registry_with_protoc();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("protoc");
+    let o = run(protoreg()
+        .args(without_size(materialize_args(&protoc, "zip", &cache, &out)))
+        .args(["--plain-http", "--json", "--source"])
+        .arg(format!("oci://{}/ns/tools/protoc", reg.host)));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "miss");
+    assert_eq!(json["size"], protoc.size, "the bytes really fetched");
+    assert_protoc_works(&out);
+
+    // From a plain HTTP source; a tar.gz, which is extracted while it streams.
+    let server = HttpServer::start();
+    let buf = pin(&fixture(BUF_TGZ));
+    let url = server.route("/buf.tar.gz", Route::File(buf.path.clone()));
+    let buf_out = tmp.path().join("buf");
+    let o = run(protoreg()
+        .args(without_size(materialize_args(
+            &buf, "tar.gz", &cache, &buf_out,
+        )))
+        .args(["--json", "--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["source"], url.as_str());
+    assert_eq!(json["size"], buf.size);
+    assert_buf_works(&buf_out);
+
+    // Other bytes under the same digest are still refused, and nothing is left behind.
+    let bad = server.route("/corrupt.tar.gz", Route::Corrupt(buf.path.clone()));
+    let out = tmp.path().join("bad");
+    let o = run(protoreg()
+        .args(without_size(materialize_args(
+            &buf,
+            "tar.gz",
+            &tmp.path().join("cache2"),
+            &out,
+        )))
+        .args(["--source", &bad]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sha256"),
+        "{}",
+        text(&o)
+    );
+    assert!(absent_or_empty(&out));
+
+    // The tree is cached under its own key: a second unsized run is a hit (no bytes seen, so
+    // no size to report) ...
+    let again = tmp.path().join("buf-again");
+    let o = run(protoreg()
+        .args(without_size(materialize_args(
+            &buf, "tar.gz", &cache, &again,
+        )))
+        .args(["--json", "--offline"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "hit");
+    assert!(json["size"].is_null(), "{json}");
+    assert_eq!(tree_listing(&buf_out), tree_listing(&again));
+    // ... while the sized pin of the same bytes is another tree, made from the cached blob.
+    let sized = tmp.path().join("buf-sized");
+    let o = run(protoreg()
+        .args(materialize_args(&buf, "tar.gz", &cache, &sized))
+        .args(["--json", "--offline"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "miss");
+    assert!(json["source"].is_null(), "{json}");
+    assert_eq!(json["size"], buf.size);
+    assert_eq!(server.count("/buf.tar.gz"), 1);
+    assert_buf_works(&sized);
+}
+
+#[test]
+fn raw_format_takes_at_most_one_executable() {
+    // A raw artifact is one file: a second --executable could never exist. Refused before
+    // any download.
+    let raw = pin(&fixture("buf-Linux-x86_64"));
+    let server = HttpServer::start();
+    let url = server.route("/buf", Route::File(raw.path.clone()));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &raw,
+            "raw",
+            &tmp.path().join("cache"),
+            &out,
+        ))
+        .args([
+            "--executable",
+            "bin/buf",
+            "--executable",
+            "bin/protoc-gen-buf-lint",
+            "--source",
+            &url,
+        ]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--format raw is a single file"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(server.count("/buf"), 0);
+    assert!(absent_or_empty(&out));
+    // The same for extract.
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&raw.path)
+        .args(["--sha256", raw.sha256.hex(), "--format", "raw"])
+        .args(["--executable", "bin/buf", "--executable", "bin/x", "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(absent_or_empty(&out));
+    // One is the file's path; with no size, extract checks the sha256 alone.
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&raw.path)
+        .args(["--sha256", raw.sha256.hex(), "--format", "raw"])
+        .args(["--executable", "bin/buf", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_buf_works(&out);
+}

@@ -32,6 +32,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
         None => platform::host()?,
     };
     let link: Link = args.link.parse()?;
+    let max_unsized = crate::verify::max_unsized_bytes()?;
     crate::materialize::check_output(&args.out)?;
     let extra: Vec<Source> = args
         .sources
@@ -57,6 +58,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
     let opts = Options {
         offline: args.offline,
         net,
+        max_unsized,
     };
     let created_out = !args.out.exists();
     std::fs::create_dir_all(&args.out).ctx("create", &args.out)?;
@@ -259,7 +261,7 @@ fn members(
         let artifact = Artifact {
             expected: Expected {
                 sha256: a.sha256.parse().map_err(|e: Error| bad(e.summary()))?,
-                size: a.size,
+                size: Some(a.size),
             },
             layout: Layout {
                 format: a.format.parse().map_err(|e: Error| bad(e.summary()))?,

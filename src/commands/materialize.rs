@@ -26,6 +26,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         ));
     }
     // Validate everything before touching the disk or the network.
+    let max_unsized = crate::verify::max_unsized_bytes()?;
     let mut sources = args
         .sources
         .iter()
@@ -44,7 +45,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         None => Artifact {
             expected: super::parse_expected(
                 args.sha256.as_deref().unwrap_or_default(),
-                args.size.as_deref().unwrap_or_default(),
+                args.size.as_deref(),
             )?,
             layout: super::parse_layout(&args.layout)?,
         },
@@ -64,6 +65,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     let opts = Options {
         offline: args.offline,
         net,
+        max_unsized,
     };
     // Shared with every build; `cleanup` takes it exclusively, so it never removes an entry
     // this run is about to copy.
@@ -85,7 +87,9 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
             .collect();
         let doc = serde_json::json!({
             "sha256": artifact.expected.sha256.hex(),
-            "size": artifact.expected.size,
+            // The pinned size; else the bytes this run verified; else (a tree cache hit of a
+            // pin of unknown size) null.
+            "size": artifact.expected.size.or(outcome.size),
             "out": args.out,
             "tree": outcome.tree,
             "cache": if outcome.cache_hit { "hit" } else { "miss" },

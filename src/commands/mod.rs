@@ -16,17 +16,22 @@ pub mod versions;
 
 use crate::cli::LayoutArgs;
 use crate::error::{Error, Result};
-use crate::extract::Layout;
+use crate::extract::{Format, Layout};
 use crate::verify::{Expected, Sha256};
 
-pub fn parse_expected(sha256: &str, size: &str) -> Result<Expected> {
+/// `--sha256` and the optional `--size` (absent: verified by the sha256 alone).
+pub fn parse_expected(sha256: &str, size: Option<&str>) -> Result<Expected> {
     let sha256: Sha256 = sha256.parse()?;
-    let size = size.parse::<u64>().map_err(|_| {
-        Error::input(
-            format!("--size `{size}` is not a byte count"),
-            "give the artifact's size in bytes, as in the pins file",
-        )
-    })?;
+    let size = size
+        .map(|size| {
+            size.parse::<u64>().map_err(|_| {
+                Error::input(
+                    format!("--size `{size}` is not a byte count"),
+                    "give the artifact's size in bytes, as in the pins file, or leave --size out when it is unknown",
+                )
+            })
+        })
+        .transpose()?;
     Ok(Expected { sha256, size })
 }
 
@@ -40,6 +45,16 @@ pub fn parse_layout(args: &LayoutArgs) -> Result<Layout> {
         strip_prefix: args.strip_prefix.clone().filter(|p| !p.is_empty()),
         executables: args.executables.clone(),
     };
+    if layout.format == Format::Raw && layout.executables.len() > 1 {
+        return Err(Error::input(
+            format!(
+                "--format raw is a single file, but {} --executable paths were given ({})",
+                layout.executables.len(),
+                layout.executables.join(", ")
+            ),
+            "give at most one --executable with --format raw: the path the file is written to",
+        ));
+    }
     layout.validate()?;
     Ok(layout)
 }

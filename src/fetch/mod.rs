@@ -70,20 +70,21 @@ impl Fetcher {
         }
     }
 
-    /// Stream `source`'s bytes for `expected` into `sink`. The error is a one-line reason for
-    /// the attempt list; verification happens in the caller.
+    /// Stream `source`'s bytes for `expected` into `sink`; `most` is the most bytes the body
+    /// may have (the pinned size, or the cap for an unknown size), which bounds the time an
+    /// HTTP body may take. The error is a one-line reason for the attempt list; verification
+    /// (and refusing a body past `most`) happens in the sink and the caller.
     pub fn fetch(
         &mut self,
         source: &Source,
+        most: u64,
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
         match source {
             Source::Http { url } => {
                 let net = &self.net;
-                let agent = self
-                    .http
-                    .get_or_insert_with(|| http::agent(net, expected.size));
+                let agent = self.http.get_or_insert_with(|| http::agent(net, most));
                 http::fetch(agent, url, sink)
             }
             Source::Oci {

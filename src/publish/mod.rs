@@ -194,7 +194,8 @@ impl Publisher<'_> {
                 .and_then(|p| p.get(plat.name))
             {
                 known.push(("pins".to_string(), pin.sha256.clone()));
-                pin_size = Some(pin.size);
+                // A pin of unknown size checks the digest only.
+                pin_size = pin.size;
             }
             // Sources that disagree among themselves: nothing can be right.
             if let Some((who, first)) = known.first() {

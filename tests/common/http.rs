@@ -24,6 +24,9 @@ pub enum Route {
     Slow(PathBuf, Duration),
     /// Any body (JSON, text) with a content type.
     Body(&'static str, Vec<u8>),
+    /// A body with no length that never ends (zeros until the client hangs up; bounded at
+    /// 4 GiB so a client that never stops cannot keep the test running forever).
+    Endless,
 }
 
 pub struct HttpServer {
@@ -158,6 +161,16 @@ fn serve(
         Some(Route::Body(ctype, body)) => {
             conn.write_all(head("200 OK", body.len() as u64, ctype).as_bytes())?;
             conn.write_all(&body)
+        }
+        Some(Route::Endless) => {
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+            )?;
+            let chunk = vec![0u8; 64 << 10];
+            for _ in 0..(4u64 << 30) / chunk.len() as u64 {
+                conn.write_all(&chunk)?;
+            }
+            Ok(())
         }
     }
 }

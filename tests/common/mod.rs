@@ -117,6 +117,16 @@ pub fn materialize_args(p: &Pinned, format: &str, cache: &Path, out: &Path) -> V
     a
 }
 
+/// `args` (of [`materialize_args`]) without `--size BYTES`: a pin whose size is unknown.
+pub fn without_size(mut args: Vec<String>) -> Vec<String> {
+    let i = args
+        .iter()
+        .position(|a| a == "--size")
+        .expect("no --size to drop");
+    args.drain(i..i + 2);
+    args
+}
+
 /// Debian's docker-registry on 127.0.0.1 with a free port.
 pub struct RegistryServer {
     pub host: String,

@@ -12,15 +12,16 @@ pub const PROTOC_REPO: &str = "protocolbuffers/protobuf";
 pub const BUF_REPO: &str = "bufbuild/buf";
 pub const NS: &str = "buck2-protobuf";
 
-/// buf 1.75.0's assets as upstream names them: 6 archives, then sha256.txt.
+/// buf 1.75.0's assets as upstream names them: 4 archives, the 2 bare Windows executables
+/// (upstream ships no Windows archive), then sha256.txt.
 pub fn buf_assets() -> Vec<(String, PathBuf)> {
     let mut v: Vec<(String, PathBuf)> = [
         "buf-Linux-x86_64.tar.gz",
         "buf-Linux-aarch64.tar.gz",
         "buf-Darwin-x86_64.tar.gz",
         "buf-Darwin-arm64.tar.gz",
-        "buf-Windows-x86_64.zip",
-        "buf-Windows-arm64.zip",
+        "buf-Windows-x86_64.exe",
+        "buf-Windows-arm64.exe",
     ]
     .iter()
     .map(|n| (n.to_string(), fixture(n)))
