@@ -346,7 +346,8 @@ impl Registry {
         for d in &self.declared {
             if !d.bound {
                 anyhow::bail!(
-                    "Artifact must be bound by now. If you are intending to use this artifact as the output of `run`, are you missing an `.as_output()` call?\n  Artifact: {}",
+                    "Artifact must be bound by now. If you are intending to use this artifact as the output of `run`, are you missing an `.as_output()` call?\n  Artifact: ({})/{}",
+                    self.owner,
                     d.path.short_path
                 );
             }
@@ -496,11 +497,17 @@ fn json_of<'v>(v: Value<'v>) -> starlark::Result<serde_json::Value> {
     })
 }
 
+/// Buck2's `DownloadFileError` checks of a digest: its length, then its characters.
 fn check_hex(name: &str, v: &str, len: usize) -> starlark::Result<()> {
-    if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if v.len() != len {
         return Err(sl_err(format!(
-            "Invalid {name} digest: expected {len} hex characters, got `{v}` ({} characters)",
+            "Invalid digest for `{name}` argument, expected length of {len} but got {}, digest `{v}`",
             v.len()
+        )));
+    }
+    if let Some(bad) = v.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(sl_err(format!(
+            "Invalid digest for `{name}` argument, expected 0-9 a-z hex characters, but got `{bad}`, digest `{v}`"
         )));
     }
     Ok(())
@@ -583,7 +590,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         );
         if !category_regex().is_match(category) {
             return Err(sl_err(format!(
-                "Invalid category `{category}`: a category must match `^[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*$`"
+                "Invalid category `{category}`. Must be a snake_cased identifier consisting of lowercase alphanumeric characters, e.g. `cxx_compile`. Each section of the snake_cased identifier must begin with a lowercase letter (not a number)."
             )));
         }
         if [local_only, prefer_local, prefer_remote]

@@ -238,17 +238,8 @@ fn cmd_args_methods(builder: &mut MethodsBuilder) {
         Ok(this)
     }
 
-    /// Removed from Buck2: hidden inputs are passed to the constructor.
-    fn hidden<'v>(
-        this: Value<'v>,
-        #[starlark(args)] args: starlark::values::tuple::UnpackTuple<Value<'v>>,
-    ) -> starlark::Result<Value<'v>> {
-        let _ = (this, args);
-        Err(sl_err(
-            "`cmd_args.hidden()` no longer exists in Buck2: pass `hidden = [...]` to `cmd_args()`"
-                .into(),
-        ))
-    }
+    // No `hidden()` method: Buck2 removed it (hidden inputs are passed to the constructor),
+    // so a call fails as any missing attribute does.
 
     fn inputs<'v>(this: &CmdArgs) -> starlark::Result<Vec<Artifact>> {
         let (mut i, mut o) = (Vec::new(), Vec::new());

@@ -242,7 +242,8 @@ fn download(url: &str, dest: &Path, sha256: &str, size: Option<u64>) -> anyhow::
         .collect();
     if got != sha256.to_ascii_lowercase() {
         let _ = std::fs::remove_file(&tmp);
-        bail!("sha256 mismatch for `{url}`: got {got}, expected {sha256}");
+        // Buck2's `HttpDownloadError::InvalidChecksum`.
+        bail!("Invalid sha256 digest. Expected {sha256}, got {got}. URL: {url}. Received {total} bytes.");
     }
     if let Some(s) = size {
         if s != total {

@@ -35,6 +35,9 @@ pub struct AnalysisResult {
     pub label: TargetLabel,
     /// Name of the target configuration (`unconfigured` for configuration rules).
     pub cfg: String,
+    /// The configuration as Buck2 prints it after a configured label: the target platform's
+    /// label (Buck2 adds `#<hash>`, which the harness does not compute), or `<unbound>`.
+    pub cfg_label: String,
     pub rule_kind: RuleKind,
     pub actions: Vec<Action>,
     providers: OwnedFrozenValue,
@@ -335,6 +338,7 @@ impl Harness {
                 .map(|r| AnalysisResult {
                     label: r.label.clone(),
                     cfg: r.cfg.clone(),
+                    cfg_label: r.cfg_label.clone(),
                     rule_kind: r.rule_kind,
                     actions: r.actions.clone(),
                     providers: r.providers.clone(),
@@ -344,6 +348,9 @@ impl Harness {
         let cfg_name = tcfg
             .as_ref()
             .map_or("unconfigured".to_owned(), |c| c.name.clone());
+        let cfg_label = tcfg
+            .as_ref()
+            .map_or("<unbound>".to_owned(), |c| c.label.clone());
 
         // Resolve selects and collect dependencies.
         let mut resolved = Vec::new();
@@ -398,7 +405,7 @@ impl Harness {
             dep_results.insert((dl, kind), r);
         }
 
-        let owner = format!("{label} ({cfg_name})");
+        let owner = format!("{label} ({cfg_label})");
         let out_dir = format!(
             "buck-out/v2/gen/{}/{}/{}/__{}__",
             label.cell, cfg_name, label.package, label.name
@@ -455,6 +462,7 @@ impl Harness {
         Ok(AnalysisResult {
             label: label.clone(),
             cfg: cfg_name,
+            cfg_label,
             rule_kind: rule.kind,
             actions: registry.actions.clone(),
             providers,
@@ -532,10 +540,11 @@ fn dependency<'v>(
             .filter_map(ProviderInstance::from_value)
             .any(|p| p.id().id == req.id)
         {
+            // Buck2's `ResolutionError::MissingRequiredProvider`.
             anyhow::bail!(
-                "Required provider `{}` was not found on `{}`. Found these providers: {}",
+                "Attribute requires a dep that provides `{}`, but it was not found on `{l} ({})`. Found these providers: {}",
                 req.name,
-                l,
+                r.cfg_label,
                 names.join(", ")
             );
         }

@@ -1,5 +1,5 @@
-//! Loading the repository: each file parsed in its Buck2 dialect, linted for undefined
-//! names, and evaluated with the emulated globals and the implicit prelude.
+//! Loading the repository: each file parsed in its Buck2 dialect and evaluated with the
+//! emulated globals and the implicit prelude.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use starlark::analysis::AstModuleLint;
 use starlark::any::ProvidesStaticType;
 use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
 use starlark::eval::{Evaluator, FileLoader};
@@ -387,11 +386,17 @@ impl Loader {
         let fs_path = self.file_path(path);
         let src = std::fs::read_to_string(&fs_path)
             .with_context(|| format!("failed to read `{}`", fs_path.display()))?;
-        if let Some((n, _)) = src.lines().enumerate().find(|(_, l)| l.contains('\t')) {
-            anyhow::bail!(
-                "{path}:{}: tabs are not allowed in Buck2 files; indent with spaces",
-                n + 1
-            );
+        // Buck2's `StarlarkTabsError`: a tab anywhere in the file, not only in indentation.
+        // A build file is named as Buck2 names it, `cell//package:BUCK`.
+        if src.contains('\t') {
+            let shown = match (kind, package) {
+                (FileKind::Buck, Some(pkg)) => {
+                    let file = path.path.rsplit('/').next().unwrap_or(&path.path);
+                    format!("{}//{pkg}:{file}", path.cell)
+                }
+                _ => path.to_string(),
+            };
+            anyhow::bail!("Tabs are not allowed in Buck files: `{shown}`");
         }
         let ast = AstModule::parse(&path.to_string(), src, &kind.dialect())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -402,41 +407,22 @@ impl Loader {
             Some(p) if kind != FileKind::Bzl || path.cell != "prelude" => Some(self.load_bzl(&p)?),
             _ => None,
         };
-        let mut names: HashSet<String> = self
-            .globals
-            .names()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        // Undefined names are refused before the module runs, as in Buck2: starlark's compiler
+        // resolves every name against the globals, the prelude's public symbols and (in build
+        // files) the fields of its `native` struct, which are all in scope below.
         let mut native_fields: Vec<(String, starlark::values::OwnedFrozenValue)> = Vec::new();
         if let Some(p) = &prelude {
-            for n in p.names() {
-                if !n.as_str().starts_with('_') {
-                    names.insert(n.as_str().to_owned());
-                }
-            }
             if kind == FileKind::Buck {
                 if let Some(native) = p.get_option("native")? {
-                    let s = StructRef::from_value(native.value()).ok_or_else(|| {
-                        anyhow::anyhow!(
+                    if StructRef::from_value(native.value()).is_none() {
+                        anyhow::bail!(
                             "`native` in `prelude//prelude.bzl` must be a struct, got `{}`",
                             native.value().get_type()
-                        )
-                    })?;
-                    for (k, _) in s.iter() {
-                        names.insert(k.as_str().to_owned());
+                        );
                     }
                     native_fields.push(("native".into(), native));
                 }
             }
-        }
-        let undefined: Vec<String> = ast
-            .lint(Some(&names))
-            .into_iter()
-            .filter(|l| l.short_name == "using-undefined")
-            .map(|l| l.to_string())
-            .collect();
-        if !undefined.is_empty() {
-            anyhow::bail!("{}", undefined.join("\n"));
         }
 
         let ctx = LoadCtx {

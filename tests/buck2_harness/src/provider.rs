@@ -205,12 +205,11 @@ where
                 let tc =
                     TypeCompiled::new(ty.to_value(), heap).map_err(starlark::Error::new_other)?;
                 if !tc.matches(v) {
+                    // Buck2's `UserProviderError::MismatchedType`.
                     return Err(sl_err(format!(
-                        "Value `{}` of type `{}` does not match the type annotation `{}` for field `{}` of `{name}`",
-                        v.to_repr(),
-                        v.get_type(),
-                        tc,
-                        f.name
+                        "Value for parameter `{}` mismatches type `{tc}`: `{}`",
+                        f.name,
+                        v.to_repr()
                     )));
                 }
             }
@@ -572,7 +571,11 @@ pub fn register_builtin_providers(globals: &mut GlobalsBuilder) {
             "ExecutionPlatformRegistrationInfo",
             EXECUTION_PLATFORM_REGISTRATION_INFO_ID,
             Builtin::Other,
-            &[("platforms", Required), ("exec_selection_fallback", None)],
+            &[
+                ("platforms", Required),
+                ("fallback", None),
+                ("exec_marker_constraint", None),
+            ],
         ),
         (
             "CommandExecutorConfig",

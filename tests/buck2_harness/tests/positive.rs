@@ -198,7 +198,11 @@ fn download_with_wrong_bytes_fails() {
         .build("//protos:blob", &platform(host_platform()))
         .err()
         .expect("a digest mismatch");
-    assert!(format!("{e:?}").contains("sha256 mismatch"), "{e:?}");
+    // Buck2's words (real_buck2.rs checks Buck2 says the same).
+    assert!(
+        format!("{e:?}").contains("Invalid sha256 digest. Expected 549ed6d2e9a81a14207ce0d780e0c581528305f798f43a706cfa1f0730501960, got "),
+        "{e:?}"
+    );
 }
 
 #[test]
