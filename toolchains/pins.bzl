@@ -14,23 +14,70 @@ PLATFORMS = {
 
 # Tool -> default version and tree layout.
 TOOLS = {
-    "protoc": {"default": "36.1", "oci_repository": "tools/protoc", "strip_prefix": "", "binaries": ["bin/protoc"]},
+    "buf": {"default": "1.72.0", "oci_repository": "tools/buf", "strip_prefix": "buf", "binaries": ["bin/buf", "bin/protoc-gen-buf-breaking", "bin/protoc-gen-buf-lint"]},
+    "protoc": {"default": "36.2", "oci_repository": "tools/protoc", "strip_prefix": "", "binaries": ["bin/protoc"]},
+    "protoc-gen-go": {"default": "1.36.12", "oci_repository": "plugins/protoc-gen-go", "strip_prefix": "", "binaries": ["protoc-gen-go"]},
+    "protoc-gen-validate": {"default": "1.3.3", "oci_repository": "plugins/protoc-gen-validate", "strip_prefix": "", "binaries": ["protoc-gen-validate"]},
 }
 
-# Tool -> version -> platform -> (format, size in bytes, sha256, upstream URL).
+# Tool -> version -> platform -> (format, size in bytes or None when upstream states none, sha256, upstream URL).
 PINS = {
+    "buf": {
+        "1.72.0": {
+            "darwin-arm64": ("tar.gz", None, "be040ae0ca381103dfda68a36738695c4db3e48de8e91412acdc3d991f39b91e", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Darwin-arm64.tar.gz"),
+            "darwin-x86_64": ("tar.gz", None, "8b87e66786b46b20e7f7e328c9e15f64f636041acfdbf93374873d9014a62d30", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Darwin-x86_64.tar.gz"),
+            "linux-aarch64": ("tar.gz", None, "7641bd7e06a37a54cbb8c789f53465899def96196ab5c08057432f781a15d517", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Linux-aarch64.tar.gz"),
+            "linux-x86_64": ("tar.gz", None, "a9c6186cf6fcf062b247345e1b7b12c26f580c1b2a4bbf4d3fe080abf85ceee8", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Linux-x86_64.tar.gz"),
+            "windows-x86_64": ("raw", None, "6e8f6d043e520bc81cae7b85d4cd6d93e57716a8a9842d5d18200191ee259cb5", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Windows-x86_64.exe"),
+        },
+    },
     "protoc": {
-        "36.1": {
-            "darwin-arm64": ("zip", 2622007, "de56d57afe30c5d191b11d24ff93dd4025728d7fb43b773886b2d3613e0bdbb2", "https://github.com/protocolbuffers/protobuf/releases/download/v36.1/protoc-36.1-osx-aarch_64.zip"),
-            "darwin-x86_64": ("zip", 2756492, "ee2c5496e4af0aa6a224894bc0f7025145260e004d890487d510725ce8b473eb", "https://github.com/protocolbuffers/protobuf/releases/download/v36.1/protoc-36.1-osx-x86_64.zip"),
-            "linux-x86_64": ("zip", 3678715, "c4bc672d9d49214dc8cafdceadf4df92182d6ca8e3ec65a56b2d7de5602669b4", "https://github.com/protocolbuffers/protobuf/releases/download/v36.1/protoc-36.1-linux-x86_64.zip"),
+        "35.1": {
+            "darwin-arm64": ("zip", None, "193289af0470c6a1aada357d4fba0bbf8d78bfaac8b5e42ca30af2ef75583de2", "https://github.com/protocolbuffers/protobuf/releases/download/v35.1/protoc-35.1-osx-aarch_64.zip"),
+            "darwin-x86_64": ("zip", None, "537d73604a344ded6fc94e98e07e529d4fe3e4a0b09e59905353950fafc2a1f7", "https://github.com/protocolbuffers/protobuf/releases/download/v35.1/protoc-35.1-osx-x86_64.zip"),
+            "linux-aarch64": ("zip", None, "01bf9d08808c7f96678b63f4bd8efa559bb4f83d5a7a270d5edaf507f9d5d9cf", "https://github.com/protocolbuffers/protobuf/releases/download/v35.1/protoc-35.1-linux-aarch_64.zip"),
+            "linux-x86_64": ("zip", None, "6930ebf62bd4ea607b98fff052596c6ee564b9835b4ce172c75a3f53ae9d91b7", "https://github.com/protocolbuffers/protobuf/releases/download/v35.1/protoc-35.1-linux-x86_64.zip"),
+            "windows-x86_64": ("zip", None, "5d3ff218d7d91eea95f7569bcb5a98f3030f8996d44151279d9772edcff76082", "https://github.com/protocolbuffers/protobuf/releases/download/v35.1/protoc-35.1-win64.zip"),
+        },
+        "36.2": {
+            "darwin-arm64": ("zip", None, "9cd98a532c5c5e0c4161314de0225de27e4c8a323917b6ea7b1b714d3ae23466", "https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-osx-aarch_64.zip"),
+            "darwin-x86_64": ("zip", None, "228cc7add4616cc14ca5e80dee83209d44449a7aee95a914ae748fa374efb078", "https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-osx-x86_64.zip"),
+            "linux-aarch64": ("zip", None, "8b8f18bd2b30346efbc698dd5a73dd7c805f3ef8380f6dfc95c768f3f1852f6a", "https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-linux-aarch_64.zip"),
+            "linux-x86_64": ("zip", None, "121f6c7afe1d4d0e3ea6aab9432038599250134cbf4474cb1167d2c7decd4278", "https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-linux-x86_64.zip"),
+            "windows-x86_64": ("zip", None, "f0c128dc0d8492eceece83bb459a4c0e316764b929ffbf1aa416357fd644edd3", "https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-win64.zip"),
+        },
+    },
+    "protoc-gen-go": {
+        "1.36.12": {
+            "darwin-arm64": ("tar.gz", None, "951d1d2558bbbc8c6680dcb6d302263fa35302cb6e1fccad297a50d21d827f2b", "https://github.com/protocolbuffers/protobuf-go/releases/download/v1.36.12/protoc-gen-go.v1.36.12.darwin.arm64.tar.gz"),
+            "darwin-x86_64": ("tar.gz", None, "1df5af4a047a54fb15b1f9c4a174562a692f55cab13e94b8fbf274e766800314", "https://github.com/protocolbuffers/protobuf-go/releases/download/v1.36.12/protoc-gen-go.v1.36.12.darwin.amd64.tar.gz"),
+            "linux-aarch64": ("tar.gz", None, "bf385e22e18661b044f7b96ec28384f3f76aa6da10e956b450ffb949306768de", "https://github.com/protocolbuffers/protobuf-go/releases/download/v1.36.12/protoc-gen-go.v1.36.12.linux.arm64.tar.gz"),
+            "linux-x86_64": ("tar.gz", None, "14abe70d1557026d3dce6676b7a44d3ada91d79902c71cb075fbb8d315943320", "https://github.com/protocolbuffers/protobuf-go/releases/download/v1.36.12/protoc-gen-go.v1.36.12.linux.amd64.tar.gz"),
+        },
+    },
+    "protoc-gen-validate": {
+        "1.3.3": {
+            "darwin-arm64": ("tar.gz", None, "0ae7bb4cdc6eb357e721db8f8f9b07b10a87fcb234899704d4eab33ee2b793ee", "https://github.com/bufbuild/protoc-gen-validate/releases/download/v1.3.3/protoc-gen-validate_1.3.3_darwin_arm64.tar.gz"),
+            "darwin-x86_64": ("tar.gz", None, "10090dc4e2a58d9c4392482677add96a4f4273df76a536da27aec2ea5417df89", "https://github.com/bufbuild/protoc-gen-validate/releases/download/v1.3.3/protoc-gen-validate_1.3.3_darwin_amd64.tar.gz"),
+            "linux-aarch64": ("tar.gz", None, "e34b7526405741d7fafbf6f1c68cdda429b9420190b180a0b023016651215190", "https://github.com/bufbuild/protoc-gen-validate/releases/download/v1.3.3/protoc-gen-validate_1.3.3_linux_arm64.tar.gz"),
+            "linux-x86_64": ("tar.gz", None, "6f851d3636b0c12a9fb5f99bf5c57651319f6a4c1d695f304269f1204dc9e13c", "https://github.com/bufbuild/protoc-gen-validate/releases/download/v1.3.3/protoc-gen-validate_1.3.3_linux_amd64.tar.gz"),
         },
     },
 }
 
 # Tool -> version -> where the values came from.
 PROVENANCE = {
+    "buf": {
+        "1.72.0": "sha256 as the release's sha256.txt states them, copied by cashapp/hermit-packages buf.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db (the four tar.gz) and by ScoopInstaller/Main bucket/buf.json@2aa6c164c315ad89c54dd22ea24c6a188724717d (buf-Windows-x86_64.exe, a raw pin); no second table naming its repository has these values; windows-arm64 is left out: no table naming its repository has it; sizes: none published (bump records them)",
+    },
     "protoc": {
-        "36.1": "sha256 from the public pin table work-spaces/packages star/github.com/protocolbuffers/protobuf/v36.1.star@cbe6fa6f (four other public tables agree); sizes from a public research note that copied the GitHub releases API. linux-aarch64 and windows-x86_64 are left out: no published size was found; run `protoreg bump protoc 36.1` with network access to add them",
+        "35.1": "sha256 from work-spaces/packages star/github.com/protocolbuffers/protobuf/v35.1.star@c0d5c96fcc3c691de21b1ac488b3bc3e8eb0d857, each value confirmed by a second table: linux and darwin by cert-manager/makefile-modules modules/tools/00_mod.mk@b90303374efd9a7837cc4ec2b73267d19836e6e0 (linux also by cashapp/hermit-packages protoc.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db), windows-x86_64 by ScoopInstaller/Extras bucket/protobuf.json@9fef500ddedb15a0c80b05faf96bb13fe99e7e34; sizes: none published (bump records them)",
+        "36.2": "sha256 from work-spaces/packages star/github.com/protocolbuffers/protobuf/v36.2.star@96ca7d843d2c8dae28e673200e663430cc1086a4, the one table naming its repository that has 36.2 (the same five values recur in other public files); sizes: none published (bump records them)",
+    },
+    "protoc-gen-go": {
+        "1.36.12": "sha256 from cashapp/hermit-packages protoc-gen-go.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db; no second table naming its repository has them; windows-x86_64 is left out: no table naming its repository has its digest (`protoreg bump protoc-gen-go 1.36.12` adds it); sizes: none published",
+    },
+    "protoc-gen-validate": {
+        "1.3.3": "sha256 from cashapp/hermit-packages protoc-gen-validate.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db, copied from the release's checksums file; no second table naming its repository has them; windows-x86_64 is left out: no public digest (`protoreg bump protoc-gen-validate 1.3.3` adds it); sizes: none published",
     },
 }

@@ -56,6 +56,8 @@ def _execution_platform_impl(ctx: AnalysisContext) -> list[Provider]:
             local_enabled = ctx.attrs.local_enabled,
             remote_enabled = ctx.attrs.remote_enabled,
             remote_execution_properties = ctx.attrs.remote_execution_properties or None,
+            # Buck2 refuses a remote-enabled executor without a use case.
+            remote_execution_use_case = ctx.attrs.remote_execution_use_case if ctx.attrs.remote_enabled else None,
             use_windows_path_separators = ctx.attrs.use_windows_path_separators,
         ),
     )
@@ -80,6 +82,10 @@ execution_platform = rule(
             attrs.string(),
             default = {},
             doc = "Platform properties a remote execution service matches workers on.",
+        ),
+        "remote_execution_use_case": attrs.string(
+            default = "buck2-default",
+            doc = "The use case sent to the remote execution service (Buck2's conventional default).",
         ),
         "use_windows_path_separators": attrs.bool(default = False),
     },

@@ -56,8 +56,31 @@ def _test_providers(ctx: AnalysisContext, command: cmd_args) -> list[Provider]:
         ),
     ]
 
+# `expect_findings`: run buf, show its report, and pass only when it fails with every
+# expected rule among its findings (JSON lines carry each finding's rule as `"type"`).
+_POSIX_EXPECT_FINDINGS = """
+expected=""
+while [ "$1" != "--" ]; do expected="$expected $1"; shift; done
+shift
+out=$("$@" 2>&1)
+status=$?
+printf '%s\\n' "$out"
+if [ "$status" -eq 0 ]; then
+  echo "buf lint found nothing, but these findings were expected:$expected" >&2
+  exit 1
+fi
+for rule in $expected; do
+  case "$out" in
+    *'"type":"'"$rule"'"'*) ;;
+    *) echo "buf lint did not report the expected finding $rule" >&2; exit 1;;
+  esac
+done
+echo "buf lint reported every expected finding:$expected"
+"""
+
 def _buf_lint_test_impl(ctx: AnalysisContext) -> list[Provider]:
     proto = ctx.attrs.proto[ProtoInfo]
+    expect = ctx.attrs.expect_findings
     command = cmd_args(
         ctx.attrs._buf[BufToolchainInfo].buf,
         "lint",
@@ -65,8 +88,10 @@ def _buf_lint_test_impl(ctx: AnalysisContext) -> list[Provider]:
         _path_flags(proto),
         _config_flags(ctx.attrs.config),
         "--error-format",
-        ctx.attrs.error_format,
+        "json" if expect else ctx.attrs.error_format,
     )
+    if expect:
+        command = cmd_args("/bin/sh", "-c", _POSIX_EXPECT_FINDINGS, "sh", expect, "--", command)
     return _test_providers(ctx, command)
 
 buf_lint_test = rule(
@@ -74,8 +99,15 @@ buf_lint_test = rule(
     attrs = _with_common({
         "config": _CONFIG_ATTR,
         "error_format": attrs.enum(["text", "json", "msvs", "junit", "github-actions"], default = "text"),
+        "expect_findings": attrs.list(
+            attrs.string(),
+            default = [],
+            doc = "buf rule IDs (e.g. `FIELD_LOWER_SNAKE_CASE`): the test then passes only when " +
+                  "buf lint fails and reports each of them (a POSIX shell checks the report).",
+        ),
     }),
-    doc = "Passes when `buf lint` finds nothing in the library's own files.",
+    doc = "Passes when `buf lint` finds nothing in the library's own files, or, with " +
+          "`expect_findings`, exactly when it reports those rules.",
 )
 
 def _buf_format_test_impl(ctx: AnalysisContext) -> list[Provider]:

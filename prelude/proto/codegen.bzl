@@ -20,6 +20,7 @@ es_proto_gen(name = "weather_es", protos = [":weather"])
 Code is generated for the direct sources of `protos`; their deps are only read, as imports.
 """
 
+load(":compat.bzl", "requiring_toolchains")
 load(":protoc.bzl", "ProtocGenerator", "run_protoc_generators")
 load(":providers.bzl", "ProtoInfo", "ProtocPluginToolchainInfo", "ProtocToolchainInfo")
 
@@ -151,7 +152,13 @@ def go_proto_gen(
     if grpc:
         plugins.append(grpc_plugin)
         options["go-grpc"] = grpc_options
-    proto_plugin_gen(name = name, protos = protos, plugins = plugins, options = options, **kwargs)
+    proto_plugin_gen(
+        name = name,
+        protos = protos,
+        plugins = plugins,
+        options = options,
+        **requiring_toolchains(kwargs, ["toolchains//:protoc"] + plugins)
+    )
 
 def es_proto_gen(
         name: str,
@@ -166,5 +173,5 @@ def es_proto_gen(
         protos = protos,
         plugins = [plugin],
         options = {"es": ["target=" + target] + options},
-        **kwargs
+        **requiring_toolchains(kwargs, ["toolchains//:protoc", plugin])
     )

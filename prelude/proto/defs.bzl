@@ -8,19 +8,36 @@ load("@protobuf//proto:defs.bzl", "proto_library", "go_proto_gen", "buf_lint_tes
 """
 
 load(":buf.bzl", _buf_breaking_test = "buf_breaking_test", _buf_format_test = "buf_format_test", _buf_lint_test = "buf_lint_test")
+load(":compat.bzl", "requiring_toolchains")
 load(":codegen.bzl", _es_proto_gen = "es_proto_gen", _go_proto_gen = "go_proto_gen", _proto_builtin_gen = "proto_builtin_gen", _proto_plugin_gen = "proto_plugin_gen")
 load(":proto_library.bzl", _proto_library = "proto_library")
+load(":toolchain.bzl", _node_protoc_plugin = "node_protoc_plugin")
 load(":providers.bzl", _ProtoInfo = "ProtoInfo", _ProtocPluginToolchainInfo = "ProtocPluginToolchainInfo", _ProtocToolchainInfo = "ProtocToolchainInfo", _BufToolchainInfo = "BufToolchainInfo")
 
 BufToolchainInfo = _BufToolchainInfo
 ProtoInfo = _ProtoInfo
 ProtocPluginToolchainInfo = _ProtocPluginToolchainInfo
 ProtocToolchainInfo = _ProtocToolchainInfo
-buf_breaking_test = _buf_breaking_test
-buf_format_test = _buf_format_test
-buf_lint_test = _buf_lint_test
 es_proto_gen = _es_proto_gen
 go_proto_gen = _go_proto_gen
-proto_builtin_gen = _proto_builtin_gen
-proto_library = _proto_library
-proto_plugin_gen = _proto_plugin_gen
+node_protoc_plugin = _node_protoc_plugin
+
+# The rules, each requiring the toolchains it uses by default to be pinned (compat.bzl).
+
+def proto_library(**kwargs) -> None:
+    _proto_library(**requiring_toolchains(kwargs, ["toolchains//:protoc"]))
+
+def proto_builtin_gen(**kwargs) -> None:
+    _proto_builtin_gen(**requiring_toolchains(kwargs, ["toolchains//:protoc"]))
+
+def proto_plugin_gen(**kwargs) -> None:
+    _proto_plugin_gen(**requiring_toolchains(kwargs, ["toolchains//:protoc"] + kwargs.get("plugins", [])))
+
+def buf_lint_test(**kwargs) -> None:
+    _buf_lint_test(**requiring_toolchains(kwargs, ["toolchains//:buf"]))
+
+def buf_format_test(**kwargs) -> None:
+    _buf_format_test(**requiring_toolchains(kwargs, ["toolchains//:buf"]))
+
+def buf_breaking_test(**kwargs) -> None:
+    _buf_breaking_test(**requiring_toolchains(kwargs, ["toolchains//:buf"]))

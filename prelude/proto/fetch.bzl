@@ -5,8 +5,9 @@ Two ways, chosen by `[protobuf] fetch_mode` in `.buckconfig`:
 - `helper` (default): one `protoreg materialize` action with the pin and every source in
   order (the OCI registries, then the upstream URL). It uses the network and protoreg's
   shared content-addressed cache, so it runs locally (`local_only`).
-- `native`: Buck2 downloads the upstream URL itself (`download_file` with sha256 and size, so
-  the download can be deferred and works with remote execution), then a hermetic
+- `native`: Buck2 downloads the upstream URL itself (`download_file` with the sha256, and the
+  size when the pin knows it, so the download can be deferred and works with remote
+  execution), then a hermetic
   `protoreg extract` unpacks it. A `raw` pin needs no unpacking and so no protoreg.
 
 `toolchains.bzl` instantiates these from the pins; users rarely write them by hand.
@@ -47,13 +48,13 @@ def _materialize(ctx: AnalysisContext, out: Artifact) -> None:
         "materialize",
         "--sha256",
         ctx.attrs.sha256,
-        "--size",
-        str(ctx.attrs.size),
         "--format",
         ctx.attrs.format,
         "--out",
         out.as_output(),
     )
+    if ctx.attrs.size != None:
+        cmd.add("--size", str(ctx.attrs.size))
     for source in ctx.attrs.sources:
         cmd.add("--source", source)
 
@@ -84,6 +85,7 @@ def _download_and_extract(ctx: AnalysisContext) -> Artifact:
         archive.as_output(),
         ctx.attrs.url,
         sha256 = ctx.attrs.sha256,
+        # Only a known size: Buck2 checks it, and with it can defer the download.
         size_bytes = ctx.attrs.size,
         is_executable = ctx.attrs.format == "raw",
     )
@@ -164,7 +166,11 @@ tool_distribution = rule(
             doc = "The protoreg helper; only a raw pin fetched natively does without it.",
         ),
         "sha256": attrs.string(),
-        "size": attrs.int(),
+        "size": attrs.option(
+            attrs.int(),
+            default = None,
+            doc = "Bytes, when upstream states it; None: verified by sha256 alone.",
+        ),
         "sources": attrs.list(
             attrs.string(),
             default = [],

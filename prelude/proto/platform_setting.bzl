@@ -27,3 +27,25 @@ platform_setting = rule(
     is_configuration_rule = True,
     doc = "Matches when every one of `settings` matches.",
 )
+
+def _availability_impl(ctx: AnalysisContext) -> list[Provider]:
+    if ctx.attrs.available:
+        # No constraints: matches every platform.
+        return [DefaultInfo(), ConfigurationInfo(constraints = {}, values = {})]
+
+    # A constraint no platform has, keyed by this target: whatever requires it is
+    # incompatible everywhere, and Buck2's message names this target.
+    label = ctx.label.raw_target()
+    value = ConstraintValueInfo(setting = ConstraintSettingInfo(label = label), label = label)
+    return [DefaultInfo(), value, ConfigurationInfo(constraints = {label: value}, values = {})]
+
+availability = rule(
+    impl = _availability_impl,
+    attrs = {
+        "available": attrs.bool(doc = "True: matches every platform; false: matches none."),
+    },
+    is_configuration_rule = True,
+    doc = "A `target_compatible_with` key that holds everywhere or nowhere: " +
+          "`toolchains//:<tool>-pinned` says whether the pins file pins <tool> at all, so the " +
+          "targets that need it are skipped by `buck2 build //...` instead of failing.",
+)

@@ -40,10 +40,16 @@ def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
             files.add(cmd_args(proto.import_root, format = "{}/" + path))
     return files
 
-def make_out_dirs_then(ctx: AnalysisContext, exec_os: str, cmd: cmd_args) -> cmd_args:
+def make_out_dirs_then(exec_os: str, out_dirs: list[Artifact], cmd: cmd_args) -> cmd_args:
     """`cmd`, run after creating the directories its `--NAME_out=` arguments name."""
     if exec_os == "windows":
-        fail("{}: generating code on a Windows executor is not supported yet (protoc needs its output directories made first, which takes a POSIX shell); descriptor sets and buf tests do work there".format(ctx.label))
+        # cmd.exe is every Windows executor's shell: `mkdir D1 && mkdir D2 && protoc …`. The
+        # paths are Buck2's output paths (no spaces or metacharacters); options holding cmd.exe
+        # metacharacters (& | < > ^) are refused where they are declared (run_protoc_generators).
+        line = cmd_args("cmd.exe", "/d", "/c")
+        for out in out_dirs:
+            line.add("mkdir", cmd_args(out, ignore_artifacts = True), "&&")
+        return cmd_args(line, cmd)
     return cmd_args("/bin/sh", "-c", _POSIX_MAKE_OUT_DIRS, "sh", cmd)
 
 def run_protoc_generators(
@@ -58,6 +64,11 @@ def run_protoc_generators(
         fail("{}: no proto_library to generate code for; set `protos`".format(ctx.label))
     cmd = cmd_args(protoc.protoc, proto_path_flags(ctx, protoc, protos))
     for generator in generators:
+        if protoc.exec_os == "windows":
+            for option in generator.options:
+                for char in ["&", "|", "<", ">", "^", "%"]:
+                    if char in option:
+                        fail("{}: option `{}` holds `{}`, which cmd.exe on a Windows executor would interpret".format(ctx.label, option, char))
         if generator.plugin != None:
             cmd.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
         cmd.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
@@ -65,7 +76,7 @@ def run_protoc_generators(
             cmd.add("--{}_opt={}".format(generator.name, option))
     cmd.add(proto_input_files(protos))
     ctx.actions.run(
-        make_out_dirs_then(ctx, protoc.exec_os, cmd),
+        make_out_dirs_then(protoc.exec_os, [g.out for g in generators], cmd),
         category = category,
         local_only = local_only,
     )

@@ -124,16 +124,39 @@ protoc_plugin_toolchain = rule(
 def _node_protoc_plugin_impl(ctx: AnalysisContext) -> list[Provider]:
     # protoc runs a plugin from a path with no arguments, so a JavaScript plugin needs a
     # launcher. protoc starts it in the action's directory, the project root, which is what
-    # relative `node` and `entry` paths are relative to.
-    launcher = ctx.actions.write(
-        "protoc-gen-" + ctx.attrs.plugin_name,
-        [
-            "#!/bin/sh",
-            "exec {} {} \"$@\"".format(_shell_quote(ctx.attrs.node), _shell_quote(ctx.attrs.entry)),
-        ],
-        is_executable = True,
-    )
-    return [DefaultInfo(default_output = launcher), RunInfo(args = cmd_args(launcher))]
+    # the script's path and a relative `node` are relative to.
+    if len(ctx.attrs.entry) > 1:
+        fail("{}: `entry` is one script; got {}".format(ctx.label, ctx.attrs.entry))
+    if ctx.attrs.entry:
+        script = ctx.attrs.entry[0]
+        launcher, _ = ctx.actions.write(
+            "protoc-gen-" + ctx.attrs.plugin_name,
+            cmd_args(
+                "#!/bin/sh",
+                cmd_args("exec", _shell_quote(ctx.attrs.node), script, "\"$@\"", delimiter = " "),
+                delimiter = "\n",
+            ),
+            is_executable = True,
+            allow_args = True,
+        )
+    else:
+        # Not installed: analysis still works (so `buck2 build //...` analyzes everything on a
+        # fresh checkout); running the plugin says what to do.
+        launcher = ctx.actions.write(
+            "protoc-gen-" + ctx.attrs.plugin_name,
+            [
+                "#!/bin/sh",
+                "echo {} >&2".format(_shell_quote("{}: {}".format(ctx.label, ctx.attrs.missing_hint))),
+                "exit 1",
+            ],
+            is_executable = True,
+        )
+
+    # The script, and the lock files that say which version of it and its dependencies is
+    # installed, are inputs of every action that runs the plugin: moving the pinned version
+    # reruns them.
+    args = cmd_args(launcher, hidden = ctx.attrs.entry + ctx.attrs.srcs)
+    return [DefaultInfo(default_output = launcher, other_outputs = ctx.attrs.entry + ctx.attrs.srcs), RunInfo(args = args)]
 
 def _shell_quote(word: str) -> str:
     return "'" + word.replace("'", "'\\''") + "'"
@@ -141,16 +164,27 @@ def _shell_quote(word: str) -> str:
 node_protoc_plugin = rule(
     impl = _node_protoc_plugin_impl,
     attrs = {
-        "entry": attrs.string(
-            doc = "The plugin's script, e.g. `node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es` " +
-                  "from `npm install @bufbuild/protoc-gen-es`.",
+        "entry": attrs.list(
+            attrs.source(),
+            doc = "The plugin's script, as `glob([\"node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es\"])`: " +
+                  "empty until `npm ci` has run, and then the plugin says so when it is run.",
+        ),
+        "missing_hint": attrs.string(
+            default = "the plugin's npm package is not installed: run `npm ci` in this package",
+            doc = "What running the plugin prints while `entry` is empty.",
         ),
         "node": attrs.string(default = "node", doc = "The node executable."),
         "plugin_name": attrs.string(doc = "NAME in protoc-gen-NAME."),
+        "srcs": attrs.list(
+            attrs.source(),
+            default = [],
+            doc = "More inputs of every action running the plugin: the package's lock file and " +
+                  "npm's record of what it installed (`node_modules/.package-lock.json`).",
+        ),
     },
     doc = "A POSIX launcher for a protoc plugin written in JavaScript (protoc-gen-es). " +
-          "It runs node and the npm package from this machine, so the actions using it are " +
-          "local; a plugin shipped as a native binary needs none of this.",
+          "It runs node from this machine and the npm package from the repository, so the " +
+          "actions using it are local; a plugin shipped as a native binary needs none of this.",
 )
 
 def _exec_tool_impl(ctx: AnalysisContext) -> list[Provider]:

@@ -28,17 +28,17 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 | `link` | how protoreg materializes from its cache: `copy` or `hardlink` |
 | `offline` | `true`: only protoreg's cache, no network |
 | `protoreg` | a path to a locally built protoreg (relative to the project root), a target, or `pinned` for the `protoreg` entry of the pins |
-| `protoc_gen_es` | path to protoc-gen-es's script from `npm install @bufbuild/protoc-gen-es` |
-| `node` | the node executable protoc-gen-es runs on (default `node`) |
+| `protoc_gen_es` | the label of a `node_protoc_plugin` target for protoc-gen-es (this repository: `root//examples/es:protoc-gen-es`) |
+| `node` | read by that target's BUCK file here: the node executable protoc-gen-es runs on (default `node`) |
+| `remote_execution_use_case` | read by `prelude//platforms`: the use case of the remote executors (default `buck2-default`) |
 """
 
 load(":fetch.bzl", "protoreg_binary", "tool_distribution", "tool_missing")
-load(":platform_setting.bzl", "platform_setting")
+load(":platform_setting.bzl", "availability", "platform_setting")
 load(
     ":toolchain.bzl",
     "buf_toolchain",
     "exec_tool",
-    "node_protoc_plugin",
     "protoc_plugin_toolchain",
     "protoc_toolchain",
     "toolchain_unavailable",
@@ -51,6 +51,12 @@ def _config_bool(key: str) -> bool:
     if value not in ("true", "false"):
         fail("`.buckconfig` [protobuf] {} = {}: expected true or false".format(key, value))
     return value == "true"
+
+def _protoc_gen_es() -> str:
+    value = read_root_config("protobuf", "protoc_gen_es", "")
+    if value and "//" not in value:
+        fail("`.buckconfig` [protobuf] protoc_gen_es = {}: expected the label of a `node_protoc_plugin` target, e.g. `root//examples/es:protoc-gen-es`".format(value))
+    return value
 
 def _config() -> struct:
     fetch_mode = read_root_config("protobuf", "fetch_mode", "helper")
@@ -69,10 +75,9 @@ def _config() -> struct:
         cache_dir = read_root_config("protobuf", "cache_dir", ""),
         fetch_mode = fetch_mode,
         link = link,
-        node = read_root_config("protobuf", "node", "node"),
         offline = _config_bool("offline"),
         plain_http = _config_bool("plain_http"),
-        protoc_gen_es = read_root_config("protobuf", "protoc_gen_es", ""),
+        protoc_gen_es = _protoc_gen_es(),
         protoreg = read_root_config("protobuf", "protoreg", "target/release/protoreg"),
         registries = registries,
     )
@@ -96,19 +101,26 @@ def _distributions(
         choices[":" + platform_name] = ":" + name
         pin = by_platform.get(platform_name)
         if pin == None:
+            # Incompatible everywhere: `buck2 build toolchains//...` skips it, and an executor
+            # that needs it is refused naming `<name>-pinned` (Buck2 then tries the next
+            # registered execution platform).
+            availability(name = name + "-pinned", available = False, visibility = visibility)
             tool_missing(
                 name = name,
                 tool = tool,
                 version = version,
                 platform = platform_name,
                 pinned_platforms = sorted(by_platform.keys()),
-                # Outside a build that needs it (e.g. `buck2 build toolchains//...` on another
-                # platform), this target is skipped rather than failed.
-                target_compatible_with = [":" + platform_name],
+                target_compatible_with = [":" + name + "-pinned"],
                 visibility = visibility,
             )
             continue
         format, size, sha256, url = pin
+        binaries = [b + platform.get("exe_suffix", "") for b in spec.get("binaries", [])]
+        if format == "raw":
+            # A raw pin is the one executable itself (buf's Windows release is a bare
+            # buf.exe): the tool's first binary.
+            binaries = binaries[:1]
         tool_distribution(
             name = name,
             tool = tool,
@@ -120,7 +132,7 @@ def _distributions(
             sha256 = sha256,
             url = url,
             strip_prefix = spec.get("strip_prefix", ""),
-            binaries = [b + platform.get("exe_suffix", "") for b in spec.get("binaries", [])],
+            binaries = binaries,
             directories = ["include"] if tool == "protoc" else [],
             fetch_mode = fetch_mode,
             sources = ["oci://{}/{}".format(r, spec["oci_repository"]) for r in config.registries],
@@ -156,6 +168,21 @@ def _protoreg(tools: dict, pins: dict, platforms: dict, config: struct, visibili
         protoreg_binary(name = "protoreg", path = config.protoreg, visibility = visibility)
     return ":protoreg"
 
+# The toolchains the rules and macros name by default.
+DEFAULT_TOOLCHAINS = ["buf", "protoc", "protoc-gen-go", "protoc-gen-go-grpc", "protoc-gen-validate"]
+
+def _unavailable(name: str, message: str, visibility: list[str]) -> None:
+    """A toolchain that is not there: incompatible everywhere, so `buck2 build //...` skips
+    what needs it (the rules' macros require `<name>-pinned`), and analysis of it says how
+    to provide it."""
+    availability(name = name + "-pinned", available = False, visibility = visibility)
+    toolchain_unavailable(
+        name = name,
+        message = message,
+        target_compatible_with = [":" + name + "-pinned"],
+        visibility = visibility,
+    )
+
 def protobuf_toolchains(
         pins: dict,
         tools: dict,
@@ -179,50 +206,60 @@ def protobuf_toolchains(
         if tool == "protoreg":
             continue
         spec = tools[tool]
-        versions = {v: None for v in pins.get(tool, {}).keys()}
-        versions[spec["default"]] = None
-        for version in sorted(versions.keys()):
+        by_version = pins.get(tool, {})
+        if not by_version.get(spec["default"]):
+            _unavailable(
+                tool,
+                "toolchains/pins.bzl has no pins for {tool} {version}: run `protoreg bump {tool} {version}`".format(
+                    tool = tool,
+                    version = spec["default"],
+                ),
+                visibility,
+            )
+        for version in sorted([v for v, p in by_version.items() if p]):
             choices = _distributions(tool, version, spec, pins, platforms, config, config.fetch_mode, protoreg, visibility)
             selected = "{}-{}-exec".format(tool, version)
-            exec_tool(name = selected, actual = select(choices), visibility = visibility)
+            exec_tool(
+                name = selected,
+                actual = select(choices),
+                # Any pinned platform: on an executor without a pin Buck2 tries the next
+                # registered execution platform, and patterns skip this target.
+                compatible_with = [":" + p for p in sorted(by_version[version].keys()) if p in platforms],
+                visibility = visibility,
+            )
             names = [tool + "-" + version]
             if version == spec["default"]:
                 names.append(tool)
             for name in names:
+                availability(name = name + "-pinned", available = True, visibility = visibility)
                 _toolchain(tool, name, ":" + selected, visibility)
 
-    # The toolchains the rules and macros name by default: a tool that has no pins yet still
-    # gets a target, which fails the analysis of what uses it with the command that fixes it.
-    for tool in ["buf", "protoc", "protoc-gen-go", "protoc-gen-go-grpc", "protoc-gen-validate"]:
+    # A tool that has no pins yet still gets its toolchain target, which is skipped by
+    # `buck2 build //...` and, named explicitly, fails with the command that fixes it.
+    for tool in DEFAULT_TOOLCHAINS:
         if tool not in tools:
-            toolchain_unavailable(
-                name = tool,
-                message = "toolchains/pins.bzl has no pins for {}: run `protoreg bump {} VERSION`".format(tool, tool),
-                visibility = visibility,
+            _unavailable(
+                tool,
+                "toolchains/pins.bzl has no pins for {tool}: run `protoreg bump {tool} VERSION` ".format(tool = tool) +
+                "(`protoreg versions {tool} --upstream` lists the versions)".format(tool = tool),
+                visibility,
             )
 
     if config.protoc_gen_es:
-        node_protoc_plugin(
-            name = "protoc-gen-es-launcher",
-            entry = config.protoc_gen_es,
-            node = config.node,
-            plugin_name = "es",
-            visibility = visibility,
-        )
+        availability(name = "protoc-gen-es-pinned", available = True, visibility = visibility)
         protoc_plugin_toolchain(
             name = "protoc-gen-es",
-            plugin = ":protoc-gen-es-launcher",
+            plugin = config.protoc_gen_es,
             plugin_name = "es",
             local_only = True,
             visibility = visibility,
         )
     elif "protoc-gen-es" not in tools:
-        toolchain_unavailable(
-            name = "protoc-gen-es",
-            message = "protoc-gen-es is a node program: `npm install @bufbuild/protoc-gen-es` and set " +
-                      "`[protobuf] protoc_gen_es` in .buckconfig to its `bin/protoc-gen-es` " +
-                      "(and `[protobuf] node` if node is not on PATH)",
-            visibility = visibility,
+        _unavailable(
+            "protoc-gen-es",
+            "protoc-gen-es is a node program: define a `node_protoc_plugin` target for it " +
+            "(examples/es/BUCK shows one) and name it in `[protobuf] protoc_gen_es` in .buckconfig",
+            visibility,
         )
 
 def _toolchain(tool: str, name: str, distribution: str, visibility: list[str]) -> None:

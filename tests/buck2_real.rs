@@ -1,0 +1,782 @@
+//! Real Buck2 (`../shared/tools/buck2/buck2`, or `$BUCK2`) on this repository.
+//!
+//! - The repository as committed (nothing downloaded, nothing built): every package loads,
+//!   and everything `//...` and `toolchains//...` name is analyzed for each of the five
+//!   target platforms with the host's executor, then with each canonical platform as the
+//!   preferred executor (so its pins and command lines are Buck2's own analysis).
+//! - A scratch copy with fixture pins (the real protoc, buf and Go plugins, repacked as
+//!   upstream ships them, on a loopback upstream) published to a loopback `docker-registry`:
+//!   `buck2 build //...` and `buck2 test //...` pass in both fetch modes, and the outputs are
+//!   the real tools' (descriptor sets decoded, Python round-tripped, Go, gRPC, C++ and ES).
+//! - The rules as a `protobuf` cell beside Buck2's bundled prelude.
+//!
+//! Each project runs its own Buck2 daemon, killed when the test ends (pass or fail).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use common::github::{Asset, FakeGitHub};
+use common::ops::{Workspace, BUF_REPO, NS, PROTOC_REPO};
+use common::*;
+
+/// One Buck2 project at a time: each daemon takes a core and a few hundred MiB.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const PLATFORMS: [&str; 5] = [
+    "linux-x86_64",
+    "linux-aarch64",
+    "darwin-x86_64",
+    "darwin-arm64",
+    "windows-x86_64",
+];
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Real Buck2: `$BUCK2`, else `../shared/tools/buck2/buck2` beside this checkout (CI has it).
+fn buck2_bin() -> PathBuf {
+    let path = std::env::var_os("BUCK2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/tools/buck2/buck2"));
+    assert!(
+        path.is_file(),
+        "real Buck2 not found at {} (set BUCK2 to a buck2 binary)",
+        path.display()
+    );
+    path
+}
+
+fn host_platform() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-x86_64",
+        ("linux", "aarch64") => "linux-aarch64",
+        ("macos", "x86_64") => "darwin-x86_64",
+        ("macos", "aarch64") => "darwin-arm64",
+        other => panic!("no canonical platform for {other:?}"),
+    }
+}
+
+/// A scratch Buck2 project with its own daemon, killed on drop.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// The repository's files as committed (tracked, plus new files not ignored): no
+    /// `.fixtures`, no `node_modules`, no `target`.
+    fn as_committed() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let list = Command::new("git")
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert!(list.status.success(), "git ls-files: {}", text(&list));
+        for rel in list.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+            let rel = std::str::from_utf8(rel).unwrap();
+            let from = repo_root().join(rel);
+            if !from.is_file() {
+                continue; // deleted in the work tree
+            }
+            let to = dir.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+        Project { dir }
+    }
+
+    /// An empty project, to be written by the test.
+    fn empty() -> Project {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let p = self.path().join(rel);
+        let old = std::fs::read_to_string(&p).unwrap();
+        assert!(old.contains(from), "{rel} has no `{from}`");
+        std::fs::write(p, old.replace(from, to)).unwrap();
+    }
+
+    fn buck2(&self, args: &[&str]) -> Output {
+        Command::new(buck2_bin())
+            .args(args)
+            .current_dir(self.path())
+            .env("BUCK2_UNPACK_DIR", buck2_unpack_dir())
+            .env_remove("PROTOREG_CACHE_DIR")
+            .env("DOCKER_CONFIG", "/nonexistent-docker-config")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs buck2, requires success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.buck2(args);
+        assert!(
+            out.status.success(),
+            "buck2 {} failed in {}:\n{}",
+            args.join(" "),
+            self.path().display(),
+            buck2_errors(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.buck2(&["kill"]);
+        // Outputs and protoreg's cache are read-only; make them removable.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.path())
+            .status();
+    }
+}
+
+/// Where the buck2 launcher unpacks the binary: shared by every test, so it unpacks once.
+fn buck2_unpack_dir() -> PathBuf {
+    std::env::var_os("BUCK2_UNPACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("buck2-protobuf-buck2-bin"))
+}
+
+/// stderr without Buck2's timestamped progress lines, and stdout: what a failure shows.
+fn buck2_errors(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err.lines().filter(|l| !l.starts_with("[20")).collect();
+    format!(
+        "{}\n--- stdout\n{}",
+        err.join("\n"),
+        String::from_utf8_lossy(&out.stdout)
+    )
+}
+
+/// Analyzes (no action runs) every target `//...` and `toolchains//...` name that is
+/// compatible with `platform`: `audit providers` takes literal targets, so `cquery` lists
+/// them first (patterns skip incompatible targets there). Returns the targets analyzed.
+fn analyze_everything(p: &Project, platform: &str, extra: &[&str]) -> BTreeSet<String> {
+    let tp = format!("prelude//platforms:{platform}");
+    let mut args = vec![
+        "cquery",
+        "set(//... toolchains//...)",
+        "--target-platforms",
+        &tp,
+    ];
+    args.extend_from_slice(extra);
+    let listing = p.ok(&args);
+    let marker = format!("({tp}#");
+    let targets: BTreeSet<String> = listing
+        .lines()
+        .filter(|l| l.contains(&marker))
+        .filter_map(|l| l.split(' ').next().map(str::to_owned))
+        .collect();
+    let mut args = vec!["audit", "providers", "--target-platforms", &tp];
+    args.extend_from_slice(extra);
+    args.extend(targets.iter().map(String::as_str));
+    p.ok(&args);
+    targets
+}
+
+#[test]
+fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executor() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let p = Project::as_committed();
+
+    // Every package loads (the harness's deliberately broken fixtures are ignored).
+    let all = p.ok(&["uquery", "set(//... toolchains//...)"]);
+    for t in [
+        "root//:examples",
+        "root//:lint_broken_example",
+        "root//examples/proto/acme/weather/v1:weather_go",
+        "toolchains//:protoc",
+        "toolchains//:buf",
+        "toolchains//:protoc-gen-go",
+        "toolchains//:protoc-gen-go-grpc",
+    ] {
+        assert!(all.lines().any(|l| l == t), "uquery lacks {t}:\n{all}");
+    }
+
+    // What must be analyzed everywhere: the shipped pins cover these on all five platforms.
+    let everywhere = [
+        "root//:examples",
+        "root//:lint_broken_example",
+        "root//examples/proto/acme/weather/v1:weather_builtin",
+        "root//examples/proto/acme/weather/v1:weather_es",
+        "root//examples/proto/acme/weather/v1:weather_lint",
+        "root//examples/proto/acme/weather/v1:weather_breaking",
+        "root//examples/proto/acme/weather/v1:weather_format",
+        "toolchains//:protoc",
+        "toolchains//:buf",
+        "toolchains//:protoc-gen-go",
+    ];
+    for platform in PLATFORMS {
+        let analyzed = analyze_everything(&p, platform, &[]);
+        for t in everywhere {
+            assert!(
+                analyzed.contains(t),
+                "{t} was not analyzed for {platform}: {analyzed:?}"
+            );
+        }
+        // protoc-gen-go-grpc has no public digest, so no pin: what needs it is skipped.
+        assert!(
+            !analyzed.contains("root//examples/proto/acme/weather/v1:weather_go"),
+            "weather_go needs the unpinned protoc-gen-go-grpc, yet was analyzed"
+        );
+    }
+
+    // Named explicitly, a target needing the unpinned tool says which key is unsatisfied, and
+    // the unpinned toolchain carries the command that pins it.
+    let weather_go = p.buck2(&["build", "//examples/proto/acme/weather/v1:weather_go"]);
+    let why = buck2_errors(&weather_go);
+    assert!(
+        !weather_go.status.success()
+            && why.contains("toolchains//:protoc-gen-go-grpc-pinned unsatisfied"),
+        "{why}"
+    );
+    let message = p.ok(&[
+        "uquery",
+        "toolchains//:protoc-gen-go-grpc",
+        "--output-attribute",
+        "message",
+    ]);
+    assert!(
+        message.contains("run `protoreg bump protoc-gen-go-grpc VERSION`"),
+        "{message}"
+    );
+
+    // Each canonical platform as the preferred executor: its own pins, its own command lines
+    // (a tool it has no pin for falls back to the host).
+    let pins = protoreg::pins::Pins::load(&p.path().join("toolchains/pins.bzl")).unwrap();
+    let host = host_platform();
+    for exec in PLATFORMS {
+        let registration = format!("build.execution_platforms=prelude//platforms:execution-{exec}");
+        let extra = ["-c", registration.as_str()];
+        let analyzed = analyze_everything(&p, host, &extra);
+        for t in everywhere {
+            assert!(
+                analyzed.contains(t),
+                "{t} was not analyzed with executor {exec}"
+            );
+        }
+        // The toolchain's protoc is that executor's, with that platform's pin.
+        let version = &pins.defaults["protoc"];
+        let deps = p.ok(&[
+            "cquery",
+            "deps(toolchains//:protoc)",
+            "--target-platforms",
+            &format!("prelude//platforms:{host}"),
+            "-c",
+            &registration,
+        ]);
+        let want = format!("toolchains//:protoc-{version}-{exec} (prelude//platforms:exec-{exec}#");
+        assert!(
+            deps.contains(&want),
+            "executor {exec}: no {want} in\n{deps}"
+        );
+        let actions = p.ok(&[
+            "aquery",
+            &format!("toolchains//:protoc-{version}-{exec}"),
+            "--target-platforms",
+            &format!("prelude//platforms:{exec}"),
+            "-c",
+            &registration,
+            "--output-attribute",
+            "cmd",
+        ]);
+        let sha = pins.pins["protoc"][version.as_str()][exec]
+            .sha256
+            .to_string();
+        assert!(
+            actions.contains(&sha),
+            "executor {exec}: the protoc fetch does not carry its pin {sha}:\n{actions}"
+        );
+        // Code generation: a POSIX shell on unix executors, cmd.exe on Windows.
+        let codegen = p.ok(&[
+            "aquery",
+            "root//examples/proto/acme/weather/v1:weather_builtin",
+            "--target-platforms",
+            &format!("prelude//platforms:{host}"),
+            "-c",
+            &registration,
+            "--output-attribute",
+            "cmd",
+        ]);
+        let shell = if exec.starts_with("windows") {
+            "cmd.exe"
+        } else {
+            "/bin/sh"
+        };
+        assert!(
+            codegen.contains(shell),
+            "executor {exec}: codegen is not run by {shell}:\n{codegen}"
+        );
+    }
+}
+
+/// The loopback upstream and registry the fixture projects fetch from: a GitHub-shaped
+/// server with the real protoc 36.2, buf 1.75.0 and Go plugins in upstream's archive layouts,
+/// and a `docker-registry` holding the host's artifacts, published by `protoreg publish`.
+struct Loopback {
+    gh: FakeGitHub,
+    reg: RegistryServer,
+    _ws: Workspace,
+}
+
+const GO_REPO: &str = "protocolbuffers/protobuf-go";
+const GRPC_REPO: &str = "grpc/grpc-go";
+const GO_TGZ: &str = "protoc-gen-go.v1.28.1.linux.amd64.tar.gz";
+const GRPC_TGZ: &str = "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz";
+const GRPC_TAG: &str = "cmd/protoc-gen-go-grpc/v1.0.0";
+
+impl Loopback {
+    fn start() -> Loopback {
+        let gh = common::ops::github_with_protoc_and_buf();
+        let go = fixture(GO_TGZ);
+        gh.release(GO_REPO, "v1.28.1", &[Asset::new(GO_TGZ, &go)], false, false);
+        let grpc = fixture(GRPC_TGZ);
+        gh.release(
+            GRPC_REPO,
+            GRPC_TAG,
+            &[Asset::new(GRPC_TGZ, &grpc)],
+            false,
+            false,
+        );
+        let reg = RegistryServer::start();
+        let ws = Workspace::new(&reg.host, &gh.api_url(), "");
+        for (tool, version) in [
+            ("protoc", "36.2"),
+            ("buf", "1.75.0"),
+            ("protoc-gen-go", "1.28.1"),
+            ("protoc-gen-go-grpc", "1.0.0"),
+        ] {
+            let out = ws.run(&[
+                "publish",
+                "--tool",
+                tool,
+                "--version",
+                version,
+                "--platform",
+                host_platform(),
+            ]);
+            assert!(out.status.success(), "publish {tool}: {}", text(&out));
+        }
+        Loopback { gh, reg, _ws: ws }
+    }
+
+    fn url(&self, repo: &str, tag: &str, name: &str) -> String {
+        self.gh
+            .server
+            .url(&format!("/download/{repo}/{tag}/{name}"))
+    }
+
+    /// Pins of the fixture archives, with the loopback upstream's URLs. protoc on the host
+    /// has no size (verified by sha256 alone, as most shipped pins are); buf on Windows is a
+    /// raw `.exe` (analysis only).
+    fn pins_bzl(&self) -> String {
+        use protoreg::extract::Format;
+        use protoreg::pins::{Pin, Pins};
+        let mut pins = Pins::default();
+        let mut add = |tool: &str,
+                       version: &str,
+                       platform: &str,
+                       repo: &str,
+                       tag: &str,
+                       name: &str,
+                       sized: bool| {
+            let p = pin(&fixture(name));
+            let format = if name.ends_with(".zip") {
+                Format::Zip
+            } else if name.ends_with(".tar.gz") {
+                Format::TarGz
+            } else {
+                Format::Raw
+            };
+            pins.defaults.insert(tool.into(), version.into());
+            pins.provenance.entry(tool.into()).or_default().insert(
+                version.into(),
+                "test fixture: the real binaries repacked as upstream ships them".into(),
+            );
+            pins.pins
+                .entry(tool.into())
+                .or_default()
+                .entry(version.into())
+                .or_default()
+                .insert(
+                    platform.into(),
+                    Pin {
+                        format,
+                        size: sized.then_some(p.size),
+                        sha256: p.sha256,
+                        url: self.url(repo, tag, name),
+                    },
+                );
+        };
+        for (platform, asset) in [
+            ("linux-x86_64", "linux-x86_64"),
+            ("linux-aarch64", "linux-aarch_64"),
+            ("darwin-x86_64", "osx-x86_64"),
+            ("darwin-arm64", "osx-aarch_64"),
+            ("windows-x86_64", "win64"),
+        ] {
+            let name = format!("protoc-36.2-{asset}.zip");
+            add(
+                "protoc",
+                "36.2",
+                platform,
+                PROTOC_REPO,
+                "v36.2",
+                &name,
+                platform != host_platform(),
+            );
+        }
+        add(
+            "buf",
+            "1.75.0",
+            "linux-x86_64",
+            BUF_REPO,
+            "v1.75.0",
+            "buf-Linux-x86_64.tar.gz",
+            true,
+        );
+        add(
+            "buf",
+            "1.75.0",
+            "windows-x86_64",
+            BUF_REPO,
+            "v1.75.0",
+            "buf-Windows-x86_64.exe",
+            true,
+        );
+        add(
+            "protoc-gen-go",
+            "1.28.1",
+            "linux-x86_64",
+            GO_REPO,
+            "v1.28.1",
+            GO_TGZ,
+            true,
+        );
+        add(
+            "protoc-gen-go-grpc",
+            "1.0.0",
+            "linux-x86_64",
+            GRPC_REPO,
+            GRPC_TAG,
+            GRPC_TGZ,
+            true,
+        );
+        pins.render()
+    }
+
+    /// `[protobuf]` pointed at the loopback registry, protoreg built by this workspace, and a
+    /// cache of the project's own.
+    fn configure(&self, p: &Project) {
+        p.edit(
+            ".buckconfig",
+            "registry = oras.birb.homes/buck2-protobuf",
+            &format!("registry = {}/{NS}", self.reg.host),
+        );
+        p.edit(".buckconfig", "plain_http = false", "plain_http = true");
+        p.edit(
+            ".buckconfig",
+            "cache_dir =\n",
+            &format!(
+                "cache_dir = {}\n",
+                p.path().join(".protoreg-cache").display()
+            ),
+        );
+        p.edit(
+            ".buckconfig",
+            "protoreg = target/release/protoreg",
+            &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
+        );
+        p.write("toolchains/pins.bzl", &self.pins_bzl());
+    }
+
+    fn protoc_downloads(&self) -> usize {
+        self.gh
+            .downloads(PROTOC_REPO, "v36.2", "protoc-36.2-linux-x86_64.zip")
+    }
+}
+
+fn python() -> PathBuf {
+    repo_root().join(".fixtures/venv/bin/python")
+}
+
+/// `buck2 build TARGET --show-full-json-output`: the target's default outputs.
+fn outputs(p: &Project, target: &str, extra: &[&str]) -> Vec<PathBuf> {
+    let mut args = vec!["build", target, "--show-full-json-output"];
+    args.extend_from_slice(extra);
+    let json: serde_json::Value = serde_json::from_str(&p.ok(&args)).unwrap();
+    let mut out: Vec<PathBuf> = json
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| PathBuf::from(v.as_str().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every file under `root`, by relative path.
+fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Generated code equals the golden copy the harness also checks against
+/// (tests/buck2_harness/fixtures/golden, whose README says when to regenerate it).
+fn assert_matches_golden(set: &str, generated: &Path) {
+    let golden = repo_root()
+        .join("tests/buck2_harness/fixtures/golden")
+        .join(set);
+    let (want, got) = (tree(&golden), tree(generated));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{set}: other files than the golden ones"
+    );
+    for (rel, bytes) in &want {
+        assert!(
+            got[rel] == *bytes,
+            "{set}/{rel} differs from its golden copy"
+        );
+    }
+}
+
+/// What the examples generate, checked as the harness checks it: the descriptor set decodes
+/// with its imports, the Python imports and round-trips, Go, gRPC and C++ equal their goldens,
+/// and protoc-gen-es wrote TypeScript.
+fn check_example_outputs(p: &Project, extra: &[&str]) {
+    let weather = "//examples/proto/acme/weather/v1";
+    let set = outputs(p, &format!("{weather}:weather"), extra);
+    let script = "import sys\nfrom google.protobuf import descriptor_pb2\ns = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], 'rb').read())\nfor f in s.file:\n    print(f.name, ' '.join(m.name for m in f.message_type))\n";
+    let listing = Command::new(python())
+        .args(["-c", script])
+        .arg(&set[0])
+        .output()
+        .unwrap();
+    let listing = text(&listing);
+    for want in [
+        "acme/geo/v1/geo.proto LatLng",
+        "google/protobuf/timestamp.proto Timestamp",
+        "acme/weather/v1/weather.proto Observation",
+    ] {
+        assert!(
+            listing.contains(want),
+            "descriptor set lacks {want}:\n{listing}"
+        );
+    }
+
+    // One directory per generator, each a sub-target.
+    let dir = |sub: &str| {
+        let target = format!("{weather}:{sub}");
+        let out = outputs(p, &target, extra);
+        assert!(out.len() == 1 && out[0].is_dir(), "{target}: {out:?}");
+        out[0].clone()
+    };
+    assert_matches_golden("cpp", &dir("weather_builtin[cpp]"));
+    let roundtrip = "from acme.weather.v1 import weather_pb2\nfrom acme.geo.v1 import geo_pb2\no = weather_pb2.Observation(location=geo_pb2.LatLng(latitude=52.5, longitude=13.4))\nassert weather_pb2.Observation.FromString(o.SerializeToString()) == o\nprint(o.location.latitude)\n";
+    let run = Command::new(python())
+        .args(["-c", roundtrip])
+        .env("PYTHONPATH", dir("weather_builtin[python]"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "python round trip: {}", text(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "52.5");
+    assert_matches_golden("go", &dir("weather_go[go]"));
+    assert_matches_golden("go-grpc", &dir("weather_go[go-grpc]"));
+
+    let ts = std::fs::read_to_string(dir("weather_es[es]").join("acme/weather/v1/weather_pb.ts"))
+        .unwrap();
+    assert!(
+        ts.contains("export type Observation = Message<\"acme.weather.v1.Observation\">"),
+        "{ts}"
+    );
+}
+
+/// Terminal colours out of Buck2's report.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `buck2 test //...`: passes, and ran every test of the examples (none skipped).
+fn run_tests(p: &Project, extra: &[&str]) -> String {
+    let mut args = vec!["test", "//..."];
+    args.extend_from_slice(extra);
+    let out = p.buck2(&args);
+    let report = strip_ansi(&buck2_errors(&out));
+    assert!(out.status.success(), "buck2 test //... failed:\n{report}");
+    // lint, format and breaking on the example, and the broken example's expected findings.
+    assert!(
+        report.contains("Pass 4. Fail 0."),
+        "expected the four buf tests to pass:\n{report}"
+    );
+    report
+}
+
+#[test]
+fn with_fixture_pins_everything_builds_and_tests_in_both_fetch_modes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let p = Project::as_committed();
+    up.configure(&p);
+    // protoc-gen-es, as `npm ci --prefix examples/es` (scripts/install-deps) installed it.
+    let node_modules = repo_root().join("examples/es/node_modules");
+    assert!(
+        node_modules.join("@bufbuild/protoc-gen-es").is_dir(),
+        "examples/es/node_modules is missing: run scripts/install-deps"
+    );
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&node_modules)
+        .arg(p.path().join("examples/es/"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    // Helper mode: every tool comes from the registry by digest, none from upstream.
+    let before = up.protoc_downloads();
+    p.ok(&["build", "//...", "toolchains//..."]);
+    let tests = run_tests(&p, &[]);
+    assert_eq!(
+        up.protoc_downloads(),
+        before,
+        "helper mode went upstream:\n{tests}"
+    );
+    check_example_outputs(&p, &[]);
+
+    // protoc-gen-es's lock file is an input of the ES action: moving the pin regenerates.
+    let es = "//examples/proto/acme/weather/v1:weather_es";
+    let lock = p.path().join("examples/es/package-lock.json");
+    let mut lock_text = std::fs::read_to_string(&lock).unwrap();
+    lock_text.push('\n');
+    std::fs::write(&lock, lock_text).unwrap();
+    p.ok(&["build", es]);
+    let ran = p.ok(&["log", "what-ran"]);
+    assert!(
+        ran.contains("protoc_plugin_gen") && ran.contains("weather_es"),
+        "changing the ES plugin's lock file did not rerun its action:\n{ran}"
+    );
+
+    // Native mode: Buck2 downloads the upstream URLs itself, protoreg only unpacks.
+    let native = ["-c", "protobuf.fetch_mode=native"];
+    let mut args = vec!["build", "//...", "toolchains//..."];
+    args.extend_from_slice(&native);
+    p.ok(&args);
+    run_tests(&p, &native);
+    assert!(
+        up.protoc_downloads() > before,
+        "native mode did not download protoc from the upstream URL"
+    );
+    check_example_outputs(&p, &native);
+}
+
+#[test]
+fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let p = Project::empty();
+    // The layout prelude/proto/README.md gives: these rules vendored as a cell.
+    let vendored = p.path().join("third-party/buck2-protobuf");
+    std::fs::create_dir_all(&vendored).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("prelude"))
+        .arg(&vendored)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    p.write(
+        ".buckconfig",
+        &format!(
+            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = third-party/buck2-protobuf/prelude\n  none = none\n\
+             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
+             [external_cells]\n  prelude = bundled\n\
+             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
+             [build]\n  execution_platforms = prelude//platforms:default\n\
+             [protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
+            up.reg.host,
+            p.path().join(".protoreg-cache").display(),
+            env!("CARGO_BIN_EXE_protoreg"),
+        ),
+    );
+    p.write(
+        "toolchains/BUCK",
+        "load(\"@prelude//toolchains:demo.bzl\", \"system_demo_toolchains\")\n\
+         load(\"@protobuf//proto:toolchains.bzl\", \"protobuf_toolchains\")\n\
+         load(\":pins.bzl\", \"PINS\", \"PLATFORMS\", \"TOOLS\")\n\n\
+         system_demo_toolchains()\n\n\
+         protobuf_toolchains(pins = PINS, tools = TOOLS, platforms = PLATFORMS)\n",
+    );
+    p.write("toolchains/pins.bzl", &up.pins_bzl());
+    p.write(
+        "api/BUCK",
+        "load(\"@protobuf//proto:defs.bzl\", \"buf_lint_test\", \"proto_library\")\n\n\
+         proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
+         buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
+    );
+    p.write(
+        "api/acme/thing/v1/thing.proto",
+        "syntax = \"proto3\";\n\npackage acme.thing.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n\n// A thing.\nmessage Thing {\n  // Its name.\n  string name = 1;\n  // When it was made.\n  google.protobuf.Timestamp made_at = 2;\n}\n",
+    );
+    let set = outputs(&p, "//api:api", &[]);
+    assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
+    let tests = p.ok(&["test", "//api:lint"]);
+    assert!(!tests.contains("FAIL"), "{tests}");
+}
