@@ -86,9 +86,16 @@ fn file_server() -> &'static str {
                 let Ok(mut stream) = stream else { continue };
                 let dir = dir.clone();
                 std::thread::spawn(move || {
+                    // Read the whole request head before answering: closing a socket with
+                    // unread request bytes resets it, and the client can lose the response.
+                    let mut reader = BufReader::new(&stream);
                     let mut line = String::new();
-                    if BufReader::new(&stream).read_line(&mut line).is_err() {
+                    if reader.read_line(&mut line).is_err() {
                         return;
+                    }
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                        header.clear();
                     }
                     let name = line.split_whitespace().nth(1).unwrap_or("/").rsplit('/').next().unwrap_or("").to_owned();
                     let extra = EXTRA_FILES.lock().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
