@@ -67,18 +67,12 @@ struct Project {
 }
 
 impl Project {
-    /// The repository's files as committed (tracked, plus new files not ignored): no
-    /// `.fixtures`, no `node_modules`, no `target`.
+    /// The repository's tracked files (in CI, a clean checkout: exactly what is committed):
+    /// no `.fixtures`, no `node_modules`, no `target`.
     fn as_committed() -> Project {
         let dir = tempfile::tempdir().unwrap();
         let list = Command::new("git")
-            .args([
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-            ])
+            .args(["ls-files", "-z", "--cached"])
             .current_dir(repo_root())
             .output()
             .unwrap();
@@ -220,18 +214,22 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         assert!(all.lines().any(|l| l == t), "uquery lacks {t}:\n{all}");
     }
 
-    // What must be analyzed everywhere: the shipped pins cover these on all five platforms.
+    // What must be analyzed for every target platform, and what only off Windows (no Windows
+    // pin for protoc-gen-go; ES and the expected-findings lint test run /bin/sh).
     let everywhere = [
         "root//:examples",
-        "root//:lint_broken_example",
         "root//examples/proto/acme/weather/v1:weather_builtin",
-        "root//examples/proto/acme/weather/v1:weather_es",
         "root//examples/proto/acme/weather/v1:weather_lint",
         "root//examples/proto/acme/weather/v1:weather_breaking",
         "root//examples/proto/acme/weather/v1:weather_format",
         "toolchains//:protoc",
         "toolchains//:buf",
+    ];
+    let off_windows = [
+        "root//:lint_broken_example",
+        "root//examples/proto/acme/weather/v1:weather_es",
         "toolchains//:protoc-gen-go",
+        "toolchains//:protoc-gen-es",
     ];
     for platform in PLATFORMS {
         let analyzed = analyze_everything(&p, platform, &[]);
@@ -239,6 +237,13 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             assert!(
                 analyzed.contains(t),
                 "{t} was not analyzed for {platform}: {analyzed:?}"
+            );
+        }
+        for t in off_windows {
+            assert_eq!(
+                analyzed.contains(t),
+                !platform.starts_with("windows"),
+                "{t} for {platform}: {analyzed:?}"
             );
         }
         // protoc-gen-go-grpc has no public digest, so no pin: what needs it is skipped.
@@ -254,7 +259,7 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
     let why = buck2_errors(&weather_go);
     assert!(
         !weather_go.status.success()
-            && why.contains("toolchains//:protoc-gen-go-grpc-pinned unsatisfied"),
+            && why.contains("toolchains//:protoc-gen-go-grpc-on-linux-x86_64 unsatisfied"),
         "{why}"
     );
     let message = p.ok(&[
@@ -268,6 +273,35 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         "{message}"
     );
 
+    // Each canonical platform as the machine running Buck2 would register it (its executor
+    // alone, target platform itself): what has no pin there is skipped, nothing fails.
+    for platform in PLATFORMS {
+        let only = format!("build.execution_platforms=prelude//platforms:exec-{platform}");
+        let analyzed = analyze_everything(&p, platform, &["-c", &only]);
+        for t in [
+            "root//:examples",
+            "root//examples/proto/acme/weather/v1:weather_builtin",
+            "toolchains//:protoc",
+            "toolchains//:buf",
+        ] {
+            assert!(
+                analyzed.contains(t),
+                "{t} not analyzed on a {platform} machine"
+            );
+        }
+        if platform.starts_with("windows") {
+            // No Windows pin for protoc-gen-go; ES and the expected-findings test need /bin/sh.
+            for skipped in [
+                "toolchains//:protoc-gen-go",
+                "toolchains//:protoc-gen-es",
+                "root//examples/proto/acme/weather/v1:weather_es",
+                "root//:lint_broken_example",
+            ] {
+                assert!(!analyzed.contains(skipped), "{skipped} analyzed on Windows");
+            }
+        }
+    }
+
     // Each canonical platform as the preferred executor: its own pins, its own command lines
     // (a tool it has no pin for falls back to the host).
     let pins = protoreg::pins::Pins::load(&p.path().join("toolchains/pins.bzl")).unwrap();
@@ -276,9 +310,9 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         let registration = format!("build.execution_platforms=prelude//platforms:execution-{exec}");
         let extra = ["-c", registration.as_str()];
         let analyzed = analyze_everything(&p, host, &extra);
-        for t in everywhere {
+        for t in everywhere.iter().chain(&off_windows) {
             assert!(
-                analyzed.contains(t),
+                analyzed.contains(*t),
                 "{t} was not analyzed with executor {exec}"
             );
         }
@@ -335,6 +369,19 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             "executor {exec}: codegen is not run by {shell}:\n{codegen}"
         );
     }
+
+    // Remote executors take their use case from the root .buckconfig.
+    p.edit(
+        ".buckconfig",
+        "remote_execution_use_case = buck2-default",
+        "remote_execution_use_case = from-root-config",
+    );
+    let executor = p.ok(&[
+        "audit",
+        "providers",
+        "prelude//platforms:exec-windows-x86_64",
+    ]);
+    assert!(executor.contains("from-root-config"), "{executor}");
 }
 
 /// The loopback upstream and registry the fixture projects fetch from: a GitHub-shaped

@@ -43,9 +43,9 @@ def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
 def make_out_dirs_then(exec_os: str, out_dirs: list[Artifact], cmd: cmd_args) -> cmd_args:
     """`cmd`, run after creating the directories its `--NAME_out=` arguments name."""
     if exec_os == "windows":
-        # cmd.exe is every Windows executor's shell: `mkdir D1 && mkdir D2 && protoc …`. The
-        # paths are Buck2's output paths (no spaces or metacharacters); options holding cmd.exe
-        # metacharacters (& | < > ^) are refused where they are declared (run_protoc_generators).
+        # cmd.exe is every Windows executor's shell: `mkdir D1 && mkdir D2 && protoc @ARGS …`.
+        # What it parses is Buck2's output paths (no spaces or metacharacters; Buck2 removes
+        # outputs before an action runs, so each mkdir creates) and protoc's argument file.
         line = cmd_args("cmd.exe", "/d", "/c")
         for out in out_dirs:
             line.add("mkdir", cmd_args(out, ignore_artifacts = True), "&&")
@@ -62,19 +62,21 @@ def run_protoc_generators(
     """One protoc action that runs every generator over the direct sources of `protos`."""
     if not protos:
         fail("{}: no proto_library to generate code for; set `protos`".format(ctx.label))
-    cmd = cmd_args(protoc.protoc, proto_path_flags(ctx, protoc, protos))
+    args = cmd_args(proto_path_flags(ctx, protoc, protos))
+    outs = cmd_args()
     for generator in generators:
-        if protoc.exec_os == "windows":
-            for option in generator.options:
-                for char in ["&", "|", "<", ">", "^", "%"]:
-                    if char in option:
-                        fail("{}: option `{}` holds `{}`, which cmd.exe on a Windows executor would interpret".format(ctx.label, option, char))
         if generator.plugin != None:
-            cmd.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
-        cmd.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
+            args.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
         for option in generator.options:
-            cmd.add("--{}_opt={}".format(generator.name, option))
-    cmd.add(proto_input_files(protos))
+            args.add("--{}_opt={}".format(generator.name, option))
+        outs.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
+    args.add(proto_input_files(protos))
+
+    # protoc reads arguments from @FILE, one per line: the command line stays short (cmd.exe
+    # stops at 8191 characters) however many protos and import roots there are, and no
+    # option passes through a shell.
+    argfile, _ = ctx.actions.write(category + "_args.txt", args, allow_args = True)
+    cmd = cmd_args(protoc.protoc, cmd_args(argfile, format = "@{}"), outs, hidden = args)
     ctx.actions.run(
         make_out_dirs_then(protoc.exec_os, [g.out for g in generators], cmd),
         category = category,

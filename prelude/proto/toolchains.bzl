@@ -13,8 +13,9 @@ For each tool and pinned version it defines one fetch target per platform
 (`protoc-36.2-linux-x86_64`, sub-targets for each binary and for `include`), and toolchains
 that `select()` among them for the execution platform: `protoc`, `buf`, one per plugin
 (`protoc-gen-go`, …) at the tool's default version, and the same suffixed with each pinned
-version (`protoc-31.1`). A platform without a pin gets a target that fails analysis naming
-tool, version and platform, so only builds that need it fail.
+version (`protoc-35.1`). A platform without a pin gets a stand-in target that is
+incompatible everywhere, and every toolchain gets the compatibility keys `compat.bzl`
+describes, so what needs a tool that is not pinned for a platform is skipped there.
 
 Read from `.buckconfig` `[protobuf]` (all optional):
 
@@ -33,6 +34,7 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 | `remote_execution_use_case` | read by `prelude//platforms`: the use case of the remote executors (default `buck2-default`) |
 """
 
+load(":compat.bzl", "KEYED_PLATFORMS", "POSIX_SHELL", "compatibility_key")
 load(":fetch.bzl", "protoreg_binary", "tool_distribution", "tool_missing")
 load(":platform_setting.bzl", "availability", "platform_setting")
 load(
@@ -171,11 +173,17 @@ def _protoreg(tools: dict, pins: dict, platforms: dict, config: struct, visibili
 # The toolchains the rules and macros name by default.
 DEFAULT_TOOLCHAINS = ["buf", "protoc", "protoc-gen-go", "protoc-gen-go-grpc", "protoc-gen-validate"]
 
+def _keys(name: str, platforms: list[str], visibility: list[str]) -> None:
+    """The compatibility keys of one toolchain (compat.bzl): `<name>-on-<platform>` for each
+    keyed platform, holding where `platforms` says, and `<name>-pinned`, holding if any."""
+    for platform in KEYED_PLATFORMS:
+        availability(name = "{}-on-{}".format(name, platform), available = platform in platforms, visibility = visibility)
+    availability(name = name + "-pinned", available = len(platforms) > 0, visibility = visibility)
+
 def _unavailable(name: str, message: str, visibility: list[str]) -> None:
     """A toolchain that is not there: incompatible everywhere, so `buck2 build //...` skips
-    what needs it (the rules' macros require `<name>-pinned`), and analysis of it says how
-    to provide it."""
-    availability(name = name + "-pinned", available = False, visibility = visibility)
+    what needs it, and its `message` says how to provide it."""
+    _keys(name, [], visibility)
     toolchain_unavailable(
         name = name,
         message = message,
@@ -191,12 +199,16 @@ def protobuf_toolchains(
     """Defines the protobuf toolchains of a `toolchains` package from the pins file."""
     config = _config()
 
-    # select() keys, one per canonical platform, on the standard os/cpu labels.
-    for platform_name in sorted(platforms.keys()):
-        platform = platforms[platform_name]
+    # select() keys, one per platform, on the standard os/cpu labels: the pins file's, and
+    # every platform compat.bzl keys compatibility on.
+    settings = {name: (p["os"], p["cpu"]) for name, p in platforms.items()}
+    for name, os_cpu in KEYED_PLATFORMS.items():
+        settings.setdefault(name, os_cpu)
+    for platform_name in sorted(settings.keys()):
+        os, cpu = settings[platform_name]
         platform_setting(
             name = platform_name,
-            settings = ["prelude//os:" + platform["os"], "prelude//cpu:" + platform["cpu"]],
+            settings = ["prelude//os:" + os, "prelude//cpu:" + cpu],
             visibility = visibility,
         )
 
@@ -231,7 +243,7 @@ def protobuf_toolchains(
             if version == spec["default"]:
                 names.append(tool)
             for name in names:
-                availability(name = name + "-pinned", available = True, visibility = visibility)
+                _keys(name, [p for p in by_version[version].keys() if p in platforms], visibility)
                 _toolchain(tool, name, ":" + selected, visibility)
 
     # A tool that has no pins yet still gets its toolchain target, which is skipped by
@@ -245,13 +257,19 @@ def protobuf_toolchains(
                 visibility,
             )
 
+    # What runs /bin/sh: everywhere but Windows.
+    posix = [p for p in platforms.keys() if platforms[p]["os"] != "windows"]
+    _keys(POSIX_SHELL.split(":")[-1], posix, visibility)
+
     if config.protoc_gen_es:
-        availability(name = "protoc-gen-es-pinned", available = True, visibility = visibility)
+        # Run through a POSIX launcher (node_protoc_plugin).
+        _keys("protoc-gen-es", posix, visibility)
         protoc_plugin_toolchain(
             name = "protoc-gen-es",
             plugin = config.protoc_gen_es,
             plugin_name = "es",
             local_only = True,
+            target_compatible_with = compatibility_key("toolchains//:protoc-gen-es"),
             visibility = visibility,
         )
     elif "protoc-gen-es" not in tools:
@@ -263,14 +281,17 @@ def protobuf_toolchains(
         )
 
 def _toolchain(tool: str, name: str, distribution: str, visibility: list[str]) -> None:
+    # Skipped where its tool has no pin, like what uses it.
+    compatible = compatibility_key("toolchains//:" + name)
     if tool == "protoc":
-        protoc_toolchain(name = name, distribution = distribution, visibility = visibility)
+        protoc_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
     elif tool == "buf":
-        buf_toolchain(name = name, distribution = distribution, visibility = visibility)
+        buf_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
     elif tool.startswith(_PLUGIN_PREFIX):
         protoc_plugin_toolchain(
             name = name,
             plugin = distribution,
             plugin_name = tool[len(_PLUGIN_PREFIX):],
+            target_compatible_with = compatible,
             visibility = visibility,
         )

@@ -11,6 +11,7 @@ use starlark::starlark_complex_value;
 use starlark::starlark_module;
 use starlark::values::dict::DictRef;
 use starlark::values::starlark_value;
+use starlark::values::starlark_value_as_type::StarlarkValueAsType;
 use starlark::values::{
     Freeze, FreezeResult, Freezer, FrozenValue, Heap, NoSerialize, StarlarkValue, Trace, Tracer,
     Value, ValueLike,
@@ -82,7 +83,7 @@ fn parts_of<'v>(v: Value<'v>) -> Vec<(bool, Value<'v>)> {
     }
 }
 
-#[starlark_value(type = "selector")]
+#[starlark_value(type = "Select")]
 impl<'v, V: ValueLike<'v>> StarlarkValue<'v> for SelectorGen<V>
 where
     Self: ProvidesStaticType<'v>,
@@ -105,6 +106,9 @@ where
 
 #[starlark_module]
 pub fn select_globals(builder: &mut GlobalsBuilder) {
+    /// The type of what `select()` returns, for annotations (`-> Select`), as Buck2 names it.
+    const Select: StarlarkValueAsType<FrozenSelector> = StarlarkValueAsType::new();
+
     /// `select({key: value, "DEFAULT": value})`.
     fn select<'v>(#[starlark(require = pos)] d: Value<'v>) -> starlark::Result<Selector<'v>> {
         let dict = DictRef::from_value(d)
