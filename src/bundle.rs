@@ -255,7 +255,7 @@ pub fn fetch(
         size: Some(layer.size),
     };
     let mut w = crate::verify::HashingWriter::new(Vec::new(), layer.size);
-    client.pull_blob(&repo, &digest, &mut w)?;
+    client.pull_blob(&repo, &digest, layer.size, &mut w)?;
     let doc_bytes = w.finish(
         &expected,
         &format!("bundle document {repo}@{}", digest.oci()),

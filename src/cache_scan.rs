@@ -28,7 +28,12 @@ pub struct Entry {
 pub fn entries(store: &Store) -> Vec<Entry> {
     let mut out = Vec::new();
     // blobs-v1/sha256/<2 hex>/<64 hex>
-    for fan in dir(&store.blobs_dir().join("sha256")) {
+    let blobs = dir(&store.blobs_dir())
+        .into_iter()
+        .find(|p| p.ends_with("sha256"))
+        .map(|p| dir(&p))
+        .unwrap_or_default();
+    for fan in blobs {
         for blob in dir(&fan) {
             if let Ok(m) = fs::symlink_metadata(&blob) {
                 out.push(Entry {
@@ -75,7 +80,12 @@ pub fn usage(store: &Store) -> u64 {
     entries(store).iter().map(|e| e.bytes).sum()
 }
 
+/// The entries of `path` when it is a real directory. A symlink in the cache's layout was
+/// planted: it is not followed, so nothing outside the cache is ever listed (and cleaned).
 fn dir(path: &Path) -> Vec<PathBuf> {
+    if !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return vec![];
+    }
     match fs::read_dir(path) {
         Ok(rd) => {
             let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();

@@ -2,6 +2,11 @@
 //! It holds the cache's lock exclusively while it works, and every `materialize` holds it
 //! shared, so nothing is removed from under a running build; an entry is first renamed into
 //! `tmp/` (atomic: it stops being an entry at once) and then deleted.
+//!
+//! Only a directory marked as a protoreg cache (the `CACHEDIR.TAG` protoreg writes when it
+//! creates one) is cleaned: anything else is refused before anything is created, changed or
+//! removed there. In `tmp/`, only what protoreg named is considered, and it is removed only
+//! when it is old and its owner is dead (its `tmp/` lock is free, see [`Store::temp_path`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -59,7 +64,26 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(secs))
+    // Past u64 seconds a Duration cannot hold it (from_secs_f64 would panic).
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        Error::input(
+            format!("--older-than `{s}` is out of range"),
+            "write a duration under 2^64 seconds (584 billion years), e.g. 3650d; \
+             --older-than 0 removes every entry",
+        )
+    })
+}
+
+/// registry.yaml's `cache.cleanup_older_than_days`, as a duration (exit 2 when too large).
+pub fn days(days: u64) -> Result<Duration> {
+    days.checked_mul(86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            Error::input(
+                format!("cache.cleanup_older_than_days `{days}` is out of range"),
+                "set a number of days under 200 trillion in registry.yaml, or pass --older-than",
+            )
+        })
 }
 
 /// `10G`, `500M`, `1.5GB`, `64KiB`, or bytes.
@@ -87,6 +111,13 @@ pub fn parse_size(s: &str) -> Result<u64> {
     if !v.is_finite() || v < 0.0 {
         return Err(bad());
     }
+    // 2^64 and above would saturate silently to u64::MAX.
+    if v >= u64::MAX as f64 {
+        return Err(Error::input(
+            format!("--max-size `{s}` is out of range"),
+            "write a size under 16 EiB, e.g. 10G",
+        ));
+    }
     Ok(v as u64)
 }
 
@@ -101,11 +132,38 @@ pub struct Removal {
 pub struct Plan {
     pub removals: Vec<Removal>,
     pub kept_bytes: u64,
+    /// The cache directory does not exist: nothing was done, nothing was written.
+    pub absent: bool,
 }
 
-/// Choose what to remove: debris in `tmp/` (only ever there while a process holds the
-/// cache, and cleanup holds it exclusively), entries unused since `older_than`, then the
-/// least recently used until the rest fits in `max_size`.
+/// Is `root` something cleanup may work on? A protoreg cache (marked by its `CACHEDIR.TAG`),
+/// or nothing at all (`Ok(false)`: there is nothing to clean, and nothing is created).
+/// Anything else is refused, exit 2. `named_by` says which setting chose the directory.
+pub fn check_marked(store: &Store, named_by: &str) -> Result<bool> {
+    let root = store.root();
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("inspect the cache directory", root, e)),
+        Ok(_) => {}
+    }
+    if store.is_marked() {
+        return Ok(true);
+    }
+    Err(Error::input(
+        format!(
+            "refusing to clean `{}` (named by {named_by}): it is not a protoreg cache \
+             (it has no CACHEDIR.TAG written by protoreg); nothing was changed there",
+            root.display()
+        ),
+        "point --cache-dir, PROTOREG_CACHE_DIR or registry.yaml's cache.local_cache_dir at \
+         the cache protoreg created (it writes CACHEDIR.TAG there), or drop them to clean the \
+         default cache",
+    ))
+}
+
+/// Choose what to remove: entries unused since `older_than`, then the least recently used
+/// until the rest fits in `max_size`; and in `tmp/`, what protoreg named there that is that
+/// old and whose owner is dead (an unfinished download or extraction of a killed process).
 pub fn plan(store: &Store, older_than: Duration, max_size: Option<u64>) -> Plan {
     let now = SystemTime::now();
     let mut keep = Vec::new();
@@ -113,10 +171,19 @@ pub fn plan(store: &Store, older_than: Duration, max_size: Option<u64>) -> Plan 
     for e in cache_scan::entries(store) {
         let age = now.duration_since(e.last_used).unwrap_or_default();
         if e.kind == Kind::Temp {
-            plan.removals.push(Removal {
-                entry: e,
-                reason: "debris",
-            });
+            let name = e.path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let ours = name.as_deref().is_some_and(store::is_temp_name);
+            if !ours {
+                continue; // not protoreg's: neither removed nor counted
+            }
+            if age >= older_than && !name.as_deref().is_some_and(|n| store.temp_entry_locked(n)) {
+                plan.removals.push(Removal {
+                    entry: e,
+                    reason: "debris",
+                });
+            } else {
+                plan.kept_bytes += e.bytes;
+            }
         } else if age >= older_than {
             plan.removals.push(Removal {
                 entry: e,
@@ -143,20 +210,24 @@ pub fn plan(store: &Store, older_than: Duration, max_size: Option<u64>) -> Plan 
         }
         keep = rest;
     }
-    plan.kept_bytes = keep.iter().map(|e| e.bytes).sum();
+    plan.kept_bytes += keep.iter().map(|e| e.bytes).sum::<u64>();
     plan
 }
 
-/// Take the cache exclusively, plan, and (unless `dry_run`) remove.
+/// Check the mark, take the cache exclusively, plan, and (unless `dry_run`) remove.
 pub fn run(
     store: &Store,
     older_than: Duration,
     max_size: Option<u64>,
     dry_run: bool,
     audit: &crate::audit::Audit,
+    named_by: &str,
 ) -> Result<Plan> {
-    if !store.root().is_dir() {
-        return Ok(Plan::default());
+    if !check_marked(store, named_by)? {
+        return Ok(Plan {
+            absent: true,
+            ..Plan::default()
+        });
     }
     let _guard = exclusive(store.root())?;
     let plan = plan(store, older_than, max_size);
@@ -174,15 +245,48 @@ pub fn run(
             }
             _ => op,
         };
-        // Rename first: from this instant the entry no longer exists for any reader.
+        // Rename first: from this instant the entry no longer exists for any reader. A
+        // read-only tree's top directory needs its write bit back to move to a new parent.
         let doomed = store.temp_path("doomed");
-        let result =
-            std::fs::rename(&r.entry.path, &doomed).ctx("move out of the cache", &r.entry.path);
+        let result = store::writable_dir(&r.entry.path).and_then(|()| {
+            std::fs::rename(&r.entry.path, &doomed).ctx("move out of the cache", &r.entry.path)
+        });
         if result.is_ok() {
             store::remove_tree(&doomed);
         }
         op.finish(&result);
         result?;
     }
+    store.collect_dead_owner_locks();
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_out_of_range_are_input_errors() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for s in [
+            "99999999999999999999",
+            "99999999999999999999s",
+            "60000000000000w",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{s}");
+            assert!(e.to_string().contains("out of range"), "{s}: {e}");
+        }
+        assert_eq!(parse_duration("soon").unwrap_err().exit_code(), 2);
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        for s in ["99999999999999999999999T", "18446744073709551616"] {
+            assert_eq!(parse_size(s).unwrap_err().exit_code(), 2, "{s}");
+        }
+        assert_eq!(days(7).unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(days(u64::MAX).unwrap_err().exit_code(), 2);
+    }
 }

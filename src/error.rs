@@ -1,6 +1,7 @@
 //! The one error type of protoreg. Every variant says what failed, where, and what to do;
 //! [`Error::exit_code`] maps it to the command line's contract (1 = the work failed,
-//! 2 = bad usage, configuration or input).
+//! 2 = bad usage, configuration or input). Every message is displayed through [`sanitize`]:
+//! no raw control character or URL credential from an archive, a registry or a file gets out.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -14,14 +15,12 @@ pub struct Attempt {
     pub reason: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// Bad input on the command line or in a file: exit 2.
-    #[error("{what}\n  hint: {hint}")]
     Input { what: String, hint: String },
 
     /// Bad configuration file content: exit 2.
-    #[error("{file}:{line}: `{key}`: {what}\n  hint: {hint}")]
     Config {
         file: PathBuf,
         line: usize,
@@ -31,18 +30,15 @@ pub enum Error {
     },
 
     /// Every source was tried and none gave the pinned bytes: exit 1.
-    #[error("{}", all_sources_failed(.sha256, .attempts))]
     AllSourcesFailed {
         sha256: String,
         attempts: Vec<Attempt>,
     },
 
     /// `--offline` and the cache does not hold the artifact: exit 1.
-    #[error("sha256:{sha256} is not in the cache at `{cache}` and --offline forbids fetching it\n  hint: run once without --offline (or with PROTOREG_CACHE_DIR pointing at a warm cache)")]
     Offline { sha256: String, cache: PathBuf },
 
     /// The bytes are not the pinned bytes: exit 1.
-    #[error("{what} does not match its pin: expected {expected}, got {actual}\n  hint: {hint}")]
     Verification {
         what: String,
         expected: String,
@@ -51,20 +47,16 @@ pub enum Error {
     },
 
     /// An archive that would write outside its tree, or is otherwise unsafe: exit 1.
-    #[error("refusing to extract `{archive}`: {reason}\n  hint: the artifact is not a plain tool archive; check the pin and the source it came from")]
     UnsafeArchive { archive: String, reason: String },
 
     /// A file system operation failed.
-    #[error("failed to {action} `{}`: {source}", .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
 
     /// A registry operation (other than a fetch with fallback) failed.
-    #[error("{operation} on {registry} failed: {reason}\n  hint: {hint}")]
     Registry {
         operation: String,
         registry: String,
@@ -73,12 +65,123 @@ pub enum Error {
     },
 
     /// `health` found a registry or the cache in trouble: exit 1 (the report says which).
-    #[error("the registry service is {status}\n  hint: see the report above; `protoreg health --json` has the details")]
     Unhealthy { status: String },
 
     /// Timed out waiting for another process that holds a cache entry lock.
-    #[error("timed out after {seconds}s waiting for the lock `{}` held by another protoreg\n  hint: wait for that protoreg to finish (entry locks wait PROTOREG_LOCK_TIMEOUT seconds), or remove the lock file if no protoreg is running", .path.display())]
     LockTimeout { path: PathBuf, seconds: u64 },
+}
+
+impl Error {
+    /// The message as composed, before [`sanitize`]: fields may hold text from archives,
+    /// registries, configuration files and URLs, none of it trusted.
+    fn raw(&self) -> String {
+        match self {
+            Error::Input { what, hint } => format!("{what}\n  hint: {hint}"),
+            Error::Config {
+                file,
+                line,
+                key,
+                what,
+                hint,
+            } => format!(
+                "{}:{line}: `{key}`: {what}\n  hint: {hint}",
+                file.display()
+            ),
+            Error::AllSourcesFailed { sha256, attempts } => all_sources_failed(sha256, attempts),
+            Error::Offline { sha256, cache } => format!(
+                "sha256:{sha256} is not in the cache at `{}` and --offline forbids fetching it\n  hint: run once without --offline (or with PROTOREG_CACHE_DIR pointing at a warm cache)",
+                cache.display()
+            ),
+            Error::Verification {
+                what,
+                expected,
+                actual,
+                hint,
+            } => format!(
+                "{what} does not match its pin: expected {expected}, got {actual}\n  hint: {hint}"
+            ),
+            Error::UnsafeArchive { archive, reason } => format!(
+                "refusing to extract `{archive}`: {reason}\n  hint: the artifact is not a plain tool archive; check the pin and the source it came from"
+            ),
+            Error::Io {
+                action,
+                path,
+                source,
+            } => format!("failed to {action} `{}`: {source}", path.display()),
+            Error::Registry {
+                operation,
+                registry,
+                reason,
+                hint,
+            } => format!("{operation} on {registry} failed: {reason}\n  hint: {hint}"),
+            Error::Unhealthy { status } => format!(
+                "the registry service is {status}\n  hint: see the report above; `protoreg health --json` has the details"
+            ),
+            Error::LockTimeout { path, seconds } => format!(
+                "timed out after {seconds}s waiting for the lock `{}` held by another protoreg\n  hint: wait for that protoreg to finish (entry locks wait PROTOREG_LOCK_TIMEOUT seconds), or remove the lock file if no protoreg is running",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Every error is displayed through [`sanitize`], the one place untrusted text is made safe
+/// for a terminal and a log: whatever a variant holds, no control character and no URL
+/// credential reaches stderr, `--json` reasons, the audit log or a report.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&sanitize(&self.raw()))
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Make text safe to show: control characters other than the line breaks and tabs that
+/// messages are laid out with (ESC, BEL, CR, backspace, DEL, the C1 range, and the Unicode
+/// bidirectional overrides that reorder what a terminal shows) are written as Rust escapes
+/// (`\u{1b}`), and the `user:password@` of every `scheme://` URL becomes `***@`.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\n' && c != '\t') || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    redact_userinfo(&out)
+}
+
+/// `scheme://user:password@host/…` becomes `scheme://***@host/…`, wherever it occurs in `text`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| "/?#`'\"<>".contains(c) || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn all_sources_failed(sha256: &str, attempts: &[Attempt]) -> String {
@@ -91,6 +194,28 @@ fn all_sources_failed(sha256: &str, attempts: &[Attempt]) -> String {
     }
     s.push_str("\n  hint: check that a registry or mirror holds the blob (`protoreg health`), or add a --source");
     s
+}
+
+/// Text files protoreg reads (registry.yaml, the pins file) must be UTF-8: `bytes` decoded, or
+/// a configuration error (exit 2) naming `file` and the line of the first byte that is not.
+pub fn utf8_text(file: &std::path::Path, bytes: Vec<u8>, kind: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        Error::Config {
+            file: file.to_path_buf(),
+            line,
+            key: "(document)".into(),
+            what: format!(
+                "{kind} is not UTF-8 text (byte 0x{:02x} at offset {at} is not UTF-8)",
+                bytes.get(at).copied().unwrap_or_default()
+            ),
+            hint: format!(
+                "{kind} must be UTF-8: re-save it as UTF-8, or restore it from version control"
+            ),
+        }
+    })
 }
 
 impl Error {
@@ -155,5 +280,62 @@ impl fmt::Display for Bytes {
         } else {
             write!(f, "{v:.1} {}", UNITS[u])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_layout_kept() {
+        let e = Error::UnsafeArchive {
+            archive: "a\u{1b}[31m.tgz".into(),
+            reason: "symlink points to `\u{1b}]0;x\u{7}\r\u{9b}\u{202e}`".into(),
+        };
+        let shown = e.to_string();
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("a\\u{1b}[31m.tgz"), "{shown}");
+        assert!(shown.contains("\\u{7}\\u{d}\\u{9b}\\u{202e}"), "{shown}");
+        assert!(shown.contains("\n  hint: "), "{shown}");
+        assert_eq!(e.summary(), shown.lines().next().unwrap());
+    }
+
+    #[test]
+    fn url_credentials_are_redacted_wherever_they_appear() {
+        let e = Error::input(
+            "`https://user:hunter2@h.example:5000/ns` is not a registry, nor is http://a@b/x?q",
+            "see https://docs.example/x (no credentials) or `oci://t0ken@h/r`",
+        );
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+        assert!(shown.contains("`https://***@h.example:5000/ns`"), "{shown}");
+        assert!(shown.contains("http://***@b/x?q"), "{shown}");
+        assert!(shown.contains("https://docs.example/x"), "{shown}");
+        assert!(shown.contains("oci://***@h/r"), "{shown}");
+    }
+
+    #[test]
+    fn non_utf8_text_names_the_file_and_line() {
+        let e = utf8_text(
+            std::path::Path::new("registry.yaml"),
+            b"a: 1\nb: \xff\n".to_vec(),
+            "the configuration file",
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("registry.yaml:2: ")
+                && shown.contains("UTF-8")
+                && shown.contains("hint:"),
+            "{shown}"
+        );
     }
 }

@@ -30,6 +30,7 @@ pub mod publish;
 pub mod registry;
 pub mod resolve;
 pub mod retention;
+pub mod settings;
 pub mod signature;
 pub mod source;
 pub mod starlark_lit;

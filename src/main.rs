@@ -8,7 +8,7 @@ fn main() {
         let mut source = std::error::Error::source(&e);
         while let Some(cause) = source {
             // Most messages already quote their cause; print only what adds something.
-            let text = cause.to_string();
+            let text = protoreg::error::sanitize(&cause.to_string());
             if !message.contains(&text) {
                 eprintln!("  caused by: {text}");
             }

@@ -69,7 +69,7 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
     };
     let client = Box::new(Registry::connect(
         &cfg.host,
-        &cfg.net(),
+        &cfg.net()?,
         Some(cfg.credentials()?),
     )?);
     Ok(Endpoint::Registry { cfg, client })
@@ -189,9 +189,12 @@ impl Endpoint {
             crate::verify::DEFAULT_MAX_UNSIZED,
         );
         match self {
-            Endpoint::Registry { client, .. } => {
-                client.pull_blob(&self.full(rel), &expected.sha256, &mut w)?
-            }
+            Endpoint::Registry { client, .. } => client.pull_blob(
+                &self.full(rel),
+                &expected.sha256,
+                expected.size.unwrap_or(crate::verify::DEFAULT_MAX_UNSIZED),
+                &mut w,
+            )?,
             Endpoint::Layout { .. } => {
                 let p = self
                     .layout(rel)

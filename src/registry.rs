@@ -1,9 +1,17 @@
 //! A thin, blocking facade over oci-client for the operator's side (push, tags, manifests,
 //! blob existence). It owns its current-thread runtime, so callers stay synchronous; blobs
 //! are streamed from disk in chunks, never read whole.
+//!
+//! Every call is bounded like a fetch ([`crate::fetch::transfer_budget`]): a document
+//! (manifest, tag list, catalog page, token) must arrive within the timeout plus the time its
+//! 4 MiB budget takes at 256 KiB/s, a blob within the timeout plus its size at that rate,
+//! and no read of a pulled blob may wait longer than the timeout. A registry that trickles
+//! its answers fails the call instead of holding it up forever.
 
+use std::future::Future;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::errors::OciDistributionError;
@@ -13,7 +21,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth::{self, Credentials};
 use crate::error::{Error, Result};
-use crate::fetch::NetOptions;
+use crate::fetch::{transfer_budget, NetOptions, DOCUMENT_BYTES};
 use crate::verify::Sha256;
 
 const CHUNK: usize = 4 << 20;
@@ -65,6 +73,44 @@ impl Registry {
         self.creds.to_oci()
     }
 
+    /// The budget of a call that moves a document (or nothing much) either way.
+    fn document_budget(&self) -> Duration {
+        transfer_budget(self.timeout, DOCUMENT_BYTES)
+    }
+
+    /// Run `call` on this facade's runtime, failing it with `operation` timed out when it is
+    /// not done within `budget`.
+    fn bounded<T, E>(
+        &self,
+        operation: &str,
+        budget: Duration,
+        call: impl Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T>
+    where
+        E: Into<BoundedError>,
+    {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(budget, call).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(match e.into() {
+                BoundedError::Oci(e) => self.err(operation, e),
+                BoundedError::Done(e) => e,
+            }),
+            Err(_) => Err(Error::Registry {
+                operation: operation.into(),
+                registry: self.host.clone(),
+                reason: format!(
+                    "timed out: not done after {}s (PROTOREG_TIMEOUT plus the transfer at {} KiB/s)",
+                    budget.as_secs(),
+                    crate::fetch::FLOOR_RATE >> 10
+                ),
+                hint: "the registry is too slow or stalled: check it (`protoreg health`), or raise PROTOREG_TIMEOUT".into(),
+            }),
+        }
+    }
+
     fn err(&self, operation: &str, e: OciDistributionError) -> Error {
         let reason = auth::redact(&describe(&e), &self.creds);
         let hint = match e {
@@ -84,14 +130,12 @@ impl Registry {
 
     pub fn blob_exists(&self, repository: &str, digest: &Sha256) -> Result<bool> {
         let r = self.reference(repository, &digest.oci());
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                    .await;
-                self.client.blob_exists(&r, &digest.oci()).await
-            })
-            .map_err(|e| self.err("check blob", e))
+        self.bounded("check blob", self.document_budget(), async {
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                .await;
+            self.client.blob_exists(&r, &digest.oci()).await
+        })
     }
 
     /// Push a blob from memory (small documents: configs).
@@ -101,9 +145,11 @@ impl Registry {
             return Ok(digest);
         }
         let r = self.reference(repository, &digest.oci());
-        self.runtime
-            .block_on(self.client.push_blob(&r, data.to_vec(), &digest.oci()))
-            .map_err(|e| self.err("push blob", e))?;
+        self.bounded(
+            "push blob",
+            transfer_budget(self.timeout, data.len() as u64),
+            self.client.push_blob(&r, data.to_vec(), &digest.oci()),
+        )?;
         Ok(digest)
     }
 
@@ -138,16 +184,14 @@ impl Registry {
         })
         .boxed();
         let r = self.reference(repository, &digest.oci());
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                    .await;
-                self.client
-                    .push_blob_stream(&r, stream, &digest.oci(), Some(size))
-                    .await
-            })
-            .map_err(|e| self.err("push blob", e))?;
+        self.bounded("push blob", transfer_budget(self.timeout, size), async {
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                .await;
+            self.client
+                .push_blob_stream(&r, stream, &digest.oci(), Some(size))
+                .await
+        })?;
         Ok(true)
     }
 
@@ -168,16 +212,14 @@ impl Registry {
                 "use an OCI media type",
             )
         })?;
-        self.runtime
-            .block_on(async {
-                self.client
-                    .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                    .await;
-                self.client
-                    .push_manifest_raw(&r, bytes.to_vec(), content_type)
-                    .await
-            })
-            .map_err(|e| self.err("push manifest", e))?;
+        self.bounded("push manifest", self.document_budget(), async {
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &self.auth())
+                .await;
+            self.client
+                .push_manifest_raw(&r, bytes.to_vec(), content_type)
+                .await
+        })?;
         Ok(digest)
     }
 
@@ -189,10 +231,14 @@ impl Registry {
     ) -> Result<Option<(Vec<u8>, String)>> {
         let r = self.reference(repository, tag_or_digest);
         let accepted = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
-        match self
-            .runtime
-            .block_on(self.client.pull_manifest_raw(&r, &self.auth(), &accepted))
-        {
+        let answer = self.bounded("read manifest", self.document_budget(), async {
+            Ok::<_, BoundedError>(
+                self.client
+                    .pull_manifest_raw(&r, &self.auth(), &accepted)
+                    .await,
+            )
+        })?;
+        match answer {
             Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
             Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
             Err(OciDistributionError::RegistryError { envelope, .. })
@@ -213,10 +259,10 @@ impl Registry {
     /// Every tag of a repository (empty when the repository does not exist).
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
         let r = self.reference(repository, "latest");
-        match self
-            .runtime
-            .block_on(self.client.list_tags(&r, &self.auth(), None, None))
-        {
+        let answer = self.bounded("list tags", self.document_budget(), async {
+            Ok::<_, BoundedError>(self.client.list_tags(&r, &self.auth(), None, None).await)
+        })?;
+        match answer {
             Ok(t) => Ok(t.tags),
             Err(OciDistributionError::RegistryError { envelope, .. })
                 if envelope
@@ -230,15 +276,23 @@ impl Registry {
         }
     }
 
-    /// Stream a blob into `sink` (verification is the caller's).
+    /// Stream a blob of at most `most` bytes into `sink` (verification is the caller's).
     pub fn pull_blob(
         &self,
         repository: &str,
         digest: &Sha256,
+        most: u64,
         sink: &mut dyn std::io::Write,
     ) -> Result<()> {
         let r = self.reference(repository, &digest.oci());
-        self.runtime.block_on(async {
+        let stall = self.timeout;
+        let stalled = || Error::Registry {
+            operation: "pull blob".into(),
+            registry: self.host.clone(),
+            reason: format!("timed out: stalled for {}s", stall.as_secs()),
+            hint: "the registry stopped sending: check it (`protoreg health`) and re-run".into(),
+        };
+        self.bounded("pull blob", transfer_budget(stall, most), async {
             self.client
                 .store_auth_if_needed(r.resolve_registry(), &self.auth())
                 .await;
@@ -247,12 +301,15 @@ impl Registry {
                 .pull_blob_stream(&r, digest.oci().as_str())
                 .await
                 .map_err(|e| self.err("pull blob", e))?;
-            while let Some(chunk) = stream.next().await {
+            while let Some(chunk) = tokio::time::timeout(stall, stream.next())
+                .await
+                .map_err(|_| stalled())?
+            {
                 let chunk = chunk.map_err(|e| Error::io("download", &self.host, e))?;
                 sink.write_all(&chunk)
                     .map_err(|e| Error::io("write", &self.host, e))?;
             }
-            Ok(())
+            Ok::<(), Error>(())
         })
     }
 }
@@ -265,13 +322,12 @@ impl Registry {
         // Bounded: 1000 pages of 1000 repositories.
         for _ in 0..1000 {
             let last = out.last().cloned();
-            let page = self
-                .runtime
-                .block_on(
-                    self.client
-                        .catalog(&r, &self.auth(), Some(1000), last.as_deref()),
-                )
-                .map_err(|e| self.err("list repositories", e))?;
+            let page = self.bounded(
+                "list repositories",
+                self.document_budget(),
+                self.client
+                    .catalog(&r, &self.auth(), Some(1000), last.as_deref()),
+            )?;
             let n = page.repositories.len();
             out.extend(page.repositories);
             if n < 1000 {
@@ -288,10 +344,11 @@ impl Registry {
     /// request with the token oci-client negotiates for push.
     pub fn delete_manifest(&self, repository: &str, digest: &Sha256) -> Result<()> {
         let r = self.reference(repository, &digest.oci());
-        let token = self
-            .runtime
-            .block_on(self.client.auth(&r, &self.auth(), RegistryOperation::Push))
-            .map_err(|e| self.err("authenticate", e))?;
+        let token = self.bounded(
+            "authenticate",
+            self.document_budget(),
+            self.client.auth(&r, &self.auth(), RegistryOperation::Push),
+        )?;
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{}",
@@ -334,6 +391,25 @@ impl Registry {
             )),
             code => Err(failed(format!("HTTP {code}"), "re-run later")),
         }
+    }
+}
+
+/// The error of a call run by [`Registry::bounded`]: oci-client's (described by the facade)
+/// or one of protoreg's own.
+pub enum BoundedError {
+    Oci(OciDistributionError),
+    Done(Error),
+}
+
+impl From<OciDistributionError> for BoundedError {
+    fn from(e: OciDistributionError) -> Self {
+        BoundedError::Oci(e)
+    }
+}
+
+impl From<Error> for BoundedError {
+    fn from(e: Error) -> Self {
+        BoundedError::Done(e)
     }
 }
 

@@ -51,8 +51,15 @@ impl FromStr for Source {
                     "give the repository only: the pin's digest selects the blob",
                 ));
             }
+            if registry.contains('@') {
+                return Err(bad(
+                    "credentials do not belong in a source: set PROTOREG_REGISTRY_USERNAME/PASSWORD or PROTOREG_REGISTRY_TOKEN",
+                ));
+            }
             if !valid_host(registry) {
-                return Err(bad("the registry must be HOST or HOST:PORT"));
+                return Err(bad(
+                    "the registry must be HOST or HOST:PORT, the port a number from 1 to 65535",
+                ));
             }
             Ok(Source::Oci {
                 registry: registry.to_string(),
@@ -93,23 +100,59 @@ impl fmt::Display for Source {
     }
 }
 
-/// `HOST` or `HOST:PORT` (IPv6 in brackets): the characters a registry address may have.
+/// `HOST` or `HOST:PORT`, the host a name or an IPv4 address of letters, digits, `.` and `-`,
+/// or an IPv6 address in brackets; a port, when its `:` is there, is a number from 1 to 65535
+/// (`host:` with an empty port is not an address).
 pub fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((v6, after)) = rest.split_once(']') else {
+                return false;
+            };
+            let v6_ok = v6.contains(':')
+                && v6
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            match after {
+                "" => (v6_ok, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (v6_ok, Some(port)),
+                    None => return false,
+                },
+            }
+        }
+        None => {
+            let (name, port) = match host.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            };
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    name_ok && port_ok
 }
 
-/// Drop `user:password@` from a URL so credentials never reach output or logs.
+/// Drop `user:password@` from a URL (with or without its `scheme://`) so credentials never
+/// reach output or logs.
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let host_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..host_end].rfind('@') {
-            return format!("{scheme}://***@{}", &rest[at + 1..]);
-        }
+    let (prefix, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{prefix}***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
-    url.to_string()
 }
 
 #[cfg(test)]
@@ -148,6 +191,14 @@ mod tests {
             "https://",
             "oci-layout:",
             "/tmp/file",
+            "oci://127.0.0.1:/x",
+            "oci://127.0.0.1:0/x",
+            "oci://127.0.0.1:65536/x",
+            "oci://127.0.0.1:5000:1/x",
+            "oci://h:x/r",
+            "oci://[::1/r",
+            "oci://[::1]x/r",
+            "oci://u:pw@h/r",
         ] {
             let e = bad.parse::<Source>().unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
@@ -155,7 +206,31 @@ mod tests {
     }
 
     #[test]
+    fn hosts_and_ports() {
+        for ok in [
+            "h",
+            "a.b-c",
+            "127.0.0.1:5000",
+            "h:1",
+            "h:65535",
+            "[::1]",
+            "[::1]:5000",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "", ":5000", "h:", "h:0", "h:65536", "h:123456", "h:+1", "[]", "[::1]:", "u@h",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+        let e = "oci://u:hunter2@h/r".parse::<Source>().unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
     fn redacts_credentials() {
+        assert_eq!(redact_url("u:pw@h:5000/ns"), "***@h:5000/ns");
+        assert_eq!(redact_url("h:5000/a@b"), "h:5000/a@b");
         assert_eq!(
             redact_url("https://u:secret@h/p@x"),
             "https://***@h/p@x".to_string()

@@ -38,6 +38,11 @@ impl Value {
     }
 }
 
+/// How deep dicts, lists and tuples may nest. The pins file nests four deep
+/// (`PINS[tool][version][platform]` is a tuple); the limit keeps a hostile file from
+/// overflowing the stack of this recursive reader.
+pub const MAX_DEPTH: usize = 32;
+
 /// A parse error with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -51,6 +56,7 @@ pub fn parse(src: &str) -> Result<BTreeMap<String, (usize, Value)>, ParseError> 
         s: src.as_bytes(),
         i: 0,
         line: 1,
+        depth: 0,
     };
     let mut out = BTreeMap::new();
     loop {
@@ -73,6 +79,8 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     line: usize,
+    /// Values being read (one per open dict, list or tuple, plus the one at hand).
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -127,6 +135,18 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Value, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(format!(
+                "values nested more than {MAX_DEPTH} deep (the pins file nests 4 deep)"
+            )));
+        }
+        self.depth += 1;
+        let v = self.value_at_depth();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_at_depth(&mut self) -> Result<Value, ParseError> {
         self.skip_ws();
         match self.s.get(self.i) {
             Some(b'"') => self.string().map(Value::Str),
@@ -265,6 +285,23 @@ mod tests {
             Some(&Value::List(vec![Value::Int(1), Value::Int(-2)]))
         );
         assert_eq!(m["B"], (5, Value::Str("x\"y".into())));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for open in ["[", "(", "{\"k\": "] {
+            let src = format!("A = \n{}", open.repeat(50_000));
+            let e = parse(&src).unwrap_err();
+            assert_eq!(e.line, 2);
+            assert!(e.message.contains("nested more than 32 deep"), "{e:?}");
+        }
+        // Up to the limit is fine.
+        let ok = format!(
+            "A = {}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -12,6 +12,16 @@
 //! An entry only ever appears by rename of a complete, verified file or directory, so an
 //! entry that exists is complete: the hit path is one `open` (DotSlash's invariant). A crash
 //! leaves debris only under `tmp/`, which `protoreg cleanup` removes.
+//!
+//! A tree is made read-only before it is installed, except its top directory: moving a
+//! directory to a new parent rewrites its `..`, which needs write permission on the directory
+//! itself (only root is exempt). The top directory loses its write bit right after the
+//! rename; everything a reader can see through the entry was read-only and complete before it
+//! existed.
+//!
+//! Every process that writes under `tmp/` holds an advisory lock, `locks/tmp-<owner>.lock`,
+//! for as long as it lives, and names its `tmp/` entries `<what>.<owner>.<n>`: `cleanup`
+//! leaves an entry whose owner's lock is held (see [`Store::temp_entry_locked`]).
 
 use std::fs::{self, File, TryLockError};
 use std::io;
@@ -22,7 +32,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::verify::Sha256;
 
 pub const ENV_CACHE_DIR: &str = "PROTOREG_CACHE_DIR";
-pub const ENV_LOCK_TIMEOUT: &str = "PROTOREG_LOCK_TIMEOUT";
 
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by protoreg (buck2-protobuf).\n\
@@ -106,31 +115,138 @@ impl Store {
         Some(path.to_path_buf())
     }
 
-    /// Create the layout on first use.
+    /// Create the layout on first use. The tag comes first: it is what marks the directory
+    /// as a protoreg cache, the only kind of directory `cleanup` removes anything from.
     pub fn init(&self) -> Result<()> {
+        fs::create_dir_all(&self.root).ctx("create the cache directory", &self.root)?;
+        let tag = self.root.join("CACHEDIR.TAG");
+        if fs::symlink_metadata(&tag).is_err() {
+            write_atomic(&tag, CACHEDIR_TAG.as_bytes())?;
+        }
         for d in [self.tmp_dir(), self.root.join("locks")] {
             fs::create_dir_all(&d).ctx("create the cache directory", &d)?;
         }
-        let tag = self.root.join("CACHEDIR.TAG");
-        if !tag.exists() {
-            write_atomic(&tag, CACHEDIR_TAG.as_bytes())?;
-        }
         Ok(())
+    }
+
+    /// Is the root marked as a protoreg cache: a `CACHEDIR.TAG` (a regular file) that
+    /// protoreg wrote? Another tool's tag (Cargo's `target/` has one, and a `tmp/`) does not
+    /// count.
+    pub fn is_marked(&self) -> bool {
+        use std::io::Read;
+        let tag = self.root.join("CACHEDIR.TAG");
+        match fs::symlink_metadata(&tag) {
+            Ok(m) if m.is_file() => {}
+            _ => return false,
+        }
+        let mut head = Vec::new();
+        let read = File::open(&tag).and_then(|f| f.take(4096).read_to_end(&mut head));
+        let mut want = CACHEDIR_TAG.lines();
+        let mut have = head.split(|b| *b == b'\n');
+        read.is_ok()
+            && want.next().map(str::as_bytes) == have.next()
+            && want.next().map(str::as_bytes) == have.next()
     }
 
     /// Take the per-entry lock, waiting for another process that holds it.
     pub fn lock(&self, key: &Sha256) -> Result<File> {
         let path = self.root.join("locks").join(format!("{}.lock", key.hex()));
-        let seconds = std::env::var(ENV_LOCK_TIMEOUT)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(900);
+        let seconds = crate::settings::lock_timeout()?.as_secs();
         lock_exclusive(open_lock_file(&path)?, &path, seconds)
     }
 
-    /// A fresh, unique path under `tmp/` (not created).
+    /// A fresh, unique path under `tmp/` (not created), named `<what>.<owner>.<n>` after
+    /// this process's `tmp/` lock (claimed on first use), so `cleanup` can tell it is alive.
+    /// `what` is a plain word. Without a lock (a read-only `locks/`), the name is the older
+    /// `<what>-<pid>-<n>-<nanos>` and only age protects the entry.
     pub fn temp_path(&self, what: &str) -> PathBuf {
-        self.tmp_dir().join(unique_name(what))
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        match self.tmp_owner() {
+            Some(owner) => {
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.tmp_dir().join(format!("{what}.{owner}.{n}"))
+            }
+            None => self.tmp_dir().join(unique_name(what)),
+        }
+    }
+
+    fn owner_lock_path(&self, owner: &str) -> PathBuf {
+        self.root.join("locks").join(format!("tmp-{owner}.lock"))
+    }
+
+    /// This process's owner id for this cache's `tmp/`, its lock held until the process
+    /// exits (the kernel releases it when the process dies, however it dies).
+    fn tmp_owner(&self) -> Option<String> {
+        type Owners = Vec<(PathBuf, Option<(String, File)>)>;
+        static OWNERS: std::sync::Mutex<Owners> = std::sync::Mutex::new(Vec::new());
+        let mut owners = OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, claimed)) = owners.iter().find(|(root, _)| *root == self.root) {
+            return claimed.as_ref().map(|(id, _)| id.clone());
+        }
+        let claimed = self.claim_owner();
+        let id = claimed.as_ref().map(|(id, _)| id.clone());
+        owners.push((self.root.clone(), claimed));
+        id
+    }
+
+    fn claim_owner(&self) -> Option<(String, File)> {
+        use std::os::unix::fs::MetadataExt;
+        for _ in 0..5 {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let id = format!("{}-{nanos}", std::process::id());
+            let path = self.owner_lock_path(&id);
+            let file = open_lock_file(&path).ok()?;
+            if file.try_lock().is_err() {
+                continue; // cleanup is collecting it: it is about to be unlinked
+            }
+            // The lock counts only on the file the path names: cleanup may have unlinked a
+            // dead-looking file between our create and our lock.
+            let (Ok(ours), Ok(named)) = (file.metadata(), fs::metadata(&path)) else {
+                continue;
+            };
+            if ours.dev() == named.dev() && ours.ino() == named.ino() {
+                return Some((id, file));
+            }
+        }
+        None
+    }
+
+    /// Is the `tmp/` entry `name` still being written by a live process? True when its
+    /// owner's lock is held, or cannot be tested; false for a dead owner (its lock is free or
+    /// gone) and for names without an owner.
+    pub fn temp_entry_locked(&self, name: &str) -> bool {
+        let Some(owner) = temp_owner(name) else {
+            return false;
+        };
+        let path = self.owner_lock_path(owner);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return false,
+            Err(_) => return true,
+        };
+        file.try_lock().is_err()
+    }
+
+    /// Remove the `tmp/` locks of processes that are gone (each taken first, so a live
+    /// process's lock is never removed). For `cleanup`, which holds the cache exclusively.
+    pub fn collect_dead_owner_locks(&self) {
+        let dir = self.root.join("locks");
+        let Ok(rd) = fs::read_dir(&dir) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with("tmp-") && name.ends_with(".lock")) {
+                continue;
+            }
+            if let Ok(f) = File::open(e.path()) {
+                if f.try_lock().is_ok() {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     /// Move a verified temporary file into place as the blob `sha256`.
@@ -142,11 +258,69 @@ impl Store {
     }
 
     /// Make a finished tree read-only and move it into place.
+    ///
+    /// Its top directory keeps its owner's write bit until it is in place: renaming a
+    /// directory into a new parent rewrites its `..`, which needs write permission on it.
+    /// Everything below is read-only before the rename, so the entry is complete and
+    /// read-only in content the instant it exists; its top directory becomes read-only just
+    /// after (a process killed in between leaves a complete entry whose top directory is
+    /// writable by its owner, nothing worse).
     pub fn install_tree(&self, tmp: &Path, key: &Sha256) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
         let dest = self.tree_path(key);
-        make_read_only(tmp)?;
-        install(tmp, &dest)?;
+        let prepared = make_read_only(tmp).and_then(|mode| {
+            set_mode(tmp, mode | 0o200)?;
+            Ok(mode)
+        });
+        let mode = match prepared {
+            Ok(mode) => mode,
+            Err(e) => {
+                remove_tree(tmp);
+                return Err(e);
+            }
+        };
+        if install(tmp, &dest)? {
+            // Ours: drop the write bit the rename needed. Best effort (the entry is complete
+            // either way); checked by mode, not trusted.
+            if fs::symlink_metadata(&dest)
+                .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o222 != 0)
+            {
+                let _ = set_mode(&dest, mode);
+            }
+        }
         Ok(dest)
+    }
+}
+
+/// A `what` of a `tmp/` name: a plain word.
+fn word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The owner in a `tmp/` name `<what>.<owner>.<n>` (owner: `<pid>-<nanos>`), if it has one.
+pub fn temp_owner(name: &str) -> Option<&str> {
+    let mut parts = name.rsplitn(3, '.');
+    let (n, owner, what) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (pid, nanos) = owner.split_once('-')?;
+    (word(what) && digits(n) && digits(pid) && digits(nanos)).then_some(owner)
+}
+
+/// Was `name` made by protoreg in `tmp/`: `<what>.<owner>.<n>` ([`Store::temp_path`]), or
+/// an older protoreg's `<what>-<pid>-<n>-<nanos>` ([`unique_name`], 9-digit nanos)? Anything
+/// else in `tmp/` is not protoreg's, and `cleanup` leaves it alone.
+pub fn is_temp_name(name: &str) -> bool {
+    if temp_owner(name).is_some() {
+        return true;
+    }
+    // ...-<pid or counter>-<nanoseconds, always 9 digits>
+    let parts: Vec<&str> = name.split('-').collect();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        [what, .., before, nanos] => {
+            word(what) && !digits(what) && digits(before) && nanos.len() == 9 && digits(nanos)
+        }
+        _ => false,
     }
 }
 
@@ -185,16 +359,17 @@ pub fn lock_exclusive(file: File, path: &Path, seconds: u64) -> Result<File> {
     }
 }
 
-/// Rename without replacing. An existing destination means another process finished the same
-/// entry first: its content is identical by construction, so ours is dropped.
-fn install(tmp: &Path, dest: &Path) -> Result<()> {
+/// Rename without replacing; true when ours was installed. An existing destination means
+/// another process finished the same entry first: its content is identical by construction,
+/// so ours is dropped.
+fn install(tmp: &Path, dest: &Path) -> Result<bool> {
     let parent = dest.parent().unwrap_or(dest);
     fs::create_dir_all(parent).ctx("create the cache directory", parent)?;
     match rename_noreplace(tmp, dest) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists || dest.exists() => {
             remove_tree(tmp);
-            Ok(())
+            Ok(false)
         }
         Err(e) => {
             remove_tree(tmp);
@@ -273,19 +448,31 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).ctx("set permissions of", path)
 }
 
-/// Drop every write bit in a tree (files keep their exec bits).
-fn make_read_only(root: &Path) -> Result<()> {
+/// Drop every write bit below `root` (files keep their exec bits); return the read-only mode
+/// for `root` itself, which is left as it is (see [`Store::install_tree`]).
+fn make_read_only(root: &Path) -> Result<u32> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::symlink_metadata(root).ctx("inspect", root)?;
     if meta.is_dir() {
         for entry in fs::read_dir(root).ctx("read directory", root)? {
             let entry = entry.ctx("read directory", root)?;
-            make_read_only(&entry.path())?;
+            let path = entry.path();
+            let mode = make_read_only(&path)?;
+            if !entry.file_type().ctx("inspect", &path)?.is_symlink() {
+                set_mode(&path, mode)?;
+            }
         }
     }
-    if !meta.file_type().is_symlink() {
-        let mode = meta.permissions().mode() & 0o555;
-        set_mode(root, mode)?;
+    Ok(meta.permissions().mode() & 0o555)
+}
+
+/// Give a directory back its owner's write bit, so it can be moved to a new parent (see
+/// [`Store::install_tree`]); files and links are left alone.
+pub fn writable_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(path).ctx("inspect", path)?;
+    if meta.is_dir() && meta.permissions().mode() & 0o200 == 0 {
+        set_mode(path, (meta.permissions().mode() & 0o7777) | 0o200)?;
     }
     Ok(())
 }
@@ -314,5 +501,84 @@ pub fn remove_tree(path: &Path) {
             let _ = fs::remove_file(path);
         }
         Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognized_and_nothing_else() {
+        assert_eq!(
+            temp_owner("tree.123-1700000000000000000.7"),
+            Some("123-1700000000000000000")
+        );
+        assert_eq!(temp_owner("blob-123-4-000000005"), None);
+        for ours in [
+            "tree.123-1700000000000000000.7",
+            "doomed.1-2.0",
+            "blob-12345-000000001",
+            "tree-123-4-000000005",
+            &unique_name("blob"),
+        ] {
+            assert!(is_temp_name(ours), "{ours}");
+        }
+        for theirs in [
+            "notes.txt",
+            "report-2023-11",
+            "backup-2024-01-15",
+            "buf.tar.gz",
+            "1-2-000000003",
+            ".tree.1-2.3",
+            "tree.1-2.x",
+            "tree.12.3",
+            "",
+        ] {
+            assert!(!is_temp_name(theirs), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn a_temp_path_names_its_live_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("cache"));
+        store.init().unwrap();
+        let p = store.temp_path("blob");
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let owner = temp_owner(&name).expect("an owner in the name");
+        assert!(is_temp_name(&name));
+        assert!(store.temp_entry_locked(&name), "our own lock is held");
+        // The same owner for every entry of this process in this cache.
+        let q = store.temp_path("tree");
+        assert_eq!(
+            temp_owner(&q.file_name().unwrap().to_string_lossy()),
+            Some(owner)
+        );
+        // A live owner's lock survives collection.
+        store.collect_dead_owner_locks();
+        assert!(store.temp_entry_locked(&name));
+        // A dead owner (a free lock file) and a missing one do not lock.
+        drop(File::create(store.owner_lock_path("1-2")).unwrap());
+        assert!(!store.temp_entry_locked("blob.1-2.0"));
+        store.collect_dead_owner_locks();
+        assert!(!store.owner_lock_path("1-2").exists());
+        assert!(!store.temp_entry_locked("blob.1-2.0"));
+    }
+
+    #[test]
+    fn only_protoregs_tag_marks_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_path_buf());
+        assert!(!store.is_marked());
+        fs::write(
+            dir.path().join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55\n# created by cargo\n",
+        )
+        .unwrap();
+        assert!(!store.is_marked());
+        fs::remove_file(dir.path().join("CACHEDIR.TAG")).unwrap();
+        store.init().unwrap();
+        assert!(store.is_marked());
     }
 }

@@ -77,35 +77,34 @@ impl Upstream {
             }
             None => None,
         };
-        Ok(Upstream::new(api.as_deref()))
+        Upstream::new(api.as_deref())
     }
 
     /// `config_api` is registry.yaml's GitHub API base, if any.
-    pub fn new(config_api: Option<&str>) -> Upstream {
+    pub fn new(config_api: Option<&str>) -> Result<Upstream> {
         crate::fetch::install_tls_provider();
         let api = std::env::var(ENV_API_URL)
             .ok()
             .filter(|v| !v.is_empty())
             .or_else(|| config_api.map(str::to_string))
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let timeout = crate::fetch::NetOptions::from_env(false).timeout;
+        let timeout = crate::settings::timeout()?;
         // Release assets run to ~50 MB: budget the whole body for 150 MiB at the floor rate.
         let agent = crate::fetch::http_agent(timeout, 150 << 20, false);
-        Upstream {
+        Ok(Upstream {
             api: api.trim_end_matches('/').to_string(),
             token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),
             agent,
-        }
+        })
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Option<T>> {
-        let mut req = self
-            .agent
-            .get(url)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28");
+        let mut headers = vec![
+            ("Accept", "application/vnd.github+json".to_string()),
+            ("X-GitHub-Api-Version", "2022-11-28".to_string()),
+        ];
         if let Some(t) = &self.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
+            headers.push(("Authorization", format!("Bearer {t}")));
         }
         let failed = |reason: String| {
             Error::Registry {
@@ -115,7 +114,7 @@ impl Upstream {
             hint: format!("check {ENV_API_URL} (GitHub Enterprise: https://HOST/api/v3) and {ENV_TOKEN} (rate limits)"),
         }
         };
-        let mut resp = req.call().map_err(|e| failed(e.to_string()))?;
+        let mut resp = crate::fetch::http_get(&self.agent, url, &headers, None).map_err(failed)?;
         match resp.status().as_u16() {
             200 => {}
             404 => return Ok(None),
@@ -198,11 +197,7 @@ impl Upstream {
             reason,
             hint: "re-run: downloads are verified and nothing is kept from a failed one".into(),
         };
-        let mut resp = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| failed(e.to_string()))?;
+        let mut resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
         if resp.status().as_u16() != 200 {
             return Err(failed(format!("HTTP {}", resp.status().as_u16())));
         }
@@ -222,11 +217,7 @@ impl Upstream {
             reason,
             hint: "re-run later, or check the release's assets".into(),
         };
-        let mut resp = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| failed(e.to_string()))?;
+        let mut resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
         if resp.status().as_u16() != 200 {
             return Err(failed(format!("HTTP {}", resp.status().as_u16())));
         }

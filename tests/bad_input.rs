@@ -50,6 +50,10 @@ fn each_kind_of_bad_input_is_exit_2_with_a_hint() {
         (with(&[("--source", "ftp://h/x")]), "malformed source"),
         (with(&[("--source", "oci://host-only")]), "malformed source"),
         (with(&[("--source", "oci://h/Upper")]), "malformed source"),
+        (
+            with(&[("--source", "oci://127.0.0.1:/x")]),
+            "the port a number from 1 to 65535",
+        ),
         (with(&[("--link", "symlink")]), "unknown --link"),
         (with(&[("--executable", "../x")]), "invalid path"),
         (with(&[("--strip-prefix", "/abs")]), "invalid path"),
@@ -179,4 +183,66 @@ fn missing_files_named_on_the_command_line_are_exit_2() {
         .arg(tmp.path().join("o")));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+}
+
+#[test]
+fn bad_durations_in_the_environment_are_exit_2_never_a_default_or_a_panic() {
+    for (var, bad) in [
+        ("PROTOREG_TIMEOUT", "abc"),
+        ("PROTOREG_TIMEOUT", "0"),
+        ("PROTOREG_TIMEOUT", "-1"),
+        ("PROTOREG_TIMEOUT", "inf"),
+        ("PROTOREG_TIMEOUT", "1e300"),
+        ("PROTOREG_TIMEOUT", "86401"),
+        ("PROTOREG_LOCK_TIMEOUT", "18446744073709551615"),
+        ("PROTOREG_LOCK_TIMEOUT", "-5"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = run(protoreg()
+            .current_dir(tmp.path())
+            .env(var, bad)
+            .arg("materialize")
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .args(with(&[])));
+        assert_eq!(o.status.code(), Some(2), "{var}={bad}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("{var}=`{bad}`"))
+                && err.contains("whole number of seconds")
+                && err.contains("to 86400"),
+            "{var}={bad}: {err}"
+        );
+        assert!(err.contains("hint:"), "{var}={bad}: {err}");
+        assert!(
+            !tmp.path().join("cache").exists(),
+            "{var}={bad}: touched the cache"
+        );
+    }
+}
+
+#[test]
+fn a_pins_file_nested_too_deep_or_not_utf8_is_exit_2_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deep = tmp.path().join("deep.bzl");
+    std::fs::write(&deep, format!("PINS = {}\n", "[".repeat(100_000))).unwrap();
+    let latin1 = tmp.path().join("latin1.bzl");
+    std::fs::write(&latin1, b"PINS = {}\n# caf\xe9\n").unwrap();
+    for (file, want) in [
+        (&deep, ":1: `pins`: values nested more than 32 deep"),
+        (&latin1, ":2: `(document)`: the pins file is not UTF-8"),
+    ] {
+        let o = run(protoreg()
+            .args(["materialize", "protoc", "--pins"])
+            .arg(file)
+            .arg("--out")
+            .arg(tmp.path().join("o")));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("{}{want}", file.display())),
+            "want `{want}` in {err}"
+        );
+        assert!(err.contains("hint:"), "{err}");
+    }
 }

@@ -1,6 +1,7 @@
 //! cleanup of the cache (unused for a duration, least recently used beyond a size, debris),
-//! with --dry-run and for real; registry retention with --dry-run and for real, never
-//! deleting what a pin or a bundle references.
+//! with --dry-run and for real; only ever in a directory marked as a protoreg cache, and
+//! never a fresh or locked entry of tmp/; registry retention with --dry-run and for real,
+//! never deleting what a pin or a bundle references.
 
 mod common;
 
@@ -74,11 +75,10 @@ fn cache_cleanup_by_age_then_by_size() {
             .join(protoc.sha256.hex()),
         10,
     );
-    std::fs::write(
-        ws.cache().join("tmp/blob-12345-000000001"),
-        b"half a download",
-    )
-    .unwrap();
+    // Debris of a killed run of an older protoreg (no owner lock), from ten days ago.
+    let debris = ws.cache().join("tmp/blob-12345-000000001");
+    std::fs::write(&debris, b"half a download").unwrap();
+    age(&debris, 10);
 
     // The default age comes from registry.yaml (7 days): dry run lists, removes nothing.
     let dry = ws.json(&["cleanup", "--dry-run", "--json"]);
@@ -267,4 +267,307 @@ fn registry_retention_refuses_to_run_without_pins() {
     let done = ws.json(&["cleanup", "--registry", "--no-pins", "--json"]);
     assert_eq!(done["deleted"], 1, "{done}");
     assert!(tag_digests(&reg, &repo).is_empty());
+}
+
+/// Everything about a directory tree that cleanup could change: each path's type, mode,
+/// owner, size, mtime, and content or link target.
+fn snapshot(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let what = if m.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(&p).unwrap().display())
+        } else if m.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            "dir".to_string()
+        } else {
+            format!("{:?}", std::fs::read(&p).unwrap())
+        };
+        out.push(format!(
+            "{} {:o} {} {} {}.{} {what}",
+            p.strip_prefix(root).unwrap().display(),
+            m.mode(),
+            m.uid(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// A directory that is not a cache but looks like one to a careless cleaner: a `tmp/` with
+/// old files (one named as protoreg names its debris), old "blobs", a user's file.
+fn not_a_cache(dir: &Path) {
+    std::fs::create_dir_all(dir.join("tmp/project/src")).unwrap();
+    std::fs::write(dir.join("tmp/project/src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(dir.join("tmp/blob-12345-000000001"), "not debris").unwrap();
+    std::fs::write(dir.join("tmp/notes.txt"), "keep me").unwrap();
+    let fan = dir.join("blobs-v1/sha256/ab");
+    std::fs::create_dir_all(&fan).unwrap();
+    std::fs::write(fan.join("ab".repeat(32)), "someone's data").unwrap();
+    std::fs::write(dir.join("thesis.tex"), "\\documentclass{article}").unwrap();
+    for p in [
+        dir.join("tmp/project/src/main.rs"),
+        dir.join("tmp/project/src"),
+        dir.join("tmp/project"),
+        dir.join("tmp/blob-12345-000000001"),
+        dir.join("tmp/notes.txt"),
+        fan.join("ab".repeat(32)),
+        dir.join("thesis.tex"),
+    ] {
+        age(&p, 400);
+    }
+}
+
+#[test]
+fn cleanup_refuses_a_directory_that_is_not_a_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    not_a_cache(&home);
+    // A working directory whose registry.yaml puts the cache in the home directory.
+    let cwd = t.path().join("project");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(
+        cwd.join("registry.yaml"),
+        "primary_registry:\n  url: \"127.0.0.1:9\"\n  namespace: \"ns\"\ncache:\n  local_cache_dir: \"~/\"\n",
+    )
+    .unwrap();
+    let empty = t.path().join("elsewhere");
+    std::fs::create_dir_all(&empty).unwrap();
+    let before = snapshot(&home);
+
+    let cmd = |cwd: &Path| {
+        let mut c = protoreg();
+        c.current_dir(cwd)
+            .env("HOME", &home)
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("PROTOREG_CONFIG")
+            .env_remove("PROTOREG_AUDIT_LOG");
+        c
+    };
+    // The three ways of naming the directory.
+    let named = |named_by: &str| -> Command {
+        match named_by {
+            "--cache-dir" => {
+                let mut c = cmd(&empty);
+                c.arg("--cache-dir").arg(&home);
+                c
+            }
+            "PROTOREG_CACHE_DIR" => {
+                let mut c = cmd(&empty);
+                c.env("PROTOREG_CACHE_DIR", &home);
+                c
+            }
+            _ => cmd(&cwd),
+        }
+    };
+    for named_by in ["--cache-dir", "PROTOREG_CACHE_DIR", "cache.local_cache_dir"] {
+        for extra in [&["--older-than", "0"][..], &[], &["--dry-run"]] {
+            let o = run(named(named_by).arg("cleanup").args(extra));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{named_by} {extra:?}: {}",
+                text(&o)
+            );
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&home.display().to_string())
+                    && err.contains("not a protoreg cache")
+                    && err.contains("CACHEDIR.TAG")
+                    && err.contains(named_by)
+                    && err.contains("hint:"),
+                "{named_by}: {err}"
+            );
+            assert_eq!(snapshot(&home), before, "{named_by} {extra:?} changed it");
+        }
+    }
+
+    // Another tool's cache directory tag (Cargo's target/ has one, and a tmp/) is not ours.
+    std::fs::write(
+        home.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n\
+         # This file is a cache directory tag created by cargo.\n\
+         # For information about cache directory tags see https://bford.info/cachedir/\n",
+    )
+    .unwrap();
+    let before = snapshot(&home);
+    let o = run(cmd(&empty)
+        .args(["cleanup", "--older-than", "0", "--cache-dir"])
+        .arg(&home));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(snapshot(&home), before);
+
+    // A cache directory that does not exist: nothing to clean, and nothing is created.
+    let missing = t.path().join("no-cache-here");
+    let o = run(cmd(&empty)
+        .args(["cleanup", "--older-than", "0", "--cache-dir"])
+        .arg(&missing));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!missing.exists(), "cleanup created {}", missing.display());
+}
+
+/// A `tmp/` owner id as protoreg makes them (`<pid>-<nanos>`), for a process that is not
+/// protoreg: the test itself holds or frees its lock.
+fn owner_lock(cache: &Path, owner: &str) -> std::fs::File {
+    let path = cache.join("locks").join(format!("tmp-{owner}.lock"));
+    std::fs::File::create(&path).unwrap()
+}
+
+#[test]
+fn cleanup_never_removes_a_fresh_or_locked_tmp_entry() {
+    let http = HttpServer::start();
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let buf = pin(&fixture(BUF_TGZ));
+    let url = http.route("/b.tgz", Route::File(buf.path.clone()));
+    let o = run(protoreg()
+        .args(materialize_args(
+            &buf,
+            "tar.gz",
+            &cache,
+            &t.path().join("out"),
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let tmp = cache.join("tmp");
+    assert!(absent_or_empty(&tmp));
+
+    // Fresh debris of an older protoreg (no owner): only age protects it.
+    let fresh = tmp.join("blob-99999-3-000000001");
+    std::fs::write(&fresh, b"a download in progress").unwrap();
+    // An old staging tree whose owner is alive (holds its lock).
+    let live_owner = "4242-1700000000000000000";
+    let live_lock = owner_lock(&cache, live_owner);
+    live_lock.lock().unwrap();
+    let locked = tmp.join(format!("tree.{live_owner}.0"));
+    std::fs::create_dir_all(locked.join("bin")).unwrap();
+    std::fs::write(locked.join("bin/buf"), b"half").unwrap();
+    age(&locked, 10);
+    // An old download whose owner is dead (its lock is free).
+    let dead_owner = "4243-1700000000000000001";
+    drop(owner_lock(&cache, dead_owner));
+    let dead = tmp.join(format!("blob.{dead_owner}.1"));
+    std::fs::write(&dead, b"half").unwrap();
+    age(&dead, 10);
+    // Not protoreg's at all.
+    let foreign = tmp.join("notes.txt");
+    std::fs::write(&foreign, b"mine").unwrap();
+    age(&foreign, 10);
+
+    let c = |args: &[&str]| {
+        let o = run(protoreg()
+            .args(["cleanup", "--json", "--cache-dir"])
+            .arg(&cache)
+            .args(args));
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let removed = |j: &serde_json::Value| -> Vec<String> {
+        j["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let j = c(&["--older-than", "7d"]);
+    assert_eq!(removed(&j), vec![dead.display().to_string()], "{j}");
+    assert!(fresh.exists() && locked.join("bin/buf").exists() && foreign.exists());
+    assert!(
+        !cache.join(format!("locks/tmp-{dead_owner}.lock")).exists(),
+        "a dead owner's lock is collected"
+    );
+    assert!(cache.join(format!("locks/tmp-{live_owner}.lock")).exists());
+
+    // Everything is old at --older-than 0: the fresh debris goes, the locked tree stays.
+    let j = c(&["--older-than", "0"]);
+    assert!(!fresh.exists(), "{j}");
+    assert!(locked.join("bin/buf").exists(), "{j}");
+    assert!(foreign.exists());
+    assert!(cache_trees(&cache).is_empty());
+
+    // Its owner dies (the lock is released): now it goes.
+    drop(live_lock);
+    let j = c(&["--older-than", "0"]);
+    assert_eq!(removed(&j), vec![locked.display().to_string()], "{j}");
+    assert!(!locked.exists());
+    assert!(foreign.exists());
+
+    // A real protoreg holds its tmp/ entries' lock while it runs, and only then.
+    let slow = http.route(
+        "/slow.tgz",
+        Route::Slow(buf.path.clone(), std::time::Duration::from_millis(20)),
+    );
+    let mut child = protoreg()
+        .args(materialize_args(
+            &buf,
+            "tar.gz",
+            &cache,
+            &t.path().join("slow"),
+        ))
+        .args(["--source", &slow])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let entry = loop {
+        let names: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "notes.txt")
+            .collect();
+        if let Some(n) = names.into_iter().next() {
+            break n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tmp/ entry appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let owner = entry.split('.').nth(1).unwrap().to_string();
+    let lock = std::fs::File::open(cache.join(format!("locks/tmp-{owner}.lock"))).unwrap();
+    assert!(
+        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "{entry}: a running protoreg's tmp/ lock is free"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        lock.try_lock().is_ok(),
+        "a killed protoreg's lock is released"
+    );
+}
+
+#[test]
+fn cleanup_durations_and_sizes_out_of_range_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    for args in [
+        &["--older-than", "99999999999999999999"][..],
+        &["--older-than", "99999999999999999999s"],
+        &["--older-than", "60000000000000w"],
+        &["--max-size", "99999999999999999999999T"],
+        &["--max-size", "18446744073709551616"],
+    ] {
+        let o = run(protoreg()
+            .current_dir(t.path())
+            .args(["cleanup", "--cache-dir"])
+            .arg(&cache)
+            .args(args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("out of range") && err.contains("hint:") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+        assert!(!cache.exists());
+    }
 }

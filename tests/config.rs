@@ -25,11 +25,14 @@ fn the_seed_example_and_the_repository_file_load() {
     let out = with_config(SEED, &["metrics", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let repo_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("registry.yaml");
+    // A cache that does not exist yet: `cleanup` refuses a directory that is not a protoreg
+    // cache, and reports a missing one as nothing to clean.
+    let dir = tempfile::tempdir().unwrap();
     let out = run(protoreg()
         .arg("--config")
         .arg(&repo_file)
         .arg("--cache-dir")
-        .arg(tempfile::tempdir().unwrap().path())
+        .arg(dir.path().join("cache"))
         .args(["cleanup", "--dry-run"]));
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -81,4 +84,93 @@ fn the_environment_overrides_the_file() {
         .env("PROTOREG_PARALLEL_UPLOADS", "0")
         .args(["metrics"]));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn a_key_with_control_characters_is_shown_escaped() {
+    // `\e` and `\a` in a double-quoted key are ESC and BEL; a raw ESC byte in a plain key is
+    // the other way to get one in.
+    for doc in [
+        "cache:\n  \"max\\e]0;pwned\\a\\e[2J\": 1\n",
+        "cache:\n  max\x1b[31m: 1\n",
+    ] {
+        let out = with_config(doc, &["metrics"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let raw: Vec<u8> = out
+            .stderr
+            .iter()
+            .copied()
+            .filter(|b| (*b < 0x20 && *b != b'\n') || *b == 0x7f)
+            .collect();
+        assert!(raw.is_empty(), "raw control bytes {raw:?} in: {err:?}");
+        assert!(
+            err.contains("registry.yaml:2:") && err.contains("\\u{1b}"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn credentials_in_a_url_are_never_echoed() {
+    for (doc, env) in [
+        (
+            "primary_registry:\n  url: \"https://alice:hunter2@ghcr.io/acme\"\n",
+            None,
+        ),
+        (
+            "primary_registry:\n  url: \"alice:hunter2@ghcr.io\"\n",
+            None,
+        ),
+        (
+            "publishing:\n  github_api_url: \"ftp://alice:hunter2@example.com/api\"\n",
+            None,
+        ),
+        ("", Some("https://alice:hunter2@ghcr.io/acme")),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("registry.yaml"), doc).unwrap();
+        let mut cmd = protoreg();
+        cmd.current_dir(dir.path())
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .arg("metrics");
+        if let Some(v) = env {
+            cmd.env("PROTOREG_REGISTRY", v);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{doc}{env:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("***@") && err.contains("hint:"), "{err}");
+    }
+}
+
+#[test]
+fn an_empty_port_and_a_non_utf8_file_are_refused_with_the_file() {
+    let out = with_config("primary_registry:\n  url: \"127.0.0.1:\"\n", &["metrics"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("registry.yaml:2: `primary_registry.url`"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("registry.yaml"),
+        b"cache:\n  max_cache_size_gb: 1 # caf\xe9\n",
+    )
+    .unwrap();
+    let out = run(protoreg()
+        .current_dir(dir.path())
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("metrics"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("registry.yaml:2:") && err.contains("UTF-8") && err.contains("hint:"),
+        "{err}"
+    );
 }

@@ -247,3 +247,129 @@ fn an_unsized_body_past_the_cap_fails_that_source_and_the_next_is_tried() {
         .args(["--source", &good]));
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A small raw artifact (64 bytes) and its pin, in `dir`.
+fn small_artifact(dir: &std::path::Path) -> Pinned {
+    let path = dir.join("tool.bin");
+    let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    std::fs::write(&path, bytes).unwrap();
+    pin(&path)
+}
+
+fn raw_args(p: &Pinned, cache: &std::path::Path, out: &std::path::Path) -> Vec<String> {
+    vec![
+        "materialize".into(),
+        "--sha256".into(),
+        p.sha256.to_string(),
+        "--size".into(),
+        p.size.to_string(),
+        "--format".into(),
+        "raw".into(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--json".into(),
+    ]
+}
+
+#[test]
+fn a_trickling_source_is_timed_out_over_oci_as_over_http() {
+    // Both sources send the right bytes, one every 400 ms: no read ever waits the 2 s
+    // timeout, but 64 bytes take ~26 s, far past the budget for 64 bytes (the timeout plus
+    // 64 bytes at 256 KiB/s). Each must fail at about the timeout and hand over to the next.
+    let tmp = tempfile::tempdir().unwrap();
+    let art = small_artifact(tmp.path());
+    let server = HttpServer::start();
+    let pause = Duration::from_millis(400);
+    let http_trickle = server.route("/trickle.bin", Route::Trickle(art.path.clone(), pause));
+    // The server speaks just enough of the distribution API: the blob by its digest.
+    server.route(
+        &format!("/v2/ns/tools/x/blobs/{}", art.sha256.oci()),
+        Route::Trickle(art.path.clone(), pause),
+    );
+    let oci_trickle = format!("oci://{}/ns/tools/x", server.addr);
+    let good = server.route("/good.bin", Route::File(art.path.clone()));
+    for bad in [&oci_trickle, &http_trickle] {
+        let out = tmp.path().join(format!("out-{}", bad.len()));
+        let started = std::time::Instant::now();
+        let o = run(protoreg()
+            .env("PROTOREG_TIMEOUT", "2")
+            .args(raw_args(
+                &art,
+                &tmp.path().join(format!("c-{}", bad.len())),
+                &out,
+            ))
+            .args(["--plain-http", "--source", bad, "--source", &good]));
+        let took = started.elapsed();
+        assert!(o.status.success(), "{bad}: {}", text(&o));
+        assert!(took < Duration::from_secs(12), "{bad}: took {took:?}");
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(json["source"], good.as_str(), "{bad}: {json}");
+        assert_eq!(json["failed_sources"][0]["source"], bad.as_str());
+        let reason = json["failed_sources"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains("timed out"), "{bad}: {reason}");
+        assert!(out.join("artifact").is_file());
+    }
+}
+
+#[test]
+fn a_trickling_registry_answer_fails_the_operators_call_too() {
+    // `versions` reads the tag list: trickled at one byte per 300 ms, it must fail within the
+    // document budget (the 1 s timeout plus 4 MiB at 256 KiB/s, 17 s), not after 5 minutes.
+    let tmp = tempfile::tempdir().unwrap();
+    let tags = tmp.path().join("tags.json");
+    let mut body = String::from(r#"{"name":"ns/tools/protoc","tags":["#);
+    while body.len() < 1000 {
+        body.push_str(r#""v36.2-linux-x86_64","#);
+    }
+    body.push_str(r#""v36.2"]}"#);
+    std::fs::write(&tags, body).unwrap();
+    let server = HttpServer::start();
+    server.route(
+        "/v2/ns/tools/protoc/tags/list",
+        Route::Trickle(tags, Duration::from_millis(300)),
+    );
+    let started = std::time::Instant::now();
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .env("PROTOREG_TIMEOUT", "1")
+        .env("PROTOREG_REGISTRY", format!("http://{}/ns", server.addr))
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .args(["versions", "protoc"]));
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("list tags") && err.contains("timed out"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_redirect_to_another_scheme_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = small_artifact(tmp.path());
+    let server = HttpServer::start();
+    let to_file = server.route("/r.bin", Route::Redirect("file:///etc/passwd".into()));
+    let good = server.route("/good.bin", Route::File(art.path.clone()));
+    // A relative redirect to a real file is still followed.
+    let relative = server.route("/rel.bin", Route::Redirect("good.bin".into()));
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(raw_args(&art, &tmp.path().join("cache"), &out))
+        .args(["--source", &to_file, "--source", &relative]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["source"], relative.as_str(), "{json}");
+    let reason = json["failed_sources"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("file:///etc/passwd") && reason.contains("`file:` scheme"),
+        "{reason}"
+    );
+    assert!(!reason.contains("too many"), "{reason}");
+    assert_eq!(server.count("/good.bin"), 1);
+    let _ = good;
+}

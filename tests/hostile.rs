@@ -338,3 +338,69 @@ fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
         text(&o)
     );
 }
+
+/// No raw control byte (other than the line breaks messages are laid out with) on stderr, and
+/// the ESC that was sent shown as the escape `\u{1b}`.
+fn assert_escaped(stderr: &[u8]) {
+    let shown = String::from_utf8_lossy(stderr);
+    let raw: Vec<u8> = stderr
+        .iter()
+        .copied()
+        .filter(|b| (*b < 0x20 && *b != b'\n') || *b == 0x7f)
+        .collect();
+    assert!(raw.is_empty(), "raw control bytes {raw:?} in: {shown:?}");
+    assert!(shown.contains("\\u{1b}"), "ESC not shown escaped: {shown}");
+}
+
+#[test]
+fn control_characters_from_an_archive_or_a_registry_reach_stderr_escaped() {
+    let t = tempfile::tempdir().unwrap();
+    // An archive's symlink target: set the title, clear the screen, ring the bell.
+    let g = tgz_with(
+        t.path(),
+        "esc.tgz",
+        &[(
+            "bin/protoc",
+            tar::EntryType::Symlink,
+            "/\x1b]0;pwned\x07\x1b[2J\r",
+            b"",
+        )],
+    );
+    let p = pin(&g);
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&g)
+        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("outside the tree"),
+        "{}",
+        text(&o)
+    );
+    assert_escaped(&o.stderr);
+
+    // A registry's JSON error message (JSON escapes decode to raw control characters).
+    let server = HttpServer::start();
+    let envelope = r#"{"errors":[{"code":"BLOB_UNKNOWN","message":"\u001b]0;pwned\u0007\u001b[31mblob unknown\r"}]}"#;
+    server.route(
+        &format!("/v2/ns/tools/x/blobs/{}", p.sha256.oci()),
+        Route::Answer(404, "application/json", envelope.as_bytes().to_vec()),
+    );
+    let o = run(protoreg()
+        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
+        .arg(p.size.to_string())
+        .args(["--format", "tar.gz", "--plain-http", "--cache-dir"])
+        .arg(t.path().join("cache"))
+        .arg("--out")
+        .arg(t.path().join("out2"))
+        .arg("--source")
+        .arg(format!("oci://{}/ns/tools/x", server.addr)));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("every source failed") && err.contains("blob unknown"),
+        "{err}"
+    );
+    assert_escaped(&o.stderr);
+}

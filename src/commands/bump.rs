@@ -14,8 +14,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
         ));
     }
     let path = pins::locate(args.pins.pins.as_deref())?;
-    let old_text =
-        std::fs::read_to_string(&path).map_err(|e| Error::io("read the pins file", &path, e))?;
+    let old_text = Pins::read_text(&path)?;
     let current = Pins::parse(&old_text, &path)?;
     let work = tempfile_dir()?;
     let prepared = bump::prepare(

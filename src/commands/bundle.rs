@@ -33,6 +33,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
     };
     let link: Link = args.link.parse()?;
     let max_unsized = crate::verify::max_unsized_bytes()?;
+    crate::settings::check()?;
     crate::materialize::check_output(&args.out)?;
     let extra: Vec<Source> = args
         .sources
@@ -42,7 +43,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
     let mut ctx = Context::load(global)?;
     let store = ctx.store();
     let _in_use = crate::cleanup::use_guard(store.root());
-    let mut net = NetOptions::from_env(global.plain_http);
+    let mut net = NetOptions::from_env(global.plain_http)?;
     let (doc, from) = if args.offline {
         cached_document(&ctx, &store, name, tag)?
     } else {

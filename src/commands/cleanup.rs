@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cli::{CleanupArgs, Global};
 use crate::commands::context::Context;
@@ -13,7 +13,7 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
     }
     let older_than = match &args.older_than {
         Some(s) => crate::cleanup::parse_duration(s)?,
-        None => Duration::from_secs(ctx.config.cache.cleanup_older_than_days * 86_400),
+        None => crate::cleanup::days(ctx.config.cache.cleanup_older_than_days)?,
     };
     let max_size = args
         .max_size
@@ -21,7 +21,30 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
         .map(crate::cleanup::parse_size)
         .transpose()?;
     let store = ctx.store();
-    let plan = crate::cleanup::run(&store, older_than, max_size, args.dry_run, &ctx.audit)?;
+    let plan = crate::cleanup::run(
+        &store,
+        older_than,
+        max_size,
+        args.dry_run,
+        &ctx.audit,
+        &named_by(global, &ctx),
+    )?;
+    if plan.absent {
+        // Nothing to clean, and nothing is created: not even the metrics file.
+        if args.json {
+            let doc = serde_json::json!({
+                "dry_run": args.dry_run,
+                "removed": [],
+                "freed_bytes": 0,
+                "kept_bytes": 0,
+                "cache": "absent",
+            });
+            println!("{doc}");
+        } else {
+            println!("no cache at {}: nothing to clean", ctx.cache_dir.display());
+        }
+        return Ok(());
+    }
     let freed: u64 = plan.removals.iter().map(|r| r.entry.bytes).sum();
     if args.json {
         let removed: Vec<_> = plan
@@ -72,4 +95,21 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
     }
     crate::metrics::record_quietly(&ctx.cache_dir, &m);
     Ok(())
+}
+
+/// Which setting chose the cache directory (the same precedence as [`crate::store::cache_dir`]).
+fn named_by(global: &Global, ctx: &Context) -> String {
+    if global.cache_dir.is_some() {
+        return "--cache-dir".into();
+    }
+    if std::env::var_os(crate::store::ENV_CACHE_DIR).is_some_and(|v| !v.is_empty()) {
+        return crate::store::ENV_CACHE_DIR.into();
+    }
+    if ctx.config.cache.local_cache_dir.is_some() {
+        return match &ctx.config.file {
+            Some(f) => format!("cache.local_cache_dir in {}", f.display()),
+            None => "cache.local_cache_dir".into(),
+        };
+    }
+    "the default cache location".into()
 }

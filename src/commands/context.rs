@@ -37,7 +37,7 @@ impl Context {
     pub fn connect(&mut self, reg: &RegistryConfig) -> Result<Registry> {
         let creds = reg.credentials()?;
         self.scrub(&creds);
-        Registry::connect(&reg.host, &reg.net(), Some(creds))
+        Registry::connect(&reg.host, &reg.net()?, Some(creds))
     }
 
     /// From here on, these credentials' values are scrubbed from the audit log.

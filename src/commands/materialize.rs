@@ -32,7 +32,8 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         .iter()
         .map(|s| s.parse())
         .collect::<Result<Vec<Source>>>()?;
-    let mut net = NetOptions::from_env(global.plain_http);
+    crate::settings::check()?;
+    let mut net = NetOptions::from_env(global.plain_http)?;
     let mut config_cache_dir = None;
     let artifact = match &args.tool {
         Some(spec) => {

@@ -89,7 +89,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     let store = ctx.store();
     store.init()?;
     let _in_use = crate::cleanup::use_guard(store.root());
-    let upstream = Upstream::new(ctx.config.publishing.github_api_url.as_deref());
+    let upstream = Upstream::new(ctx.config.publishing.github_api_url.as_deref())?;
     let config = ctx.config.clone();
     let publisher = Publisher {
         config: &config,

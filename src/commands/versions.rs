@@ -80,7 +80,7 @@ pub fn run(global: &Global, args: &VersionsArgs) -> Result<()> {
     crate::version::sort_newest_first(&mut order);
 
     let upstream = if args.upstream {
-        let up = Upstream::new(ctx.config.publishing.github_api_url.as_deref());
+        let up = Upstream::new(ctx.config.publishing.github_api_url.as_deref())?;
         Some(up.releases(tool)?)
     } else {
         None

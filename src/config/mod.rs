@@ -225,7 +225,7 @@ impl Config {
     pub fn load(flag: Option<&Path>, plain_http_flag: bool) -> Result<Config> {
         let mut config = match locate(flag) {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let bytes = std::fs::read(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         Error::input(
                             format!("configuration file `{}` does not exist", path.display()),
@@ -235,6 +235,7 @@ impl Config {
                         Error::io("read the configuration", &path, e)
                     }
                 })?;
+                let text = crate::error::utf8_text(&path, bytes, "the configuration file")?;
                 Config::parse(&path, &text)?
             }
             None => Config::default(),
@@ -339,7 +340,10 @@ impl Config {
         if let Some(url) = env(ENV_REGISTRY) {
             let (host, path, plain) = split_url(&url).map_err(|why| {
                 Error::input(
-                    format!("{ENV_REGISTRY}=`{url}` is not a registry: {why}"),
+                    format!(
+                        "{ENV_REGISTRY}=`{}` is not a registry: {why}",
+                        crate::source::redact_url(&url)
+                    ),
                     "use HOST[:PORT] (optionally http:// for plain HTTP)",
                 )
             })?;
@@ -530,7 +534,7 @@ impl RegistryConfig {
         }
     }
 
-    pub fn net(&self) -> NetOptions {
+    pub fn net(&self) -> Result<NetOptions> {
         NetOptions::from_env(self.plain_http)
     }
 
@@ -591,6 +595,12 @@ fn split_url(url: &str) -> std::result::Result<(String, String, bool), String> {
     };
     let rest = rest.trim_end_matches('/');
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.contains('@') {
+        return Err(
+            "credentials do not belong in the URL: name the environment variables that hold them under `auth:` (username_env, password_env or token_env)"
+                .into(),
+        );
+    }
     if !crate::source::valid_host(host) {
         return Err(format!("`{host}` is not HOST or HOST:PORT"));
     }
@@ -635,7 +645,10 @@ fn registry(node: &Node, r: &mut RegistryConfig) -> Result<()> {
                 let url = v.string()?;
                 let (host, path, plain) = split_url(&url).map_err(|why| {
                     v.error(
-                        format!("`{url}` is not a registry: {why}"),
+                        format!(
+                            "`{}` is not a registry: {why}",
+                            crate::source::redact_url(&url)
+                        ),
                         "write HOST[:PORT] (oras.birb.homes, ghcr.io, 127.0.0.1:5000)",
                     )
                 })?;

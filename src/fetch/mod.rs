@@ -6,6 +6,7 @@ mod layout;
 mod oci;
 
 pub use http::build_agent as http_agent;
+pub use http::get as http_get;
 pub use oci::oci_client_config;
 
 use std::io::Write;
@@ -14,7 +15,22 @@ use std::time::Duration;
 use crate::source::Source;
 use crate::verify::Expected;
 
-pub const ENV_TIMEOUT: &str = "PROTOREG_TIMEOUT";
+pub use crate::settings::ENV_TIMEOUT;
+
+/// The slowest transfer rate a body may keep up: a body of `n` bytes must arrive within the
+/// timeout plus `n / FLOOR_RATE` seconds (a source trickling bytes too slowly to ever stall
+/// is cut off there, like one that stalls).
+pub const FLOOR_RATE: u64 = 256 << 10;
+
+/// The most bytes a registry document (manifest, index, tag list, token) is budgeted: the
+/// OCI distribution spec's 4 MiB manifest limit.
+pub const DOCUMENT_BYTES: u64 = 4 << 20;
+
+/// The whole time a transfer of at most `bytes` bytes may take: the timeout, plus the time
+/// those bytes take at [`FLOOR_RATE`]. The one budget every source kind and registry call uses.
+pub fn transfer_budget(timeout: Duration, bytes: u64) -> Duration {
+    timeout.saturating_add(Duration::from_secs(bytes / FLOOR_RATE))
+}
 
 /// Network settings shared by all sources of one run.
 #[derive(Debug, Clone)]
@@ -39,17 +55,14 @@ pub struct HostAccess {
 }
 
 impl NetOptions {
-    pub fn from_env(plain_http: bool) -> NetOptions {
-        let secs = std::env::var(ENV_TIMEOUT)
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| *s > 0.0)
-            .unwrap_or(30.0);
-        NetOptions {
+    /// The timeout from `PROTOREG_TIMEOUT` (an invalid value is exit 2, see
+    /// [`crate::settings`]).
+    pub fn from_env(plain_http: bool) -> crate::error::Result<NetOptions> {
+        Ok(NetOptions {
             plain_http,
-            timeout: Duration::from_secs_f64(secs),
+            timeout: crate::settings::timeout()?,
             hosts: Vec::new(),
-        }
+        })
     }
 }
 
@@ -71,9 +84,10 @@ impl Fetcher {
     }
 
     /// Stream `source`'s bytes for `expected` into `sink`; `most` is the most bytes the body
-    /// may have (the pinned size, or the cap for an unknown size), which bounds the time an
-    /// HTTP body may take. The error is a one-line reason for the attempt list; verification
-    /// (and refusing a body past `most`) happens in the sink and the caller.
+    /// may have (the pinned size, or the cap for an unknown size), which bounds the time a
+    /// network body may take ([`transfer_budget`], the same for `http(s)://` and `oci://`).
+    /// The error is a one-line reason for the attempt list; verification (and refusing a body
+    /// past `most`) happens in the sink and the caller.
     pub fn fetch(
         &mut self,
         source: &Source,
@@ -84,8 +98,9 @@ impl Fetcher {
         match source {
             Source::Http { url } => {
                 let net = &self.net;
+                let budget = transfer_budget(net.timeout, most);
                 let agent = self.http.get_or_insert_with(|| http::agent(net, most));
-                http::fetch(agent, url, sink)
+                http::fetch(agent, url, budget, sink)
             }
             Source::Oci {
                 registry,
@@ -95,7 +110,7 @@ impl Fetcher {
                     self.oci = Some(oci::OciFetcher::new(&self.net)?);
                 }
                 let oci = self.oci.as_mut().ok_or("OCI client unavailable")?;
-                oci.fetch(registry, repository, expected, sink)
+                oci.fetch(registry, repository, most, expected, sink)
             }
             Source::Layout { dir } => layout::fetch(dir, expected, sink),
         }

@@ -1,5 +1,10 @@
 //! `oci://HOST[:PORT]/REPOSITORY` sources: the blob is fetched by the pin's digest with
 //! oci-client's streaming blob call (never `pull()`, which buffers whole layers).
+//!
+//! Timeouts are the same as an `http(s)://` source's: authentication and the response head
+//! within the timeout, no read waiting longer than the timeout, and the whole fetch within
+//! [`super::transfer_budget`] of the most bytes the body may have, so a registry trickling
+//! bytes too slowly to ever stall is cut off like one that stalls.
 
 use std::io::Write;
 
@@ -62,10 +67,13 @@ impl OciFetcher {
         })
     }
 
+    /// Stream the blob into `sink`; `most` is the most bytes it may have (it sets the budget
+    /// of the whole fetch).
     pub fn fetch(
         &mut self,
         registry: &str,
         repository: &str,
+        most: u64,
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
@@ -81,27 +89,46 @@ impl OciFetcher {
         let digest = expected.sha256.oci();
         let client = &self.client;
         let stall = self.stall;
+        let budget = super::transfer_budget(stall, most);
         let result: Result<(), String> = self.runtime.block_on(async {
-            client
-                .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
-                .await;
-            let mut stream =
-                tokio::time::timeout(stall, client.pull_blob_stream(&reference, digest.as_str()))
-                    .await
-                    .map_err(|_| format!("timed out after {stall:?} waiting for the registry"))?
-                    .map_err(|e| reason(&e))?;
-            loop {
-                let next = tokio::time::timeout(stall, stream.next())
-                    .await
-                    .map_err(|_| format!("stalled for {stall:?}"))?;
-                match next {
-                    None => return Ok(()),
-                    Some(Ok(chunk)) => sink
-                        .write_all(&chunk)
-                        .map_err(|e| format!("write failed: {e}"))?,
-                    Some(Err(e)) => return Err(format!("transfer failed: {e}")),
+            let transfer = async {
+                client
+                    .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
+                    .await;
+                // Authentication (the token round trip) and the response head.
+                let mut stream = tokio::time::timeout(
+                    stall,
+                    client.pull_blob_stream(&reference, digest.as_str()),
+                )
+                .await
+                .map_err(|_| {
+                    format!(
+                        "timed out after {}s waiting for the registry",
+                        stall.as_secs()
+                    )
+                })?
+                .map_err(|e| reason(&e))?;
+                loop {
+                    let next = tokio::time::timeout(stall, stream.next())
+                        .await
+                        .map_err(|_| format!("timed out: stalled for {}s", stall.as_secs()))?;
+                    match next {
+                        None => return Ok(()),
+                        Some(Ok(chunk)) => sink
+                            .write_all(&chunk)
+                            .map_err(|e| format!("write failed: {e}"))?,
+                        Some(Err(e)) => return Err(format!("transfer failed: {e}")),
+                    }
                 }
-            }
+            };
+            tokio::time::timeout(budget, transfer).await.map_err(|_| {
+                format!(
+                    "timed out: not done after {}s ({}s of PROTOREG_TIMEOUT plus {most} bytes at {} KiB/s)",
+                    budget.as_secs(),
+                    stall.as_secs(),
+                    super::FLOOR_RATE >> 10
+                )
+            })?
         });
         result.map_err(|e| auth::redact(&e, &creds))
     }

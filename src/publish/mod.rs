@@ -517,11 +517,9 @@ impl Publisher<'_> {
             for _ in 0..workers {
                 scope.spawn(|| {
                     // Each worker has its own connection (oci-client's runtime is per facade).
-                    let client = Registry::connect(
-                        &self.registry.host,
-                        &self.registry.net(),
-                        Some(creds.clone()),
-                    );
+                    let client = self.registry.net().and_then(|net| {
+                        Registry::connect(&self.registry.host, &net, Some(creds.clone()))
+                    });
                     loop {
                         let next = queue.lock().ok().and_then(|mut q| q.pop());
                         let Some((i, item)) = next else { break };

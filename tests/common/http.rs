@@ -27,6 +27,13 @@ pub enum Route {
     /// A body with no length that never ends (zeros until the client hangs up; bounded at
     /// 4 GiB so a client that never stops cannot keep the test running forever).
     Endless,
+    /// The file one byte at a time with a pause after each: never a stall as long as the
+    /// pause, but a transfer that takes the file's length times the pause (bounded by it).
+    Trickle(PathBuf, Duration),
+    /// A 302 to this Location.
+    Redirect(String),
+    /// Any status with a body and a content type (an OCI error envelope, say).
+    Answer(u16, &'static str, Vec<u8>),
 }
 
 pub struct HttpServer {
@@ -160,6 +167,27 @@ fn serve(
         }
         Some(Route::Body(ctype, body)) => {
             conn.write_all(head("200 OK", body.len() as u64, ctype).as_bytes())?;
+            conn.write_all(&body)
+        }
+        Some(Route::Trickle(p, pause)) => {
+            let data = std::fs::read(&p)?;
+            conn.write_all(
+                head("200 OK", data.len() as u64, "application/octet-stream").as_bytes(),
+            )?;
+            for byte in data {
+                conn.write_all(&[byte])?;
+                std::thread::sleep(pause);
+            }
+            Ok(())
+        }
+        Some(Route::Redirect(location)) => conn.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        ),
+        Some(Route::Answer(code, ctype, body)) => {
+            conn.write_all(head(&format!("{code} Answer"), body.len() as u64, ctype).as_bytes())?;
             conn.write_all(&body)
         }
         Some(Route::Endless) => {

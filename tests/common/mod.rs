@@ -7,6 +7,7 @@ pub mod github;
 pub mod http;
 pub mod ops;
 pub mod proxy;
+pub mod user;
 
 use std::fs;
 use std::io::Read;
