@@ -64,6 +64,8 @@ fn host_platform() -> &'static str {
 /// A scratch Buck2 project with its own daemon, killed on drop.
 struct Project {
     dir: tempfile::TempDir,
+    /// Who runs Buck2 (the test's user when None), with a home of their own.
+    user: Option<(common::user::User, tempfile::TempDir)>,
 }
 
 impl Project {
@@ -87,13 +89,14 @@ impl Project {
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(&from, &to).unwrap();
         }
-        Project { dir }
+        Project { dir, user: None }
     }
 
     /// An empty project, to be written by the test.
     fn empty() -> Project {
         Project {
             dir: tempfile::tempdir().unwrap(),
+            user: None,
         }
     }
 
@@ -114,9 +117,31 @@ impl Project {
         std::fs::write(p, old.replace(from, to)).unwrap();
     }
 
+    /// From now on Buck2 runs as `user`, who is given the project and a home.
+    fn run_as(&mut self, user: common::user::User) {
+        let home = user.tempdir();
+        if user.dropped() {
+            let owner = format!("{}:{}", user.uid, user.gid);
+            let chown = Command::new("chown")
+                .args(["-R", &owner])
+                .arg(self.path())
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        self.user = Some((user, home));
+    }
+
     fn buck2(&self, args: &[&str]) -> Output {
-        Command::new(buck2_bin())
-            .args(args)
+        let mut cmd = match &self.user {
+            Some((user, home)) => {
+                let mut c = user.command(buck2_bin());
+                c.env("HOME", home.path()).env_remove("XDG_CACHE_HOME");
+                c
+            }
+            None => Command::new(buck2_bin()),
+        };
+        cmd.args(args)
             .current_dir(self.path())
             .env("BUCK2_UNPACK_DIR", buck2_unpack_dir())
             .env_remove("PROTOREG_CACHE_DIR")
@@ -826,4 +851,37 @@ fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
     assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
     let tests = p.ok(&["test", "//api:lint"]);
     assert!(!tests.contains("FAIL"), "{tests}");
+}
+
+#[test]
+fn an_unprivileged_user_builds_and_tests_the_examples_in_helper_mode() {
+    // Buck2 users are not root: Buck2, protoreg and protoreg's cache all run as `nobody`
+    // when the suite runs as root (as the current user otherwise).
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let mut p = Project::as_committed();
+    up.configure(&p);
+    let user = common::user::User::unprivileged();
+    p.edit(
+        ".buckconfig",
+        &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
+        &format!("protoreg = {}", user.bin().display()),
+    );
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("examples/es/node_modules"))
+        .arg(p.path().join("examples/es/"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let uid = user.uid;
+    p.run_as(user);
+
+    p.ok(&["build", "//...", "toolchains//..."]);
+    run_tests(&p, &[]);
+    check_example_outputs(&p, &[]);
+    // The cache is the user's: made by them, through every step of a cold materialize.
+    use std::os::unix::fs::MetadataExt;
+    let blobs = p.path().join(".protoreg-cache/blobs-v1");
+    assert_eq!(std::fs::metadata(&blobs).unwrap().uid(), uid);
 }

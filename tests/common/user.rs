@@ -94,6 +94,11 @@ impl User {
         user
     }
 
+    /// The protoreg binary, where this user can execute it.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// Is this a dropped-privileges run (root → nobody)?
     pub fn dropped(&self) -> bool {
         !matches!(self.wrap, Wrap::Direct)
