@@ -253,6 +253,11 @@ pub fn run(
         });
         if result.is_ok() {
             store::remove_tree(&doomed);
+            // A tree's manifest goes with it (one left by a kill here is an entry of its own,
+            // collected next time).
+            if r.entry.kind == Kind::Tree {
+                let _ = std::fs::remove_file(store::manifest_for(&r.entry.path));
+            }
         }
         op.finish(&result);
         result?;

@@ -54,6 +54,32 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Copy every artifact between registries and image-layout directories, digests unchanged.
     Mirror(MirrorArgs),
+    /// Inspect the local cache (`cache verify`).
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Re-hash every blob and check every tree against the manifest recorded when it was
+    /// installed; exit 1 when something is wrong.
+    Verify(CacheVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheVerifyArgs {
+    /// Remove what is wrong (a blob, a tree and its manifest), and trees that cannot be
+    /// verified, so the next materialize fetches or extracts them again.
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,8 +164,11 @@ pub struct MaterializeArgs {
     /// Use only the cache.
     #[arg(long)]
     pub offline: bool,
-    /// How to put the cached tree into --out.
-    #[arg(long, default_value = "copy", value_name = "copy|hardlink")]
+    /// How to put the cached tree into --out: `auto` clones each file copy-on-write where the
+    /// file system can and copies otherwise; `copy` always copies; `hardlink` shares the
+    /// cache's files (fastest, but writing to the output, as root or after `chmod u+w`,
+    /// changes the cache).
+    #[arg(long, default_value = "auto", value_name = "auto|copy|hardlink")]
     pub link: String,
     /// Print the outcome as JSON on stdout.
     #[arg(long)]

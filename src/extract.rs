@@ -1,8 +1,15 @@
-//! Extraction of verified archives into a fresh directory, refusing anything that could write
-//! outside it: absolute paths, `..`, symlinks that leave the tree, hardlinks, device files,
-//! and archives that expand past a cap.
+//! Extraction of archives into a fresh directory, refusing anything that could write outside
+//! it: absolute paths, `..`, symlinks that leave the tree, hardlinks, device files, members
+//! listed twice, and archives that expand past a cap or hold too many entries.
+//!
+//! A tar.gz may be extracted while it downloads, before its bytes are verified. What such a
+//! stream may write is bounded by its pin ([`unverified_budget`]); past that it stops
+//! ([`Streamed::Deferred`]) and the archive is extracted from the verified blob instead.
+//! Nothing extracted gets an exec bit, and no symlink is created, until [`Unfinished::finish`],
+//! which runs only once the whole body has verified.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -10,8 +17,84 @@ use std::str::FromStr;
 
 use crate::error::{Error, IoContext, Result};
 
+/// The most bytes one archive may expand to (file contents), verified or not.
 pub const ENV_MAX_EXTRACT: &str = "PROTOREG_MAX_EXTRACT_BYTES";
-const DEFAULT_MAX_EXTRACT: u64 = 4 << 30;
+pub const DEFAULT_MAX_EXTRACT: u64 = 4 << 30;
+/// The most entries (members of any kind) one archive may hold.
+pub const ENV_MAX_ENTRIES: &str = "PROTOREG_MAX_EXTRACT_ENTRIES";
+pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+/// Before its body verifies, a streamed extraction writes at most this many times the pinned
+/// size...
+pub const UNVERIFIED_FACTOR: u64 = 16;
+/// ...or this much when the size is unknown (256 MiB).
+pub const UNVERIFIED_UNSIZED: u64 = 256 << 20;
+/// What each path component of each entry counts for against that budget, besides the
+/// file's contents: a file system block, for the inode or directory it may create.
+pub const ENTRY_COST: u64 = 4096;
+
+/// The caps of any extraction, from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// [`ENV_MAX_EXTRACT`]: the most bytes of file contents.
+    pub max_bytes: u64,
+    /// [`ENV_MAX_ENTRIES`]: the most members.
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: DEFAULT_MAX_EXTRACT,
+            max_entries: DEFAULT_MAX_ENTRIES,
+        }
+    }
+}
+
+impl Limits {
+    /// `PROTOREG_MAX_EXTRACT_BYTES` and `PROTOREG_MAX_EXTRACT_ENTRIES`: each a positive whole
+    /// number, else (unset or empty) its default. Anything else is an input error (exit 2).
+    pub fn from_env() -> Result<Limits> {
+        Limits::parse(
+            std::env::var_os(ENV_MAX_EXTRACT),
+            std::env::var_os(ENV_MAX_ENTRIES),
+        )
+    }
+
+    fn parse(bytes: Option<OsString>, entries: Option<OsString>) -> Result<Limits> {
+        Ok(Limits {
+            max_bytes: positive(ENV_MAX_EXTRACT, bytes, DEFAULT_MAX_EXTRACT, "bytes")?,
+            max_entries: positive(ENV_MAX_ENTRIES, entries, DEFAULT_MAX_ENTRIES, "entries")?,
+        })
+    }
+}
+
+fn positive(name: &str, value: Option<OsString>, default: u64, unit: &str) -> Result<u64> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::input(
+                    format!(
+                        "{name}=`{}` is not a positive number of {unit}",
+                        v.to_string_lossy()
+                    ),
+                    format!(
+                        "set it to a whole number such as {default} (the default), or unset it"
+                    ),
+                )
+            }),
+    }
+}
+
+/// What a streamed extraction may write before the body it reads has verified: at most
+/// [`UNVERIFIED_FACTOR`] times the pinned size, or [`UNVERIFIED_UNSIZED`] when the size is
+/// unknown. File contents count, and [`ENTRY_COST`] per path component of each entry.
+pub fn unverified_budget(size: Option<u64>) -> u64 {
+    size.map_or(UNVERIFIED_UNSIZED, |s| s.saturating_mul(UNVERIFIED_FACTOR))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -63,7 +146,8 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Validate user-given paths up front, so bad input is exit 2 before any work.
+    /// Validate user-given paths up front, so bad input is exit 2 before any work. An
+    /// executable must name a file below the tree, not the tree itself (`.`, `bin/..`).
     pub fn validate(&self) -> Result<()> {
         let paths = self.strip_prefix.iter().chain(&self.executables);
         for p in paths {
@@ -74,21 +158,34 @@ impl Layout {
                 )
             })?;
         }
+        for exe in &self.executables {
+            if executable_path(exe).is_err() {
+                return Err(Error::input(
+                    format!(
+                        "invalid --executable `{exe}`: it names the tree itself, not a file in it"
+                    ),
+                    "give the relative path of a file inside the archive, like bin/protoc",
+                ));
+            }
+        }
         Ok(())
     }
 }
 
-fn max_bytes() -> u64 {
-    std::env::var(ENV_MAX_EXTRACT)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_EXTRACT)
+/// The path of a declared executable in the tree: safe and not empty.
+fn executable_path(exe: &str) -> std::result::Result<PathBuf, String> {
+    let rel = safe_relative(exe)?;
+    if rel.as_os_str().is_empty() {
+        return Err("names the tree itself, not a file in it".into());
+    }
+    Ok(rel)
 }
 
-/// Extract `archive` into `dest`, which must be a new, empty directory.
+/// Extract `archive`, whose bytes are verified, into `dest`, which must be a new, empty
+/// directory; the caps are [`Limits::from_env`].
 pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
     let name = archive.display().to_string();
-    let mut x = Extractor::new(&name, layout, dest)?;
+    let mut x = Extractor::new(&name, layout, dest, Limits::from_env()?, None)?;
     match layout.format {
         Format::TarGz => {
             let file = File::open(archive).ctx("open", archive)?;
@@ -101,8 +198,9 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
                 .first()
                 .map(String::as_str)
                 .unwrap_or("artifact");
-            let rel = safe_relative(name).map_err(|why| x.unsafe_(why))?;
+            let rel = executable_path(name).map_err(|why| x.unsafe_(why))?;
             let mut src = File::open(archive).ctx("open", archive)?;
+            x.count_entry()?;
             x.write_file(&rel, &mut src, true)?;
         }
     }
@@ -110,18 +208,37 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
 }
 
 /// Extract a tar.gz's files and directories as it streams in (`name` names it in errors).
-/// The bytes are not verified yet: symlinks and exec bits wait in the returned
-/// [`Unfinished`] until the caller has verified the whole body and calls
+/// The bytes are not verified yet, so what is written is bounded by `unverified` bytes (see
+/// [`unverified_budget`]): past it the extraction stops, removes `dest` and answers
+/// [`Streamed::Deferred`]. Files are written without exec bits; those and the symlinks wait
+/// in the returned [`Unfinished`] until the caller has verified the whole body and calls
 /// [`Unfinished::finish`]; unverified, `dest` is discarded.
 pub fn extract_tar_gz_stream(
     reader: impl Read,
     name: &str,
     layout: &Layout,
     dest: &Path,
-) -> Result<Unfinished> {
-    let mut x = Extractor::new(name, layout, dest)?;
-    x.tar_gz(reader)?;
-    Ok(Unfinished(x))
+    limits: Limits,
+    unverified: u64,
+) -> Result<Streamed> {
+    let mut x = Extractor::new(name, layout, dest, limits, Some(unverified))?;
+    match x.tar_gz(reader) {
+        _ if x.deferred => {
+            crate::store::remove_tree(dest);
+            Ok(Streamed::Deferred)
+        }
+        Ok(()) => Ok(Streamed::Extracted(Box::new(Unfinished(x)))),
+        Err(e) => Err(e),
+    }
+}
+
+/// How a streamed extraction ended.
+pub enum Streamed {
+    /// Every member was written, waiting for [`Unfinished::finish`].
+    Extracted(Box<Unfinished>),
+    /// It would have written more than its unverified budget: it stopped and removed what it
+    /// wrote. Once the body verifies, extract the blob with [`extract`].
+    Deferred,
 }
 
 /// A streamed extraction whose symlinks and exec bits are not applied yet.
@@ -137,7 +254,21 @@ struct Extractor {
     archive: String,
     dest: PathBuf,
     prefix: Option<PathBuf>,
-    budget: u64,
+    limits: Limits,
+    /// Bytes of file contents written so far (against `limits.max_bytes`).
+    written: u64,
+    /// Members seen so far (against `limits.max_entries`).
+    entries: u64,
+    /// For bytes not verified yet: what may still be written (contents, and [`ENTRY_COST`]
+    /// per path component of each entry) before the extraction stops and defers.
+    unverified_left: Option<u64>,
+    /// The unverified budget ran out: the caller extracts the verified blob instead.
+    deferred: bool,
+    /// Every member path written or recorded, so a second member of the same path is
+    /// refused whatever its kind (zip readers keep only the last of a name).
+    seen: HashSet<PathBuf>,
+    /// Files whose archive mode has an exec bit: they get it in `finish`, after verification.
+    exec: Vec<PathBuf>,
     /// Symlink members (path -> target), created last, so no member is written through one;
     /// no member may lie under one.
     links: BTreeMap<PathBuf, PathBuf>,
@@ -148,7 +279,13 @@ struct Extractor {
 const COPY_CHUNK: usize = 512 << 10;
 
 impl Extractor {
-    fn new(name: &str, layout: &Layout, dest: &Path) -> Result<Extractor> {
+    fn new(
+        name: &str,
+        layout: &Layout,
+        dest: &Path,
+        limits: Limits,
+        unverified: Option<u64>,
+    ) -> Result<Extractor> {
         let prefix = match &layout.strip_prefix {
             Some(p) if !p.is_empty() => Some(safe_relative(p).map_err(|why| {
                 Error::input(
@@ -162,28 +299,97 @@ impl Extractor {
             archive: name.to_string(),
             dest: dest.to_path_buf(),
             prefix,
-            budget: max_bytes(),
+            limits,
+            written: 0,
+            entries: 0,
+            unverified_left: unverified,
+            deferred: false,
+            seen: HashSet::new(),
+            exec: Vec::new(),
             links: BTreeMap::new(),
             buf: Vec::new(),
         })
     }
 
-    /// Create the deferred symlinks, then force the exec bit on the declared binaries.
+    /// Once the bytes are verified: create the deferred symlinks, then give the exec bit
+    /// (wherever the read bit is) to the files the archive marks executable and to the
+    /// declared binaries, each of which must be a regular file.
     fn finish(mut self, layout: &Layout) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         self.finish_links()?;
+        let mut exec = std::mem::take(&mut self.exec);
         for exe in &layout.executables {
-            let rel = safe_relative(exe).map_err(|why| self.unsafe_(why))?;
-            let path = self.dest.join(&rel);
-            let meta = fs::symlink_metadata(&path).map_err(|_| {
+            let rel = executable_path(exe).map_err(|why| self.unsafe_(why))?;
+            let meta = fs::symlink_metadata(self.dest.join(&rel)).map_err(|_| {
                 Error::input(
                     format!("`{exe}` is declared executable but `{}` has no such file", self.archive),
                     "fix the binaries of the pin (paths are relative to the tree after --strip-prefix)",
                 )
             })?;
-            if meta.is_file() {
-                use std::os::unix::fs::PermissionsExt;
-                crate::store::set_mode(&path, (meta.permissions().mode() | 0o111) & 0o7777)?;
+            if !meta.is_file() {
+                let kind = if meta.is_dir() {
+                    "a directory"
+                } else if meta.file_type().is_symlink() {
+                    "a symlink"
+                } else {
+                    "not a regular file"
+                };
+                return Err(Error::input(
+                    format!(
+                        "`{exe}` is declared executable but in `{}` it is {kind}",
+                        self.archive
+                    ),
+                    "name the regular file itself (paths are relative to the tree after --strip-prefix)",
+                ));
             }
+            exec.push(rel);
+        }
+        for rel in exec {
+            let path = self.dest.join(&rel);
+            let meta = fs::symlink_metadata(&path).ctx("inspect", &path)?;
+            if meta.is_file() {
+                let mode = meta.permissions().mode() & 0o7777;
+                let with_x = mode | ((mode & 0o444) >> 2) | 0o100;
+                if with_x != mode {
+                    crate::store::set_mode(&path, with_x)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Count one member (every header, even one that is skipped): refuse past the cap.
+    fn count_entry(&mut self) -> Result<()> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(self.too_many_entries());
+        }
+        Ok(())
+    }
+
+    /// Charge a member's path to the unverified budget: [`ENTRY_COST`] per component, for
+    /// the file or directories it may create.
+    fn charge_path(&mut self, rel: &Path) -> Result<()> {
+        self.charge_unverified(ENTRY_COST.saturating_mul(rel.components().count().max(1) as u64))
+    }
+
+    fn too_many_entries(&self) -> Error {
+        self.unsafe_(format!(
+            "it holds more than {} entries (set {ENV_MAX_ENTRIES} to change the cap)",
+            self.limits.max_entries
+        ))
+    }
+
+    /// Charge `n` bytes to the unverified budget; past it, stop (the caller defers).
+    fn charge_unverified(&mut self, n: u64) -> Result<()> {
+        if let Some(left) = self.unverified_left {
+            if n > left {
+                self.deferred = true;
+                return Err(self.unsafe_(
+                    "the unverified stream reached its budget; extraction waits for verification",
+                ));
+            }
+            self.unverified_left = Some(left - n);
         }
         Ok(())
     }
@@ -222,9 +428,9 @@ impl Extractor {
     }
 
     /// A member must not sit under a symlink member (it would be written through it once the
-    /// link exists) nor repeat one.
-    fn guard(&self, rel: &Path) -> Result<()> {
-        if self.links.contains_key(rel) {
+    /// link exists) nor repeat any member.
+    fn guard(&mut self, rel: &Path) -> Result<()> {
+        if !self.seen.insert(rel.to_path_buf()) {
             return Err(self.unsafe_(format!("member `{}` appears twice", rel.display())));
         }
         if let Some(link) = rel
@@ -241,17 +447,36 @@ impl Extractor {
         Ok(())
     }
 
+    /// `create_dir_all` inside the tree. The tree is new, so a path in the way that is not a
+    /// directory (the archive named `a` as a file, then `a/b`) is the archive's fault.
+    fn make_dir(&self, rel: &Path, path: &Path) -> Result<()> {
+        fs::create_dir_all(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTDIR) {
+                self.unsafe_(format!(
+                    "member `{}` needs a directory where the archive has a file or a link",
+                    rel.display()
+                ))
+            } else {
+                Error::io("create directory", path, e)
+            }
+        })
+    }
+
     fn write_file(&mut self, rel: &Path, src: &mut dyn Read, executable: bool) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         self.guard(rel)?;
         let path = self.dest.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).ctx("create directory", parent)?;
+            self.make_dir(rel, parent)?;
+        }
+        // Never an exec bit before verification: `finish` adds it.
+        if executable {
+            self.exec.push(rel.to_path_buf());
         }
         let mut f = File::options()
             .write(true)
             .create_new(true)
-            .mode(if executable { 0o755 } else { 0o644 })
+            .mode(0o644)
             .open(&path)
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
@@ -276,11 +501,14 @@ impl Extractor {
                 }
             };
             n += k as u64;
-            if n > self.budget {
+            if self.written + n > self.limits.max_bytes {
                 break Err(self.unsafe_(format!(
                     "it expands past the cap of {} bytes (set {ENV_MAX_EXTRACT} to change it)",
-                    max_bytes()
+                    self.limits.max_bytes
                 )));
+            }
+            if let Err(e) = self.charge_unverified(k as u64) {
+                break Err(e);
             }
             if let Err(e) = f.write_all(&buf[..k]) {
                 break Err(Error::io("write", &path, e));
@@ -288,15 +516,15 @@ impl Extractor {
         };
         self.buf = buf;
         copied?;
-        self.budget -= n;
+        self.written += n;
         f.flush().ctx("write", &path)?;
         Ok(())
     }
 
-    fn dir(&self, rel: &Path) -> Result<()> {
+    fn dir(&mut self, rel: &Path) -> Result<()> {
         self.guard(rel)?;
         let path = self.dest.join(rel);
-        fs::create_dir_all(&path).ctx("create directory", &path)
+        self.make_dir(rel, &path)
     }
 
     fn symlink(&mut self, rel: PathBuf, target: &str) -> Result<()> {
@@ -352,19 +580,31 @@ impl Extractor {
         for (rel, target) in std::mem::take(&mut self.links) {
             let path = self.dest.join(&rel);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).ctx("create directory", parent)?;
+                self.make_dir(&rel, parent)?;
             }
-            std::os::unix::fs::symlink(&target, &path).ctx("create symlink", &path)?;
+            std::os::unix::fs::symlink(&target, &path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    self.unsafe_(format!(
+                        "symlink `{}` is at a path the archive also uses for another member",
+                        rel.display()
+                    ))
+                } else {
+                    Error::io("create symlink", &path, e)
+                }
+            })?;
         }
         Ok(())
     }
 
     fn tar_gz(&mut self, reader: impl Read) -> Result<()> {
-        let gz = flate2::read::GzDecoder::new(reader);
+        // A gzip file may be several members back to back (`cat a.gz b.gz`, pigz, bgzip): all
+        // of them are the archive, as `tar xzf` reads it.
+        let gz = flate2::read::MultiGzDecoder::new(reader);
         let mut tar = tar::Archive::new(gz);
         let corrupt = |e: io::Error, this: &Self| this.unsafe_(format!("corrupt tar.gz: {e}"));
         for entry in tar.entries().map_err(|e| corrupt(e, self))? {
             let mut entry = entry.map_err(|e| corrupt(e, self))?;
+            self.count_entry()?;
             let name = String::from_utf8(entry.path_bytes().into_owned())
                 .map_err(|_| self.unsafe_("a member name is not UTF-8"))?;
             let kind = entry.header().entry_type();
@@ -378,6 +618,7 @@ impl Extractor {
             let Some(rel) = self.member_path(&name)? else {
                 continue;
             };
+            self.charge_path(&rel)?;
             use tar::EntryType as T;
             match kind {
                 T::Regular | T::Continuous | T::GNUSparse => {
@@ -390,9 +631,18 @@ impl Extractor {
                 }
                 T::Directory => self.dir(&rel)?,
                 T::Symlink => {
+                    // Never rewritten: a target that is not UTF-8 is refused, not lossily
+                    // changed into another one.
                     let target = entry
                         .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .map(|b| String::from_utf8(b.into_owned()))
+                        .transpose()
+                        .map_err(|_| {
+                            self.unsafe_(format!(
+                                "the target of symlink `{}` is not UTF-8",
+                                rel.display()
+                            ))
+                        })?
                         .unwrap_or_default();
                     self.symlink(rel, &target)?;
                 }
@@ -414,15 +664,25 @@ impl Extractor {
         let file = File::open(archive).ctx("open", archive)?;
         let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
             .map_err(|e| self.unsafe_(format!("corrupt zip: {e}")))?;
+        // The reader indexes members by name, keeping only the last of a name: a repeated
+        // name would silently replace a member.
+        if zip.has_duplicate_names() {
+            return Err(self.unsafe_("a member name appears twice"));
+        }
+        if zip.len() as u64 > self.limits.max_entries {
+            return Err(self.too_many_entries());
+        }
         for i in 0..zip.len() {
             let mut member = zip
                 .by_index(i)
                 .map_err(|e| self.unsafe_(format!("corrupt zip member {i}: {e}")))?;
+            self.count_entry()?;
             let name = String::from_utf8(member.name_raw().to_vec())
                 .map_err(|_| self.unsafe_("a member name is not UTF-8"))?;
             let Some(rel) = self.member_path(&name)? else {
                 continue;
             };
+            self.charge_path(&rel)?;
             let mode = member.unix_mode().unwrap_or(0);
             const S_IFMT: u32 = 0o170000;
             match mode & S_IFMT {
@@ -476,6 +736,205 @@ pub fn safe_relative(name: &str) -> std::result::Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A tar.gz of `(name, mode, data)` regular files, in memory.
+    fn tgz(members: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, mode, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(*mode);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn layout(executables: &[&str]) -> Layout {
+        Layout {
+            format: Format::TarGz,
+            strip_prefix: None,
+            executables: executables.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_caps_are_positive_whole_numbers_or_their_defaults() {
+        let parse =
+            |b: Option<&str>, e: Option<&str>| Limits::parse(b.map(Into::into), e.map(Into::into));
+        assert_eq!(parse(None, None).unwrap(), Limits::default());
+        assert_eq!(parse(Some(""), Some("")).unwrap().max_entries, 100_000);
+        let l = parse(Some("1000"), Some(" 7 ")).unwrap();
+        assert_eq!((l.max_bytes, l.max_entries), (1000, 7));
+        for bad in ["0", "-1", "1e6", "lots", "99999999999999999999999"] {
+            for (b, e, name) in [
+                (Some(bad), None, ENV_MAX_EXTRACT),
+                (None, Some(bad), ENV_MAX_ENTRIES),
+            ] {
+                let err = parse(b, e).unwrap_err();
+                assert_eq!(err.exit_code(), 2, "{bad}");
+                let text = err.to_string();
+                assert!(text.contains(name) && text.contains("hint:"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_unverified_budget_follows_the_pin() {
+        assert_eq!(unverified_budget(Some(2_000_000)), 32_000_000);
+        assert_eq!(unverified_budget(None), 256 << 20);
+        assert_eq!(unverified_budget(Some(u64::MAX)), u64::MAX);
+    }
+
+    #[test]
+    fn a_stream_past_its_unverified_budget_stops_and_removes_what_it_wrote() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("x");
+        fs::create_dir(&dest).unwrap();
+        let zeros = vec![0u8; 8 << 20];
+        let body = tgz(&[("a", 0o644, b"a"), ("big", 0o644, &zeros)]);
+        let budget = unverified_budget(Some(body.len() as u64));
+        assert!(budget < zeros.len() as u64);
+        let got = extract_tar_gz_stream(
+            &body[..],
+            "t",
+            &layout(&[]),
+            &dest,
+            Limits::default(),
+            budget,
+        )
+        .unwrap();
+        assert!(matches!(got, Streamed::Deferred));
+        assert!(!dest.exists(), "what the stream wrote was left behind");
+        // The same bytes, once verified, extract whole.
+        let blob = t.path().join("blob");
+        fs::write(&blob, &body).unwrap();
+        let tree = t.path().join("tree");
+        fs::create_dir(&tree).unwrap();
+        extract(&blob, &layout(&[]), &tree).unwrap();
+        assert_eq!(
+            fs::metadata(tree.join("big")).unwrap().len(),
+            zeros.len() as u64
+        );
+    }
+
+    #[test]
+    fn entries_past_the_cap_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..11).map(|i| format!("f{i}")).collect();
+        let members: Vec<(&str, u32, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), 0o644, &b""[..]))
+            .collect();
+        let body = tgz(&members);
+        let limits = Limits {
+            max_entries: 10,
+            ..Limits::default()
+        };
+        let dest = t.path().join("x");
+        fs::create_dir(&dest).unwrap();
+        let err = extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("more than 10 entries") && err.contains(ENV_MAX_ENTRIES),
+            "{err}"
+        );
+        let dest = t.path().join("y");
+        fs::create_dir(&dest).unwrap();
+        let limits = Limits {
+            max_entries: 11,
+            ..limits
+        };
+        extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX).unwrap();
+    }
+
+    #[test]
+    fn exec_bits_wait_for_finish() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("x");
+        fs::create_dir(&dest).unwrap();
+        let body = tgz(&[
+            ("bin/tool", 0o755, b"#!/bin/sh\n"),
+            ("bin/plain", 0o644, b"x"),
+        ]);
+        let got = extract_tar_gz_stream(
+            &body[..],
+            "t",
+            &layout(&["bin/plain"]),
+            &dest,
+            Limits::default(),
+            u64::MAX,
+        )
+        .unwrap();
+        let Streamed::Extracted(unfinished) = got else {
+            panic!("deferred")
+        };
+        for f in ["bin/tool", "bin/plain"] {
+            assert_eq!(
+                mode(&dest.join(f)) & 0o111,
+                0,
+                "{f} executable before verification"
+            );
+        }
+        unfinished.finish(&layout(&["bin/plain"])).unwrap();
+        for f in ["bin/tool", "bin/plain"] {
+            assert_eq!(mode(&dest.join(f)) & 0o111, 0o111, "{f}");
+        }
+    }
+
+    #[test]
+    fn a_multi_member_gzip_is_read_whole() {
+        // One tar stream cut in two at a member boundary, each half its own gzip member.
+        let tar = {
+            let mut b = tar::Builder::new(Vec::new());
+            for name in ["first", "second"] {
+                let mut h = tar::Header::new_gnu();
+                h.set_mode(0o644);
+                h.set_size(3);
+                b.append_data(&mut h, name, &b"abc"[..]).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let mut body = Vec::new();
+        for part in [&tar[..1024], &tar[1024..]] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(part).unwrap();
+            body.extend(gz.finish().unwrap());
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("x");
+        fs::create_dir(&dest).unwrap();
+        let Streamed::Extracted(u) = extract_tar_gz_stream(
+            &body[..],
+            "t",
+            &layout(&[]),
+            &dest,
+            Limits::default(),
+            u64::MAX,
+        )
+        .unwrap() else {
+            panic!("deferred")
+        };
+        u.finish(&layout(&[])).unwrap();
+        assert_eq!(fs::read(dest.join("second")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn an_executable_must_name_a_file_in_the_tree() {
+        for bad in [".", "./", "a/..", "/bin/x", "../x", ""] {
+            let l = layout(&[bad]);
+            assert_eq!(l.validate().unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        layout(&["bin/protoc", "./bin/buf"]).validate().unwrap();
+    }
 
     #[test]
     fn safe_relative_refuses_escapes() {

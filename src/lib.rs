@@ -27,6 +27,7 @@ pub mod oci_layout;
 pub mod pins;
 pub mod platform;
 pub mod publish;
+pub mod reflink;
 pub mod registry;
 pub mod resolve;
 pub mod retention;
@@ -57,5 +58,6 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Metrics(args) => commands::metrics::run(&cli.global, args),
         Command::Mirror(args) => commands::mirror::run(&cli.global, args),
         Command::Publish(args) => commands::publish::run(&cli.global, args),
+        Command::Cache(args) => commands::cache::run(&cli.global, args),
     }
 }

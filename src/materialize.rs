@@ -1,5 +1,9 @@
-//! Materialize a cached tree into the requested output directory: copy (the default) or
-//! hardlink, staged beside the output and renamed into place, so a failure leaves no output.
+//! Materialize a cached tree into the requested output directory, staged beside the output
+//! and renamed into place, so a failure leaves no output. Files are cloned copy-on-write where
+//! the file system can (`--link auto`, the default), else copied (`--link copy` always
+//! copies): either way the output is the user's, and writing to it never changes the cache.
+//! `--link hardlink` shares the cache's inodes instead: fastest, but whoever can write to the
+//! output's files (root, or its owner after `chmod u+w`) changes the cached file with them.
 
 use std::fs;
 use std::io;
@@ -11,26 +15,66 @@ use crate::store::{remove_tree, unique_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
+    /// A copy-on-write clone of each file where the file system has them, else a copy.
+    Auto,
     Copy,
     Hardlink,
+}
+
+/// How the files of a materialized tree were made (for `--json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Linked {
+    pub cloned: usize,
+    pub copied: usize,
+    pub hardlinked: usize,
+}
+
+impl Linked {
+    /// `clone`, `copy` or `hardlink` when every file was made that way, else `mixed`; for a
+    /// tree without files, `none`.
+    pub fn method(&self) -> &'static str {
+        match (self.cloned, self.copied, self.hardlinked) {
+            (0, 0, 0) => "none",
+            (_, 0, 0) => "clone",
+            (0, _, 0) => "copy",
+            (0, 0, _) => "hardlink",
+            _ => "mixed",
+        }
+    }
 }
 
 impl FromStr for Link {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "auto" => Ok(Link::Auto),
             "copy" => Ok(Link::Copy),
             "hardlink" => Ok(Link::Hardlink),
             _ => Err(Error::input(
                 format!("unknown --link `{s}`"),
-                "use copy or hardlink",
+                "use auto (clone where the file system can, else copy; the default), copy, or \
+                 hardlink (shares the cache's files: writing to the output changes the cache)",
             )),
         }
     }
 }
 
-/// Refuse an output that holds anything: materialize never overwrites a user's files.
+/// Refuse an output that holds anything: materialize never overwrites a user's files. A
+/// symlink is refused whatever it points at: the output is replaced, never written through.
 pub fn check_output(out: &Path) -> Result<()> {
+    if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        let target = fs::read_link(out)
+            .map(|t| format!(" (to `{}`)", t.display()))
+            .unwrap_or_default();
+        return Err(Error::input(
+            format!(
+                "the output `{}` is a symbolic link{target}; protoreg never writes through one",
+                out.display()
+            ),
+            "remove the link, or give --out a path that does not exist (or an empty directory \
+             that is not a link)",
+        ));
+    }
     match fs::read_dir(out) {
         Ok(mut rd) => {
             if rd.next().is_some() {
@@ -71,7 +115,8 @@ pub fn staging_path(out: &Path) -> Result<PathBuf> {
 
 /// Move a finished staging directory to `out` (an empty `out` is replaced).
 pub fn promote(staging: &Path, out: &Path) -> Result<()> {
-    if out.is_dir() {
+    // symlink_metadata: a link put there since the check is replaced, never followed.
+    if fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
         let _ = fs::remove_dir(out);
     }
     fs::rename(staging, out).map_err(|e| {
@@ -80,21 +125,27 @@ pub fn promote(staging: &Path, out: &Path) -> Result<()> {
     })
 }
 
-/// Copy or hardlink `tree` to `out`.
-pub fn materialize(tree: &Path, out: &Path, link: Link) -> Result<()> {
+/// Clone, copy or hardlink `tree` to `out`; say how the files were made.
+pub fn materialize(tree: &Path, out: &Path, link: Link) -> Result<Linked> {
     check_output(out)?;
     let staging = staging_path(out)?;
-    if let Err(e) = link_tree(tree, &staging, link) {
-        remove_tree(&staging);
-        return Err(e);
+    match link_tree(tree, &staging, link) {
+        Ok(linked) => promote(&staging, out).map(|()| linked),
+        Err(e) => {
+            remove_tree(&staging);
+            Err(e)
+        }
     }
-    promote(&staging, out)
 }
 
-fn link_tree(src: &Path, dest: &Path, link: Link) -> Result<()> {
+fn link_tree(src: &Path, dest: &Path, link: Link) -> Result<Linked> {
     let mut copies = Vec::new();
-    plan_tree(src, dest, link, &mut copies)?;
-    copy_files(copies)
+    let mut linked = Linked::default();
+    plan_tree(src, dest, link, &mut copies, &mut linked)?;
+    let (cloned, copied) = copy_files(copies, link == Link::Auto)?;
+    linked.cloned = cloned;
+    linked.copied += copied;
+    Ok(linked)
 }
 
 /// Create the directories, symlinks and hardlinks of the tree; collect the files to copy.
@@ -103,6 +154,7 @@ fn plan_tree(
     dest: &Path,
     link: Link,
     copies: &mut Vec<(u64, PathBuf, PathBuf)>,
+    linked: &mut Linked,
 ) -> Result<()> {
     fs::create_dir(dest).ctx("create directory", dest)?;
     for entry in fs::read_dir(src).ctx("read directory", src)? {
@@ -110,14 +162,17 @@ fn plan_tree(
         let (from, to) = (entry.path(), dest.join(entry.file_name()));
         let kind = entry.file_type().ctx("inspect", &from)?;
         if kind.is_dir() {
-            plan_tree(&from, &to, link, copies)?;
+            plan_tree(&from, &to, link, copies, linked)?;
         } else if kind.is_symlink() {
             let target = fs::read_link(&from).ctx("read symlink", &from)?;
             std::os::unix::fs::symlink(target, &to).ctx("create symlink", &to)?;
         } else {
-            // Hardlinks share the cache's read-only inode: the cache cannot be edited through
-            // the output. Across file systems they fail, and we copy instead.
+            // Hardlinks share the cache's read-only inode: root, or the owner after
+            // `chmod u+w`, changes the cached file by writing to the output (an explicit
+            // opt-in; `cache verify` finds such a change). Across file systems they fail,
+            // and we copy instead.
             if link == Link::Hardlink && fs::hard_link(&from, &to).is_ok() {
+                linked.hardlinked += 1;
                 continue;
             }
             let size = entry.metadata().ctx("inspect", &from)?.len();
@@ -127,10 +182,11 @@ fn plan_tree(
     Ok(())
 }
 
-/// Copy files, the largest first, on up to four threads when there is enough to share: a
-/// tool tree is a few big binaries, and one core copies page cache at a few GB/s.
-fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>) -> Result<()> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// Copy (or with `clone`, clone where the file system can) files, the largest first, on up
+/// to four threads when there is enough to share: a tool tree is a few big binaries, and one
+/// core copies page cache at a few GB/s. Returns how many were cloned and how many copied.
+fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(usize, usize)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     copies.sort_by_key(|c| std::cmp::Reverse(c.0));
     let total: u64 = copies.iter().map(|c| c.0).sum();
     let threads = if total < (16 << 20) {
@@ -143,14 +199,34 @@ fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>) -> Result<()> {
             .min(copies.len())
     };
     let next = AtomicUsize::new(0);
+    let cloned = AtomicUsize::new(0);
+    // Once the file system says it cannot clone, the rest are copied without asking again.
+    let can_clone = AtomicBool::new(clone);
     let work = || -> Result<()> {
         while let Some((_, from, to)) = copies.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if can_clone.load(Ordering::Relaxed) {
+                match crate::reflink::clone_file(from, to) {
+                    Ok(()) => {
+                        make_users(from, to)?;
+                        cloned.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(e) if crate::reflink::unsupported(&e) => {
+                        can_clone.store(false, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(Error::io("clone to", to, e)),
+                }
+            }
             copy_one(from, to)?;
         }
         Ok(())
     };
+    let counts = |()| {
+        let cloned = cloned.load(Ordering::Relaxed);
+        (cloned, copies.len() - cloned)
+    };
     if threads <= 1 {
-        return work();
+        return work().map(counts);
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
@@ -165,8 +241,8 @@ fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>) -> Result<()> {
                 })
             })
             .collect::<Result<Vec<()>>>()
-            .map(|_| ())
     })
+    .map(|_| counts(()))
 }
 
 fn copy_one(from: &Path, to: &Path) -> Result<()> {
@@ -174,5 +250,16 @@ fn copy_one(from: &Path, to: &Path) -> Result<()> {
     fs::copy(from, to).ctx("copy to", to)?;
     // Copies are the user's to change and delete.
     let mode = fs::metadata(to).ctx("inspect", to)?.permissions().mode();
+    crate::store::set_mode(to, mode | 0o200)
+}
+
+/// A clone gets its source's permissions (exec bits included), plus the user's write bit.
+fn make_users(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(from)
+        .ctx("inspect", from)?
+        .permissions()
+        .mode()
+        & 0o777;
     crate::store::set_mode(to, mode | 0o200)
 }

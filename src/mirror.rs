@@ -265,6 +265,26 @@ fn checked_repository(from: &Endpoint, rel: &str) -> Result<()> {
         })
 }
 
+/// A tag from the source goes into request paths and the target's index: it must be a tag
+/// by the OCI grammar (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+fn checked_tag(from: &Endpoint, rel: &str, tag: &str) -> Result<()> {
+    let mut chars = tag.chars();
+    let ok = tag.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::Registry {
+        operation: format!("list the tags of {}", from.full(rel)),
+        registry: from.label(),
+        reason: format!("`{}` is not an OCI tag", tag.escape_debug()),
+        hint: "a registry never names a tag like that; check what --from points at".into(),
+    })
+}
+
 fn cfg_rel(cfg: &RegistryConfig, full: &str) -> String {
     full.strip_prefix(&format!("{}/", cfg.namespace))
         .unwrap_or(full)
@@ -289,6 +309,11 @@ fn media_type_of(bytes: &[u8]) -> String {
         .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string())
 }
 
+/// The most indexes that may lead to a manifest (an index listing indexes, ...). protoreg
+/// publishes one level (`v<version>` lists the platforms' manifests); 8 leaves room for any
+/// sane producer and keeps the recursion shallow.
+pub const MAX_INDEX_DEPTH: usize = 8;
+
 struct Copier<'a> {
     from: &'a Endpoint,
     to: &'a Endpoint,
@@ -297,8 +322,11 @@ struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    /// Copy one manifest (recursively for an index) whose bytes are known.
-    fn manifest(&mut self, rel: &str, tag: Option<&str>, bytes: &[u8]) -> Result<()> {
+    /// Copy one manifest (recursively for an index, its children first) whose bytes are
+    /// known; `depth` is how many indexes lead to it. Recursion is bounded by
+    /// [`MAX_INDEX_DEPTH`], so a hostile chain of nested indexes is refused, not followed
+    /// until the stack overflows.
+    fn manifest(&mut self, rel: &str, tag: Option<&str>, bytes: &[u8], depth: usize) -> Result<()> {
         let media_type = media_type_of(bytes);
         // What the source serves is remote data: damage there is a failure of the work
         // (exit 1), not bad input.
@@ -310,8 +338,31 @@ impl Copier<'_> {
                 .into(),
         })?;
         if media_type == INDEX_MEDIA_TYPE {
+            if depth >= MAX_INDEX_DEPTH {
+                return Err(Error::Registry {
+                    operation: format!("read the index of {}", self.from.full(rel)),
+                    registry: self.from.label(),
+                    reason: format!(
+                        "{} is an index nested {} deep (indexes listing indexes); at most {MAX_INDEX_DEPTH} levels are followed",
+                        Sha256::of_bytes(bytes).oci(),
+                        depth + 1
+                    ),
+                    hint: "an artifact's index lists manifests, not a chain of indexes: the source is damaged or hostile; check it with skopeo inspect --raw".into(),
+                });
+            }
             for child in doc["manifests"].as_array().into_iter().flatten() {
+                // A digest from the source goes into request paths: it must be one.
                 let d = child["digest"].as_str().unwrap_or_default();
+                let d = d
+                    .parse::<Sha256>()
+                    .map_err(|e| Error::Registry {
+                        operation: format!("read the index of {}", self.from.full(rel)),
+                        registry: self.from.label(),
+                        reason: format!("it lists `{}`: {}", d.escape_debug(), e.summary()),
+                        hint: "the source is damaged; publish it again".into(),
+                    })?
+                    .oci();
+                let d = d.as_str();
                 if self.to.manifest(rel, d)?.is_some() {
                     continue;
                 }
@@ -322,7 +373,7 @@ impl Copier<'_> {
                         reason: format!("it lists {d}, which the source does not have"),
                         hint: "the source index is incomplete; publish it again".into(),
                     })?;
-                self.manifest(rel, None, &child_bytes)?;
+                self.manifest(rel, None, &child_bytes, depth + 1)?;
             }
         } else {
             let mut descriptors = vec![doc["config"].clone()];
@@ -381,6 +432,7 @@ pub fn mirror(
         let mut tags = from.tags(&rel)?;
         tags.sort();
         for tag in tags {
+            checked_tag(from, &rel, &tag)?;
             let name = format!("{rel}:{tag}");
             let Some((bytes, digest)) = from.manifest(&rel, &tag)? else {
                 continue;
@@ -399,7 +451,7 @@ pub fn mirror(
                 .digest(digest.oci())
                 .source(from.full(&rel))
                 .detail(format!("tag {tag}"));
-            let r = copier.manifest(&rel, Some(&tag), &bytes);
+            let r = copier.manifest(&rel, Some(&tag), &bytes, 0);
             op.finish(&r);
             r?;
             copier.report.copied.push(name);

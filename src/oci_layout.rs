@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{Error, IoContext, Result};
+use crate::registry::{Document, MAX_MANIFEST_BYTES};
 use crate::store::{unique_name, write_atomic};
 use crate::verify::{Expected, Sha256};
 
@@ -34,19 +35,20 @@ impl Layout {
 
     fn index(&self) -> Result<Value> {
         let p = self.dir.join("index.json");
-        match fs::read(&p) {
+        match read_document(&p) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::input(
                     format!("`{}` is not an OCI image index: {e}", p.display()),
                     "point at an OCI image-layout directory (oras, skopeo or protoreg mirror write them)",
                 )
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({
                 "schemaVersion": 2,
                 "mediaType": crate::artifact::INDEX_MEDIA_TYPE,
                 "manifests": [],
             })),
-            Err(e) => Err(Error::io("read", p, e)),
+            Err(Some(e)) => Err(Error::io("read", p, e)),
+            Err(None) => Err(too_large(&self.dir, "index.json", &p)),
         }
     }
 
@@ -76,7 +78,7 @@ impl Layout {
             }
         };
         let p = self.blob_path(&digest);
-        match fs::read(&p) {
+        match read_document(&p) {
             Ok(bytes) => {
                 if Sha256::of_bytes(&bytes) != digest {
                     return Err(Error::Verification {
@@ -89,8 +91,9 @@ impl Layout {
                 }
                 Ok(Some((bytes, digest)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", p, e)),
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(Some(e)) => Err(Error::io("read", p, e)),
+            Err(None) => Err(too_large(&self.dir, &format!("manifest {reference}"), &p)),
         }
     }
 
@@ -182,6 +185,32 @@ impl Layout {
         let text = serde_json::to_vec_pretty(&index).unwrap_or_default();
         write_atomic(&self.dir.join("index.json"), &text)?;
         Ok(digest)
+    }
+}
+
+/// A manifest or index file's bytes, read to at most [`MAX_MANIFEST_BYTES`] + 1: `Err(None)`
+/// when it is larger (a file past the limit is refused by its size before it is read).
+fn read_document(p: &Path) -> std::result::Result<Vec<u8>, Option<std::io::Error>> {
+    let f = fs::File::open(p).map_err(Some)?;
+    if f.metadata().map_err(Some)?.len() > MAX_MANIFEST_BYTES {
+        return Err(None);
+    }
+    match crate::registry::read_document(f, MAX_MANIFEST_BYTES).map_err(Some)? {
+        Document::Whole(bytes) => Ok(bytes),
+        Document::TooLarge => Err(None),
+    }
+}
+
+fn too_large(dir: &Path, what: &str, p: &Path) -> Error {
+    Error::Registry {
+        operation: format!("read {what}"),
+        registry: format!("oci-layout:{}", dir.display()),
+        reason: format!(
+            "`{}` is larger than the {} ({MAX_MANIFEST_BYTES} bytes) the OCI distribution spec allows a manifest or index",
+            p.display(),
+            crate::error::Bytes(MAX_MANIFEST_BYTES)
+        ),
+        hint: "the layout holds something that is not a manifest (damaged or hostile); mirror it again from the registry".into(),
     }
 }
 

@@ -26,6 +26,59 @@ use crate::verify::Sha256;
 
 const CHUNK: usize = 4 << 20;
 
+/// The most bytes a manifest or index may have, from a registry or an image-layout
+/// directory: the OCI distribution spec's 4 MiB manifest limit. Larger is refused by name.
+pub const MAX_MANIFEST_BYTES: u64 = DOCUMENT_BYTES;
+
+/// A document read to a limit.
+pub enum Document {
+    Whole(Vec<u8>),
+    /// More than the limit: what was read is dropped.
+    TooLarge,
+}
+
+/// Read `r` to at most `limit` + 1 bytes: the whole document, or [`Document::TooLarge`]
+/// without reading (or keeping) more than that.
+pub fn read_document(r: impl Read, limit: u64) -> std::io::Result<Document> {
+    let mut buf = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        Ok(Document::TooLarge)
+    } else {
+        Ok(Document::Whole(buf))
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => "timed out".into(),
+        _ if e.to_string().contains("timeout") => format!("timed out ({e})"),
+        std::io::ErrorKind::UnexpectedEof => "body cut short".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// ` (CODE, CODE)` from an OCI error envelope, or nothing: the codes call for different
+/// remedies; the free-text details stay out.
+fn error_codes(body: &[u8]) -> String {
+    let codes: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["code"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    if codes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", codes.join(", "))
+    }
+}
+
 pub struct Registry {
     runtime: tokio::runtime::Runtime,
     client: Client,
@@ -33,6 +86,8 @@ pub struct Registry {
     creds: Credentials,
     plain_http: bool,
     timeout: std::time::Duration,
+    /// Pull tokens by repository, for the requests made here (manifests).
+    pull_tokens: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl Registry {
@@ -58,6 +113,7 @@ impl Registry {
             creds: creds.unwrap_or_else(|| auth::for_registry(host)),
             plain_http: net.plain_http,
             timeout: net.timeout,
+            pull_tokens: Default::default(),
         })
     }
 
@@ -224,35 +280,159 @@ impl Registry {
     }
 
     /// The raw bytes and digest of a manifest or index, or None when the tag does not exist.
+    ///
+    /// Read here rather than through oci-client, which buffers a body of any length: the
+    /// body is read to at most [`MAX_MANIFEST_BYTES`] + 1 bytes (a declared `Content-Length`
+    /// past the limit is refused before any of it is read), within the document budget, so a
+    /// hostile registry's endless or 3 GB "manifest" costs 4 MiB of memory, not its size. The
+    /// digest is the sha256 of the bytes, never a header's.
     pub fn manifest(
         &self,
         repository: &str,
         tag_or_digest: &str,
     ) -> Result<Option<(Vec<u8>, String)>> {
-        let r = self.reference(repository, tag_or_digest);
-        let accepted = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
-        let answer = self.bounded("read manifest", self.document_budget(), async {
-            Ok::<_, BoundedError>(
-                self.client
-                    .pull_manifest_raw(&r, &self.auth(), &accepted)
-                    .await,
-            )
-        })?;
-        match answer {
-            Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
-            Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
-            Err(OciDistributionError::RegistryError { envelope, .. })
-                if envelope.errors.iter().any(|e| {
-                    matches!(
-                        e.code,
-                        oci_client::errors::OciErrorCode::ManifestUnknown
-                            | oci_client::errors::OciErrorCode::NameUnknown
-                    )
-                }) =>
-            {
-                Ok(None)
+        let reference = if tag_or_digest.starts_with("sha256:") {
+            format!("{repository}@{tag_or_digest}")
+        } else {
+            format!("{repository}:{tag_or_digest}")
+        };
+        let operation = format!("read manifest {reference}");
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: operation.clone(),
+            registry: self.host.clone(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
+        };
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
+            self.host
+        );
+        let agent = crate::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        // A cached token the registry no longer takes (expired) is renewed once.
+        for renew in [false, true] {
+            let token = self.pull_token(repository, renew)?;
+            let mut headers = vec![(
+                "Accept",
+                format!("{OCI_IMAGE_MEDIA_TYPE}, {OCI_IMAGE_INDEX_MEDIA_TYPE}"),
+            )];
+            if let Some(value) = self.authorization(token.as_deref()) {
+                headers.push(("Authorization", value));
             }
-            Err(e) => Err(self.err("read manifest", e)),
+            let resp = crate::fetch::http_get(&agent, &url, &headers, Some(self.document_budget()))
+                .map_err(|e| {
+                    failed(
+                        e,
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    )
+                })?;
+            let status = resp.status().as_u16();
+            let declared = resp
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let too_large = |size: String| {
+                failed(
+                    format!(
+                        "the manifest is {size}, more than the {} ({MAX_MANIFEST_BYTES} bytes) the OCI distribution spec allows a manifest or index",
+                        crate::error::Bytes(MAX_MANIFEST_BYTES)
+                    ),
+                    "the source registry serves something that is not a manifest (damaged or hostile); check it with skopeo inspect --raw",
+                )
+            };
+            if declared.is_some_and(|n| n > MAX_MANIFEST_BYTES) && status == 200 {
+                return Err(too_large(format!(
+                    "{declared} bytes by its Content-Length",
+                    declared = declared.unwrap_or_default()
+                )));
+            }
+            let body = match read_document(resp.into_body().into_reader(), MAX_MANIFEST_BYTES) {
+                Ok(Document::Whole(bytes)) => bytes,
+                Ok(Document::TooLarge) if status == 200 => {
+                    return Err(too_large("larger than that (cut off)".into()))
+                }
+                // An error page past the limit: only its status matters.
+                Ok(Document::TooLarge) => Vec::new(),
+                Err(e) => {
+                    return Err(failed(
+                        format!("transfer failed: {}", io_reason(&e)),
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    ))
+                }
+            };
+            match status {
+                200 => {
+                    let digest = Sha256::of_bytes(&body);
+                    if tag_or_digest.starts_with("sha256:") && tag_or_digest != digest.oci() {
+                        return Err(Error::Verification {
+                            what: format!("manifest {reference} from {}", self.host),
+                            expected: tag_or_digest.to_string(),
+                            actual: digest.oci(),
+                            hint: "the registry serves other bytes for this digest".into(),
+                        });
+                    }
+                    return Ok(Some((body, digest.oci())));
+                }
+                404 => return Ok(None),
+                401 if !renew && token.is_some() => continue,
+                401 | 403 => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+                    ))
+                }
+                _ => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                    ))
+                }
+            }
+        }
+        Err(failed(
+            "HTTP 401 with a renewed token".into(),
+            "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+        ))
+    }
+
+    /// The bearer token for pulling from `repository` (None: basic or no credentials, as the
+    /// registry's challenge says), negotiated by oci-client once per repository and cached;
+    /// `renew` drops the cached one first.
+    fn pull_token(&self, repository: &str, renew: bool) -> Result<Option<String>> {
+        let mut cached = self
+            .pull_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if renew {
+            cached.remove(repository);
+        }
+        if let Some(token) = cached.get(repository) {
+            return Ok(token.clone());
+        }
+        let r = self.reference(repository, "latest");
+        let token = self.bounded(
+            "authenticate",
+            self.document_budget(),
+            self.client.auth(&r, &self.auth(), RegistryOperation::Pull),
+        )?;
+        cached.insert(repository.to_string(), token.clone());
+        Ok(token)
+    }
+
+    /// The `Authorization` header of a request made here rather than by oci-client: the
+    /// negotiated token, else the credentials themselves.
+    fn authorization(&self, token: Option<&str>) -> Option<String> {
+        match (token, &self.creds) {
+            (Some(t), _) => Some(format!("Bearer {t}")),
+            (None, Credentials::Basic { username, password }) => {
+                use base64::Engine;
+                let b = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                Some(format!("Basic {b}"))
+            }
+            (None, Credentials::Bearer(t)) => Some(format!("Bearer {t}")),
+            (None, Credentials::Anonymous) => None,
         }
     }
 
@@ -357,18 +537,8 @@ impl Registry {
         );
         let agent = crate::fetch::http_agent(self.timeout, 0, false);
         let mut req = agent.delete(&url);
-        match (&token, &self.creds) {
-            (Some(t), _) => req = req.header("Authorization", &format!("Bearer {t}")),
-            (None, Credentials::Basic { username, password }) => {
-                use base64::Engine;
-                let b = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                req = req.header("Authorization", &format!("Basic {b}"));
-            }
-            (None, Credentials::Bearer(t)) => {
-                req = req.header("Authorization", &format!("Bearer {t}"))
-            }
-            (None, Credentials::Anonymous) => {}
+        if let Some(value) = self.authorization(token.as_deref()) {
+            req = req.header("Authorization", &value);
         }
         let failed = |reason: String, hint: &str| Error::Registry {
             operation: format!("delete {repository}@{}", digest.oci()),
@@ -421,22 +591,7 @@ pub fn describe(e: &OciDistributionError) -> String {
         // Keep the registry's error codes (400 MANIFEST_BLOB_UNKNOWN and MANIFEST_INVALID
         // call for different remedies); their free-text details stay out.
         E::ServerError { code, message, .. } => {
-            let codes: Vec<String> = serde_json::from_str::<serde_json::Value>(message)
-                .ok()
-                .and_then(|v| {
-                    v["errors"].as_array().map(|errors| {
-                        errors
-                            .iter()
-                            .filter_map(|e| e["code"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                })
-                .unwrap_or_default();
-            if codes.is_empty() {
-                format!("HTTP {code}")
-            } else {
-                format!("HTTP {code} ({})", codes.join(", "))
-            }
+            format!("HTTP {code}{}", error_codes(message.as_bytes()))
         }
         E::ImageManifestNotFoundError(_) => "not found".into(),
         E::RegistryError { envelope, .. } => {

@@ -66,6 +66,8 @@ pub struct Outcome {
     /// The artifact's verified size when this run saw its bytes (fetched them, or extracted
     /// the cached blob); None for a tree cache hit.
     pub size: Option<u64>,
+    /// How the files reached the output (clone, copy, hardlink).
+    pub linked: materialize::Linked,
 }
 
 /// Get the tree for `artifact` into the cache (if needed) and return where it is.
@@ -84,6 +86,8 @@ pub fn ensure_tree(
             ..Outcome::default()
         });
     }
+    // The extraction caps, refused (exit 2) before any download when malformed.
+    let limits = extract::Limits::from_env()?;
     store.init()?;
     let _lock = store.lock(&key)?;
     // Another process may have finished the entry while we waited for the lock.
@@ -96,9 +100,10 @@ pub fn ensure_tree(
     }
     let mut outcome = Outcome::default();
     let staging = store.temp_path("tree");
-    let extracted = match store.lookup(&store.blob_path(&artifact.expected.sha256)) {
-        Some(blob) => {
-            outcome.size = std::fs::metadata(&blob).ok().map(|m| m.len());
+    // Re-verified before a new tree is made from it: a blob changed in the cache is refetched.
+    let extracted = match store.verified_blob(&artifact.expected) {
+        Some((blob, size)) => {
+            outcome.size = Some(size);
             extract_into(&blob, &artifact.layout, &staging)
         }
         None if opts.offline => {
@@ -107,7 +112,15 @@ pub fn ensure_tree(
                 cache: store.root().to_path_buf(),
             })
         }
-        None => fetch_blob(store, artifact, sources, opts, &mut outcome, &staging),
+        None => fetch_blob(
+            store,
+            artifact,
+            sources,
+            opts,
+            limits,
+            &mut outcome,
+            &staging,
+        ),
     };
     if let Err(e) = extracted {
         remove_tree(&staging);
@@ -129,6 +142,7 @@ fn fetch_blob(
     artifact: &Artifact,
     sources: &[Source],
     opts: &Options,
+    limits: extract::Limits,
     outcome: &mut Outcome,
     staging: &Path,
 ) -> Result<()> {
@@ -136,13 +150,14 @@ fn fetch_blob(
     let mut fetcher = Fetcher::new(opts.net.clone());
     for source in sources {
         let tmp = store.temp_path("blob");
-        match fetch_one(&mut fetcher, source, artifact, opts, &tmp, staging) {
+        match fetch_one(&mut fetcher, source, artifact, opts, limits, &tmp, staging) {
             Ok((extracted, fetched)) => {
                 outcome.source = Some(source.to_string());
                 outcome.bytes_fetched = fetched;
                 outcome.size = Some(fetched);
                 // A verified archive that fails to extract is refused whole: nothing of it,
-                // not even the blob, stays in the cache.
+                // not even the blob, stays in the cache. One whose streamed extraction was
+                // deferred (past its unverified budget) is extracted now, from the blob.
                 let result = match extracted {
                     Some(result) => result,
                     None => extract_into(&tmp, &artifact.layout, staging),
@@ -210,19 +225,24 @@ fn grow_pipe(pipe: &std::io::PipeWriter) {
     let _ = pipe;
 }
 
-/// A streamed extraction's result (when the format streams) and the bytes the source sent.
+/// A streamed extraction's result (when the format streams and the stream was not deferred)
+/// and the bytes the source sent.
 type Fetched = (Option<Result<()>>, u64);
 
 /// Fetch one source into `tmp`, verifying it, and say how many bytes it sent. A tar.gz is
 /// extracted into `staging` on a second thread as it streams (inflating overlaps the
 /// download); its result is returned only when the bytes verified, and only then may the tree
-/// be used. An artifact of unknown size is verified by its sha256 alone, and a body longer
-/// than `opts.max_unsized` is refused like one longer than a pinned size.
+/// be used. Until then the extraction writes at most [`extract::unverified_budget`] of the
+/// pin, gives no file an exec bit and creates no symlink; past the budget it removes what it
+/// wrote and stops, and the verified blob is extracted afterwards (`None`). An artifact of
+/// unknown size is verified by its sha256 alone, and a body longer than `opts.max_unsized` is
+/// refused like one longer than a pinned size.
 fn fetch_one(
     fetcher: &mut Fetcher,
     source: &Source,
     artifact: &Artifact,
     opts: &Options,
+    limits: extract::Limits,
     tmp: &Path,
     staging: &Path,
 ) -> std::result::Result<Fetched, String> {
@@ -240,9 +260,10 @@ fn fetch_one(
             staging.to_path_buf(),
             source.to_string(),
         );
+        let budget = extract::unverified_budget(expected.size);
         extractor = Some(std::thread::spawn(move || {
             let reader = std::io::BufReader::with_capacity(256 << 10, reader);
-            extract::extract_tar_gz_stream(reader, &name, &layout, &dest)
+            extract::extract_tar_gz_stream(reader, &name, &layout, &dest, limits, budget)
         }));
         pipe = Some(writer);
     }
@@ -281,10 +302,14 @@ fn fetch_one(
     });
     // Symlinks and exec bits only for bytes that verified.
     let extracted = match (&verified, extracted) {
-        (Ok(_), Some(result)) => {
-            Some(result.and_then(|unfinished| unfinished.finish(&artifact.layout)))
+        (Ok(_), Some(Ok(extract::Streamed::Extracted(unfinished)))) => {
+            Some(unfinished.finish(&artifact.layout))
         }
-        (_, other) => other.map(|r| r.map(|_| ())),
+        // Past its unverified budget: it removed what it wrote; the blob is extracted next.
+        (Ok(_), Some(Ok(extract::Streamed::Deferred))) => None,
+        (Ok(_), Some(Err(e))) => Some(Err(e)),
+        // Not verified: whatever the extraction did is discarded with `staging`.
+        (_, _) => None,
     };
     verified?
         .file
@@ -305,8 +330,8 @@ pub fn materialize(
     // Refuse a non-empty --out before any download (materialize checks it again right before
     // writing, which costs one more read_dir on an empty directory).
     materialize::check_output(out)?;
-    let outcome = ensure_tree(store, artifact, sources, opts)?;
-    materialize::materialize(&outcome.tree, out, link)?;
+    let mut outcome = ensure_tree(store, artifact, sources, opts)?;
+    outcome.linked = materialize::materialize(&outcome.tree, out, link)?;
     Ok(outcome)
 }
 
@@ -315,6 +340,7 @@ pub fn materialize(
 /// sha256 alone verifies: the file is already on disk, so no cap applies.
 pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<()> {
     materialize::check_output(out)?;
+    extract::Limits::from_env()?;
     if !archive.is_file() {
         return Err(Error::input(
             format!(

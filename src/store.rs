@@ -19,6 +19,13 @@
 //! rename; everything a reader can see through the entry was read-only and complete before it
 //! existed.
 //!
+//! Each tree has a manifest beside it, `trees-v1/<2 hex>/<key>.manifest` (every path, type,
+//! mode, size and sha256 in it, see [`crate::cache_scan::manifest_of`]), installed just
+//! before the tree, so `protoreg cache verify` can tell a changed tree from a sound one. A
+//! blob is fsynced (file, then its directory) before it is installed, and re-verified (size
+//! and sha256) before a new tree is made from it. Entries are real files and directories:
+//! a symlink anywhere in an entry's path is never followed, on the hit path or any other.
+//!
 //! Every process that writes under `tmp/` holds an advisory lock, `locks/tmp-<owner>.lock`,
 //! for as long as it lives, and names its `tmp/` entries `<what>.<owner>.<n>`: `cleanup`
 //! leaves an entry whose owner's lock is held (see [`Store::temp_entry_locked`]).
@@ -93,6 +100,17 @@ impl Store {
         self.root.join("trees-v1").join(&hex[..2]).join(hex)
     }
 
+    /// The manifest of the tree `key`, beside it.
+    pub fn manifest_path(&self, key: &Sha256) -> PathBuf {
+        manifest_for(&self.tree_path(key))
+    }
+
+    /// The cache's own lock: every build holds it shared, `cleanup` and `cache verify
+    /// --repair` exclusively.
+    pub fn cache_lock_path(&self) -> PathBuf {
+        self.root.join("locks").join("cache.lock")
+    }
+
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs-v1")
     }
@@ -105,14 +123,72 @@ impl Store {
 
     /// A complete entry, if present; marks it used (mtime) so cleanup sees the use.
     pub fn lookup(&self, path: &Path) -> Option<PathBuf> {
-        // Entries are real files and directories, never links: a link here was planted.
-        if fs::symlink_metadata(path).ok()?.file_type().is_symlink() {
+        // Entries are real files and directories, never links: a link here, or in the
+        // layout above it (`trees-v1`, its fan directory), was planted.
+        if !self.no_link_below_root(path) {
             return None;
         }
         let f = File::open(path).ok()?;
         // Best effort: a read-only cache (shared, mounted) still serves hits.
         let _ = f.set_modified(SystemTime::now());
         Some(path.to_path_buf())
+    }
+
+    /// Is every component of `path` below the root (the entry included) a real file or
+    /// directory, not a symlink? (The root itself may be a link: the user chose it.) False
+    /// for a missing entry too.
+    fn no_link_below_root(&self, path: &Path) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        let mut at = self.root.clone();
+        for c in rel.components() {
+            at.push(c);
+            match fs::symlink_metadata(&at) {
+                Ok(m) if !m.file_type().is_symlink() => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// The blob of `expected`, re-verified (size when pinned, and sha256, streamed) before
+    /// anything is made from it, with its size. A blob that no longer matches its pin (bytes
+    /// replaced, truncated, a torn write) is moved out of the cache and reported on stderr,
+    /// and `None` returned: it is fetched again like a missing one. Call with the entry's lock
+    /// held.
+    pub fn verified_blob(&self, expected: &crate::verify::Expected) -> Option<(PathBuf, u64)> {
+        let path = self.lookup(&self.blob_path(&expected.sha256))?;
+        let problem = match crate::verify::hash_file(&path) {
+            Ok((sha, size))
+                if sha == expected.sha256 && expected.size.is_none_or(|n| n == size) =>
+            {
+                return Some((path, size));
+            }
+            Ok((sha, size)) => format!("it holds {size} bytes with sha256 {sha}"),
+            Err(e) => e.to_string(),
+        };
+        eprintln!(
+            "warning: the cached blob `{}` does not match its pin ({problem}); it is removed \
+             and fetched again (`protoreg cache verify` checks the whole cache)",
+            path.display()
+        );
+        self.evict(&path);
+        None
+    }
+
+    /// Move an entry (a blob, a tree, a manifest, a planted link) out of the cache, then
+    /// delete it: it stops being an entry at the rename. Best effort.
+    pub fn evict(&self, path: &Path) {
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let _ = writable_dir(path);
+        }
+        let doomed = self.temp_path("doomed");
+        if fs::create_dir_all(self.tmp_dir()).is_ok() && fs::rename(path, &doomed).is_ok() {
+            remove_tree(&doomed);
+        } else {
+            remove_tree(path);
+        }
     }
 
     /// Create the layout on first use. The tag comes first: it is what marks the directory
@@ -249,11 +325,19 @@ impl Store {
         }
     }
 
-    /// Move a verified temporary file into place as the blob `sha256`.
+    /// Move a verified temporary file into place as the blob `sha256`: synced to disk first,
+    /// then its directory after the rename, so a power loss never leaves a torn blob under a
+    /// name that claims its digest.
     pub fn install_blob(&self, tmp: &Path, sha256: &Sha256) -> Result<PathBuf> {
         let dest = self.blob_path(sha256);
         set_mode(tmp, 0o444)?;
-        install(tmp, &dest)?;
+        File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .ctx("sync to disk", tmp)?;
+        self.install(tmp, &dest, false)?;
+        if let Some(dir) = dest.parent() {
+            crate::reflink::sync_dir(dir).ctx("sync to disk", dir)?;
+        }
         Ok(dest)
     }
 
@@ -272,6 +356,13 @@ impl Store {
             set_mode(tmp, mode | 0o200)?;
             Ok(mode)
         });
+        // The manifest is taken from the finished, read-only tree and installed first: a tree
+        // that exists always has the manifest it was installed with.
+        let prepared = prepared.and_then(|mode| {
+            let manifest = crate::cache_scan::manifest_of(tmp)?;
+            self.install_manifest(&self.manifest_path(key), manifest.as_bytes())?;
+            Ok(mode)
+        });
         let mode = match prepared {
             Ok(mode) => mode,
             Err(e) => {
@@ -279,7 +370,7 @@ impl Store {
                 return Err(e);
             }
         };
-        if install(tmp, &dest)? {
+        if self.install(tmp, &dest, true)? {
             // Ours: drop the write bit the rename needed. Best effort (the entry is complete
             // either way); checked by mode, not trusted.
             if fs::symlink_metadata(&dest)
@@ -290,6 +381,116 @@ impl Store {
         }
         Ok(dest)
     }
+}
+
+impl Store {
+    /// Write a manifest in `tmp/`, then rename it to `dest`, replacing a stale one (of a tree
+    /// removed since; the entry's lock is held, so no other process installs this tree).
+    fn install_manifest(&self, dest: &Path, text: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let tmp = self.temp_path("manifest");
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(text)?;
+            f.sync_all()
+        });
+        let result = written
+            .ctx("write", &tmp)
+            .and_then(|()| set_mode(&tmp, 0o444))
+            .and_then(|()| {
+                let parent = dest.parent().unwrap_or(dest);
+                self.check_layout(parent)?;
+                fs::create_dir_all(parent).ctx("create the cache directory", parent)?;
+                self.clear_planted(dest)?;
+                fs::rename(&tmp, dest).ctx("move into the cache", dest)
+            });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Refuse to write below a symlink in the cache's layout (`trees-v1`, a fan directory):
+    /// one there was planted, and following it would put an entry outside the cache.
+    fn check_layout(&self, dir: &Path) -> Result<()> {
+        let Ok(rel) = dir.strip_prefix(&self.root) else {
+            return Ok(());
+        };
+        let mut at = self.root.clone();
+        for c in rel.components() {
+            at.push(c);
+            if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::input(
+                    format!(
+                        "`{}` in the cache is a symbolic link; protoreg never follows one there",
+                        at.display()
+                    ),
+                    "remove it (`protoreg cache verify --repair` does), then run again",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A symlink where an entry belongs was planted: it is removed (the entry's lock is held),
+    /// never followed or served.
+    fn clear_planted(&self, dest: &Path) -> Result<()> {
+        match fs::symlink_metadata(dest) {
+            Ok(m) if m.file_type().is_symlink() => {
+                fs::remove_file(dest).ctx("remove the symbolic link planted at", dest)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Rename without replacing; true when ours was installed. An existing destination means
+    /// another process finished the same entry first: its content is identical by
+    /// construction, so ours is dropped. But only a real entry of the right kind counts: a
+    /// symlink (or a file where a tree belongs) was planted, and is replaced by ours.
+    fn install(&self, tmp: &Path, dest: &Path, is_dir: bool) -> Result<bool> {
+        let parent = dest.parent().unwrap_or(dest);
+        let fail = |e: Error| {
+            remove_tree(tmp);
+            Err(e)
+        };
+        if let Err(e) = self.check_layout(parent) {
+            return fail(e);
+        }
+        if let Err(e) = fs::create_dir_all(parent).ctx("create the cache directory", parent) {
+            return fail(e);
+        }
+        for _ in 0..2 {
+            match rename_noreplace(tmp, dest) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists || dest.exists() => {
+                    match fs::symlink_metadata(dest) {
+                        Ok(m) if !m.file_type().is_symlink() && m.is_dir() == is_dir => {
+                            remove_tree(tmp);
+                            return Ok(false);
+                        }
+                        // Planted (a link, or the wrong kind): out of the cache, then ours.
+                        Ok(_) => self.evict(dest),
+                        Err(_) => {}
+                    }
+                }
+                Err(e) => return fail(Error::io("move into the cache", dest, e)),
+            }
+        }
+        fail(Error::io(
+            "move into the cache",
+            dest,
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something that is not a cache entry keeps appearing there",
+            ),
+        ))
+    }
+}
+
+/// The manifest path of a tree: `<tree>.manifest`, beside it.
+pub fn manifest_for(tree: &Path) -> PathBuf {
+    let mut name = tree.as_os_str().to_os_string();
+    name.push(".manifest");
+    PathBuf::from(name)
 }
 
 /// A `what` of a `tmp/` name: a plain word.
@@ -356,25 +557,6 @@ pub fn lock_exclusive(file: File, path: &Path, seconds: u64) -> Result<File> {
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
-    }
-}
-
-/// Rename without replacing; true when ours was installed. An existing destination means
-/// another process finished the same entry first: its content is identical by construction,
-/// so ours is dropped.
-fn install(tmp: &Path, dest: &Path) -> Result<bool> {
-    let parent = dest.parent().unwrap_or(dest);
-    fs::create_dir_all(parent).ctx("create the cache directory", parent)?;
-    match rename_noreplace(tmp, dest) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists || dest.exists() => {
-            remove_tree(tmp);
-            Ok(false)
-        }
-        Err(e) => {
-            remove_tree(tmp);
-            Err(Error::io("move into the cache", dest, e))
-        }
     }
 }
 

@@ -261,6 +261,61 @@ fn outdated_reports_pinned_and_newest_release() {
 }
 
 #[test]
+fn outdated_says_when_upstream_lists_no_release() {
+    // Only a draft and a pre-release: nothing says 36.1 is current.
+    let gh = FakeGitHub::start();
+    gh.release(REPO, "v37.0-rc1", &[], true, false);
+    gh.release(REPO, "v38.0", &[], false, true);
+    // And a GitHub that does not know the repository at all (404).
+    let empty = FakeGitHub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let pins = seed_pins(tmp.path());
+    for api in [gh.api_url(), empty.api_url()] {
+        let outdated = |args: &[&str]| {
+            run(protoreg()
+                .env("GITHUB_API_URL", &api)
+                .env_remove("GITHUB_TOKEN")
+                .arg("outdated")
+                .args(args)
+                .arg("--pins")
+                .arg(&pins))
+        };
+        let o = outdated(&[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("upstream (protocolbuffers/protobuf) lists no release"),
+            "{api}: {}",
+            text(&o)
+        );
+        assert!(!out.contains("current"), "{api}: {}", text(&o));
+        let o = outdated(&["--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v[0]["latest"], serde_json::Value::Null, "{v}");
+        assert_eq!(v[0]["outdated"], false, "{v}");
+        assert_eq!(v[0]["status"], "no-release", "{v}");
+        let o = outdated(&["--check"]);
+        assert_eq!(o.status.code(), Some(1), "{api}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .contains("upstream lists no release of protoc (protocolbuffers/protobuf)"),
+            "{api}: {}",
+            text(&o)
+        );
+    }
+    // A release upstream at the pinned version: current, and --check passes.
+    gh.release(REPO, "v36.1", &[], false, false);
+    let o = run(protoreg()
+        .env("GITHUB_API_URL", gh.api_url())
+        .args(["outdated", "--check", "--json", "--pins"])
+        .arg(&pins));
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["status"], "current", "{v}");
+}
+
+#[test]
 fn protoc_from_a_bumped_pin_runs() {
     // Materialize by pin: the pins file written by bump, the bytes from the pin's URL.
     let (gh, _) = github_with_protoc("v36.2");

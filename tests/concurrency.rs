@@ -142,4 +142,14 @@ fn sigkill_at_random_points_never_leaves_a_false_entry() {
         assert_eq!(tree_listing(&out), tree_listing(&fresh));
     }
     assert!(started.elapsed() < Duration::from_secs(120));
+    // Every tree the kills left has the manifest it was installed with, and matches it.
+    let v = cache_verify(&cache, &["--json"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(
+        report["unverifiable"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
 }

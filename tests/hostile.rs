@@ -404,3 +404,328 @@ fn control_characters_from_an_archive_or_a_registry_reach_stderr_escaped() {
     );
     assert_escaped(&o.stderr);
 }
+
+/// Bytes that do not compress: a gzip body that takes a while to send at a fixed pace.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A tar.gz of regular files `(name, mode, data)`, in this order.
+fn tgz_files(dir: &Path, name: &str, members: &[(&str, u32, &[u8])]) -> PathBuf {
+    let path = dir.join(name);
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut b = tar::Builder::new(gz);
+    for (member, mode, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, member, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// What was seen under a directory while a process ran: the most bytes its regular files
+/// held at once, the regular files that had an exec bit, and every file seen.
+#[derive(Default, Debug)]
+struct Watched {
+    peak_bytes: u64,
+    executable: std::collections::BTreeSet<PathBuf>,
+    seen: std::collections::BTreeSet<PathBuf>,
+    polls: usize,
+}
+
+fn watch(dir: &Path, w: &mut Watched) {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(p: &Path, w: &mut Watched, total: &mut u64) {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk(&e.path(), w, total);
+            } else if meta.is_file() {
+                *total += meta.len();
+                w.seen.insert(e.path());
+                if meta.permissions().mode() & 0o111 != 0 {
+                    w.executable.insert(e.path());
+                }
+            }
+        }
+    }
+    let mut total = 0;
+    walk(dir, w, &mut total);
+    w.peak_bytes = w.peak_bytes.max(total);
+    w.polls += 1;
+}
+
+/// Run `materialize` of `archive` under a pin with its size but another sha256, served in
+/// 64 KiB pieces with a pause after each, and watch `<cache>/tmp` until the process ends
+/// (bounded: at most 3,000 polls and 60 s).
+fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, PathBuf, u64) {
+    let size = std::fs::metadata(archive).unwrap().len();
+    let server = HttpServer::start();
+    let url = server.route("/wrong.tgz", Route::Slow(archive.to_path_buf(), pause));
+    let t = tempfile::tempdir().unwrap().keep();
+    let cache = t.join("cache");
+    let wrong = protoreg::verify::Sha256::of_bytes(b"not the archive that is served");
+    let mut child = protoreg()
+        .args(["materialize", "--sha256", wrong.hex(), "--size"])
+        .arg(size.to_string())
+        .args(["--format", "tar.gz", "--cache-dir"])
+        .arg(&cache)
+        .arg("--out")
+        .arg(t.join("out"))
+        .args(["--source", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = Watched::default();
+    let start = std::time::Instant::now();
+    let status = loop {
+        watch(&cache.join("tmp"), &mut w);
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if w.polls >= 3000 || start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("materialize still running after {} polls", w.polls);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("sha256"), "{err}");
+    assert!(absent_or_empty(&cache.join("tmp")), "left in tmp/");
+    assert!(cache_trees(&cache).is_empty());
+    (w, t, size)
+}
+
+#[test]
+fn a_wrong_body_writes_at_most_its_unverified_budget() {
+    // A gzip bomb: 64 MiB of zeros (~64 KiB compressed), then 1 MiB of noise, so the body
+    // (~1.1 MB) is still arriving long after the bomb went off.
+    let t = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 64 << 20];
+    let pad = noise(1 << 20);
+    let bomb = tgz_files(
+        t.path(),
+        "bomb.tgz",
+        &[("zeros", 0o644, &zeros), ("pad", 0o644, &pad)],
+    );
+    let (w, scratch, size) = watch_a_wrong_body(&bomb, std::time::Duration::from_millis(60));
+    let limit = protoreg::extract::unverified_budget(Some(size));
+    assert_eq!(limit, 16 * size);
+    assert!(w.polls > 10, "too few polls to mean anything: {w:?}");
+    // The body itself (at most its pinned size) plus what was extracted for it.
+    assert!(
+        w.peak_bytes <= size + limit,
+        "{} bytes in tmp/ before the body verified, over {size} + {limit}",
+        w.peak_bytes
+    );
+    let _ = std::fs::remove_dir_all(scratch);
+}
+
+#[test]
+fn nothing_unverified_gets_an_exec_bit() {
+    // An executable member first, then noise that keeps the download going: the member is
+    // written long before the body is known to be wrong.
+    let t = tempfile::tempdir().unwrap();
+    let pad = noise(768 << 10);
+    let g = tgz_files(
+        t.path(),
+        "exe.tgz",
+        &[
+            ("bin/tool", 0o755, b"#!/bin/sh\necho pwned\n"),
+            ("pad", 0o644, &pad),
+        ],
+    );
+    let (w, scratch, _) = watch_a_wrong_body(&g, std::time::Duration::from_millis(60));
+    assert!(
+        w.seen.iter().any(|p| p.ends_with("bin/tool")),
+        "the member was never seen mid-download: {w:?}"
+    );
+    assert!(
+        w.executable.is_empty(),
+        "executable before verification: {:?}",
+        w.executable
+    );
+    let _ = std::fs::remove_dir_all(scratch);
+}
+
+#[test]
+fn archives_with_more_entries_than_the_cap_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..101).map(|i| format!("d/f{i}")).collect();
+    let tar_members: Vec<(&str, u32, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), 0o644, &b""[..]))
+        .collect();
+    let g = tgz_files(t.path(), "many.tgz", &tar_members);
+    let env = [("PROTOREG_MAX_EXTRACT_ENTRIES", "100")];
+    assert_refused(&g, "tar.gz", "more than 100 entries", &env);
+    let zip_members: Vec<(&str, &[u8], u32)> = names
+        .iter()
+        .map(|n| (n.as_str(), &b""[..], 0o100644))
+        .collect();
+    let z = zip_with(t.path(), "many.zip", &zip_members);
+    assert_refused(&z, "zip", "more than 100 entries", &env);
+
+    // A malformed cap is bad input, refused before any download.
+    let p = pin(&g);
+    let server = HttpServer::start();
+    let url = server.route("/many.tgz", Route::File(g.clone()));
+    for bad in ["0", "-1", "lots"] {
+        for var in ["PROTOREG_MAX_EXTRACT_ENTRIES", "PROTOREG_MAX_EXTRACT_BYTES"] {
+            let o = run(protoreg()
+                .env(var, bad)
+                .args([
+                    "materialize",
+                    "--sha256",
+                    p.sha256.hex(),
+                    "--format",
+                    "tar.gz",
+                ])
+                .arg("--cache-dir")
+                .arg(t.path().join("cache"))
+                .arg("--out")
+                .arg(t.path().join("out"))
+                .args(["--source", &url]));
+            assert_eq!(o.status.code(), Some(2), "{var}={bad}: {}", text(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains(var),
+                "{}",
+                text(&o)
+            );
+        }
+    }
+    assert_eq!(server.count("/many.tgz"), 0, "downloaded despite a bad cap");
+}
+
+#[test]
+fn duplicate_zip_members_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let z = zip_with(
+        t.path(),
+        "dup.zip",
+        &[
+            ("bin/protoc", b"#!/bin/sh\necho first\n", 0o100755),
+            ("bin/protoX", b"#!/bin/sh\necho second\n", 0o100755),
+        ],
+    );
+    // The writer refuses a repeated name: rename the second member in its local header and
+    // its central directory entry (the same length, so every offset holds).
+    let mut bytes = std::fs::read(&z).unwrap();
+    let (from, to) = (b"bin/protoX", b"bin/protoc");
+    let mut renamed = 0;
+    for i in 0..bytes.len() - from.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + to.len()].copy_from_slice(to);
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2);
+    std::fs::write(&z, &bytes).unwrap();
+    assert_refused(&z, "zip", "appears twice", &[]);
+}
+
+#[test]
+fn a_symlink_target_that_is_not_utf8_is_refused_not_rewritten() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("latin1.tgz");
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut b = tar::Builder::new(gz);
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..8].copy_from_slice(b"bin/link");
+    h.as_old_mut().linkname[..5].copy_from_slice(b"caf\xe9x");
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &b""[..]).unwrap();
+    b.into_inner().unwrap().finish().unwrap();
+    assert_refused(&path, "tar.gz", "is not UTF-8", &[]);
+    let p = pin(&path);
+    let out = t.path().join("out");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&path)
+        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not UTF-8"),
+        "{}",
+        text(&o)
+    );
+    assert!(absent_or_empty(&out));
+}
+
+#[test]
+fn an_executable_must_be_a_regular_file_of_the_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let g = tgz_with(
+        t.path(),
+        "tree.tgz",
+        &[
+            ("bin/", tar::EntryType::Directory, "", b""),
+            ("bin/tool", tar::EntryType::Regular, "", b"#!/bin/sh\n"),
+            ("bin/link", tar::EntryType::Symlink, "tool", b""),
+        ],
+    );
+    let p = pin(&g);
+    let server = HttpServer::start();
+    let url = server.route("/tree.tgz", Route::File(g.clone()));
+    let materialize = |exe: &str, out: &str| {
+        run(protoreg()
+            .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
+            .arg(p.size.to_string())
+            .args(["--format", "tar.gz", "--executable", exe, "--cache-dir"])
+            .arg(t.path().join("cache"))
+            .arg("--out")
+            .arg(t.path().join(out))
+            .args(["--source", &url]))
+    };
+    // Malformed: exit 2 before any download.
+    for bad in [".", "./", "bin/..", "/bin/tool", "../bin/tool"] {
+        let o = materialize(bad, "out");
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("hint:"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(server.count("/tree.tgz"), 0);
+    // Well formed but not a regular file in the tree: refused by name, nothing left behind.
+    for (exe, kind) in [("bin", "a directory"), ("bin/link", "a symlink")] {
+        let out = format!("out-{}", exe.replace('/', "-"));
+        let o = materialize(exe, &out);
+        assert_ne!(o.status.code(), Some(0), "{exe}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(exe) && err.contains(kind), "{exe}: {err}");
+        assert!(absent_or_empty(&t.path().join(out)));
+        assert!(cache_trees(&t.path().join("cache")).is_empty());
+    }
+    // The file itself is fine.
+    let o = materialize("bin/tool", "out-ok");
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -468,3 +468,95 @@ fn raw_format_takes_at_most_one_executable() {
     assert!(o.status.success(), "{}", text(&o));
     assert_buf_works(&out);
 }
+
+#[test]
+fn a_multi_member_gzip_is_extracted_whole() {
+    // One tar stream cut at a member boundary, each part its own gzip member, concatenated
+    // (`cat a.gz b.gz`, as pigz or bgzip write): `tar xzf` reads both.
+    use std::io::Write;
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("first/a.txt", &b"first\n"[..]),
+        ("second/b.txt", b"second\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut body = Vec::new();
+    for part in [&tar[..1024], &tar[1024..]] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(part).unwrap();
+        body.extend(gz.finish().unwrap());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("two.tar.gz");
+    fs::write(&archive, &body).unwrap();
+    let p = pin(&archive);
+
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&archive)
+        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read(out.join("first/a.txt")).unwrap(), b"first\n");
+    assert_eq!(fs::read(out.join("second/b.txt")).unwrap(), b"second\n");
+
+    // The streaming path of materialize reads the same way.
+    let server = HttpServer::start();
+    let url = server.route("/two.tar.gz", Route::File(archive.clone()));
+    let out = tmp.path().join("out2");
+    let o = run(protoreg()
+        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
+        .arg(p.size.to_string())
+        .args(["--format", "tar.gz", "--cache-dir"])
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read(out.join("second/b.txt")).unwrap(), b"second\n");
+}
+
+#[test]
+fn an_out_that_is_a_symlink_is_refused_with_a_hint_and_never_written_through() {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let server = HttpServer::start();
+    let url = server.route("/p.zip", Route::File(protoc.path.clone()));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // To an empty directory, and dangling (to a path that does not exist).
+    let real = tmp.path().join("real");
+    fs::create_dir(&real).unwrap();
+    for (name, target) in [
+        ("to-dir", real.clone()),
+        ("dangling", tmp.path().join("nowhere")),
+    ] {
+        let out = tmp.path().join(name);
+        std::os::unix::fs::symlink(&target, &out).unwrap();
+        let o = run(protoreg()
+            .args(materialize_args(&protoc, "zip", &cache, &out))
+            .args(["--source", &url]));
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(err.contains(&out.display().to_string()), "{err}");
+        assert!(err.contains("hint:"), "{err}");
+        assert!(fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+        assert!(absent_or_empty(&real));
+        assert!(!tmp.path().join("nowhere").exists());
+        // extract refuses it the same way.
+        let o = run(protoreg()
+            .arg("extract")
+            .arg(&protoc.path)
+            .args(["--sha256", protoc.sha256.hex(), "--format", "zip", "--out"])
+            .arg(&out));
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        assert!(absent_or_empty(&real));
+    }
+    assert_eq!(server.count("/p.zip"), 0, "refused before any download");
+}

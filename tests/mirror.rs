@@ -370,3 +370,232 @@ fn mirror_waits_for_a_running_cache_cleanup() {
     assert!(status.success());
     assert!(dst.join("tools/protoc/index.json").is_file());
 }
+
+/// A loopback server speaking just enough of the registry API for `mirror --from` (the
+/// version check, the catalog, one repository's tag list), serving each tag's manifest by
+/// `manifest_route`.
+fn hostile_registry(
+    tags: &[&str],
+    manifest_route: impl Fn(&str) -> common::http::Route,
+) -> common::http::HttpServer {
+    use common::http::{HttpServer, Route};
+    let fake = HttpServer::start();
+    fake.route("/v2/", Route::Body("application/json", b"{}".to_vec()));
+    fake.route(
+        "/v2/_catalog",
+        Route::Body(
+            "application/json",
+            format!(r#"{{"repositories":["{NS}/tools/protoc"]}}"#).into_bytes(),
+        ),
+    );
+    let list = serde_json::json!({"name": format!("{NS}/tools/protoc"), "tags": tags});
+    fake.route(
+        &format!("/v2/{NS}/tools/protoc/tags/list"),
+        Route::Body("application/json", serde_json::to_vec(&list).unwrap()),
+    );
+    for tag in tags {
+        fake.route(
+            &format!("/v2/{NS}/tools/protoc/manifests/{tag}"),
+            manifest_route(tag),
+        );
+    }
+    fake
+}
+
+/// `mirror` from `fake` to a fresh layout, timed.
+fn mirror_from(
+    ws: &Workspace,
+    fake: &common::http::HttpServer,
+) -> (std::process::Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let o = run(ws.cmd().env("PROTOREG_TIMEOUT", "5").args([
+        "--plain-http",
+        "mirror",
+        "--from",
+        &format!("oci://{}/{NS}", fake.addr),
+        "--to",
+        &format!("oci-layout:{}", ws.dir.path().join("dst").display()),
+    ]));
+    (o, started.elapsed())
+}
+
+#[test]
+fn an_oversized_manifest_from_a_registry_is_refused_after_at_most_the_limit() {
+    use common::http::Route;
+    use protoreg::artifact::MANIFEST_MEDIA_TYPE;
+    // A "manifest" that declares 3 GB, and one with no length that runs on (both bounded
+    // here at 64 MiB, so a client that buffers whole still finishes); either way the limit is
+    // 4 MiB and the read stops there.
+    for declared in [Some(3u64 << 30), None] {
+        let fake = hostile_registry(&["v1"], |_| Route::Huge {
+            ctype: MANIFEST_MEDIA_TYPE,
+            declared,
+            sent: 64 << 20,
+        });
+        let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+        let (o, took) = mirror_from(&ws, &fake);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{declared:?}: {}", text(&o));
+        assert!(
+            err.contains(&format!("{NS}/tools/protoc:v1"))
+                && err.contains("4.0 MiB")
+                && err.contains("4194304 bytes"),
+            "{declared:?}: the error names the reference and the limit: {}",
+            text(&o)
+        );
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+        assert!(!ws.dir.path().join("dst/tools/protoc/index.json").exists());
+    }
+}
+
+#[test]
+fn an_oversized_manifest_or_index_in_a_layout_is_refused_unread() {
+    use protoreg::artifact::MANIFEST_MEDIA_TYPE;
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let mirror = |src: &std::path::Path| {
+        ws.run(&[
+            "mirror",
+            "--from",
+            &format!("oci-layout:{}", src.display()),
+            "--to",
+            &format!("oci-layout:{}", ws.dir.path().join("dst").display()),
+        ])
+    };
+    // A tag naming a 3 GB manifest blob (sparse: no disk is used, and a reader that reads it
+    // whole would need 3 GB of memory).
+    let src = ws.dir.path().join("src");
+    let l = protoreg::oci_layout::Layout::new(src.join("tools/protoc"));
+    let digest = l
+        .put_manifest(Some("v1"), b"{}", MANIFEST_MEDIA_TYPE)
+        .unwrap();
+    let blob = l.blob_path(&digest);
+    let _ = std::fs::remove_file(&blob);
+    std::fs::File::create(&blob)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let o = mirror(&src);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("manifest v1") && err.contains("4194304 bytes"),
+        "{}",
+        text(&o)
+    );
+    // An index.json of 3 GB.
+    let src2 = ws.dir.path().join("src2");
+    let l = protoreg::oci_layout::Layout::new(src2.join("tools/protoc"));
+    l.put_manifest(Some("v1"), b"{}", MANIFEST_MEDIA_TYPE)
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(src2.join("tools/protoc/index.json"))
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let o = mirror(&src2);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("index.json") && err.contains("4194304 bytes"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_chain_of_nested_indexes_is_refused_at_the_depth_limit() {
+    use common::http::Route;
+    use protoreg::artifact::{self, EMPTY_CONFIG, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+    use protoreg::verify::Sha256;
+    // 20,000 indexes, each listing the next, the last a manifest: served by digest.
+    let config = Sha256::of_bytes(EMPTY_CONFIG);
+    let mut doc = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": artifact::EMPTY_MEDIA_TYPE, "digest": config.oci(), "size": 2},
+        "layers": [],
+    }))
+    .unwrap();
+    let mut media_type = MANIFEST_MEDIA_TYPE;
+    let mut chain: Vec<(String, Vec<u8>)> = Vec::new();
+    for _ in 0..20_000 {
+        let digest = Sha256::of_bytes(&doc).oci();
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [{"mediaType": media_type, "digest": digest, "size": doc.len()}],
+        }))
+        .unwrap();
+        chain.push((digest, std::mem::replace(&mut doc, index)));
+        media_type = INDEX_MEDIA_TYPE;
+    }
+    let top = doc;
+    let fake = hostile_registry(&["v1"], |_| Route::Body(INDEX_MEDIA_TYPE, top.clone()));
+    for (digest, bytes) in &chain {
+        fake.route(
+            &format!("/v2/{NS}/tools/protoc/manifests/{digest}"),
+            Route::Body(INDEX_MEDIA_TYPE, bytes.clone()),
+        );
+    }
+    fake.route(
+        &format!("/v2/{NS}/tools/protoc/blobs/{}", config.oci()),
+        Route::Body("application/octet-stream", EMPTY_CONFIG.to_vec()),
+    );
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let (o, took) = mirror_from(&ws, &fake);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nested 9 deep") && err.contains("at most 8 levels"),
+        "{}",
+        text(&o)
+    );
+    // It stopped there: the 8 indexes under the tag's were read, no more.
+    let read = chain
+        .iter()
+        .filter(|(d, _)| fake.count(&format!("/v2/{NS}/tools/protoc/manifests/{d}")) > 0)
+        .count();
+    assert_eq!(read, 8, "{}", text(&o));
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    assert!(!ws.dir.path().join("dst/tools/protoc/index.json").exists());
+}
+
+#[test]
+fn an_index_nested_within_the_limit_is_copied() {
+    use protoreg::artifact::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let src = ws.dir.path().join("src");
+    let protoc = protoc_layout(&src);
+    let l = protoreg::oci_layout::Layout::new(src.join("tools/protoc"));
+    let (mut doc, _) = l.manifest("v36.2-linux-x86_64").unwrap().unwrap();
+    let mut media_type = MANIFEST_MEDIA_TYPE;
+    // Eight indexes deep: the limit, still copied.
+    for _ in 0..8 {
+        let d = l.put_manifest(None, &doc, media_type).unwrap();
+        doc = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [{"mediaType": media_type, "digest": d.oci(), "size": doc.len()}],
+        }))
+        .unwrap();
+        media_type = INDEX_MEDIA_TYPE;
+    }
+    l.put_manifest(Some("v36.2"), &doc, INDEX_MEDIA_TYPE)
+        .unwrap();
+    let dst = ws.dir.path().join("dst");
+    let o = ws.run(&[
+        "mirror",
+        "--from",
+        &format!("oci-layout:{}", src.display()),
+        "--to",
+        &format!("oci-layout:{}", dst.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let copied = protoreg::oci_layout::Layout::new(dst.join("tools/protoc"));
+    assert!(copied.manifest("v36.2").unwrap().is_some());
+    assert!(copied.has_blob(&protoreg::verify::Expected {
+        sha256: protoc.sha256.clone(),
+        size: Some(protoc.size),
+    }));
+}

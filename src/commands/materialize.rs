@@ -95,6 +95,8 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
             "tree": outcome.tree,
             "cache": if outcome.cache_hit { "hit" } else { "miss" },
             "source": outcome.source,
+            // How the files reached --out: clone, copy, hardlink (or mixed, none).
+            "link": outcome.linked.method(),
             "failed_sources": failed,
             "duration_ms": started.elapsed().as_millis() as u64,
         });

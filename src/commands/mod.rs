@@ -2,6 +2,7 @@
 
 pub mod bump;
 pub mod bundle;
+pub mod cache;
 pub mod cleanup;
 pub mod context;
 pub mod extract;

@@ -4,46 +4,101 @@ use crate::error::{Error, Result};
 use crate::pins::{self, Pins};
 use crate::upstream::Upstream;
 
+/// Where a pinned default stands against upstream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Current,
+    Outdated,
+    /// Upstream lists no release (none at all, or only drafts and pre-releases, or no
+    /// release tag this tool's versions are read from): nothing says the pin is current.
+    NoRelease,
+}
+
+impl Status {
+    fn of(r: &bump::Outdated) -> Status {
+        match r.latest.as_deref() {
+            None => Status::NoRelease,
+            Some(l) if crate::version::compare(l, &r.pinned).is_gt() => Status::Outdated,
+            Some(_) => Status::Current,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Status::Current => "current",
+            Status::Outdated => "outdated",
+            Status::NoRelease => "no-release",
+        }
+    }
+}
+
+/// The upstream repository `tool`'s releases are listed from, for messages.
+fn repo_of(tool: &str) -> String {
+    crate::tools::by_name(tool)
+        .map(|t| t.github_repo.to_string())
+        .unwrap_or_else(|_| tool.to_string())
+}
+
 pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
     let pins = Pins::load(&pins::locate(args.pins.pins.as_deref())?)?;
     let rows = bump::outdated(&Upstream::configured(global)?, &pins)?;
-    let behind: Vec<_> = rows
-        .iter()
-        .filter(|r| {
-            r.latest
-                .as_deref()
-                .is_some_and(|l| crate::version::compare(l, &r.pinned).is_gt())
-        })
-        .collect();
+    let status: Vec<Status> = rows.iter().map(Status::of).collect();
+    let count = |s: Status| status.iter().filter(|x| **x == s).count();
+    let (behind, missing) = (count(Status::Outdated), count(Status::NoRelease));
     if args.json {
         let doc: Vec<_> = rows
             .iter()
-            .map(|r| {
+            .zip(&status)
+            .map(|(r, s)| {
                 serde_json::json!({
                     "tool": r.tool, "pinned": r.pinned, "latest": r.latest,
-                    "outdated": behind.iter().any(|b| b.tool == r.tool),
+                    "outdated": *s == Status::Outdated,
+                    "status": s.name(),
                 })
             })
             .collect();
         println!("{}", serde_json::Value::Array(doc));
     } else {
         println!("{:<22} {:<10} {:<10} status", "tool", "pinned", "latest");
-        for r in &rows {
+        for (r, s) in rows.iter().zip(&status) {
             let latest = r.latest.as_deref().unwrap_or("-");
-            let status = if behind.iter().any(|b| b.tool == r.tool) {
-                format!("outdated: protoreg bump {} {latest}", r.tool)
-            } else {
-                "current".to_string()
+            let status = match s {
+                Status::Outdated => format!("outdated: protoreg bump {} {latest}", r.tool),
+                Status::Current => "current".to_string(),
+                Status::NoRelease => {
+                    format!("unknown: upstream ({}) lists no release", repo_of(&r.tool))
+                }
             };
             println!("{:<22} {:<10} {:<10} {status}", r.tool, r.pinned, latest);
         }
     }
-    if args.check && !behind.is_empty() {
+    if args.check && (behind > 0 || missing > 0) {
+        let mut actual = Vec::new();
+        if behind > 0 {
+            actual.push(format!("{behind} tool(s) behind"));
+        }
+        let unlisted: Vec<String> = rows
+            .iter()
+            .zip(&status)
+            .filter(|(_, s)| **s == Status::NoRelease)
+            .map(|(r, _)| format!("{} ({})", r.tool, repo_of(&r.tool)))
+            .collect();
+        if !unlisted.is_empty() {
+            actual.push(format!(
+                "upstream lists no release of {}",
+                unlisted.join(", ")
+            ));
+        }
+        let hint = if missing > 0 {
+            "run the `protoreg bump` commands listed above; for a tool upstream lists no release of, check GITHUB_API_URL (or registry.yaml publishing.github_api_url) and `protoreg versions TOOL --upstream`"
+        } else {
+            "run the `protoreg bump` commands listed above"
+        };
         return Err(Error::Verification {
             what: "pinned versions".into(),
             expected: "the newest upstream releases".into(),
-            actual: format!("{} tool(s) behind", behind.len()),
-            hint: "run the `protoreg bump` commands listed above".into(),
+            actual: actual.join("; "),
+            hint: hint.into(),
         });
     }
     Ok(())

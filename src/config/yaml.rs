@@ -16,6 +16,62 @@ pub struct Doc {
     chars: Vec<char>,
 }
 
+/// The deepest nesting (collections within collections) a registry.yaml may have.
+pub const MAX_NESTING: usize = 64;
+
+/// The first line (1-based) at which `text` may nest more than `max` collections deep, by an
+/// over-estimate that needs no parse: the number of deeper indentations open (as Python
+/// tokenizes them), plus the block indicators on the line (`- `, `? `, `: `), plus the flow
+/// collections (`[`, `{`) open outside quotes and comments. Never under the real depth, so
+/// what passes cannot overflow the loader; a real file stays far below it.
+fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut indents: Vec<usize> = vec![0];
+    let mut flow: usize = 0;
+    for (n, line) in text.split('\n').enumerate() {
+        let body = line.trim_start_matches([' ', '\t']);
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        while indents.last().is_some_and(|&i| i > indent) {
+            indents.pop();
+        }
+        if indents.last().is_some_and(|&i| i < indent) {
+            indents.push(indent);
+        }
+        let mut indicators = 0;
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            let next = chars.peek().copied();
+            match quote {
+                Some('"') if c == '\\' => {
+                    chars.next();
+                }
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    // A quote opens a scalar only where a token surely starts (`don't` is
+                    // plain; elsewhere the brackets are counted, which over-estimates).
+                    '"' | '\'' if matches!(prev, ' ' | '\t' | '[' | '{' | ',') => quote = Some(c),
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '[' | '{' => flow += 1,
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    '-' | '?' | ':' if matches!(next, None | Some(' ' | '\t')) => indicators += 1,
+                    _ => {}
+                },
+            }
+            prev = c;
+        }
+        // A quote left open may span lines: the next line is scanned as if it were not.
+        if indents.len() + indicators + flow > max {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
 /// One node with its dotted key path (`publishing.tool_sources.protoc`) and the line of its
 /// key (the value's own line for list items).
 #[derive(Clone)]
@@ -28,6 +84,17 @@ pub struct Node<'a> {
 
 impl Doc {
     pub fn parse(file: &Path, text: &str) -> Result<Doc> {
+        // The YAML loader recurses once per level of nesting: a hostile file thousands of
+        // levels deep would overflow the stack (an abort, not an error). Refuse it first.
+        if let Some(line) = too_deep(text, MAX_NESTING) {
+            return Err(Error::Config {
+                file: file.to_path_buf(),
+                line,
+                key: "(document)".into(),
+                what: format!("nested more than {MAX_NESTING} levels deep"),
+                hint: "registry.yaml nests a few levels (publishing.tool_sources.TOOL.KEY): check the brackets and the indentation".into(),
+            });
+        }
         let mut docs = MarkedYamlOwned::load_from_str(text).map_err(|e| Error::Config {
             file: file.to_path_buf(),
             line: e.marker().line(),

@@ -34,6 +34,14 @@ pub enum Route {
     Redirect(String),
     /// Any status with a body and a content type (an OCI error envelope, say).
     Answer(u16, &'static str, Vec<u8>),
+    /// A huge document: this content type, a `Content-Length` of `declared` (None: no length,
+    /// the body ends at close), then spaces, fast, until `sent` bytes (bounded: a client that
+    /// buffers everything still gets only `sent`) or the client hangs up.
+    Huge {
+        ctype: &'static str,
+        declared: Option<u64>,
+        sent: u64,
+    },
 }
 
 pub struct HttpServer {
@@ -189,6 +197,27 @@ fn serve(
         Some(Route::Answer(code, ctype, body)) => {
             conn.write_all(head(&format!("{code} Answer"), body.len() as u64, ctype).as_bytes())?;
             conn.write_all(&body)
+        }
+        Some(Route::Huge {
+            ctype,
+            declared,
+            sent,
+        }) => {
+            let length = declared
+                .map(|n| format!("Content-Length: {n}\r\n"))
+                .unwrap_or_default();
+            conn.write_all(
+                format!("HTTP/1.1 200 OK\r\n{length}Content-Type: {ctype}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )?;
+            let chunk = vec![b' '; 64 << 10];
+            let mut left = sent;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64);
+                conn.write_all(&chunk[..n as usize])?;
+                left -= n;
+            }
+            conn.shutdown(std::net::Shutdown::Both)
         }
         Some(Route::Endless) => {
             conn.write_all(

@@ -292,15 +292,65 @@ pub fn absent_or_empty(dir: &Path) -> bool {
     }
 }
 
-/// Cache entries that look complete: every directory under trees-v1/xx/.
+/// Cache entries that look complete: every directory under trees-v1/xx/ (not the trees'
+/// manifests, `<key>.manifest` beside them).
 pub fn cache_trees(cache: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = fs::read_dir(cache.join("trees-v1")) {
         for fan in rd.flatten() {
             for e in fs::read_dir(fan.path()).unwrap().flatten() {
-                out.push(e.path());
+                if !e.file_name().to_string_lossy().ends_with(".manifest") {
+                    out.push(e.path());
+                }
             }
         }
     }
     out
+}
+
+/// The manifests beside the trees of the cache (`trees-v1/xx/<key>.manifest`).
+pub fn cache_manifests(cache: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(cache.join("trees-v1")) {
+        for fan in rd.flatten() {
+            for e in fs::read_dir(fan.path()).unwrap().flatten() {
+                if e.file_name().to_string_lossy().ends_with(".manifest") {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The cached blob of `p`.
+pub fn cache_blob(cache: &Path, p: &Pinned) -> PathBuf {
+    let hex = p.sha256.hex();
+    cache.join("blobs-v1/sha256").join(&hex[..2]).join(hex)
+}
+
+/// `protoreg cache verify` of `cache` with `extra` arguments.
+pub fn cache_verify(cache: &Path, extra: &[&str]) -> Output {
+    run(protoreg()
+        .args(["cache", "verify", "--cache-dir"])
+        .arg(cache)
+        .args(extra))
+}
+
+/// Give the owner write permission on `path` and every directory above it up to `top`, so a
+/// test can tamper with a read-only cache entry whoever runs it.
+pub fn make_writable(top: &Path, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut p = path.to_path_buf();
+    loop {
+        if let Ok(m) = fs::symlink_metadata(&p) {
+            if !m.file_type().is_symlink() {
+                let mode = m.permissions().mode() | 0o200;
+                fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            }
+        }
+        if p == top || !p.pop() {
+            break;
+        }
+    }
 }
