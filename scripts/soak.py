@@ -175,7 +175,7 @@ def main():
                 time.sleep(kill_after)
                 p.send_signal(signal.SIGKILL)
             try:
-                stdout, _ = p.communicate(timeout=180)
+                stdout, stderr = p.communicate(timeout=180)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.communicate()
@@ -184,7 +184,7 @@ def main():
                 return out, "ok", json.loads(stdout)
             if p.returncode == -signal.SIGKILL:
                 return out, "killed", None
-            return out, f"exit {p.returncode}", None
+            return out, f"exit {p.returncode}", stderr.decode(errors="replace").strip()
 
         # A clean reference tree per pin, straight from the registry (no faults, no kills).
         ref_proxy_rate, proxy.fail_rate = proxy.fail_rate, 0.0
@@ -213,30 +213,52 @@ def main():
         cleaning = threading.Thread(target=cleaner, daemon=True)
         cleaning.start()
         deadline = time.time() + a.max_seconds
-        counts, hits, misses, problems = {}, 0, 0, []
+        counts, hits, misses, problems, reasons = {}, 0, 0, [], {}
         started = time.time()
+        def one(i, tool, platform, kill):
+            """One run, checked, its output removed (a thousand trees would fill the disk)."""
+            if time.time() >= deadline:
+                return "skipped", None, None, None
+            out, status, report = materialize(i, tool, platform, kill)
+            problem = None
+            if status == "ok":
+                if listing(out) != reference[(tool, platform)]:
+                    problem = f"{out}: differs from a clean materialize"
+            elif os.path.exists(out) and os.listdir(out) and \
+                    listing(out) != reference[(tool, platform)]:
+                # Killed after the output was promoted, it is whole; anything else is not.
+                problem = f"{out}: {status}, and left a partial --out"
+            fresh(out)
+            return status, report, problem, out
+
         with ThreadPoolExecutor(a.jobs) as pool:
             futures = []
             for i in range(a.runs):
                 tool, platform = PINS[i % len(PINS)]
                 kill = rng.uniform(0, 0.4) if rng.random() < a.kill_rate else None
-                futures.append((tool, platform, pool.submit(
-                    lambda i=i, t=tool, p=platform, k=kill:
-                    materialize(i, t, p, k) if time.time() < deadline else (None, "skipped", None))))
-            for tool, platform, fut in futures:
-                out, status, report = fut.result()
+                futures.append(pool.submit(one, i, tool, platform, kill))
+            for fut in futures:
+                status, report, problem, _ = fut.result()
                 counts[status] = counts.get(status, 0) + 1
                 if status == "ok":
                     hits += report.get("cache") == "hit"
                     misses += report.get("cache") == "miss"
-                    if listing(out) != reference[(tool, platform)]:
-                        problems.append(f"{out}: differs from a clean materialize")
-                elif out and os.path.exists(out) and os.listdir(out):
-                    problems.append(f"{out}: {status}, yet left a non-empty --out")
+                if problem:
+                    problems.append(problem)
+                if status.startswith("exit") and report:
+                    first = report.splitlines()[0][:160]
+                    reasons[first] = reasons.get(first, 0) + 1
         stop.set()
         cleaning.join(timeout=180)
         elapsed = time.time() - started
 
+        # Every pin once more, unhindered, so the cache verified below holds each of them.
+        proxy.fail_rate = 0.0
+        for tool, platform in PINS:
+            out, status, report = materialize("final", tool, platform)
+            if status != "ok":
+                problems.append(f"after the soak, {tool} {platform}: {status}: {report}")
+            fresh(out)
         verify = subprocess.run(as_user([protoreg, "--config", cfg, "cache", "verify"]),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 timeout=600)
@@ -251,6 +273,8 @@ def main():
         print(f"  cache verify: exit {verify.returncode}")
         print("  " + verify.stdout.strip().replace("\n", "\n  "))
         print("  metrics:\n  " + metrics.stdout.strip().replace("\n", "\n  "))
+        for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5]:
+            print(f"  failed {n}x: {why}")
         for p in problems[:20]:
             print("  PROBLEM:", p)
         ok = verify.returncode == 0 and not problems and counts.get("ok", 0) > 0 \
