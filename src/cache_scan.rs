@@ -185,8 +185,9 @@ fn unescape(s: &str) -> Option<Vec<u8>> {
 /// What is in `root` now: every path below it (relative, as bytes) with its item. Symlinks
 /// are recorded, never followed; files are hashed (streamed), the largest first, on up to four
 /// threads: a tool tree is a few big binaries, and this runs on the cold path at install.
-fn scan(root: &Path) -> Result<BTreeMap<Vec<u8>, Item>> {
+fn scan(root: &Path, prehashed: &Prehashed) -> Result<BTreeMap<Vec<u8>, Item>> {
     use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::PermissionsExt;
     let mut items = BTreeMap::new();
     let mut files = Vec::new();
@@ -209,8 +210,23 @@ fn scan(root: &Path) -> Result<BTreeMap<Vec<u8>, Item>> {
                 stack.push(path.clone());
                 Item::Dir { mode }
             } else if meta.is_file() {
-                files.push((meta.len(), path, rel, mode));
-                continue;
+                match prehashed.get(&path) {
+                    Some((size, secs, nanos, sha))
+                        if *size == meta.len()
+                            && *secs == meta.mtime()
+                            && *nanos == meta.mtime_nsec() =>
+                    {
+                        Item::File {
+                            mode,
+                            size: *size,
+                            sha256: sha.clone(),
+                        }
+                    }
+                    _ => {
+                        files.push((meta.len(), path, rel, mode));
+                        continue;
+                    }
+                }
             } else {
                 // A fifo, a socket, a device: never part of a tree protoreg made.
                 Item::Link {
@@ -284,8 +300,67 @@ fn hash_files(mut files: Vec<FileToHash>) -> Result<Vec<(Vec<u8>, Item)>> {
 /// `f MODE SIZE SHA256 PATH`, `d MODE - - PATH`, `l - - TARGET PATH`, MODE in octal, PATH and
 /// TARGET escaped (`%XX` for any byte that is not printable ASCII, and for `%`).
 pub fn manifest_of(root: &Path) -> Result<String> {
+    manifest_of_with(root, &Prehashed::new())
+}
+
+/// Files hashed while their tree was still being extracted: path -> (size, modification time
+/// in seconds and nanoseconds, sha256), as each was when it was hashed.
+pub type Prehashed = std::collections::HashMap<PathBuf, (u64, i64, i64, String)>;
+
+/// Hashes files on a thread of its own as an extraction finishes them: a cold materialize's
+/// inflating keeps one core busy while the other has little to do, so the manifest's hashing
+/// mostly happens alongside it instead of after it.
+pub struct PreHasher {
+    tx: Option<std::sync::mpsc::Sender<PathBuf>>,
+    handle: std::thread::JoinHandle<Prehashed>,
+}
+
+impl PreHasher {
+    pub fn start() -> PreHasher {
+        use std::os::unix::fs::MetadataExt;
+        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let handle = std::thread::spawn(move || {
+            let mut done = Prehashed::new();
+            for path in rx {
+                // Taken before hashing: a change while hashing moves the mtime past it, and
+                // `manifest_of_with` then hashes the file again.
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                if let Ok((sha, size)) = hash_file(&path) {
+                    if size == meta.len() {
+                        let stamp = (size, meta.mtime(), meta.mtime_nsec(), sha.hex().to_string());
+                        done.insert(path, stamp);
+                    }
+                }
+            }
+            done
+        });
+        PreHasher {
+            tx: Some(tx),
+            handle,
+        }
+    }
+
+    pub fn sender(&self) -> Option<std::sync::mpsc::Sender<PathBuf>> {
+        self.tx.clone()
+    }
+
+    /// What was hashed; waits for the files already sent.
+    pub fn finish(mut self) -> Prehashed {
+        drop(self.tx.take());
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// [`manifest_of`], taking the hash of each file `prehashed` holds unchanged (same size and
+/// modification time) instead of reading it again.
+pub fn manifest_of_with(root: &Path, prehashed: &Prehashed) -> Result<String> {
     let mut text = format!("{MANIFEST_HEADER}\n");
-    for (path, item) in scan(root)? {
+    for (path, item) in scan(root, prehashed)? {
         let path = escape(&path);
         let line = match item {
             Item::File { mode, size, sha256 } => format!("f {mode:04o} {size} {sha256} {path}\n"),
@@ -359,7 +434,7 @@ pub fn check_tree(tree: &Path) -> Result<Option<Vec<String>>> {
             manifest.display()
         )]));
     };
-    let actual = scan(tree)?;
+    let actual = scan(tree, &Prehashed::new())?;
     let mut problems = Vec::new();
     let show = |p: &[u8]| escape(p);
     for (path, want) in &recorded {
@@ -585,6 +660,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn files_hashed_during_extraction_are_used_only_while_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("tree");
+        fs::create_dir_all(t.join("bin")).unwrap();
+        fs::write(t.join("bin/tool"), b"first contents").unwrap();
+        fs::write(t.join("notes"), b"never sent").unwrap();
+        let hasher = PreHasher::start();
+        hasher.sender().unwrap().send(t.join("bin/tool")).unwrap();
+        let pre = hasher.finish();
+        assert_eq!(pre.len(), 1);
+        assert_eq!(
+            manifest_of_with(&t, &pre).unwrap(),
+            manifest_of(&t).unwrap()
+        );
+
+        // Same size, other bytes, another mtime: hashed again, not taken from `pre`.
+        fs::write(t.join("bin/tool"), b"other contents").unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        fs::File::options()
+            .write(true)
+            .open(t.join("bin/tool"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let fresh = manifest_of(&t).unwrap();
+        assert_eq!(manifest_of_with(&t, &pre).unwrap(), fresh);
+        assert!(fresh.contains(&Sha256::of_bytes(b"other contents").hex().to_string()));
+    }
+
+    #[test]
     fn a_manifest_round_trips_odd_names_and_finds_each_change() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
@@ -601,7 +706,10 @@ mod tests {
                 .all(|l| l.split(' ').count() == 5 || l == MANIFEST_HEADER),
             "{text}"
         );
-        assert_eq!(parse_manifest(&text).unwrap(), scan(&t).unwrap());
+        assert_eq!(
+            parse_manifest(&text).unwrap(),
+            scan(&t, &Prehashed::new()).unwrap()
+        );
         fs::write(manifest_for(&t), &text).unwrap();
         assert_eq!(check_tree(&t).unwrap(), Some(vec![]));
 

@@ -221,7 +221,22 @@ pub fn extract_tar_gz_stream(
     limits: Limits,
     unverified: u64,
 ) -> Result<Streamed> {
+    extract_tar_gz_stream_reporting(reader, name, layout, dest, limits, unverified, None)
+}
+
+/// [`extract_tar_gz_stream`], sending the path of each file to `written` once its contents
+/// are complete (so it can be hashed while the rest of the archive inflates).
+pub fn extract_tar_gz_stream_reporting(
+    reader: impl Read,
+    name: &str,
+    layout: &Layout,
+    dest: &Path,
+    limits: Limits,
+    unverified: u64,
+    written: Option<std::sync::mpsc::Sender<PathBuf>>,
+) -> Result<Streamed> {
     let mut x = Extractor::new(name, layout, dest, limits, Some(unverified))?;
+    x.written_files = written;
     match x.tar_gz(reader) {
         _ if x.deferred => {
             crate::store::remove_tree(dest);
@@ -251,6 +266,8 @@ impl Unfinished {
 }
 
 struct Extractor {
+    /// Told the path of each file whose contents are complete.
+    written_files: Option<std::sync::mpsc::Sender<PathBuf>>,
     archive: String,
     dest: PathBuf,
     prefix: Option<PathBuf>,
@@ -296,6 +313,7 @@ impl Extractor {
             _ => None,
         };
         Ok(Extractor {
+            written_files: None,
             archive: name.to_string(),
             dest: dest.to_path_buf(),
             prefix,
@@ -518,6 +536,10 @@ impl Extractor {
         copied?;
         self.written += n;
         f.flush().ctx("write", &path)?;
+        if let Some(tx) = &self.written_files {
+            // A listener that has gone away only means nobody hashes ahead.
+            let _ = tx.send(path);
+        }
         Ok(())
     }
 

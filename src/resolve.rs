@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::cache_scan::{PreHasher, Prehashed};
 use crate::error::{Attempt, Error, IoContext, Result};
 use crate::extract::{self, Layout};
 use crate::fetch::{Fetcher, NetOptions};
@@ -104,7 +105,7 @@ pub fn ensure_tree(
     let extracted = match store.verified_blob(&artifact.expected) {
         Some((blob, size)) => {
             outcome.size = Some(size);
-            extract_into(&blob, &artifact.layout, &staging)
+            extract_into(&blob, &artifact.layout, &staging).map(|()| Prehashed::new())
         }
         None if opts.offline => {
             return Err(Error::Offline {
@@ -122,11 +123,14 @@ pub fn ensure_tree(
             &staging,
         ),
     };
-    if let Err(e) = extracted {
-        remove_tree(&staging);
-        return Err(e);
-    }
-    outcome.tree = store.install_tree(&staging, &key)?;
+    let prehashed = match extracted {
+        Ok(prehashed) => prehashed,
+        Err(e) => {
+            remove_tree(&staging);
+            return Err(e);
+        }
+    };
+    outcome.tree = store.install_tree_with(&staging, &key, &prehashed)?;
     Ok(outcome)
 }
 
@@ -136,7 +140,7 @@ fn extract_into(blob: &Path, layout: &Layout, staging: &Path) -> Result<()> {
 }
 
 /// Try each source in order; the first whose bytes verify is installed as the blob and its
-/// tree left extracted in `staging`.
+/// tree left extracted in `staging` (with the files already hashed while it was extracted).
 fn fetch_blob(
     store: &Store,
     artifact: &Artifact,
@@ -145,29 +149,32 @@ fn fetch_blob(
     limits: extract::Limits,
     outcome: &mut Outcome,
     staging: &Path,
-) -> Result<()> {
+) -> Result<Prehashed> {
     let expected = &artifact.expected;
     let mut fetcher = Fetcher::new(opts.net.clone());
     for source in sources {
         let tmp = store.temp_path("blob");
         match fetch_one(&mut fetcher, source, artifact, opts, limits, &tmp, staging) {
-            Ok((extracted, fetched)) => {
+            Ok((extracted, fetched, prehashed)) => {
                 outcome.source = Some(source.to_string());
                 outcome.bytes_fetched = fetched;
                 outcome.size = Some(fetched);
                 // A verified archive that fails to extract is refused whole: nothing of it,
                 // not even the blob, stays in the cache. One whose streamed extraction was
                 // deferred (past its unverified budget) is extracted now, from the blob.
-                let result = match extracted {
-                    Some(result) => result,
-                    None => extract_into(&tmp, &artifact.layout, staging),
+                let (result, prehashed) = match extracted {
+                    Some(result) => (result, prehashed),
+                    None => (
+                        extract_into(&tmp, &artifact.layout, staging),
+                        Prehashed::new(),
+                    ),
                 };
                 if let Err(e) = result {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
                 }
                 store.install_blob(&tmp, &expected.sha256)?;
-                return Ok(());
+                return Ok(prehashed);
             }
             Err(reason) => {
                 let _ = std::fs::remove_file(&tmp);
@@ -227,7 +234,7 @@ fn grow_pipe(pipe: &std::io::PipeWriter) {
 
 /// A streamed extraction's result (when the format streams and the stream was not deferred)
 /// and the bytes the source sent.
-type Fetched = (Option<Result<()>>, u64);
+type Fetched = (Option<Result<()>>, u64, Prehashed);
 
 /// Fetch one source into `tmp`, verifying it, and say how many bytes it sent. A tar.gz is
 /// extracted into `staging` on a second thread as it streams (inflating overlaps the
@@ -250,6 +257,7 @@ fn fetch_one(
     let file = File::create(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
     let mut extractor = None;
     let mut pipe = None;
+    let mut hasher = None;
     if artifact.layout.format == extract::Format::TarGz {
         std::fs::create_dir(staging)
             .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
@@ -261,9 +269,14 @@ fn fetch_one(
             source.to_string(),
         );
         let budget = extract::unverified_budget(expected.size);
+        let prehasher = PreHasher::start();
+        let written = prehasher.sender();
+        hasher = Some(prehasher);
         extractor = Some(std::thread::spawn(move || {
             let reader = std::io::BufReader::with_capacity(256 << 10, reader);
-            extract::extract_tar_gz_stream(reader, &name, &layout, &dest, limits, budget)
+            extract::extract_tar_gz_stream_reporting(
+                reader, &name, &layout, &dest, limits, budget, written,
+            )
         }));
         pipe = Some(writer);
     }
@@ -311,11 +324,16 @@ fn fetch_one(
         // Not verified: whatever the extraction did is discarded with `staging`.
         (_, _) => None,
     };
+    // Hashes of the extracted files count only for a tree that is used as extracted.
+    let prehashed = match (&extracted, hasher) {
+        (Some(Ok(())), Some(h)) => h.finish(),
+        _ => Prehashed::new(),
+    };
     verified?
         .file
         .into_inner()
         .map_err(|e| format!("write failed: {}", e.error()))?;
-    Ok((extracted, written))
+    Ok((extracted, written, prehashed))
 }
 
 /// The whole `materialize` command: tree into the cache, then into `out`.

@@ -350,6 +350,16 @@ impl Store {
     /// after (a process killed in between leaves a complete entry whose top directory is
     /// writable by its owner, nothing worse).
     pub fn install_tree(&self, tmp: &Path, key: &Sha256) -> Result<PathBuf> {
+        self.install_tree_with(tmp, key, &crate::cache_scan::Prehashed::new())
+    }
+
+    /// [`Store::install_tree`], with files already hashed during the extraction.
+    pub fn install_tree_with(
+        &self,
+        tmp: &Path,
+        key: &Sha256,
+        prehashed: &crate::cache_scan::Prehashed,
+    ) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let dest = self.tree_path(key);
         let prepared = make_read_only(tmp).and_then(|mode| {
@@ -359,7 +369,7 @@ impl Store {
         // The manifest is taken from the finished, read-only tree and installed first: a tree
         // that exists always has the manifest it was installed with.
         let prepared = prepared.and_then(|mode| {
-            let manifest = crate::cache_scan::manifest_of(tmp)?;
+            let manifest = crate::cache_scan::manifest_of_with(tmp, prehashed)?;
             self.install_manifest(&self.manifest_path(key), manifest.as_bytes())?;
             Ok(mode)
         });
