@@ -245,23 +245,12 @@ fn scan(root: &Path, prehashed: &Prehashed) -> Result<BTreeMap<Vec<u8>, Item>> {
 type FileToHash = (u64, PathBuf, Vec<u8>, u32);
 
 fn hash_files(mut files: Vec<FileToHash>) -> Result<Vec<(Vec<u8>, Item)>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    let total: u64 = files.iter().map(|f| f.0).sum();
-    let threads = if total < (8 << 20) {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4)
-            .min(files.len())
-    };
-    let next = AtomicUsize::new(0);
-    let done = Mutex::new(Vec::with_capacity(files.len()));
-    let work = || -> Result<()> {
-        while let Some((_, path, rel, mode)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+    let done = std::sync::Mutex::new(Vec::with_capacity(files.len()));
+    crate::spread::largest_first(
+        &mut files,
+        |f| f.0,
+        8 << 20,
+        |(_, path, rel, mode)| {
             let (sha, size) = hash_file(path)?;
             let item = Item::File {
                 mode: *mode,
@@ -271,27 +260,9 @@ fn hash_files(mut files: Vec<FileToHash>) -> Result<Vec<(Vec<u8>, Item)>> {
             done.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push((rel.clone(), item));
-        }
-        Ok(())
-    };
-    if threads <= 1 {
-        work()?;
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(crate::error::Error::input(
-                            "a hashing thread panicked",
-                            "report this as a bug",
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<()>>>()
-        })?;
-    }
+            Ok(())
+        },
+    )?;
     Ok(done.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 

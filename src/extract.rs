@@ -62,30 +62,19 @@ impl Limits {
 
     fn parse(bytes: Option<OsString>, entries: Option<OsString>) -> Result<Limits> {
         Ok(Limits {
-            max_bytes: positive(ENV_MAX_EXTRACT, bytes, DEFAULT_MAX_EXTRACT, "bytes")?,
-            max_entries: positive(ENV_MAX_ENTRIES, entries, DEFAULT_MAX_ENTRIES, "entries")?,
+            max_bytes: crate::settings::positive(
+                ENV_MAX_EXTRACT,
+                bytes,
+                DEFAULT_MAX_EXTRACT,
+                "bytes",
+            )?,
+            max_entries: crate::settings::positive(
+                ENV_MAX_ENTRIES,
+                entries,
+                DEFAULT_MAX_ENTRIES,
+                "entries",
+            )?,
         })
-    }
-}
-
-fn positive(name: &str, value: Option<OsString>, default: u64, unit: &str) -> Result<u64> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .to_str()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::input(
-                    format!(
-                        "{name}=`{}` is not a positive number of {unit}",
-                        v.to_string_lossy()
-                    ),
-                    format!(
-                        "set it to a whole number such as {default} (the default), or unset it"
-                    ),
-                )
-            }),
     }
 }
 

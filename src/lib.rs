@@ -34,6 +34,7 @@ pub mod retention;
 pub mod settings;
 pub mod signature;
 pub mod source;
+pub mod spread;
 pub mod starlark_lit;
 pub mod store;
 pub mod telemetry;

@@ -182,34 +182,24 @@ fn plan_tree(
     Ok(())
 }
 
-/// Copy (or with `clone`, clone where the file system can) files, the largest first, on up
-/// to four threads when there is enough to share: a tool tree is a few big binaries, and one
-/// core copies page cache at a few GB/s. Returns how many were cloned and how many copied.
+/// Copy (or with `clone`, clone where the file system can) files, the largest first, on a few
+/// threads ([`crate::spread`]). Returns how many were cloned and how many copied.
 fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(usize, usize)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    copies.sort_by_key(|c| std::cmp::Reverse(c.0));
-    let total: u64 = copies.iter().map(|c| c.0).sum();
-    let threads = if total < (16 << 20) {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4)
-            .min(copies.len())
-    };
-    let next = AtomicUsize::new(0);
     let cloned = AtomicUsize::new(0);
     // Once the file system says it cannot clone, the rest are copied without asking again.
     let can_clone = AtomicBool::new(clone);
-    let work = || -> Result<()> {
-        while let Some((_, from, to)) = copies.get(next.fetch_add(1, Ordering::Relaxed)) {
+    crate::spread::largest_first(
+        &mut copies,
+        |c| c.0,
+        16 << 20,
+        |(_, from, to)| {
             if can_clone.load(Ordering::Relaxed) {
                 match crate::reflink::clone_file(from, to) {
                     Ok(()) => {
                         make_users(from, to)?;
                         cloned.fetch_add(1, Ordering::Relaxed);
-                        continue;
+                        return Ok(());
                     }
                     Err(e) if crate::reflink::unsupported(&e) => {
                         can_clone.store(false, Ordering::Relaxed);
@@ -217,32 +207,11 @@ fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(
                     Err(e) => return Err(Error::io("clone to", to, e)),
                 }
             }
-            copy_one(from, to)?;
-        }
-        Ok(())
-    };
-    let counts = |()| {
-        let cloned = cloned.load(Ordering::Relaxed);
-        (cloned, copies.len() - cloned)
-    };
-    if threads <= 1 {
-        return work().map(counts);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::input(
-                        "a copy thread panicked",
-                        "report this as a bug",
-                    ))
-                })
-            })
-            .collect::<Result<Vec<()>>>()
-    })
-    .map(|_| counts(()))
+            copy_one(from, to)
+        },
+    )?;
+    let cloned = cloned.load(Ordering::Relaxed);
+    Ok((cloned, copies.len() - cloned))
 }
 
 fn copy_one(from: &Path, to: &Path) -> Result<()> {

@@ -80,6 +80,34 @@ fn seconds(
     })
 }
 
+/// A count set in the environment variable `name`: a positive whole number of `unit`, or
+/// `default` when unset or empty; anything else is an input error (exit 2) naming both.
+pub fn positive(
+    name: &str,
+    value: Option<std::ffi::OsString>,
+    default: u64,
+    unit: &str,
+) -> Result<u64> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                crate::error::Error::input(
+                    format!(
+                        "{name}=`{}` is not a positive number of {unit}",
+                        v.to_string_lossy()
+                    ),
+                    format!(
+                        "set it to a whole number such as {default} (the default), or unset it"
+                    ),
+                )
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

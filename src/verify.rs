@@ -81,25 +81,7 @@ pub fn max_unsized_bytes() -> Result<u64> {
 }
 
 fn parse_max_unsized(value: Option<std::ffi::OsString>) -> Result<u64> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(DEFAULT_MAX_UNSIZED),
-        Some(v) => v
-            .to_str()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::input(
-                    format!(
-                        "{ENV_MAX_UNSIZED}=`{}` is not a positive number of bytes",
-                        v.to_string_lossy()
-                    ),
-                    format!(
-                        "set it to a byte count such as {} (the default, 256 MiB), or unset it",
-                        DEFAULT_MAX_UNSIZED
-                    ),
-                )
-            }),
-    }
+    crate::settings::positive(ENV_MAX_UNSIZED, value, DEFAULT_MAX_UNSIZED, "bytes")
 }
 
 /// Hashes and counts everything written through it. Refuses to write past the expected size
