@@ -26,7 +26,7 @@ fn basic_auth_with_and_without_credentials() {
         Some(creds),
     );
     let source = format!("oci://{}/ns/tools/protoc", reg.host);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
 
     // Without credentials: exit 1, says why and what to do.
     let out = tmp.path().join("anon");

@@ -7,10 +7,8 @@ use common::*;
 
 const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn materialize<S: AsRef<std::ffi::OsStr>>(
-    extra: &[S],
-) -> (std::process::Output, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
+fn materialize<S: AsRef<std::ffi::OsStr>>(extra: &[S]) -> (std::process::Output, common::Scratch) {
+    let tmp = scratch();
     let o = run(protoreg()
         .arg("materialize")
         .arg("--cache-dir")
@@ -74,7 +72,7 @@ fn each_kind_of_bad_input_is_exit_2_with_a_hint() {
 #[test]
 fn a_bad_unsized_cap_is_exit_2_with_a_hint() {
     for bad in ["0", "-1", "12MB", "lots", "1.5"] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = scratch();
         let args = with(&[]);
         let i = args.iter().position(|a| a == "--size").unwrap();
         let unsized_args: Vec<&String> = args
@@ -129,7 +127,7 @@ fn usage_errors_are_exit_2() {
 
 #[test]
 fn a_non_empty_output_is_refused_and_kept() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("mine.txt"), "keep me").unwrap();
@@ -157,7 +155,7 @@ fn a_non_empty_output_is_refused_and_kept() {
 
 #[test]
 fn missing_files_named_on_the_command_line_are_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let o = run(protoreg()
         .args([
             "materialize",
@@ -197,7 +195,7 @@ fn bad_durations_in_the_environment_are_exit_2_never_a_default_or_a_panic() {
         ("PROTOREG_LOCK_TIMEOUT", "18446744073709551615"),
         ("PROTOREG_LOCK_TIMEOUT", "-5"),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = scratch();
         let o = run(protoreg()
             .current_dir(tmp.path())
             .env(var, bad)
@@ -223,7 +221,7 @@ fn bad_durations_in_the_environment_are_exit_2_never_a_default_or_a_panic() {
 
 #[test]
 fn a_pins_file_nested_too_deep_or_not_utf8_is_exit_2_naming_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let deep = tmp.path().join("deep.bzl");
     std::fs::write(&deep, format!("PINS = {}\n", "[".repeat(100_000))).unwrap();
     let latin1 = tmp.path().join("latin1.bzl");

@@ -63,16 +63,16 @@ fn host_platform() -> &'static str {
 
 /// A scratch Buck2 project with its own daemon, killed on drop.
 struct Project {
-    dir: tempfile::TempDir,
+    dir: common::Scratch,
     /// Who runs Buck2 (the test's user when None), with a home of their own.
-    user: Option<(common::user::User, tempfile::TempDir)>,
+    user: Option<(common::user::User, common::Scratch)>,
 }
 
 impl Project {
     /// The repository's tracked files (in CI, a clean checkout: exactly what is committed):
     /// no `.fixtures`, no `node_modules`, no `target`.
     fn as_committed() -> Project {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch();
         let list = Command::new("git")
             .args(["ls-files", "-z", "--cached"])
             .current_dir(repo_root())
@@ -95,7 +95,7 @@ impl Project {
     /// An empty project, to be written by the test.
     fn empty() -> Project {
         Project {
-            dir: tempfile::tempdir().unwrap(),
+            dir: scratch(),
             user: None,
         }
     }

@@ -56,7 +56,7 @@ fn bump(gh: &FakeGitHub, pins: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn bump_rewrites_exactly_the_expected_lines() {
     let (gh, assets) = github_with_protoc("v36.2");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let before = std::fs::read_to_string(&pins).unwrap();
 
@@ -124,7 +124,7 @@ fn bump_rewrites_exactly_the_expected_lines() {
 fn a_binary_reporting_another_version_is_refused() {
     // Release v36.3 whose binaries are really 36.2.
     let (gh, _) = github_with_protoc("v36.3");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let before = std::fs::read_to_string(&pins).unwrap();
     let o = bump(&gh, &pins, &["protoc", "36.3"]);
@@ -157,7 +157,7 @@ fn missing_asset_mismatch_and_unknown_tool_leave_the_pins_untouched() {
     lying[0].digest = Some(format!("sha256:{}", "ab".repeat(32)));
     gh.release(REPO, "v36.4", &lying, false, false);
 
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let before = std::fs::read_to_string(&pins).unwrap();
 
@@ -199,7 +199,7 @@ fn an_interrupted_bump_leaves_the_file_intact() {
         "protoc-36.2-linux-x86_64.zip",
         Route::Slow(fixture(PROTOC_ZIP), Duration::from_millis(20)),
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let before = std::fs::read_to_string(&pins).unwrap();
     for delay in [50u64, 300, 700] {
@@ -240,7 +240,7 @@ fn outdated_reports_pinned_and_newest_release() {
     // Older release, and a tag of another component.
     gh.release(REPO, "v36.1", &[], false, false);
     gh.release(REPO, "v36.10", &[], false, false);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let o = run(protoreg()
         .env("GITHUB_API_URL", gh.api_url())
@@ -268,7 +268,7 @@ fn outdated_says_when_upstream_lists_no_release() {
     gh.release(REPO, "v38.0", &[], false, true);
     // And a GitHub that does not know the repository at all (404).
     let empty = FakeGitHub::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     for api in [gh.api_url(), empty.api_url()] {
         let outdated = |args: &[&str]| {
@@ -319,7 +319,7 @@ fn outdated_says_when_upstream_lists_no_release() {
 fn protoc_from_a_bumped_pin_runs() {
     // Materialize by pin: the pins file written by bump, the bytes from the pin's URL.
     let (gh, _) = github_with_protoc("v36.2");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let o = bump(&gh, &pins, &["protoc", "36.2"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -420,7 +420,7 @@ fn materialize_protoc_by_pin_from_the_configured_registry() {
 #[test]
 fn bump_buf_takes_sha256_from_its_checksum_file() {
     let gh = common::ops::github_with_protoc_and_buf();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     let o = bump(&gh, &pins, &["buf", "1.75.0"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -488,7 +488,7 @@ fn bump_buf_takes_sha256_from_its_checksum_file() {
 #[test]
 fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
     let (gh, assets) = github_with_protoc("v36.2");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let pins = seed_pins(tmp.path());
     // The seed's 36.1 pin with its size unknown, fetched from the loopback upstream.
     let p = pin(&fixture(PROTOC_ZIP));

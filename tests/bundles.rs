@@ -66,7 +66,7 @@ fn publish_and_materialize_a_bundle_with_every_member_verified() {
     let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(m["artifactType"], protoreg::artifact::BUNDLE_ARTIFACT_TYPE);
 
-    let out = tempfile::tempdir().unwrap();
+    let out = scratch();
     let dest = out.path().join("go-dev");
     let o = run(ws.cmd().args([
         "materialize",

@@ -46,7 +46,7 @@ fn writing_into_an_auto_or_copy_output_never_changes_the_cache_but_hardlink_does
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let url = server.route("/p.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
 
     // The default is auto: a clone where the file system can, else a copy (this says which).
@@ -161,7 +161,7 @@ fn a_replaced_blob_is_refetched_never_extracted() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let url = server.route("/p.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     let o = materialize(
         &protoc,
@@ -228,7 +228,7 @@ fn a_planted_symlink_is_never_served() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let url = server.route("/p.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     let o = materialize(
         &protoc,
@@ -315,7 +315,7 @@ fn cache_verify_names_each_problem_and_repair_restores_a_clean_cache() {
     let server = HttpServer::start();
     let purl = server.route("/p.zip", Route::File(protoc.path.clone()));
     let burl = server.route("/b.tgz", Route::File(buf.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     let get = |out: &str| {
         let (p, b) = (

@@ -52,7 +52,7 @@ fn cache_cleanup_by_age_then_by_size() {
     let buf = pin(&fixture(BUF_TGZ));
     let materialize = |p: &Pinned, format: &str, name: &str| {
         let url = http.route(&format!("/{name}"), Route::File(p.path.clone()));
-        let out = tempfile::tempdir().unwrap();
+        let out = scratch();
         let mut args = materialize_args(p, format, &ws.cache(), &out.path().join("t"));
         args.extend(["--source".into(), url]);
         let o = run(protoreg().args(&args));
@@ -325,7 +325,7 @@ fn not_a_cache(dir: &Path) {
 
 #[test]
 fn cleanup_refuses_a_directory_that_is_not_a_cache() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let home = t.path().join("home");
     not_a_cache(&home);
     // A working directory whose registry.yaml puts the cache in the home directory.
@@ -421,7 +421,7 @@ fn owner_lock(cache: &Path, owner: &str) -> std::fs::File {
 #[test]
 fn cleanup_never_removes_a_fresh_or_locked_tmp_entry() {
     let http = HttpServer::start();
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let cache = t.path().join("cache");
     let buf = pin(&fixture(BUF_TGZ));
     let url = http.route("/b.tgz", Route::File(buf.path.clone()));
@@ -548,7 +548,7 @@ fn cleanup_never_removes_a_fresh_or_locked_tmp_entry() {
 
 #[test]
 fn cleanup_durations_and_sizes_out_of_range_exit_2() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let cache = t.path().join("cache");
     for args in [
         &["--older-than", "99999999999999999999"][..],

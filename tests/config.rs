@@ -10,7 +10,7 @@ use common::*;
 const SEED: &str = include_str!("fixtures/seed-registry.yaml");
 
 fn with_config(text: &str, args: &[&str]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     std::fs::write(dir.path().join("registry.yaml"), text).unwrap();
     // ./registry.yaml is the default when present.
     run(protoreg()
@@ -27,7 +27,7 @@ fn the_seed_example_and_the_repository_file_load() {
     let repo_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("registry.yaml");
     // A cache that does not exist yet: `cleanup` refuses a directory that is not a protoreg
     // cache, and reports a missing one as nothing to clean.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let out = run(protoreg()
         .arg("--config")
         .arg(&repo_file)
@@ -62,7 +62,7 @@ fn the_environment_overrides_the_file() {
     let reg = RegistryServer::start();
     // The file names a registry that is not there; PROTOREG_REGISTRY points at the real one.
     let text_ = "primary_registry:\n  url: \"127.0.0.1:9\"\n  plain_http: true\n";
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     std::fs::write(dir.path().join("registry.yaml"), text_).unwrap();
     let out = run(protoreg()
         .current_dir(dir.path())
@@ -128,7 +128,7 @@ fn credentials_in_a_url_are_never_echoed() {
         ),
         ("", Some("https://alice:hunter2@ghcr.io/acme")),
     ] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch();
         std::fs::write(dir.path().join("registry.yaml"), doc).unwrap();
         let mut cmd = protoreg();
         cmd.current_dir(dir.path())
@@ -156,7 +156,7 @@ fn an_empty_port_and_a_non_utf8_file_are_refused_with_the_file() {
         "{err}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     std::fs::write(
         dir.path().join("registry.yaml"),
         b"cache:\n  max_cache_size_gb: 1 # caf\xe9\n",

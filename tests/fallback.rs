@@ -47,7 +47,7 @@ fn each_fault_hands_over_to_the_next_source() {
         ),
     ];
     for (name, bad) in &faults {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = scratch();
         let out = tmp.path().join("out");
         let o = run(protoreg()
             .env("PROTOREG_TIMEOUT", "1")
@@ -86,7 +86,7 @@ fn registry_without_the_blob_hands_over_to_http() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let good = server.route("/good.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .args(materialize_args(
@@ -123,7 +123,7 @@ fn all_sources_failing_is_exit_1_naming_each_and_leaves_nothing() {
         format!("oci://{}/ns/tools/protoc", reg.host),
         "oci-layout:/nonexistent/layout".to_string(),
     ];
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     let mut cmd = protoreg();
     cmd.args(materialize_args(&protoc, "zip", &cache, &out))
@@ -146,7 +146,7 @@ fn all_sources_failing_is_exit_1_naming_each_and_leaves_nothing() {
 #[test]
 fn offline_without_a_cached_entry_fails_clearly() {
     let protoc = pin(&fixture(PROTOC_ZIP));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .args(materialize_args(
@@ -173,7 +173,7 @@ fn an_unsized_body_past_the_cap_fails_that_source_and_the_next_is_tried() {
     let endless = server.route("/endless.zip", Route::Endless);
     let huge = server.route("/huge.zip", Route::File(big.clone()));
     let good = server.route("/good.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     // An image layout whose blob under the pinned digest is the big file.
     let layout = tmp.path().join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
@@ -278,7 +278,7 @@ fn a_trickling_source_is_timed_out_over_oci_as_over_http() {
     // Both sources send the right bytes, one every 400 ms: no read ever waits the 2 s
     // timeout, but 64 bytes take ~26 s, far past the budget for 64 bytes (the timeout plus
     // 64 bytes at 256 KiB/s). Each must fail at about the timeout and hand over to the next.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let art = small_artifact(tmp.path());
     let server = HttpServer::start();
     let pause = Duration::from_millis(400);
@@ -317,7 +317,7 @@ fn a_trickling_source_is_timed_out_over_oci_as_over_http() {
 fn a_trickling_registry_answer_fails_the_operators_call_too() {
     // `versions` reads the tag list: trickled at one byte per 300 ms, it must fail within the
     // document budget (the 1 s timeout plus 4 MiB at 256 KiB/s, 17 s), not after 5 minutes.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let tags = tmp.path().join("tags.json");
     let mut body = String::from(r#"{"name":"ns/tools/protoc","tags":["#);
     while body.len() < 1000 {
@@ -350,7 +350,7 @@ fn a_trickling_registry_answer_fails_the_operators_call_too() {
 
 #[test]
 fn a_redirect_to_another_scheme_is_refused_by_name() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let art = small_artifact(tmp.path());
     let server = HttpServer::start();
     let to_file = server.route("/r.bin", Route::Redirect("file:///etc/passwd".into()));

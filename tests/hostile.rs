@@ -56,7 +56,7 @@ fn assert_refused(archive: &Path, format: &str, expect: &str, env: &[(&str, &str
     let p = pin(archive);
     let server = HttpServer::start();
     let url = server.route("/a", Route::File(p.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     let mut cmd = protoreg();
     for (k, v) in env {
@@ -106,7 +106,7 @@ fn assert_refused(archive: &Path, format: &str, expect: &str, env: &[(&str, &str
 
 #[test]
 fn zip_slip_is_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let z = zip_with(
         t.path(),
         "slip.zip",
@@ -120,7 +120,7 @@ fn zip_slip_is_refused() {
 
 #[test]
 fn absolute_paths_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let z = zip_with(
         t.path(),
         "abs.zip",
@@ -143,7 +143,7 @@ fn absolute_paths_are_refused() {
 
 #[test]
 fn symlinks_leaving_the_tree_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let g = tgz_with(
         t.path(),
         "link.tgz",
@@ -171,7 +171,7 @@ fn symlinks_leaving_the_tree_are_refused() {
 
 #[test]
 fn devices_and_hardlinks_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let g = tgz_with(
         t.path(),
         "dev.tgz",
@@ -191,7 +191,7 @@ fn devices_and_hardlinks_are_refused() {
 
 #[test]
 fn zip_bomb_past_the_cap_is_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let zeros = vec![0u8; 64 << 20];
     // 256 MiB of zeros in four members; the archive itself is a few hundred KiB.
     let members: Vec<(String, &[u8], u32)> = (0..4)
@@ -213,7 +213,7 @@ fn zip_bomb_past_the_cap_is_refused() {
 
 #[test]
 fn symlink_chains_that_escape_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     // A member under an earlier symlink would be written through it.
     let g = tgz_with(
         t.path(),
@@ -273,7 +273,7 @@ fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
     // The first source serves a hostile tar.gz in place of the pinned one. It is streamed
     // into the same staging directory the next source uses, before its digest is known:
     // nothing of it may survive into the tree the good source then produces.
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let evil = tgz_with(
         t.path(),
         "evil.tgz",
@@ -301,7 +301,7 @@ fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
         .is_file());
 
     // A link planted where a tree belongs is not a cache hit.
-    let planted = tempfile::tempdir().unwrap();
+    let planted = scratch();
     std::fs::create_dir_all(planted.path().join("bin")).unwrap();
     std::fs::write(
         planted.path().join("bin/protoc"),
@@ -354,7 +354,7 @@ fn assert_escaped(stderr: &[u8]) {
 
 #[test]
 fn control_characters_from_an_archive_or_a_registry_reach_stderr_escaped() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     // An archive's symlink target: set the title, clear the screen, ring the bell.
     let g = tgz_with(
         t.path(),
@@ -475,12 +475,12 @@ fn watch(dir: &Path, w: &mut Watched) {
 /// Run `materialize` of `archive` under a pin with its size but another sha256, served in
 /// 64 KiB pieces with a pause after each, and watch `<cache>/tmp` until the process ends
 /// (bounded: at most 3,000 polls and 60 s).
-fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, PathBuf, u64) {
+fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, Scratch, u64) {
     let size = std::fs::metadata(archive).unwrap().len();
     let server = HttpServer::start();
     let url = server.route("/wrong.tgz", Route::Slow(archive.to_path_buf(), pause));
-    let t = tempfile::tempdir().unwrap().keep();
-    let cache = t.join("cache");
+    let t = scratch();
+    let cache = t.path().join("cache");
     let wrong = protoreg::verify::Sha256::of_bytes(b"not the archive that is served");
     let mut child = protoreg()
         .args(["materialize", "--sha256", wrong.hex(), "--size"])
@@ -488,7 +488,7 @@ fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, P
         .args(["--format", "tar.gz", "--cache-dir"])
         .arg(&cache)
         .arg("--out")
-        .arg(t.join("out"))
+        .arg(t.path().join("out"))
         .args(["--source", &url])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -520,7 +520,7 @@ fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, P
 fn a_wrong_body_writes_at_most_its_unverified_budget() {
     // A gzip bomb: 64 MiB of zeros (~64 KiB compressed), then 1 MiB of noise, so the body
     // (~1.1 MB) is still arriving long after the bomb went off.
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let zeros = vec![0u8; 64 << 20];
     let pad = noise(1 << 20);
     let bomb = tgz_files(
@@ -528,7 +528,7 @@ fn a_wrong_body_writes_at_most_its_unverified_budget() {
         "bomb.tgz",
         &[("zeros", 0o644, &zeros), ("pad", 0o644, &pad)],
     );
-    let (w, scratch, size) = watch_a_wrong_body(&bomb, std::time::Duration::from_millis(60));
+    let (w, _scratch, size) = watch_a_wrong_body(&bomb, std::time::Duration::from_millis(60));
     let limit = protoreg::extract::unverified_budget(Some(size));
     assert_eq!(limit, 16 * size);
     assert!(w.polls > 10, "too few polls to mean anything: {w:?}");
@@ -538,14 +538,13 @@ fn a_wrong_body_writes_at_most_its_unverified_budget() {
         "{} bytes in tmp/ before the body verified, over {size} + {limit}",
         w.peak_bytes
     );
-    let _ = std::fs::remove_dir_all(scratch);
 }
 
 #[test]
 fn nothing_unverified_gets_an_exec_bit() {
     // An executable member first, then noise that keeps the download going: the member is
     // written long before the body is known to be wrong.
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let pad = noise(768 << 10);
     let g = tgz_files(
         t.path(),
@@ -555,7 +554,7 @@ fn nothing_unverified_gets_an_exec_bit() {
             ("pad", 0o644, &pad),
         ],
     );
-    let (w, scratch, _) = watch_a_wrong_body(&g, std::time::Duration::from_millis(60));
+    let (w, _scratch, _) = watch_a_wrong_body(&g, std::time::Duration::from_millis(60));
     assert!(
         w.seen.iter().any(|p| p.ends_with("bin/tool")),
         "the member was never seen mid-download: {w:?}"
@@ -565,12 +564,11 @@ fn nothing_unverified_gets_an_exec_bit() {
         "executable before verification: {:?}",
         w.executable
     );
-    let _ = std::fs::remove_dir_all(scratch);
 }
 
 #[test]
 fn archives_with_more_entries_than_the_cap_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let names: Vec<String> = (0..101).map(|i| format!("d/f{i}")).collect();
     let tar_members: Vec<(&str, u32, &[u8])> = names
         .iter()
@@ -619,7 +617,7 @@ fn archives_with_more_entries_than_the_cap_are_refused() {
 
 #[test]
 fn duplicate_zip_members_are_refused() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let z = zip_with(
         t.path(),
         "dup.zip",
@@ -646,7 +644,7 @@ fn duplicate_zip_members_are_refused() {
 
 #[test]
 fn a_symlink_target_that_is_not_utf8_is_refused_not_rewritten() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let path = t.path().join("latin1.tgz");
     let gz = flate2::write::GzEncoder::new(
         std::fs::File::create(&path).unwrap(),
@@ -681,7 +679,7 @@ fn a_symlink_target_that_is_not_utf8_is_refused_not_rewritten() {
 
 #[test]
 fn an_executable_must_be_a_regular_file_of_the_tree() {
-    let t = tempfile::tempdir().unwrap();
+    let t = scratch();
     let g = tgz_with(
         t.path(),
         "tree.tgz",

@@ -18,7 +18,7 @@ fn assert_protoc_works(out: &std::path::Path) {
         .join("include/google/protobuf/timestamp.proto")
         .is_file());
 
-    let src = tempfile::tempdir().unwrap();
+    let src = scratch();
     fs::write(
         src.path().join("event.proto"),
         "syntax = \"proto3\";\npackage demo;\nimport \"google/protobuf/timestamp.proto\";\n\
@@ -71,7 +71,7 @@ fn registry_with_protoc() -> (RegistryServer, Pinned) {
 #[test]
 fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
     let (reg, protoc) = registry_with_protoc();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     let o = run(protoreg()
         .args(materialize_args(&protoc, "zip", &cache, &out))
@@ -109,7 +109,7 @@ fn buf_targz_from_registry_runs() {
         "v1.75.0-linux-x86_64",
         None,
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     let o = run(protoreg()
         .args(materialize_args(&buf, "tar.gz", &cache, &out))
@@ -141,7 +141,7 @@ fn buf_targz_from_registry_runs() {
 #[test]
 fn http_source_serves_protoc_and_buf() {
     let server = HttpServer::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     let protoc = pin(&fixture(PROTOC_ZIP));
     let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
@@ -167,7 +167,7 @@ fn oci_layout_written_by_skopeo_serves_protoc() {
     // The layout is made by a client this project did not write: skopeo copies the pushed
     // artifact from the registry into an OCI image-layout directory.
     let (reg, protoc) = registry_with_protoc();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let layout = tmp.path().join("layout");
     let s = Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false"])
@@ -198,7 +198,7 @@ fn oci_layout_written_by_skopeo_serves_protoc() {
 #[test]
 fn extract_verifies_then_unpacks_without_network() {
     let buf = pin(&fixture(BUF_TGZ));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .arg("extract")
@@ -240,7 +240,7 @@ fn raw_format_materializes_a_single_binary() {
     let raw = pin(&fixture("buf-Linux-x86_64"));
     let server = HttpServer::start();
     let url = server.route("/buf", Route::File(raw.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .args(materialize_args(
@@ -259,7 +259,7 @@ fn tls_is_the_default_for_registries() {
     // The loopback registry speaks plain HTTP: without --plain-http protoreg insists on TLS,
     // fails that source, and says so.
     let (reg, protoc) = registry_with_protoc();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .args(materialize_args(
@@ -284,7 +284,7 @@ fn cache_location_precedence_flag_env_config_default() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let url = server.route("/p.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let config = tmp.path().join("registry.yaml");
     std::fs::write(
         &config,
@@ -344,7 +344,7 @@ fn cache_location_precedence_flag_env_config_default() {
 fn without_a_size_the_sha256_alone_verifies_from_registry_and_http() {
     // From the loopback registry, by digest.
     let (reg, protoc) = registry_with_protoc();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     let out = tmp.path().join("protoc");
     let o = run(protoreg()
@@ -426,7 +426,7 @@ fn raw_format_takes_at_most_one_executable() {
     let raw = pin(&fixture("buf-Linux-x86_64"));
     let server = HttpServer::start();
     let url = server.route("/buf", Route::File(raw.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let out = tmp.path().join("out");
     let o = run(protoreg()
         .args(materialize_args(
@@ -491,7 +491,7 @@ fn a_multi_member_gzip_is_extracted_whole() {
         gz.write_all(part).unwrap();
         body.extend(gz.finish().unwrap());
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let archive = tmp.path().join("two.tar.gz");
     fs::write(&archive, &body).unwrap();
     let p = pin(&archive);
@@ -527,7 +527,7 @@ fn an_out_that_is_a_symlink_is_refused_with_a_hint_and_never_written_through() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
     let url = server.route("/p.zip", Route::File(protoc.path.clone()));
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let cache = tmp.path().join("cache");
     // To an empty directory, and dangling (to a path that does not exist).
     let real = tmp.path().join("real");

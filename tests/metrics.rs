@@ -21,7 +21,7 @@ fn counters_after_a_known_sequence() {
     let broken = http.route("/500", Route::Status(500));
     let corrupt = http.route("/w.zip", Route::Corrupt(win.path.clone()));
     let mat = |p: &Pinned, format: &str, sources: &[&str]| {
-        let out = tempfile::tempdir().unwrap();
+        let out = scratch();
         let mut args = materialize_args(p, format, &ws.cache(), &out.path().join("t"));
         if format == "zip" && p.path.ends_with("protoc-36.2-win64.zip") {
             args.retain(|a| a != "bin/protoc" && a != "--executable");

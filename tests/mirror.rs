@@ -41,7 +41,7 @@ fn mirror_to_a_layout_and_to_a_second_registry_keeps_digests() {
     }
     // The layout is a source for materialize.
     let p = pin(&fixture(PROTOC_ZIP));
-    let out = tempfile::tempdir().unwrap();
+    let out = scratch();
     let mut args = materialize_args(&p, "zip", &ws.dir.path().join("c2"), &out.path().join("t"));
     args.extend([
         "--source".into(),
@@ -154,15 +154,15 @@ fn protoc_layout(root: &std::path::Path) -> Pinned {
 
 /// A cache directory on another file system than the workspace when there is one
 /// (/dev/shm), so blobs cross devices on their way into a layout.
-fn other_device_cache() -> tempfile::TempDir {
+fn other_device_cache() -> Scratch {
     use std::os::unix::fs::MetadataExt;
     let shm = std::path::Path::new("/dev/shm");
     let here = std::fs::metadata(std::env::temp_dir())
         .map(|m| m.dev())
         .ok();
     match std::fs::metadata(shm) {
-        Ok(m) if Some(m.dev()) != here => tempfile::tempdir_in(shm).unwrap(),
-        _ => tempfile::tempdir().unwrap(),
+        Ok(m) if Some(m.dev()) != here => scratch_in(shm),
+        _ => scratch(),
     }
 }
 
@@ -208,7 +208,7 @@ fn a_torn_blob_in_the_target_layout_is_replaced_not_trusted() {
         .collect();
     assert!(debris.is_empty(), "{debris:?}");
     // The layout serves materialize.
-    let out = tempfile::tempdir().unwrap();
+    let out = scratch();
     let mut args = materialize_args(
         &protoc,
         "zip",

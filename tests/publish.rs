@@ -37,9 +37,9 @@ fn materialize_from_registry(
     repo: &str,
     file: &str,
     format: &str,
-) -> tempfile::TempDir {
+) -> common::Scratch {
     let p = pin(&fixture(file));
-    let out = tempfile::tempdir().unwrap();
+    let out = scratch();
     let dest = out.path().join("t");
     let cache = ws.dir.path().join("fresh-cache");
     let mut args = materialize_args(&p, format, &cache, &dest);
@@ -342,7 +342,7 @@ fn a_registry_failing_mid_upload_is_retried_and_never_holds_a_wrong_artifact() {
     // What the registry holds verifies: materialize every platform by its pin.
     for (name, path) in common::github::protoc_assets() {
         let p = pin(&path);
-        let out = tempfile::tempdir().unwrap();
+        let out = scratch();
         let o = run(protoreg().args([
             "materialize",
             "--sha256",
@@ -481,7 +481,7 @@ fn oras_py_and_skopeo_read_what_protoreg_publishes_and_protoreg_reads_what_oras_
     ws.json(&["publish", "--tool", "protoc", "--version", "36.2", "--json"]);
 
     // oras-py pulls the platform tag and gets the upstream file under its own name.
-    let pulled = tempfile::tempdir().unwrap();
+    let pulled = scratch();
     let script = format!(
         "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
          print(c.pull(target='{h}/{NS}/tools/protoc:v36.2-linux-x86_64', outdir='{d}'))\n",
@@ -536,7 +536,7 @@ fn oras_py_and_skopeo_read_what_protoreg_publishes_and_protoreg_reads_what_oras_
     );
 
     // oras-py pushes buf's tarball with a title annotation; protoreg materializes it by pin.
-    let staging = tempfile::tempdir().unwrap();
+    let staging = scratch();
     std::fs::copy(fixture(BUF_TGZ), staging.path().join(BUF_TGZ)).unwrap();
     let script = format!(
         "import os, oras.client\nos.chdir('{d}')\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
@@ -548,7 +548,7 @@ fn oras_py_and_skopeo_read_what_protoreg_publishes_and_protoreg_reads_what_oras_
     let o = run(Command::new(python()).arg("-c").arg(&script));
     assert!(o.status.success(), "{}", text(&o));
     let p = pin(&fixture(BUF_TGZ));
-    let out = tempfile::tempdir().unwrap();
+    let out = scratch();
     let mut args = materialize_args(
         &p,
         "tar.gz",
@@ -626,7 +626,7 @@ fn go_plugins_publish_under_their_real_asset_names_and_run() {
         ),
     ] {
         let p = pin(&fixture(file));
-        let out = tempfile::tempdir().unwrap();
+        let out = scratch();
         let o = run(protoreg()
             .args([
                 "materialize",

@@ -66,6 +66,49 @@ pub fn pin(path: &Path) -> Pinned {
     }
 }
 
+/// A temporary directory removed on drop even when a test, as an unprivileged user, left
+/// read-only cache trees in it (`TempDir` alone fails there and leaks the whole directory).
+pub struct Scratch(Option<tempfile::TempDir>);
+
+pub fn scratch() -> Scratch {
+    Scratch(Some(tempfile::tempdir().unwrap()))
+}
+
+pub fn scratch_in(parent: &Path) -> Scratch {
+    Scratch(Some(tempfile::tempdir_in(parent).unwrap()))
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &tempfile::TempDir {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = writable_tree(dir.path());
+        }
+    }
+}
+
+/// Give every directory under `path` its owner's write bit, so it can be removed.
+fn writable_tree(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        let mode = meta.permissions().mode();
+        if mode & 0o700 != 0o700 {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode | 0o700))?;
+        }
+        for entry in fs::read_dir(path)? {
+            writable_tree(&entry?.path())?;
+        }
+    }
+    Ok(())
+}
+
 pub fn protoreg() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_protoreg"));
     c.env_remove("PROTOREG_CACHE_DIR")

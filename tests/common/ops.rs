@@ -105,14 +105,14 @@ pub fn github_with_protoc_and_buf() -> FakeGitHub {
 
 /// A working directory with a registry.yaml and a cache.
 pub struct Workspace {
-    pub dir: tempfile::TempDir,
+    pub dir: super::Scratch,
     pub api: String,
 }
 
 impl Workspace {
     /// `extra` is appended to registry.yaml (more top-level keys).
     pub fn new(registry_host: &str, api: &str, extra: &str) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch();
         let ws = Workspace {
             dir,
             api: api.to_string(),

@@ -24,7 +24,7 @@ pub struct User {
     wrap: Wrap,
     /// The protoreg binary, where this user can execute it.
     bin: PathBuf,
-    _bin_dir: Option<tempfile::TempDir>,
+    _bin_dir: Option<super::Scratch>,
 }
 
 fn has(program: &str) -> bool {
@@ -76,7 +76,7 @@ impl User {
             .status()
             .is_ok_and(|s| s.success());
         if !reachable {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = super::scratch();
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
             let copy = dir.path().join("protoreg");
             std::fs::copy(&bin, &copy).unwrap();
@@ -105,8 +105,8 @@ impl User {
     }
 
     /// A temporary directory this user owns (the test, as root, can still read it).
-    pub fn tempdir(&self) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
+    pub fn tempdir(&self) -> super::Scratch {
+        let dir = super::scratch();
         self.own(dir.path());
         dir
     }
