@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::extract;
 use crate::pins::{self, Pin, Pins};
 use crate::platform::{self, Platform};
-use crate::tools::{self, Tool};
+use crate::tools::{self, Origin, Tool};
 use crate::upstream::{self, Release, Upstream};
 use crate::verify::Sha256;
 
@@ -30,9 +30,15 @@ pub struct Bump {
 /// Gather and check the pins of `tool` at `version`. `work` is a scratch directory.
 pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -> Result<Bump> {
     let release = up.release(tool, version)?;
-    let checksums = match tool.checksum_file.and_then(|f| release.asset(f)) {
+    let checksum_file = tool.checksum_file_for(version);
+    let checksums = match checksum_file.as_deref().and_then(|f| release.asset(f)) {
         Some(file) => upstream::parse_checksums(&up.text(&file.browser_download_url)?),
         None => BTreeMap::new(),
+    };
+    let claimed_by = match (&checksum_file, &tool.origin) {
+        (Some(f), _) => f.clone(),
+        (None, Origin::Url { .. }) => "checksum_url".to_string(),
+        (None, Origin::GitHub) => "checksums".to_string(),
     };
     let host = platform::host()?;
     if !tool.ships(host) {
@@ -47,38 +53,44 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
     let mut pins = BTreeMap::new();
     let mut sha_from = Vec::new();
     let mut reported = String::new();
-    for name in tool.platforms {
+    for name in &tool.platforms {
         let plat = platform::by_name(name)?;
-        let asset_name = tool.asset(version, plat, "https://github.com")?.name;
+        let expected = tool.asset(version, plat, "https://github.com")?;
+        let asset_name = expected.name.clone();
         let asset = release.asset(&asset_name).ok_or_else(|| Error::Registry {
             operation: "find the release asset".into(),
             registry: format!("{} {}", tool.github_repo, release.tag_name),
             reason: format!("no asset `{asset_name}` for {}", plat.name),
-            hint: "upstream may have renamed its assets: fix the asset template in src/tools.rs (or registry.yaml)".into(),
+            hint: "upstream may have renamed its assets: fix the tool's `asset` (or `assets`) in toolchains/tools.bzl".into(),
         })?;
         let from_file = checksums.get(&asset_name).cloned();
         let from_api = asset.reported_sha256();
+        // A host that states no size (0): the asset is downloaded, for its exact size.
+        let sized = asset.size > 0;
+        let (api_name, size_from) = match tool.origin {
+            Origin::GitHub => ("the releases API", "releases API"),
+            Origin::Url { .. } => ("checksum_url", "Content-Length"),
+        };
         if let (Some(a), Some(b)) = (&from_file, &from_api) {
             if a != b {
-                return Err(mismatch(
-                    &asset_name,
-                    tool.checksum_file.unwrap_or("checksums"),
-                    a,
-                    "the releases API",
-                    b,
-                ));
+                return Err(mismatch(&asset_name, &claimed_by, a, api_name, b));
             }
         }
-        let sha256 = match from_file.clone().or(from_api.clone()) {
-            // Another platform with a published digest: no need to download it.
-            Some(claimed) if plat != host => claimed,
+        let (sha256, size) = match from_file.clone().or(from_api.clone()) {
+            // Another platform with a published digest and size: no need to download it.
+            Some(claimed) if plat != host && sized => (claimed, asset.size),
             claimed => {
                 let dest = work.join(&asset_name);
-                let (got, size) = up.download(&asset.browser_download_url, &dest, asset.size)?;
-                if size != asset.size {
+                let limit = if sized {
+                    asset.size
+                } else {
+                    crate::verify::max_unsized_bytes()?
+                };
+                let (got, size) = up.download(&asset.browser_download_url, &dest, limit)?;
+                if sized && size != asset.size {
                     return Err(Error::Verification {
                         what: format!("size of {asset_name}"),
-                        expected: format!("{} bytes (releases API)", asset.size),
+                        expected: format!("{} bytes ({size_from})", asset.size),
                         actual: format!("{size} bytes"),
                         hint: "re-run the bump; if it persists, the release changed under its name"
                             .into(),
@@ -87,9 +99,9 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
                 if let Some(c) = &claimed {
                     if *c != got {
                         let what = if from_file.is_some() {
-                            tool.checksum_file.unwrap_or("checksums")
+                            claimed_by.as_str()
                         } else {
-                            "the releases API"
+                            api_name
                         };
                         return Err(mismatch(&asset_name, what, c, "the downloaded file", &got));
                     }
@@ -97,23 +109,28 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
                 if plat == host {
                     reported = check_host_binary(tool, version, plat, &dest, work)?;
                 }
-                got
+                (got, size)
             }
         };
         sha_from.push(if from_file.is_some() {
-            tool.checksum_file.unwrap_or("checksum file")
+            claimed_by.clone()
         } else if from_api.is_some() {
-            "API digest"
+            match tool.origin {
+                Origin::GitHub => "API digest",
+                Origin::Url { .. } => "checksum_url",
+            }
+            .to_string()
         } else {
-            "downloaded and hashed"
+            "downloaded and hashed".to_string()
         });
         pins.insert(
             plat.name.to_string(),
             Pin {
-                format: tool.asset(version, plat, "https://github.com")?.format,
-                // Always the exact size: the releases API states it, and the host's download
-                // was checked against it above. A bump never writes an unknown size.
-                size: Some(asset.size),
+                format: expected.format,
+                // Always the exact size: the releases API states it (and the host's download
+                // was checked against it above), or the asset was downloaded. A bump never
+                // writes an unknown size.
+                size: Some(size),
                 sha256,
                 url: asset.browser_download_url.clone(),
             },
@@ -142,19 +159,29 @@ fn mismatch(asset: &str, a_name: &str, a: &Sha256, b_name: &str, b: &Sha256) -> 
 fn provenance(
     tool: &Tool,
     release: &Release,
-    sha_from: &[&str],
+    sha_from: &[String],
     host: &Platform,
     reported: &str,
 ) -> String {
-    format!(
-        "github.com/{} release {} ({}): sizes from the releases API, sha256 from {}; the {} binary reported `{}`",
-        tool.github_repo,
-        release.tag_name,
-        release.published_at.as_deref().unwrap_or("date unknown"),
-        sha_from.join(" + "),
-        host.name,
-        reported.trim()
-    )
+    match &tool.origin {
+        Origin::GitHub => format!(
+            "github.com/{} release {} ({}): sizes from the releases API, sha256 from {}; the {} binary reported `{}`",
+            tool.github_repo,
+            release.tag_name,
+            release.published_at.as_deref().unwrap_or("date unknown"),
+            sha_from.join(" + "),
+            host.name,
+            reported.trim()
+        ),
+        Origin::Url { url, .. } => format!(
+            "{} version {}: sizes from the host's Content-Length, sha256 from {}; the {} binary reported `{}`",
+            crate::source::redact_url(url),
+            release.version,
+            sha_from.join(" + "),
+            host.name,
+            reported.trim()
+        ),
+    }
 }
 
 /// Unpack the host's archive and run its first binary with `--version`.
@@ -188,6 +215,7 @@ fn check_host_binary(
             what: format!("the version {} {} reports", tool.name, host.name),
             expected: tool
                 .version_output
+                .as_deref()
                 .unwrap_or("{version}")
                 .replace("{version}", version),
             actual: if first.is_empty() {
@@ -265,6 +293,8 @@ pub struct Outdated {
     pub tool: String,
     pub pinned: String,
     pub latest: Option<String>,
+    /// Does upstream list its versions? A static host (`upstream = "url"`) does not.
+    pub listed: bool,
 }
 
 pub fn outdated(up: &Upstream, pins: &Pins) -> Result<Vec<Outdated>> {
@@ -276,6 +306,7 @@ pub fn outdated(up: &Upstream, pins: &Pins) -> Result<Vec<Outdated>> {
             tool: tool.clone(),
             pinned: pinned.clone(),
             latest,
+            listed: t.origin == Origin::GitHub,
         });
     }
     Ok(out)

@@ -30,6 +30,25 @@ pub struct Global {
     /// Talk to OCI registries over plain HTTP instead of TLS.
     #[arg(long, global = true)]
     pub plain_http: bool,
+    /// The tool catalogue (default: $PROTOREG_CATALOGUE, else tools.bzl beside the pins
+    /// file, else the copy built into protoreg).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub catalogue: Option<PathBuf>,
+}
+
+impl Command {
+    /// The command's `--pins`, if it takes one: the catalogue is looked for beside it.
+    pub fn pins(&self) -> Option<&std::path::Path> {
+        let arg = match self {
+            Command::Bump(a) => &a.pins,
+            Command::Outdated(a) => &a.pins,
+            Command::Materialize(a) => &a.pins,
+            Command::Health(a) => &a.pins,
+            Command::Cleanup(a) => &a.pins,
+            _ => return None,
+        };
+        arg.pins.as_deref()
+    }
 }
 
 #[derive(Debug, Subcommand)]

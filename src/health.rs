@@ -107,7 +107,8 @@ fn check_registry(ctx: &mut Context, reg: &RegistryConfig, pins: Option<&Pins>) 
     // The repositories to ask: those the pins name, else every tool's.
     let mut repos: Vec<String> = expected.iter().map(|(r, _)| r.clone()).collect();
     if repos.is_empty() {
-        repos = tools::TOOLS
+        repos = tools::all()
+            .unwrap_or(&[])
             .iter()
             .map(|t| ctx.config.tool_repository(reg, t))
             .collect();

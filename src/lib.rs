@@ -48,6 +48,7 @@ use cli::{Cli, Command};
 
 /// Run a parsed command line.
 pub fn run(cli: &Cli) -> error::Result<()> {
+    tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
     match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),

@@ -116,7 +116,7 @@ impl Endpoint {
                     Err(_) => Vec::new(),
                 };
                 if rels.is_empty() {
-                    for t in tools::TOOLS {
+                    for t in tools::all()? {
                         let full = config.tool_repository(cfg, t);
                         rels.push(cfg_rel(cfg, &full));
                     }

@@ -102,7 +102,26 @@ impl Pins {
         };
         let top = starlark_lit::parse(text).map_err(|e| bad(e.line, "pins", e.message))?;
         let mut pins = Pins::default();
-        if let Some((line, tools)) = top.get("TOOLS") {
+        if let Some((line, defaults)) = top.get("DEFAULTS") {
+            for (tool, version) in defaults.as_dict().ok_or_else(|| {
+                bad(
+                    *line,
+                    "DEFAULTS",
+                    "must be a dict of tool -> version".into(),
+                )
+            })? {
+                let (Some(tool), Some(version)) = (tool.as_str(), version.as_str()) else {
+                    return Err(bad(
+                        *line,
+                        "DEFAULTS",
+                        "must map tool names to version strings".into(),
+                    ));
+                };
+                pins.defaults.insert(tool.to_string(), version.to_string());
+            }
+        } else if let Some((line, tools)) = top.get("TOOLS") {
+            // Before the catalogue moved to tools.bzl, pins files kept each default in
+            // `TOOLS[tool]["default"]`; read them, and the next bump writes DEFAULTS.
             for (name, meta) in tools
                 .as_dict()
                 .ok_or_else(|| bad(*line, "TOOLS", "must be a dict".into()))?
@@ -226,7 +245,7 @@ impl Pins {
             let have: Vec<_> = platforms.keys().cloned().collect();
             Error::input(
                 format!("{tool} {version} has no pin for {platform} (pinned: {})", have.join(", ")),
-                if catalogue.platforms.contains(&platform) {
+                if catalogue.platforms.iter().any(|p| p == platform) {
                     format!("run `protoreg bump {tool} {version}` where that platform's checksum can be obtained")
                 } else {
                     format!("{tool} does not ship {platform} builds")
@@ -255,20 +274,9 @@ impl Pins {
                 quote(p.exe_suffix)
             ));
         }
-        s.push_str("}\n\n# Tool -> default version and tree layout.\nTOOLS = {\n");
+        s.push_str("}\n\n# Tool -> default version (its layout is in tools.bzl, the catalogue).\nDEFAULTS = {\n");
         for (tool, default) in &self.defaults {
-            let Ok(t) = tools::by_name(tool) else {
-                continue;
-            };
-            let bins: Vec<String> = t.binaries.iter().map(|b| quote(b)).collect();
-            s.push_str(&format!(
-                "    {}: {{\"default\": {}, \"oci_repository\": {}, \"strip_prefix\": {}, \"binaries\": [{}]}},\n",
-                quote(tool),
-                quote(default),
-                quote(t.oci_repository),
-                quote(t.strip_prefix),
-                bins.join(", ")
-            ));
+            s.push_str(&format!("    {}: {},\n", quote(tool), quote(default)));
         }
         s.push_str("}\n\n# Tool -> version -> platform -> (format, size in bytes or None when upstream states none, sha256, upstream URL).\nPINS = {\n");
         for (tool, versions) in &self.pins {

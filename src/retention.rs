@@ -120,7 +120,7 @@ pub fn run(
     let client = ctx.connect(reg)?;
     let now = crate::utc::now_secs();
     let mut all = Vec::new();
-    for tool in tools::TOOLS {
+    for tool in tools::all()? {
         let category = Config::category_of(tool);
         let Some(days) = ctx
             .config
@@ -130,7 +130,7 @@ pub fn run(
         else {
             continue;
         };
-        let tool = ctx.config.tool(tool.name)?;
+        let tool = ctx.config.tool(&tool.name)?;
         let repo = ctx.config.tool_repository(reg, tool);
         let mut decisions = plan_repository(&ctx.config, &client, &repo, tool, days, &keep, now)?;
         // Indexes before the manifests they list: a registry refuses nothing either way, but

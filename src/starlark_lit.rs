@@ -13,8 +13,8 @@ pub enum Value {
     Str(String),
     List(Vec<Value>),
     Tuple(Vec<Value>),
-    /// Entries in file order.
-    Dict(Vec<(Value, Value)>),
+    /// Entries in file order, and the line each key is on.
+    Dict(Vec<(Value, Value)>, Vec<usize>),
 }
 
 impl Value {
@@ -26,7 +26,14 @@ impl Value {
     }
     pub fn as_dict(&self) -> Option<&[(Value, Value)]> {
         match self {
-            Value::Dict(d) => Some(d),
+            Value::Dict(d, _) => Some(d),
+            _ => None,
+        }
+    }
+    /// A dict's entries with the line of each key.
+    pub fn dict_entries(&self) -> Option<impl Iterator<Item = (usize, &Value, &Value)>> {
+        match self {
+            Value::Dict(d, lines) => Some(lines.iter().zip(d).map(|(l, (k, v))| (*l, k, v))),
             _ => None,
         }
     }
@@ -153,12 +160,14 @@ impl Parser<'_> {
             Some(b'{') => {
                 self.i += 1;
                 let mut entries = Vec::new();
+                let mut lines = Vec::new();
                 loop {
                     self.skip_ws();
                     if self.s.get(self.i) == Some(&b'}') {
                         self.i += 1;
-                        return Ok(Value::Dict(entries));
+                        return Ok(Value::Dict(entries, lines));
                     }
+                    lines.push(self.line);
                     let k = self.value()?;
                     self.expect(b':')?;
                     let v = self.value()?;

@@ -1,139 +1,621 @@
-//! The tool catalogue: for each tool this project distributes, where upstream releases it,
-//! how its release assets are named per platform, how its archive is laid out, where it
-//! lives in the registry, and how to ask a binary for its version. Asset names are templates
-//! over the platform table's spellings, so registry.yaml can override them per tool.
+//! The tool catalogue: for each tool a build can fetch, where upstream releases it, how its
+//! assets are named per platform, how its archive is laid out, where it lives in the
+//! registry, and how to ask a binary its version. It is data, `toolchains/tools.bzl`: a
+//! Starlark file Buck2 loads for the layout and protoreg reads for everything else, so a user
+//! declares a new plugin there without rebuilding protoreg. This binary embeds the
+//! repository's own copy, used when no catalogue file is in reach.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::extract::Format;
 use crate::platform::{self, Platform};
+use crate::starlark_lit::{self, Value};
+
+pub const ENV_CATALOGUE: &str = "PROTOREG_CATALOGUE";
+/// Beside the pins file: `toolchains/tools.bzl`.
+pub const FILE_NAME: &str = "tools.bzl";
+const BUILT_IN: &str = include_str!("../toolchains/tools.bzl");
+const BUILT_IN_NAME: &str = "<protoreg's built-in toolchains/tools.bzl>";
+
+/// Where a tool's releases come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The GitHub releases of `Tool::github_repo`, tagged by `Tool::tag`.
+    GitHub,
+    /// A static host: `url` gives one platform's asset (`{asset}` is its name), and
+    /// `checksum_url`, if any, a file with its sha256.
+    Url {
+        url: String,
+        checksum_url: Option<String>,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
-    pub name: &'static str,
-    /// `owner/repo` on GitHub.
-    pub github_repo: &'static str,
+    pub name: String,
+    pub origin: Origin,
+    /// `owner/repo` on GitHub (empty for a URL origin).
+    pub github_repo: String,
     /// Release tag for a version: `{version}` is replaced.
-    pub tag: &'static str,
-    /// Asset name template; placeholders: `{version}`, `{platform}` (the canonical name),
-    /// `{protoc}`, `{buf}`, `{goos}`, `{goarch}` (the platform table's spellings) and
-    /// `{archive}` (`zip` on Windows, `tar.gz` elsewhere) and `{tgz_or_exe}` (`exe` on
-    /// Windows, `tar.gz` elsewhere: buf ships bare Windows executables). A name ending in
-    /// neither `.zip` nor `.tar.gz`/`.tgz` is a raw single binary (only the first of
-    /// `binaries` then exists).
-    pub asset: &'static str,
+    pub tag: String,
+    /// Asset name template (see [`PLATFORM_PLACEHOLDERS`]). A name ending in neither `.zip`
+    /// nor `.tar.gz`/`.tgz` is a raw single binary (only the first of `binaries` then exists).
+    pub asset: String,
+    /// Per-platform asset templates, for upstreams that spell one platform apart.
+    pub assets: BTreeMap<String, String>,
     /// Platforms upstream ships (canonical names).
-    pub platforms: &'static [&'static str],
-    pub strip_prefix: &'static str,
+    pub platforms: Vec<String>,
+    pub strip_prefix: String,
     /// Binaries in the tree, without the platform's exe suffix.
-    pub binaries: &'static [&'static str],
+    pub binaries: Vec<String>,
+    /// Directories of the tree the rules expose (protoc's `include`).
+    pub directories: Vec<String>,
     /// Repository under the registry namespace.
-    pub oci_repository: &'static str,
-    /// A per-release checksum file upstream publishes (`sha256sum` format).
-    pub checksum_file: Option<&'static str>,
+    pub oci_repository: String,
+    /// A per-release checksum file upstream publishes (`sha256sum` format; `{version}`).
+    pub checksum_file: Option<String>,
     /// What `<binary> --version` prints, `{version}` replaced; None if it cannot tell.
-    pub version_output: Option<&'static str>,
+    pub version_output: Option<String>,
+    /// The protoc plugin name (`--NAME_out`) when it is not the `protoc-gen-NAME` of its name.
+    pub plugin_name: Option<String>,
 }
 
-const FIVE: &[&str] = platform::CANONICAL;
-
-pub const TOOLS: &[Tool] = &[
-    Tool {
-        name: "protoc",
-        github_repo: "protocolbuffers/protobuf",
-        tag: "v{version}",
-        asset: "protoc-{version}-{protoc}.zip",
-        platforms: FIVE,
-        strip_prefix: "",
-        binaries: &["bin/protoc"],
-        oci_repository: "tools/protoc",
-        checksum_file: None,
-        version_output: Some("libprotoc {version}"),
-    },
-    Tool {
-        name: "buf",
-        github_repo: "bufbuild/buf",
-        tag: "v{version}",
-        // buf-Linux-x86_64.tar.gz (buf/bin/{buf,protoc-gen-buf-*}); buf-Windows-x86_64.exe,
-        // the bare buf binary: upstream ships no Windows archive.
-        asset: "buf-{buf}.{tgz_or_exe}",
-        platforms: &[
-            "linux-x86_64",
-            "linux-aarch64",
-            "darwin-x86_64",
-            "darwin-arm64",
-            "windows-x86_64",
-            "windows-arm64",
-        ],
-        strip_prefix: "buf",
-        binaries: &[
-            "bin/buf",
-            "bin/protoc-gen-buf-breaking",
-            "bin/protoc-gen-buf-lint",
-        ],
-        oci_repository: "tools/buf",
-        checksum_file: Some("sha256.txt"),
-        version_output: Some("{version}"),
-    },
-    Tool {
-        name: "protoc-gen-go",
-        github_repo: "protocolbuffers/protobuf-go",
-        tag: "v{version}",
-        asset: "protoc-gen-go.v{version}.{goos}.{goarch}.{archive}",
-        platforms: FIVE,
-        strip_prefix: "",
-        binaries: &["protoc-gen-go"],
-        oci_repository: "plugins/protoc-gen-go",
-        checksum_file: None,
-        version_output: Some("protoc-gen-go v{version}"),
-    },
-    Tool {
-        name: "protoc-gen-go-grpc",
-        github_repo: "grpc/grpc-go",
-        tag: "cmd/protoc-gen-go-grpc/v{version}",
-        asset: "protoc-gen-go-grpc.v{version}.{goos}.{goarch}.{archive}",
-        platforms: FIVE,
-        strip_prefix: "",
-        binaries: &["protoc-gen-go-grpc"],
-        oci_repository: "plugins/protoc-gen-go-grpc",
-        checksum_file: None,
-        version_output: Some("protoc-gen-go-grpc {version}"),
-    },
-    Tool {
-        name: "protoc-gen-validate",
-        github_repo: "bufbuild/protoc-gen-validate",
-        tag: "v{version}",
-        asset: "protoc-gen-validate_{version}_{goos}_{goarch}.{archive}",
-        platforms: FIVE,
-        strip_prefix: "",
-        binaries: &["protoc-gen-validate"],
-        oci_repository: "plugins/protoc-gen-validate",
-        checksum_file: Some("checksums.txt"),
-        version_output: None,
-    },
-    // This project's own helper, for `[protobuf] protoreg = pinned` in .buckconfig: one raw
-    // binary per platform, since a pinned protoreg is fetched without a protoreg to unpack it.
-    Tool {
-        name: "protoreg",
-        github_repo: "birbparty/buck2-protobuf",
-        tag: "v{version}",
-        asset: "protoreg-{version}-{platform}",
-        platforms: FIVE,
-        strip_prefix: "",
-        binaries: &["protoreg"],
-        oci_repository: "tools/protoreg",
-        checksum_file: None,
-        version_output: Some("protoreg {version}"),
-    },
+/// Placeholders of asset templates, and what each platform spells them.
+pub const PLATFORM_PLACEHOLDERS: &[&str] = &[
+    "version",
+    "platform",
+    "protoc",
+    "buf",
+    "goos",
+    "goarch",
+    "cpu",
+    "exe",
+    "archive",
+    "tgz_or_exe",
 ];
 
+/// The catalogue in use and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    pub file: PathBuf,
+    pub tools: Vec<Tool>,
+}
+
+static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+/// (--catalogue, --pins) of this invocation, set before the catalogue is first needed.
+static WHERE: Mutex<(Option<PathBuf>, Option<PathBuf>)> = Mutex::new((None, None));
+
+/// Say where this invocation's catalogue is: `flag` (`--catalogue`, `PROTOREG_CATALOGUE`),
+/// else `tools.bzl` beside the pins file (`pins` is the command's `--pins`), else the
+/// built-in copy. Read once, on first use: commands that need no tool never read it.
+pub fn configure(flag: Option<&Path>, pins: Option<&Path>) {
+    if let Ok(mut w) = WHERE.lock() {
+        *w = (flag.map(Path::to_path_buf), pins.map(Path::to_path_buf));
+    }
+}
+
+/// The catalogue file in reach, if any (None: the built-in one).
+pub fn locate() -> Option<PathBuf> {
+    let (flag, pins) = WHERE.lock().map(|w| w.clone()).unwrap_or_default();
+    if let Some(f) = flag {
+        return Some(f);
+    }
+    if let Some(p) = std::env::var_os(ENV_CATALOGUE).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let beside = crate::pins::locate(pins.as_deref())
+        .ok()?
+        .with_file_name(FILE_NAME);
+    beside.is_file().then_some(beside)
+}
+
+/// The catalogue of this invocation (see [`configure`]).
+pub fn catalogue() -> Result<&'static Catalogue> {
+    if let Some(c) = CATALOGUE.get() {
+        return Ok(c);
+    }
+    let loaded = match locate() {
+        Some(file) => {
+            let bytes = std::fs::read(&file).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::input(
+                    format!("the tool catalogue `{}` does not exist", file.display()),
+                    format!("pass an existing --catalogue FILE (or {ENV_CATALOGUE}), or put {FILE_NAME} beside the pins file"),
+                ),
+                _ => Error::io("read the tool catalogue", &file, e),
+            })?;
+            let text = crate::error::utf8_text(&file, bytes, "the tool catalogue")?;
+            Catalogue::parse(&text, &file)?
+        }
+        None => Catalogue::parse(BUILT_IN, Path::new(BUILT_IN_NAME))?,
+    };
+    Ok(CATALOGUE.get_or_init(|| loaded))
+}
+
+/// Every tool of the catalogue, in name order.
+pub fn all() -> Result<&'static [Tool]> {
+    Ok(&catalogue()?.tools)
+}
+
 pub fn by_name(name: &str) -> Result<&'static Tool> {
-    TOOLS.iter().find(|t| t.name == name).ok_or_else(|| {
-        let names: Vec<_> = TOOLS.iter().map(|t| t.name).collect();
+    let c = catalogue()?;
+    c.tools.iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<_> = c.tools.iter().map(|t| t.name.as_str()).collect();
         Error::input(
             format!("unknown tool `{name}`"),
-            format!("use one of: {}", names.join(", ")),
+            format!(
+                "use one of: {} (or declare it in {})",
+                names.join(", "),
+                c.file.display()
+            ),
         )
     })
+}
+
+const FIELDS: &[&str] = &[
+    "upstream",
+    "repository",
+    "tag",
+    "url",
+    "checksum_url",
+    "asset",
+    "assets",
+    "platforms",
+    "strip_prefix",
+    "binaries",
+    "directories",
+    "oci_repository",
+    "checksum_file",
+    "version_output",
+    "plugin_name",
+];
+
+impl Catalogue {
+    /// Read and check a catalogue: every error names the file, the line and the key.
+    pub fn parse(text: &str, file: &Path) -> Result<Catalogue> {
+        let bad = |line: usize, key: &str, what: String, hint: &str| Error::Config {
+            file: file.to_path_buf(),
+            line,
+            key: key.to_string(),
+            what,
+            hint: hint.to_string(),
+        };
+        let top = starlark_lit::parse(text).map_err(|e| {
+            bad(
+                e.line,
+                "TOOLS",
+                e.message,
+                "the catalogue is Starlark literals: a dict of dicts, strings and lists",
+            )
+        })?;
+        let (line, table) = top.get("TOOLS").ok_or_else(|| {
+            bad(
+                1,
+                "TOOLS",
+                "missing".into(),
+                "assign the catalogue to `TOOLS = {…}`",
+            )
+        })?;
+        let entries = table.dict_entries().ok_or_else(|| {
+            bad(
+                *line,
+                "TOOLS",
+                "must be a dict of tool name -> fields".into(),
+                "see the comment at the top of toolchains/tools.bzl",
+            )
+        })?;
+        let mut tools = Vec::new();
+        for (line, name, spec) in entries {
+            let Some(name) = name.as_str() else {
+                return Err(bad(
+                    line,
+                    "TOOLS",
+                    "tool names must be strings".into(),
+                    "quote the name",
+                ));
+            };
+            let tool = Tool::from_value(name, spec, line).map_err(|(line, key, what, hint)| {
+                bad(line, &format!("TOOLS[\"{name}\"]{key}"), what, &hint)
+            })?;
+            if tools.iter().any(|t: &Tool| t.name == tool.name) {
+                return Err(bad(
+                    line,
+                    &format!("TOOLS[\"{name}\"]"),
+                    "declared twice".into(),
+                    "keep one entry per tool",
+                ));
+            }
+            tools.push(tool);
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Catalogue {
+            file: file.to_path_buf(),
+            tools,
+        })
+    }
+}
+
+/// (line, key suffix, what, hint) of a bad declaration.
+type Bad = (usize, String, String, String);
+
+impl Tool {
+    fn from_value(name: &str, spec: &Value, line: usize) -> std::result::Result<Tool, Bad> {
+        let here = |l: usize, key: &str, what: String, hint: &str| -> Bad {
+            (l, key.to_string(), what, hint.to_string())
+        };
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric());
+        if !name_ok {
+            return Err(here(
+                line,
+                "",
+                format!("`{name}` is not a tool name"),
+                "lowercase letters, digits, `-`, `_`, `.`; at most 64",
+            ));
+        }
+        let entries: Vec<_> = spec
+            .dict_entries()
+            .ok_or_else(|| {
+                here(
+                    line,
+                    "",
+                    "must be a dict of fields".into(),
+                    "see the comment at the top of toolchains/tools.bzl",
+                )
+            })?
+            .collect();
+        let mut fields: BTreeMap<&str, (usize, &Value)> = BTreeMap::new();
+        for (l, k, v) in entries {
+            let k = k.as_str().unwrap_or("");
+            if !FIELDS.contains(&k) {
+                return Err(here(
+                    l,
+                    &format!("[\"{k}\"]"),
+                    "unknown field".into(),
+                    &format!("the fields are: {}", FIELDS.join(", ")),
+                ));
+            }
+            fields.insert(k, (l, v));
+        }
+        let key = |k: &str| format!("[\"{k}\"]");
+        let string = |k: &str, required: bool| -> std::result::Result<Option<String>, Bad> {
+            match fields.get(k) {
+                Some((_, Value::Str(s))) => Ok(Some(s.clone())),
+                Some((_, Value::None)) if !required => Ok(None),
+                Some((l, _)) => Err(here(*l, &key(k), "must be a string".into(), "quote it")),
+                None if required => Err(here(
+                    line,
+                    &key(k),
+                    "missing".into(),
+                    "every tool needs upstream, asset, platforms, binaries and oci_repository",
+                )),
+                None => Ok(None),
+            }
+        };
+        let list = |k: &str, required: bool| -> std::result::Result<Vec<String>, Bad> {
+            match fields.get(k) {
+                Some((l, Value::List(items))) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            here(
+                                *l,
+                                &key(k),
+                                "must be a list of strings".into(),
+                                "quote each item",
+                            )
+                        })
+                    })
+                    .collect(),
+                Some((l, _)) => Err(here(
+                    *l,
+                    &key(k),
+                    "must be a list of strings".into(),
+                    "write [\"…\", …]",
+                )),
+                None if required => Err(here(
+                    line,
+                    &key(k),
+                    "missing".into(),
+                    "every tool needs upstream, asset, platforms, binaries and oci_repository",
+                )),
+                None => Ok(Vec::new()),
+            }
+        };
+        let at = |k: &str| fields.get(k).map(|(l, _)| *l).unwrap_or(line);
+        let upstream = string("upstream", true)?.unwrap_or_default();
+        let (origin, github_repo, tag) = match upstream.as_str() {
+            "github" => {
+                let repo = string("repository", true)?.unwrap_or_default();
+                let parts: Vec<&str> = repo.split('/').collect();
+                if parts.len() != 2
+                    || parts
+                        .iter()
+                        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+                {
+                    return Err(here(
+                        at("repository"),
+                        &key("repository"),
+                        format!("`{repo}` is not OWNER/REPO"),
+                        "as in \"protocolbuffers/protobuf\"",
+                    ));
+                }
+                let tag = string("tag", true)?.unwrap_or_default();
+                check_template(&tag, &["version"]).map_err(|w| {
+                    here(at("tag"), &key("tag"), w, "a tag template uses {version}")
+                })?;
+                if !tag.contains("{version}") {
+                    return Err(here(
+                        at("tag"),
+                        &key("tag"),
+                        "has no {version}".into(),
+                        "as in \"v{version}\"",
+                    ));
+                }
+                for k in ["url", "checksum_url"] {
+                    if fields.contains_key(k) {
+                        return Err(here(
+                            at(k),
+                            &key(k),
+                            "is for `upstream = \"url\"`".into(),
+                            "a GitHub tool's assets come from its releases",
+                        ));
+                    }
+                }
+                (Origin::GitHub, repo, tag)
+            }
+            "url" => {
+                let mut allowed = PLATFORM_PLACEHOLDERS.to_vec();
+                allowed.push("asset");
+                let url = string("url", true)?.unwrap_or_default();
+                let checksum_url = string("checksum_url", false)?;
+                for (k, v) in [("url", Some(&url)), ("checksum_url", checksum_url.as_ref())] {
+                    let Some(v) = v else { continue };
+                    check_template(v, &allowed).map_err(|w| {
+                        here(
+                            at(k),
+                            &key(k),
+                            w,
+                            &format!("placeholders: {}", braced(&allowed)),
+                        )
+                    })?;
+                    if !(v.starts_with("https://") || v.starts_with("http://")) {
+                        return Err(here(
+                            at(k),
+                            &key(k),
+                            format!("`{v}` is not an http(s) URL"),
+                            "as in \"https://repo1.maven.org/maven2/…/{asset}\"",
+                        ));
+                    }
+                }
+                for k in ["repository", "tag", "checksum_file"] {
+                    if fields.contains_key(k) {
+                        return Err(here(
+                            at(k),
+                            &key(k),
+                            "is for `upstream = \"github\"`".into(),
+                            "a URL tool has url and checksum_url",
+                        ));
+                    }
+                }
+                (
+                    Origin::Url { url, checksum_url },
+                    String::new(),
+                    "{version}".to_string(),
+                )
+            }
+            other => {
+                return Err(here(
+                    at("upstream"),
+                    &key("upstream"),
+                    format!("unknown upstream `{other}`"),
+                    "use \"github\" (GitHub releases) or \"url\" (any static host)",
+                ));
+            }
+        };
+        let platforms = list("platforms", true)?;
+        if platforms.is_empty() {
+            return Err(here(
+                at("platforms"),
+                &key("platforms"),
+                "is empty".into(),
+                "name the platforms upstream ships",
+            ));
+        }
+        for p in &platforms {
+            if platform::by_name(p).is_err() {
+                return Err(here(
+                    at("platforms"),
+                    &key("platforms"),
+                    format!("unknown platform `{p}`"),
+                    &format!("the platforms are: {}", platform::CANONICAL.join(", ")),
+                ));
+            }
+        }
+        let asset = string("asset", true)?.unwrap_or_default();
+        check_template(&asset, PLATFORM_PLACEHOLDERS).map_err(|w| {
+            here(
+                at("asset"),
+                &key("asset"),
+                w,
+                &format!("placeholders: {}", braced(PLATFORM_PLACEHOLDERS)),
+            )
+        })?;
+        let mut assets = BTreeMap::new();
+        if let Some((l, v)) = fields.get("assets") {
+            let entries = v.dict_entries().ok_or_else(|| {
+                here(
+                    *l,
+                    &key("assets"),
+                    "must be a dict of platform -> asset".into(),
+                    "as in {\"windows-x86_64\": \"tool-{version}-win.exe\"}",
+                )
+            })?;
+            for (l, p, a) in entries {
+                let (Some(p), Some(a)) = (p.as_str(), a.as_str()) else {
+                    return Err(here(
+                        l,
+                        &key("assets"),
+                        "must map platform names to strings".into(),
+                        "quote both",
+                    ));
+                };
+                if !platforms.iter().any(|q| q == p) {
+                    return Err(here(
+                        l,
+                        &format!("[\"assets\"][\"{p}\"]"),
+                        "is not one of the tool's platforms".into(),
+                        &format!("the tool's platforms: {}", platforms.join(", ")),
+                    ));
+                }
+                check_template(a, PLATFORM_PLACEHOLDERS).map_err(|w| {
+                    here(
+                        l,
+                        &format!("[\"assets\"][\"{p}\"]"),
+                        w,
+                        &format!("placeholders: {}", braced(PLATFORM_PLACEHOLDERS)),
+                    )
+                })?;
+                assets.insert(p.to_string(), a.to_string());
+            }
+        }
+        let binaries = list("binaries", true)?;
+        if binaries.is_empty() {
+            return Err(here(
+                at("binaries"),
+                &key("binaries"),
+                "is empty".into(),
+                "name the executables in the tree, e.g. [\"bin/protoc\"]",
+            ));
+        }
+        let directories = list("directories", false)?;
+        let strip_prefix = string("strip_prefix", false)?.unwrap_or_default();
+        for (k, p) in binaries
+            .iter()
+            .map(|b| ("binaries", b))
+            .chain(directories.iter().map(|d| ("directories", d)))
+            .chain(std::iter::once(("strip_prefix", &strip_prefix)).filter(|(_, s)| !s.is_empty()))
+        {
+            if !relative_path(p) {
+                return Err(here(
+                    at(k),
+                    &key(k),
+                    format!("`{p}` is not a relative path inside the tree"),
+                    "no leading `/`, no `..`, no empty parts",
+                ));
+            }
+        }
+        let oci_repository = string("oci_repository", true)?.unwrap_or_default();
+        let repo_ok = oci_repository.split('/').count() >= 2
+            && oci_repository.split('/').all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+                    && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            });
+        if !repo_ok {
+            return Err(here(
+                at("oci_repository"),
+                &key("oci_repository"),
+                format!("`{oci_repository}` is not a repository path"),
+                "CATEGORY/NAME in lowercase, as in \"plugins/protoc-gen-foo\"",
+            ));
+        }
+        let checksum_file = string("checksum_file", false)?;
+        if let Some(c) = &checksum_file {
+            check_template(c, &["version"]).map_err(|w| {
+                here(
+                    at("checksum_file"),
+                    &key("checksum_file"),
+                    w,
+                    "a checksum file name uses {version} at most",
+                )
+            })?;
+        }
+        let version_output = string("version_output", false)?;
+        if let Some(v) = &version_output {
+            check_template(v, &["version"]).map_err(|w| {
+                here(
+                    at("version_output"),
+                    &key("version_output"),
+                    w,
+                    "what --version prints, with {version}",
+                )
+            })?;
+        }
+        let plugin_name = string("plugin_name", false)?;
+        if let Some(p) = &plugin_name {
+            if p.is_empty()
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+            {
+                return Err(here(
+                    at("plugin_name"),
+                    &key("plugin_name"),
+                    format!("`{p}` is not a plugin name"),
+                    "protoc runs it as --NAME_out: letters, digits, `_`, `-`",
+                ));
+            }
+        }
+        Ok(Tool {
+            name: name.to_string(),
+            origin,
+            github_repo,
+            tag,
+            asset,
+            assets,
+            platforms,
+            strip_prefix,
+            binaries,
+            directories,
+            oci_repository,
+            checksum_file,
+            version_output,
+            plugin_name,
+        })
+    }
+}
+
+/// Is every `{…}` of `template` one of `allowed`, and are the braces balanced?
+fn check_template(template: &str, allowed: &[&str]) -> std::result::Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err(format!("`{template}` has a `}}` without its `{{`"));
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("`{template}` has a `{{` without its `}}`"));
+        };
+        let name = &after[..close];
+        if !allowed.contains(&name) {
+            return Err(format!("unknown placeholder `{{{name}}}` in `{template}`"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+fn braced(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{{{n}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn relative_path(p: &str) -> bool {
+    !p.starts_with('/')
+        && !p.contains('\\')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// One upstream file for (tool, version, platform).
@@ -157,11 +639,38 @@ impl Tool {
     }
 
     pub fn ships(&self, platform: &Platform) -> bool {
-        self.platforms.contains(&platform.name)
+        self.platforms.iter().any(|p| p == platform.name)
+    }
+
+    /// The asset name template for `platform` (a per-platform override first).
+    pub fn asset_template(&self, platform: &str) -> &str {
+        self.assets
+            .get(platform)
+            .map(String::as_str)
+            .unwrap_or(&self.asset)
+    }
+
+    /// The checksum file of `version`'s release, if upstream publishes one.
+    pub fn checksum_file_for(&self, version: &str) -> Option<String> {
+        self.checksum_file
+            .as_ref()
+            .map(|c| c.replace("{version}", version))
+    }
+
+    /// The protoc plugin name: `--NAME_out`.
+    pub fn plugin(&self) -> Option<String> {
+        self.plugin_name
+            .clone()
+            .or_else(|| self.name.strip_prefix("protoc-gen-").map(str::to_string))
     }
 
     pub fn asset(&self, version: &str, platform: &Platform, download_base: &str) -> Result<Asset> {
-        self.asset_from_template(self.asset, version, platform, download_base)
+        self.asset_from_template(
+            self.asset_template(platform.name),
+            version,
+            platform,
+            download_base,
+        )
     }
 
     pub fn asset_from_template(
@@ -177,18 +686,7 @@ impl Tool {
                 format!("{} ships: {}", self.name, self.platforms.join(", ")),
             ));
         }
-        let windows = platform.goos == "windows";
-        let archive = if windows { "zip" } else { "tar.gz" };
-        let tgz_or_exe = if windows { "exe" } else { "tar.gz" };
-        let name = template
-            .replace("{version}", version)
-            .replace("{platform}", platform.name)
-            .replace("{protoc}", platform.protoc)
-            .replace("{buf}", platform.buf)
-            .replace("{goos}", platform.goos)
-            .replace("{goarch}", platform.goarch)
-            .replace("{archive}", archive)
-            .replace("{tgz_or_exe}", tgz_or_exe);
+        let name = fill(template, version, platform);
         let format = if name.ends_with(".zip") {
             Format::Zip
         } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
@@ -196,14 +694,28 @@ impl Tool {
         } else {
             Format::Raw
         };
-        let url = format!(
-            "{}/{}/releases/download/{}/{}",
-            download_base.trim_end_matches('/'),
-            self.github_repo,
-            self.tag_for(version),
-            name
-        );
+        let url = match &self.origin {
+            Origin::GitHub => format!(
+                "{}/{}/releases/download/{}/{}",
+                download_base.trim_end_matches('/'),
+                self.github_repo,
+                self.tag_for(version),
+                name
+            ),
+            Origin::Url { url, .. } => fill(url, version, platform).replace("{asset}", &name),
+        };
         Ok(Asset { name, format, url })
+    }
+
+    /// Where a URL tool's checksum for `asset` is, if it has one.
+    pub fn checksum_url(&self, version: &str, platform: &Platform, asset: &str) -> Option<String> {
+        match &self.origin {
+            Origin::Url {
+                checksum_url: Some(c),
+                ..
+            } => Some(fill(c, version, platform).replace("{asset}", asset)),
+            _ => None,
+        }
     }
 
     /// Binaries with the platform's executable suffix.
@@ -215,10 +727,26 @@ impl Tool {
     }
 }
 
+/// A template with `platform`'s spellings.
+fn fill(template: &str, version: &str, platform: &Platform) -> String {
+    let windows = platform.goos == "windows";
+    template
+        .replace("{version}", version)
+        .replace("{platform}", platform.name)
+        .replace("{protoc}", platform.protoc)
+        .replace("{buf}", platform.buf)
+        .replace("{goos}", platform.goos)
+        .replace("{goarch}", platform.goarch)
+        .replace("{cpu}", platform.buck_cpu)
+        .replace("{exe}", platform.exe_suffix)
+        .replace("{archive}", if windows { "zip" } else { "tar.gz" })
+        .replace("{tgz_or_exe}", if windows { "exe" } else { "tar.gz" })
+}
+
 /// Does `output` (of `--version`) report `version`? Compares the last version-like token of
 /// the first line, numerically, so `1.0` and `1.0.0` agree but `31.1` and `31.10` do not.
 pub fn reports_version(tool: &Tool, output: &str, version: &str) -> bool {
-    let Some(template) = tool.version_output else {
+    let Some(template) = &tool.version_output else {
         return true;
     };
     let line = output.lines().next().unwrap_or("").trim();

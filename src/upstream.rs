@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::source::redact_url;
-use crate::tools::Tool;
+use crate::tools::{Origin, Tool};
 use crate::verify::{HashingWriter, Sha256};
 
 pub const ENV_API_URL: &str = "GITHUB_API_URL";
@@ -132,7 +132,11 @@ impl Upstream {
     }
 
     /// Published releases of `tool`, newest version first (drafts and pre-releases skipped).
+    /// A static host lists none: its versions are given, not discovered.
     pub fn releases(&self, tool: &Tool) -> Result<Vec<Release>> {
+        if tool.origin != Origin::GitHub {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let url = format!(
@@ -160,6 +164,9 @@ impl Upstream {
 
     /// The release of `tool` at `version`.
     pub fn release(&self, tool: &Tool, version: &str) -> Result<Release> {
+        if let Origin::Url { .. } = tool.origin {
+            return self.url_release(tool, version);
+        }
         let tag = tool.tag_for(version);
         let url = format!(
             "{}/repos/{}/releases/tags/{tag}",
@@ -185,6 +192,82 @@ impl Upstream {
         }
         r.version = version.to_string();
         Ok(r)
+    }
+
+    /// A static host's "release": each platform's asset at its templated URL, its size as the
+    /// host states it (0 if it does not) and its digest, when the tool has a `checksum_url`,
+    /// read from there.
+    fn url_release(&self, tool: &Tool, version: &str) -> Result<Release> {
+        let mut assets = Vec::new();
+        for name in &tool.platforms {
+            let plat = crate::platform::by_name(name)?;
+            let asset = tool.asset(version, plat, "")?;
+            // Like a GitHub release without that platform's asset: left out, and what needs
+            // it says which asset is missing.
+            let Some(size) = self.content_length(&asset.url)? else {
+                continue;
+            };
+            let digest = match tool.checksum_url(version, plat, &asset.name) {
+                Some(url) => {
+                    let text = self.text(&url)?;
+                    let sha = checksum_for(&text, &asset.name).ok_or_else(|| Error::Registry {
+                        operation: "read the checksum".into(),
+                        registry: redact_url(&url),
+                        reason: format!("no sha256 for `{}` in it", asset.name),
+                        hint: "check the tool's checksum_url in toolchains/tools.bzl".into(),
+                    })?;
+                    Some(format!("sha256:{sha}"))
+                }
+                None => None,
+            };
+            assets.push(ReleaseAsset {
+                name: asset.name,
+                size,
+                browser_download_url: asset.url,
+                digest,
+            });
+        }
+        if assets.is_empty() {
+            return Err(Error::input(
+                format!(
+                    "{} {version}: no platform's asset is on its host",
+                    tool.name
+                ),
+                "check the version, and the tool's `url` and `asset` in the catalogue",
+            ));
+        }
+        Ok(Release {
+            tag_name: tool.tag_for(version),
+            draft: false,
+            prerelease: false,
+            published_at: None,
+            assets,
+            version: version.to_string(),
+        })
+    }
+
+    /// The size a host states for `url` (its Content-Length; 0 when it states none), None
+    /// when it has no such file. Only the headers are read: the body is dropped unread.
+    fn content_length(&self, url: &str) -> Result<Option<u64>> {
+        let failed = |reason: String| Error::Registry {
+            operation: "find the asset".into(),
+            registry: redact_url(url),
+            reason,
+            hint: "check the version, and the tool's url in toolchains/tools.bzl".into(),
+        };
+        let resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 | 410 => return Ok(None),
+            code => return Err(failed(format!("HTTP {code}"))),
+        }
+        Ok(Some(
+            resp.headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+        ))
     }
 
     /// Stream `url` to `dest` while hashing; returns the digest and size. `limit` bounds the
@@ -227,6 +310,16 @@ impl Upstream {
             .read_to_string()
             .map_err(|e| failed(e.to_string()))
     }
+}
+
+/// The sha256 of `asset` in a checksum file: a bare digest (Maven's `.sha256`), or the line
+/// of `sha256sum` output that names it.
+pub fn checksum_for(text: &str, asset: &str) -> Option<Sha256> {
+    let mut words = text.split_whitespace();
+    if let (Some(only), None) = (words.next(), words.next()) {
+        return only.parse().ok();
+    }
+    parse_checksums(text).get(asset).cloned()
 }
 
 /// Parse `sha256sum` output (`<hex>  <name>` or `<hex> *<name>`) into name -> digest.

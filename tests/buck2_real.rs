@@ -20,6 +20,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use common::github::{Asset, FakeGitHub};
+use common::http::Route;
 use common::ops::{Workspace, BUF_REPO, NS, PROTOC_REPO};
 use common::*;
 
@@ -409,6 +410,24 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
     assert!(executor.contains("from-root-config"), "{executor}");
 }
 
+#[test]
+fn a_catalogue_entry_without_what_the_rules_need_is_an_analysis_error_naming_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let p = Project::as_committed();
+    p.edit(
+        "toolchains/tools.bzl",
+        "        \"binaries\": [\"protoc-gen-grpc-java\"],\n",
+        "",
+    );
+    let out = p.buck2(&["uquery", "toolchains//..."]);
+    let err = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("toolchains/tools.bzl: TOOLS[\"protoc-gen-grpc-java\"] has no `binaries`"),
+        "{err}"
+    );
+}
+
 /// The loopback upstream and registry the fixture projects fetch from: a GitHub-shaped
 /// server with the real protoc 36.2, buf 1.75.0 and Go plugins in upstream's archive layouts,
 /// and a `docker-registry` holding the host's artifacts, published by `protoreg publish`.
@@ -423,6 +442,26 @@ const GRPC_REPO: &str = "grpc/grpc-go";
 const GO_TGZ: &str = "protoc-gen-go.v1.28.1.linux.amd64.tar.gz";
 const GRPC_TGZ: &str = "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz";
 const GRPC_TAG: &str = "cmd/protoc-gen-go-grpc/v1.0.0";
+/// protoc-gen-grpc-java, declared in the shipped catalogue with Maven Central's layout: Debian's
+/// build of it, served in that layout on loopback (the catalogue's host swapped for it).
+const GRPC_JAVA: &str = "protoc-gen-grpc-java";
+const GRPC_JAVA_VERSION: &str = "1.41.3";
+const GRPC_JAVA_BIN: &str = "/usr/bin/grpc_java_plugin";
+
+/// The host's grpc-java asset: (its path under the static host, its file).
+fn grpc_java_asset() -> (String, PathBuf) {
+    let spelling = protoreg::platform::by_name(host_platform()).unwrap().protoc;
+    let name = format!("{GRPC_JAVA}-{GRPC_JAVA_VERSION}-{spelling}.exe");
+    let bin = PathBuf::from(GRPC_JAVA_BIN);
+    assert!(
+        bin.is_file(),
+        "{GRPC_JAVA_BIN} missing: run scripts/install-deps"
+    );
+    (
+        format!("/maven2/io/grpc/{GRPC_JAVA}/{GRPC_JAVA_VERSION}/{name}"),
+        bin,
+    )
+}
 
 impl Loopback {
     fn start() -> Loopback {
@@ -439,11 +478,27 @@ impl Loopback {
         );
         let reg = RegistryServer::start();
         let ws = Workspace::new(&reg.host, &gh.api_url(), "");
+        // The static host of a declared plugin: its asset and `.sha256`, and the shipped
+        // catalogue pointed at it (as a user of a Maven mirror would).
+        let (path, bin) = grpc_java_asset();
+        gh.server.route(&path, Route::File(bin.clone()));
+        let sum = ws.dir.path().join("grpc-java.sha256");
+        std::fs::write(&sum, format!("{}\n", pin(&bin).sha256.hex())).unwrap();
+        gh.server.route(&format!("{path}.sha256"), Route::File(sum));
+        let catalogue = ws.dir.path().join("tools.bzl");
+        let shipped = std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap();
+        assert!(shipped.contains("https://repo1.maven.org/maven2/io/grpc/"));
+        std::fs::write(
+            &catalogue,
+            shipped.replace("https://repo1.maven.org", &gh.server.url("")),
+        )
+        .unwrap();
         for (tool, version) in [
             ("protoc", "36.2"),
             ("buf", "1.75.0"),
             ("protoc-gen-go", "1.28.1"),
             ("protoc-gen-go-grpc", "1.0.0"),
+            (GRPC_JAVA, GRPC_JAVA_VERSION),
         ] {
             let out = ws.run(&[
                 "publish",
@@ -453,6 +508,8 @@ impl Loopback {
                 version,
                 "--platform",
                 host_platform(),
+                "--catalogue",
+                catalogue.to_str().unwrap(),
             ]);
             assert!(out.status.success(), "publish {tool}: {}", text(&out));
         }
@@ -561,6 +618,28 @@ impl Loopback {
             GRPC_TGZ,
             true,
         );
+        let (path, bin) = grpc_java_asset();
+        let p = pin(&bin);
+        pins.defaults
+            .insert(GRPC_JAVA.into(), GRPC_JAVA_VERSION.into());
+        pins.provenance.entry(GRPC_JAVA.into()).or_default().insert(
+            GRPC_JAVA_VERSION.into(),
+            "test fixture: Debian's grpc_java_plugin in Maven Central's layout".into(),
+        );
+        pins.pins
+            .entry(GRPC_JAVA.into())
+            .or_default()
+            .entry(GRPC_JAVA_VERSION.into())
+            .or_default()
+            .insert(
+                host_platform().into(),
+                Pin {
+                    format: Format::Raw,
+                    size: Some(p.size),
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                },
+            );
         pins.render()
     }
 
@@ -698,6 +777,15 @@ fn check_example_outputs(p: &Project, extra: &[&str]) {
     assert!(run.status.success(), "python round trip: {}", text(&run));
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "52.5");
     assert_matches_golden("go", &dir("weather_go[go]"));
+    // The declared plugin: Java gRPC stubs from its real binary.
+    let java = std::fs::read_to_string(
+        dir("weather_grpc_java[grpc-java]").join("acme/weather/v1/WeatherServiceGrpc.java"),
+    )
+    .unwrap();
+    assert!(
+        java.contains("public final class WeatherServiceGrpc"),
+        "{java}"
+    );
     assert_matches_golden("go-grpc", &dir("weather_go[go-grpc]"));
 
     let ts = std::fs::read_to_string(dir("weather_es[es]").join("acme/weather/v1/weather_pb.ts"))
@@ -832,11 +920,17 @@ fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
         "toolchains/BUCK",
         "load(\"@prelude//toolchains:demo.bzl\", \"system_demo_toolchains\")\n\
          load(\"@protobuf//proto:toolchains.bzl\", \"protobuf_toolchains\")\n\
-         load(\":pins.bzl\", \"PINS\", \"PLATFORMS\", \"TOOLS\")\n\n\
+         load(\":pins.bzl\", \"DEFAULTS\", \"PINS\", \"PLATFORMS\")\n\
+         load(\":tools.bzl\", \"TOOLS\")\n\n\
          system_demo_toolchains()\n\n\
-         protobuf_toolchains(pins = PINS, tools = TOOLS, platforms = PLATFORMS)\n",
+         protobuf_toolchains(pins = PINS, tools = TOOLS, defaults = DEFAULTS, platforms = PLATFORMS)\n",
     );
     p.write("toolchains/pins.bzl", &up.pins_bzl());
+    // The catalogue, copied as the README tells a user to.
+    p.write(
+        "toolchains/tools.bzl",
+        &std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap(),
+    );
     p.write(
         "api/BUCK",
         "load(\"@protobuf//proto:defs.bzl\", \"buf_lint_test\", \"proto_library\")\n\n\

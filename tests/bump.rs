@@ -93,8 +93,8 @@ fn bump_rewrites_exactly_the_expected_lines() {
             "{name} missing from {diff}"
         );
     }
-    assert!(added.iter().any(|l| l.contains("\"default\": \"36.2\"")));
-    assert!(removed.iter().any(|l| l.contains("\"default\": \"36.1\"")));
+    assert!(added.iter().any(|l| l.contains("\"protoc\": \"36.2\",")));
+    assert!(removed.iter().any(|l| l.contains("\"protoc\": \"36.1\",")));
     assert!(removed
         .iter()
         .any(|l| l.contains("protoc-36.1-linux-x86_64.zip")));

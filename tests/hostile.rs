@@ -418,25 +418,6 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A tar.gz of regular files `(name, mode, data)`, in this order.
-fn tgz_files(dir: &Path, name: &str, members: &[(&str, u32, &[u8])]) -> PathBuf {
-    let path = dir.join(name);
-    let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::default(),
-    );
-    let mut b = tar::Builder::new(gz);
-    for (member, mode, data) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(*mode);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, member, *data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap();
-    path
-}
-
 /// What was seen under a directory while a process ran: the most bytes its regular files
 /// held at once, the regular files that had an exec bit, and every file seen.
 #[derive(Default, Debug)]

@@ -39,7 +39,7 @@ fn shipped_pins_are_canonical_and_complete() {
                 assert_eq!(pin.sha256.hex().len(), 64);
                 assert!(pin.sha256.hex().bytes().all(|b| b.is_ascii_hexdigit()));
                 assert_ne!(pin.size, Some(0), "{tool} {version} {platform}: size 0");
-                assert!(pin.url.starts_with("https://github.com/"), "{}", pin.url);
+                assert!(pin.url.starts_with("https://"), "{}", pin.url);
                 let (_, got) = pins.get(tool, Some(version), platform).unwrap();
                 assert_eq!(got, pin);
                 // The URL is the catalogue's asset name for that platform.
@@ -145,7 +145,14 @@ fn no_shipped_digest_looks_made_up() {
                 if let Some(other) =
                     seen.insert(hex.to_owned(), format!("{tool} {version} {platform}"))
                 {
-                    panic!("{tool} {version} {platform} has the digest of {other}");
+                    // Upstream can ship one file under two names (grpc-java's osx-aarch_64 is
+                    // its osx-x86_64 binary); the provenance must then say so.
+                    let explained = other.starts_with(&format!("{tool} {version} "))
+                        && pins.provenance[tool][version].contains("has the same digest as");
+                    assert!(
+                        explained,
+                        "{tool} {version} {platform} has the digest of {other}"
+                    );
                 }
             }
         }

@@ -12,12 +12,15 @@ PLATFORMS = {
     "windows-x86_64": {"os": "windows", "cpu": "x86_64", "exe_suffix": ".exe"},
 }
 
-# Tool -> default version and tree layout.
-TOOLS = {
-    "buf": {"default": "1.72.0", "oci_repository": "tools/buf", "strip_prefix": "buf", "binaries": ["bin/buf", "bin/protoc-gen-buf-breaking", "bin/protoc-gen-buf-lint"]},
-    "protoc": {"default": "36.2", "oci_repository": "tools/protoc", "strip_prefix": "", "binaries": ["bin/protoc"]},
-    "protoc-gen-go": {"default": "1.36.12", "oci_repository": "plugins/protoc-gen-go", "strip_prefix": "", "binaries": ["protoc-gen-go"]},
-    "protoc-gen-validate": {"default": "1.3.3", "oci_repository": "plugins/protoc-gen-validate", "strip_prefix": "", "binaries": ["protoc-gen-validate"]},
+# Tool -> default version (its layout is in tools.bzl, the catalogue).
+DEFAULTS = {
+    "buf": "1.72.0",
+    "protoc": "36.2",
+    "protoc-gen-go": "1.36.12",
+    "protoc-gen-grpc-gateway": "2.26.3",
+    "protoc-gen-grpc-java": "1.79.0",
+    "protoc-gen-openapiv2": "2.26.3",
+    "protoc-gen-validate": "1.3.3",
 }
 
 # Tool -> version -> platform -> (format, size in bytes or None when upstream states none, sha256, upstream URL).
@@ -55,6 +58,35 @@ PINS = {
             "linux-x86_64": ("tar.gz", None, "14abe70d1557026d3dce6676b7a44d3ada91d79902c71cb075fbb8d315943320", "https://github.com/protocolbuffers/protobuf-go/releases/download/v1.36.12/protoc-gen-go.v1.36.12.linux.amd64.tar.gz"),
         },
     },
+    "protoc-gen-grpc-gateway": {
+        "2.26.3": {
+            "darwin-arm64": ("raw", None, "407fc00c44151a140bce4cd42311ff67b5c8bf2b32eb0c42aae315310eea4a16", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-darwin-arm64"),
+            "darwin-x86_64": ("raw", None, "5876b7b9c96149f8bd5847f4d91154b8902f9854eedbf1a7c5c1f1ebb10ff0c5", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-darwin-x86_64"),
+            "linux-aarch64": ("raw", None, "c07ecc2f0ea723b1a8e92281c3d3f37289ee0fc29fbd2219f3fdf7f974233e94", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-linux-arm64"),
+            "linux-x86_64": ("raw", None, "f7698dfa878b83d6a6387d03984afa419bed4b0c1439f1092db89034cd708318", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-linux-x86_64"),
+            "windows-arm64": ("raw", None, "1bede7d7047affd2d27fc8faba01e378acf12429f3c6aa5038bd3251fcd83193", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-windows-arm64.exe"),
+            "windows-x86_64": ("raw", None, "f9cbf31c32f220e267262df49d6469b3b06219f8c032820117cd71550687ff7b", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-windows-x86_64.exe"),
+        },
+    },
+    "protoc-gen-grpc-java": {
+        "1.79.0": {
+            "darwin-arm64": ("raw", None, "7b0dcbe2cbc02ebaf03e571eb295f43c0ba3d919b5d9e8fe34015846c9887289", "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-osx-aarch_64.exe"),
+            "darwin-x86_64": ("raw", None, "7b0dcbe2cbc02ebaf03e571eb295f43c0ba3d919b5d9e8fe34015846c9887289", "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-osx-x86_64.exe"),
+            "linux-aarch64": ("raw", None, "445b924ba4d3f55abd651f71017d592552be706b3918af0d7837b70468137473", "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-linux-aarch_64.exe"),
+            "linux-x86_64": ("raw", None, "3d16b70b18854988b29c41e20d06ca3358c47008edb9e6986b926c5bca790816", "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-linux-x86_64.exe"),
+            "windows-x86_64": ("raw", None, "37a04cc3a35680bf17ba08e89d694d292f028e6f7ba24ef4b5bd8a1c43fa2e52", "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-windows-x86_64.exe"),
+        },
+    },
+    "protoc-gen-openapiv2": {
+        "2.26.3": {
+            "darwin-arm64": ("raw", None, "370a77b54e71ad38831332b98747b138bd45f54f01b2c54798f8e4069e0152a8", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-darwin-arm64"),
+            "darwin-x86_64": ("raw", None, "5c5afb23e819a33c942ad1c888d7913c4d766434e2db1b96a92931e5c2d6dc5a", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-darwin-x86_64"),
+            "linux-aarch64": ("raw", None, "488e64eb06165545e213efc1fd9e06196dc88c9e2344c4b2b0d8e7a09538bd6a", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-linux-arm64"),
+            "linux-x86_64": ("raw", None, "a4eec19cfced95a71994c000f68b72038fba381a08266f0e9bb1931165a8aede", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-linux-x86_64"),
+            "windows-arm64": ("raw", None, "532f7ea5994ee4a4a5bf9d05b974273e7b1bf1c1cc0a69af3bbb28de85388781", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-windows-arm64.exe"),
+            "windows-x86_64": ("raw", None, "6a3027cbc39c258c66625f1b32c2b9ffcc42910e21cef00378ca65c200a31f51", "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-openapiv2-v2.26.3-windows-x86_64.exe"),
+        },
+    },
     "protoc-gen-validate": {
         "1.3.3": {
             "darwin-arm64": ("tar.gz", None, "0ae7bb4cdc6eb357e721db8f8f9b07b10a87fcb234899704d4eab33ee2b793ee", "https://github.com/bufbuild/protoc-gen-validate/releases/download/v1.3.3/protoc-gen-validate_1.3.3_darwin_arm64.tar.gz"),
@@ -76,6 +108,15 @@ PROVENANCE = {
     },
     "protoc-gen-go": {
         "1.36.12": "sha256 from cashapp/hermit-packages protoc-gen-go.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db; no second table naming its repository has them; windows-x86_64 is left out: no table naming its repository has its digest (`protoreg bump protoc-gen-go 1.36.12` adds it); sizes: none published",
+    },
+    "protoc-gen-grpc-gateway": {
+        "2.26.3": "sha256 from rules-proto-grpc/rules_proto_grpc modules/grpc_gateway/module_extensions.bzl@18686ae595f43559842c3043c0202377e8d9214b (all six; the file is deleted at later commits), linux-x86_64, linux-aarch64 and darwin-x86_64 confirmed by cashapp/hermit-packages protoc-gen-grpc-gateway.hcl@33d43aeefe2da1c7421eaa3593796cd9ab9e4d3b; raw binaries (upstream's goreleaser `formats: [binary]`); sizes: none published",
+    },
+    "protoc-gen-grpc-java": {
+        "1.79.0": "sha256 from rules-proto-grpc/rules_proto_grpc modules/java/module_extensions.bzl@dd8fb5e469d3cafd18e2dd72a75a0ee210a93982; no second table naming its repository has them; upstream's osx-aarch_64 asset has the same digest as osx-x86_64 (the x86_64 binary, run by Rosetta); raw executables from Maven Central; sizes: none published",
+    },
+    "protoc-gen-openapiv2": {
+        "2.26.3": "sha256 from rules-proto-grpc/rules_proto_grpc modules/grpc_gateway/module_extensions.bzl@18686ae595f43559842c3043c0202377e8d9214b (all six), linux-x86_64 and darwin-x86_64 confirmed by cashapp/hermit-packages protoc-gen-openapiv2.hcl@93daa8f130da00ab46a00fa3962cadc22049030c; raw binaries; sizes: none published",
     },
     "protoc-gen-validate": {
         "1.3.3": "sha256 from cashapp/hermit-packages protoc-gen-validate.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db, copied from the release's checksums file; no second table naming its repository has them; windows-x86_64 is left out: no public digest (`protoreg bump protoc-gen-validate 1.3.3` adds it); sizes: none published",

@@ -1,19 +1,26 @@
-"""`protobuf_toolchains`: every toolchain target, generated from the pins file.
+"""`protobuf_toolchains`: every toolchain target, generated from the catalogue and the pins.
 
 `toolchains/BUCK`:
 
 ```python
 load("@prelude//proto:toolchains.bzl", "protobuf_toolchains")   # or "@protobuf//proto:…"
-load(":pins.bzl", "PINS", "PLATFORMS", "TOOLS")
+load(":pins.bzl", "DEFAULTS", "PINS", "PLATFORMS")
+load(":tools.bzl", "TOOLS")
 
-protobuf_toolchains(pins = PINS, tools = TOOLS, platforms = PLATFORMS)
+protobuf_toolchains(pins = PINS, tools = TOOLS, defaults = DEFAULTS, platforms = PLATFORMS)
 ```
+
+`tools` is the catalogue (`tools.bzl`: each tool's layout, binaries and registry repository);
+`defaults` the default version of each pinned tool. (Pins files written before the catalogue
+kept each default in `TOOLS[tool]["default"]`; without `defaults`, that is read.)
 
 For each tool and pinned version it defines one fetch target per platform
 (`protoc-36.2-linux-x86_64`, sub-targets for each binary and for `include`), and toolchains
 that `select()` among them for the execution platform: `protoc`, `buf`, one per plugin
-(`protoc-gen-go`, …) at the tool's default version, and the same suffixed with each pinned
-version (`protoc-35.1`). A platform without a pin gets a stand-in target that is
+(`protoc-gen-go`, …, any tool of the catalogue whose name starts with `protoc-gen-` or that
+has a `plugin_name`) at the tool's default version, and the same suffixed with each pinned
+version (`protoc-35.1`). A tool of the catalogue with no pins gets a toolchain target that
+is skipped by patterns and, named, fails with the `protoreg bump` command that pins it. A platform without a pin gets a stand-in target that is
 incompatible everywhere, and every toolchain gets the compatibility keys `compat.bzl`
 describes, so what needs a tool that is not pinned for a platform is skipped there.
 
@@ -47,6 +54,17 @@ load(
 )
 
 _PLUGIN_PREFIX = "protoc-gen-"
+
+def _check_spec(tool: str, spec: typing.Any) -> None:
+    """What the rules read of a catalogue entry (`protoreg` checks the rest, naming the line)."""
+    where = "toolchains/tools.bzl: TOOLS[\"{}\"]".format(tool)
+    if type(spec) != "dict":
+        fail("{} must be a dict of fields (the comment at the top of tools.bzl lists them)".format(where))
+    binaries = spec.get("binaries")
+    if type(binaries) != "list" or not binaries:
+        fail("{} has no `binaries`: name the executables in the tree, e.g. [\"bin/protoc\"]".format(where))
+    if type(spec.get("oci_repository")) != "string":
+        fail("{} has no `oci_repository`: where it lives in the registry, e.g. \"plugins/{}\"".format(where, tool))
 
 def _config_bool(key: str) -> bool:
     value = read_root_config("protobuf", key, "false").lower()
@@ -87,7 +105,7 @@ def _config() -> struct:
 def _distributions(
         tool: str,
         version: str,
-        spec: dict,
+        spec: dict[str, typing.Any],
         pins: dict,
         platforms: dict,
         config: struct,
@@ -135,7 +153,7 @@ def _distributions(
             url = url,
             strip_prefix = spec.get("strip_prefix", ""),
             binaries = binaries,
-            directories = ["include"] if tool == "protoc" else [],
+            directories = spec.get("directories", ["include"] if tool == "protoc" else []),
             fetch_mode = fetch_mode,
             sources = ["oci://{}/{}".format(r, spec["oci_repository"]) for r in config.registries],
             plain_http = config.plain_http,
@@ -151,10 +169,10 @@ def _distributions(
     # fail every `buck2 build toolchains//...`.
     return choices
 
-def _protoreg(tools: dict, pins: dict, platforms: dict, config: struct, visibility: list[str]) -> str:
+def _protoreg(tools: dict, defaults: dict[str, str], pins: dict, platforms: dict, config: struct, visibility: list[str]) -> str:
     """Defines `:protoreg` as `[protobuf] protoreg` says; returns its label."""
     if config.protoreg == "pinned":
-        if "protoreg" not in tools:
+        if "protoreg" not in tools or "protoreg" not in defaults:
             fail("`.buckconfig` [protobuf] protoreg = pinned, but the pins file has no `protoreg` tool")
         spec = tools["protoreg"]
         for version in pins.get("protoreg", {}).values():
@@ -162,7 +180,7 @@ def _protoreg(tools: dict, pins: dict, platforms: dict, config: struct, visibili
                 if pin[0] != "raw":
                     fail("The protoreg pin for {} is a {} archive: a pinned protoreg must be a raw binary, since it cannot unpack itself".format(platform_name, pin[0]))
         # Native mode and raw pins: fetching protoreg must not need protoreg.
-        choices = _distributions("protoreg", spec["default"], spec, pins, platforms, config, "native", None, visibility)
+        choices = _distributions("protoreg", defaults["protoreg"], spec, pins, platforms, config, "native", None, visibility)
         protoreg_binary(name = "protoreg", binary = select(choices), visibility = visibility)
     elif "//" in config.protoreg:
         return config.protoreg
@@ -195,9 +213,12 @@ def protobuf_toolchains(
         pins: dict,
         tools: dict,
         platforms: dict,
+        defaults: dict[str, str] | None = None,
         visibility: list[str] = ["PUBLIC"]) -> None:
-    """Defines the protobuf toolchains of a `toolchains` package from the pins file."""
+    """Defines the protobuf toolchains of a `toolchains` package from the catalogue and pins."""
     config = _config()
+    if defaults == None:
+        defaults = {tool: spec["default"] for tool, spec in tools.items() if "default" in spec}
 
     # select() keys, one per platform, on the standard os/cpu labels: the pins file's, and
     # every platform compat.bzl keys compatibility on.
@@ -212,19 +233,29 @@ def protobuf_toolchains(
             visibility = visibility,
         )
 
-    protoreg = _protoreg(tools, pins, platforms, config, visibility)
+    protoreg = _protoreg(tools, defaults, pins, platforms, config, visibility)
 
     for tool in sorted(tools.keys()):
+        _check_spec(tool, tools[tool])
         if tool == "protoreg":
             continue
         spec = tools[tool]
         by_version = pins.get(tool, {})
-        if not by_version.get(spec["default"]):
+        default = defaults.get(tool)
+        if default == None:
+            # Declared, never pinned.
+            _unavailable(
+                tool,
+                "toolchains/pins.bzl has no pins for {tool}: run `protoreg bump {tool} VERSION` ".format(tool = tool) +
+                "(`protoreg versions {tool} --upstream` lists the versions)".format(tool = tool),
+                visibility,
+            )
+        elif not by_version.get(default):
             _unavailable(
                 tool,
                 "toolchains/pins.bzl has no pins for {tool} {version}: run `protoreg bump {tool} {version}`".format(
                     tool = tool,
-                    version = spec["default"],
+                    version = default,
                 ),
                 visibility,
             )
@@ -240,11 +271,11 @@ def protobuf_toolchains(
                 visibility = visibility,
             )
             names = [tool + "-" + version]
-            if version == spec["default"]:
+            if version == default:
                 names.append(tool)
             for name in names:
                 _keys(name, [p for p in by_version[version].keys() if p in platforms], visibility)
-                _toolchain(tool, name, ":" + selected, visibility)
+                _toolchain(tool, spec, name, ":" + selected, visibility)
 
     # A tool that has no pins yet still gets its toolchain target, which is skipped by
     # `buck2 build //...` and, named explicitly, fails with the command that fixes it.
@@ -280,18 +311,21 @@ def protobuf_toolchains(
             visibility,
         )
 
-def _toolchain(tool: str, name: str, distribution: str, visibility: list[str]) -> None:
+def _toolchain(tool: str, spec: dict[str, typing.Any], name: str, distribution: str, visibility: list[str]) -> None:
     # Skipped where its tool has no pin, like what uses it.
     compatible = compatibility_key("toolchains//:" + name)
+    plugin_name = spec.get("plugin_name")
+    if plugin_name == None and tool.startswith(_PLUGIN_PREFIX):
+        plugin_name = tool[len(_PLUGIN_PREFIX):]
     if tool == "protoc":
         protoc_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
     elif tool == "buf":
         buf_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
-    elif tool.startswith(_PLUGIN_PREFIX):
+    elif plugin_name != None:
         protoc_plugin_toolchain(
             name = name,
             plugin = distribution,
-            plugin_name = tool[len(_PLUGIN_PREFIX):],
+            plugin_name = plugin_name,
             target_compatible_with = compatible,
             visibility = visibility,
         )

@@ -278,7 +278,7 @@ fn members(
     }
     let mut results = Vec::new();
     for (tool, member, a, artifact, sources) in plan {
-        let out = args.out.join(tool.name);
+        let out = args.out.join(&tool.name);
         let t = Instant::now();
         let result = resolve::materialize(store, &artifact, &sources, opts, &out, link);
         crate::telemetry::materialized(

@@ -136,7 +136,7 @@ fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned>
         None => platform::host()?,
     };
     let pins = Pins::load(&pins::locate(args.pins.pins.as_deref())?)?;
-    let (_, pin) = pins.get(tool.name, version, plat.name)?;
+    let (_, pin) = pins.get(&tool.name, version, plat.name)?;
     let artifact = Artifact {
         expected: pin.expected(),
         layout: pins::layout(tool, pin.format, plat),

@@ -12,11 +12,15 @@ enum Status {
     /// Upstream lists no release (none at all, or only drafts and pre-releases, or no
     /// release tag this tool's versions are read from): nothing says the pin is current.
     NoRelease,
+    /// A static host lists no versions: whether the pin is current is not known, and not
+    /// an error (`--check` passes it).
+    Unlisted,
 }
 
 impl Status {
     fn of(r: &bump::Outdated) -> Status {
         match r.latest.as_deref() {
+            None if !r.listed => Status::Unlisted,
             None => Status::NoRelease,
             Some(l) if crate::version::compare(l, &r.pinned).is_gt() => Status::Outdated,
             Some(_) => Status::Current,
@@ -28,6 +32,7 @@ impl Status {
             Status::Current => "current",
             Status::Outdated => "outdated",
             Status::NoRelease => "no-release",
+            Status::Unlisted => "unlisted",
         }
     }
 }
@@ -67,6 +72,9 @@ pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
                 Status::Current => "current".to_string(),
                 Status::NoRelease => {
                     format!("unknown: upstream ({}) lists no release", repo_of(&r.tool))
+                }
+                Status::Unlisted => {
+                    "unknown: its static host lists no versions (`protoreg bump TOOL VERSION` moves it)".to_string()
                 }
             };
             println!("{:<22} {:<10} {:<10} {status}", r.tool, r.pinned, latest);

@@ -28,14 +28,14 @@ fn selected_tools(
         return Ok(vec![]);
     }
     let mut out = Vec::new();
-    for t in tools::TOOLS {
+    for t in tools::all()? {
         let category = Config::category_of(t);
         if config
             .repositories
             .get(category)
             .is_some_and(|r| r.auto_publish)
         {
-            out.push(config.tool(t.name)?);
+            out.push(config.tool(&t.name)?);
         } else {
             notes.push(format!(
                 "{}: repositories.{category}.auto_publish is false, skipped",

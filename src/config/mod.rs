@@ -396,7 +396,7 @@ impl Config {
         let (category, rest) = tool
             .oci_repository
             .split_once('/')
-            .unwrap_or(("tools", tool.oci_repository));
+            .unwrap_or(("tools", &tool.oci_repository));
         let path = self
             .repositories
             .get(category)
@@ -416,7 +416,7 @@ impl Config {
     }
 
     /// The repository category (`tools`, `plugins`) a tool belongs to.
-    pub fn category_of(tool: &Tool) -> &'static str {
+    pub fn category_of(tool: &Tool) -> &str {
         tool.oci_repository
             .split_once('/')
             .map(|(c, _)| c)
@@ -431,19 +431,19 @@ impl Config {
         let Some(src) = self.source(name) else {
             return Ok(base);
         };
-        let leak = |s: &String| -> &'static str { Box::leak(s.clone().into_boxed_str()) };
         let mut t = base.clone();
         if let Some(r) = &src.github_repo {
-            t.github_repo = leak(r);
+            t.github_repo = r.clone();
         }
         if let Some(tag) = &src.tag {
-            t.tag = leak(tag);
+            t.tag = tag.clone();
         }
         if let Some(a) = &src.asset {
-            t.asset = leak(a);
+            t.asset = a.clone();
         }
+        t.assets.extend(src.assets.clone());
         if let Some(c) = &src.checksum_file {
-            t.checksum_file = c.as_ref().map(leak);
+            t.checksum_file = c.clone();
         }
         if t == *base {
             return Ok(base);
@@ -453,7 +453,7 @@ impl Config {
 
     /// (signature file, public key) that signs `tool`'s checksum file, if any.
     pub fn signing(&self, tool: &Tool) -> Option<(String, String)> {
-        let src = self.source(tool.name);
+        let src = self.source(&tool.name);
         let known = crate::signature::KNOWN
             .iter()
             .find(|(t, _, _)| *t == tool.name);
@@ -467,11 +467,11 @@ impl Config {
     }
 
     /// The asset name template of `tool` for `platform` (per-platform override first).
-    pub fn asset_template(&self, tool: &Tool, platform: &str) -> &str {
-        self.source(tool.name)
+    pub fn asset_template<'a>(&'a self, tool: &'a Tool, platform: &str) -> &'a str {
+        self.source(&tool.name)
             .and_then(|s| s.assets.get(platform))
             .map(String::as_str)
-            .unwrap_or(tool.asset)
+            .unwrap_or_else(|| tool.asset_template(platform))
     }
 
     pub fn source(&self, tool: &str) -> Option<&ToolSource> {
@@ -480,7 +480,7 @@ impl Config {
 
     /// The platforms to publish for `tool`: the configured list, else all it ships.
     pub fn platforms_of(&self, tool: &Tool) -> Vec<&'static platform::Platform> {
-        let names: Vec<String> = match self.source(tool.name).and_then(|s| s.platforms.clone()) {
+        let names: Vec<String> = match self.source(&tool.name).and_then(|s| s.platforms.clone()) {
             Some(list) => list,
             None => tool.platforms.iter().map(|s| s.to_string()).collect(),
         };
@@ -791,13 +791,8 @@ fn publishing(node: &Node, p: &mut Publishing) -> Result<()> {
             }
             _ => {
                 for (tool, tnode) in v.mapping(&[])? {
-                    let t = tools::by_name(&tool).map_err(|_| {
-                        let names: Vec<_> = tools::TOOLS.iter().map(|t| t.name).collect();
-                        tnode.error(
-                            "unknown tool",
-                            format!("the tools are: {}", names.join(", ")),
-                        )
-                    })?;
+                    let t = tools::by_name(&tool)
+                        .map_err(|e| tnode.error("unknown tool", hint_of(&e)))?;
                     p.tool_sources.insert(tool, tool_source(&tnode, t)?);
                 }
             }

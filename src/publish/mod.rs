@@ -113,8 +113,13 @@ pub struct Publisher<'a> {
     pub pins: Option<&'a Pins>,
 }
 
-/// The release date as a fixed RFC 3339 UTC timestamp (the `created` annotation).
+/// The release date as a fixed RFC 3339 UTC timestamp (the `created` annotation). A static
+/// host states no release date: its artifacts get the Unix epoch, as reproducible builds
+/// do, so publishing again gives the same manifest.
 fn created_of(release: &Release, tool: &Tool) -> Result<String> {
+    if tool.origin != crate::tools::Origin::GitHub {
+        return Ok(crate::utc::format(0));
+    }
     let raw = release.published_at.as_deref().unwrap_or_default();
     crate::utc::parse(raw)
         .map(crate::utc::format)
@@ -173,9 +178,22 @@ impl Publisher<'_> {
                 notes.push(format!("skipped: {msg}"));
                 continue;
             };
+            if asset.size == 0 {
+                return Err(Error::Registry {
+                    operation: "find the asset's size".into(),
+                    registry: crate::source::redact_url(&asset.browser_download_url),
+                    reason: "the host states no Content-Length".into(),
+                    hint: "publish from a host that states sizes, or mirror the asset to one"
+                        .into(),
+                });
+            }
             let mut known = Vec::new();
             if let Some(d) = asset.reported_sha256() {
-                known.push(("github".to_string(), d));
+                let who = match tool.origin {
+                    crate::tools::Origin::GitHub => "github",
+                    crate::tools::Origin::Url { .. } => "checksum_url",
+                };
+                known.push((who.to_string(), d));
             }
             if let Some((file, sums)) = &checksums {
                 let d = sums.get(&asset.name).ok_or_else(|| Error::Verification {
@@ -189,7 +207,7 @@ impl Publisher<'_> {
             let mut pin_size = None;
             if let Some(pin) = self
                 .pins
-                .and_then(|p| p.pins.get(tool.name))
+                .and_then(|p| p.pins.get(&tool.name))
                 .and_then(|v| v.get(&release.version))
                 .and_then(|p| p.get(plat.name))
             {
@@ -243,13 +261,13 @@ impl Publisher<'_> {
         tool: &Tool,
         release: &Release,
     ) -> Result<Option<(String, BTreeMap<String, Sha256>)>> {
-        let Some(file) = tool.checksum_file else {
+        let Some(file) = tool.checksum_file_for(&release.version) else {
             return Ok(None);
         };
         if !self.config.security.verify_checksums {
             return Ok(None);
         }
-        let asset = release.asset(file).ok_or_else(|| Error::Verification {
+        let asset = release.asset(&file).ok_or_else(|| Error::Verification {
             what: format!("{} {}", tool.name, release.version),
             expected: format!("a `{file}` asset (security.verify_checksums is true)"),
             actual: "none in the release".into(),

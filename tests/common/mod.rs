@@ -397,3 +397,22 @@ pub fn make_writable(top: &Path, path: &Path) {
         }
     }
 }
+
+/// A tar.gz of regular files `(name, mode, data)`, in this order.
+pub fn tgz_files(dir: &Path, name: &str, members: &[(&str, u32, &[u8])]) -> PathBuf {
+    let path = dir.join(name);
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut b = tar::Builder::new(gz);
+    for (member, mode, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, member, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    path
+}

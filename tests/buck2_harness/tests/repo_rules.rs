@@ -210,7 +210,7 @@ fn pins_bzl() -> String {
         "PLATFORMS = {\n    \"darwin-arm64\": {\"os\": \"macos\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"darwin-x86_64\": {\"os\": \"macos\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"linux-aarch64\": {\"os\": \"linux\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"linux-x86_64\": {\"os\": \"linux\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"windows-x86_64\": {\"os\": \"windows\", \"cpu\": \"x86_64\", \"exe_suffix\": \".exe\"},\n}\n\n",
     );
     out.push_str(
-        "TOOLS = {\n    \"buf\": {\"default\": \"1.75.0\", \"oci_repository\": \"tools/buf\", \"strip_prefix\": \"buf\", \"binaries\": [\"bin/buf\", \"bin/protoc-gen-buf-breaking\", \"bin/protoc-gen-buf-lint\"]},\n    \"protoc\": {\"default\": \"36.2\", \"oci_repository\": \"tools/protoc\", \"strip_prefix\": \"\", \"binaries\": [\"bin/protoc\"]},\n    \"protoc-gen-go\": {\"default\": \"1.28.1\", \"oci_repository\": \"plugins/protoc-gen-go\", \"strip_prefix\": \"\", \"binaries\": [\"protoc-gen-go\"]},\n    \"protoc-gen-go-grpc\": {\"default\": \"1.0.0\", \"oci_repository\": \"plugins/protoc-gen-go-grpc\", \"strip_prefix\": \"\", \"binaries\": [\"protoc-gen-go-grpc\"]},\n}\n\n",
+        "DEFAULTS = {\n    \"buf\": \"1.75.0\",\n    \"protoc\": \"36.2\",\n    \"protoc-gen-go\": \"1.28.1\",\n    \"protoc-gen-go-grpc\": \"1.0.0\",\n}\n\n",
     );
     out.push_str("PINS = {\n");
     for (tool, (version, by_platform)) in &pins {
@@ -307,11 +307,13 @@ fn scratch_repo(overrides: &[(&str, &str)]) -> tempfile::TempDir {
         copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     std::fs::create_dir_all(dir.path().join("toolchains")).unwrap();
-    std::fs::copy(
-        root.join("toolchains/BUCK"),
-        dir.path().join("toolchains/BUCK"),
-    )
-    .unwrap();
+    for file in ["BUCK", "tools.bzl"] {
+        std::fs::copy(
+            root.join("toolchains").join(file),
+            dir.path().join("toolchains").join(file),
+        )
+        .unwrap();
+    }
     std::fs::write(dir.path().join("toolchains/pins.bzl"), pins_bzl()).unwrap();
     std::fs::copy(root.join("BUCK"), dir.path().join("BUCK")).unwrap();
     std::fs::copy(root.join(".buckconfig"), dir.path().join(".buckconfig")).unwrap();
@@ -952,15 +954,13 @@ fn pin_protoreg(repo: &Path, version: &str, format: &str, binary: &Path) {
     );
     let path = repo.join("toolchains/pins.bzl");
     let pins = std::fs::read_to_string(&path).unwrap();
-    let tool = format!(
-        "TOOLS = {{\n    \"protoreg\": {{\"default\": \"{version}\", \"oci_repository\": \"tools/protoreg\", \"strip_prefix\": \"\", \"binaries\": [\"protoreg\"]}},\n"
-    );
+    let tool = format!("DEFAULTS = {{\n    \"protoreg\": \"{version}\",\n");
     let pin = format!(
         "PINS = {{\n    \"protoreg\": {{\n        \"{version}\": {{\n            \"{host}\": (\"{format}\", {size}, \"{sha}\", \"{url}\"),\n        }},\n    }},\n"
     );
-    assert!(pins.contains("TOOLS = {\n") && pins.contains("PINS = {\n"));
+    assert!(pins.contains("DEFAULTS = {\n") && pins.contains("PINS = {\n"));
     let pins = pins
-        .replacen("TOOLS = {\n", &tool, 1)
+        .replacen("DEFAULTS = {\n", &tool, 1)
         .replacen("PINS = {\n", &pin, 1);
     std::fs::write(&path, pins).unwrap();
     override_config(repo, &[("protoreg", "pinned")]);

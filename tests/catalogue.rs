@@ -1,0 +1,373 @@
+//! The tool catalogue is data: a tool protoreg was not built with, declared in a workspace's
+//! `toolchains/tools.bzl`, goes through bump (from a static host on loopback), publish (to
+//! Debian's docker-registry), materialize (from the registry, upstream gone) and generates
+//! code with its real binary (Debian's grpc_cpp_plugin, repacked as an upstream release).
+//! Wrong declarations are refused with the file, the line and the key.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::http::{HttpServer, Route};
+use common::ops::*;
+use common::*;
+
+const SHIPPED: &str = include_str!("../toolchains/tools.bzl");
+const VERSION: &str = "1.51.1";
+
+/// The shipped catalogue with `extra` entries added to `TOOLS`.
+fn catalogue_with(extra: &str) -> String {
+    let (head, tail) = SHIPPED
+        .rsplit_once("\n}\n")
+        .expect("tools.bzl ends its TOOLS dict with `}`");
+    format!("{head}\n{extra}}}\n{tail}")
+}
+
+/// The declaration under test: a gRPC C++ plugin on a static host, one tar.gz per platform
+/// with a `.sha256` beside it (Maven Central's shape), its binary not named protoc-gen-*.
+fn grpc_cpp(base: &str) -> String {
+    format!(
+        "    \"grpc-cpp\": {{\n\
+         \x20       \"upstream\": \"url\",\n\
+         \x20       \"url\": \"{base}/grpc/{{version}}/{{asset}}\",\n\
+         \x20       \"checksum_url\": \"{base}/grpc/{{version}}/{{asset}}.sha256\",\n\
+         \x20       \"asset\": \"grpc-cpp-plugin-{{version}}-{{protoc}}.tar.gz\",\n\
+         \x20       \"platforms\": [\"linux-aarch64\", \"linux-x86_64\"],\n\
+         \x20       \"strip_prefix\": \"grpc-cpp-plugin-{VERSION}\",\n\
+         \x20       \"binaries\": [\"bin/grpc_cpp_plugin\"],\n\
+         \x20       \"oci_repository\": \"plugins/grpc-cpp\",\n\
+         \x20       \"plugin_name\": \"grpc\",\n\
+         \x20   }},\n"
+    )
+}
+
+/// An upstream-shaped release of Debian's grpc_cpp_plugin: `grpc-cpp-plugin-<v>/bin/…` in a
+/// tar.gz per platform (the aarch64 one with a README so its bytes differ), and the sha256
+/// of each in `<asset>.sha256`, served from a loopback static host.
+fn static_host(dir: &Path) -> (HttpServer, Vec<(String, PathBuf)>) {
+    let plugin = std::fs::read("/usr/bin/grpc_cpp_plugin")
+        .expect("Debian's protobuf-compiler-grpc: run scripts/install-deps");
+    let server = HttpServer::start();
+    let mut assets = Vec::new();
+    for (platform, extra) in [("linux-x86_64", false), ("linux-aarch_64", true)] {
+        let name = format!("grpc-cpp-plugin-{VERSION}-{platform}.tar.gz");
+        let prefix = format!("grpc-cpp-plugin-{VERSION}");
+        let bin = format!("{prefix}/bin/grpc_cpp_plugin");
+        let readme = format!("{prefix}/README");
+        let mut files: Vec<(&str, u32, &[u8])> = vec![(bin.as_str(), 0o755, &plugin)];
+        if extra {
+            files.push((readme.as_str(), 0o644, b"gRPC C++ plugin\n"));
+        }
+        let path = tgz_files(dir, &name, &files);
+        let p = pin(&path);
+        let sum = dir.join(format!("{name}.sha256"));
+        std::fs::write(&sum, format!("{}\n", p.sha256.hex())).unwrap();
+        server.route(
+            &format!("/grpc/{VERSION}/{name}"),
+            Route::File(path.clone()),
+        );
+        server.route(&format!("/grpc/{VERSION}/{name}.sha256"), Route::File(sum));
+        assets.push((name, path));
+    }
+    (server, assets)
+}
+
+/// A workspace whose `toolchains/` holds the catalogue and a pins file with protoc only.
+fn workspace(reg: &RegistryServer, catalogue: &str) -> Workspace {
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    let dir = ws.dir.path().join("toolchains");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tools.bzl"), catalogue).unwrap();
+    let p = pin(&fixture(PROTOC_ZIP));
+    let pins = format!(
+        "DEFAULTS = {{\"protoc\": \"36.2\"}}\n\
+         PINS = {{\"protoc\": {{\"36.2\": {{\"linux-x86_64\": (\"zip\", {}, \"{}\", \"https://github.com/protocolbuffers/protobuf/releases/download/v36.2/protoc-36.2-linux-x86_64.zip\")}}}}}}\n\
+         PROVENANCE = {{\"protoc\": {{\"36.2\": \"test fixture\"}}}}\n",
+        p.size, p.sha256
+    );
+    std::fs::write(dir.join("pins.bzl"), pins).unwrap();
+    ws
+}
+
+#[test]
+fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
+    let reg = RegistryServer::start();
+    let upstream_files = scratch();
+    let (server, assets) = static_host(upstream_files.path());
+    let ws = workspace(&reg, &catalogue_with(&grpc_cpp(&server.url(""))));
+    let pins_path = ws.dir.path().join("toolchains/pins.bzl");
+    // This process reads the pins below with the workspace's catalogue too (no other test
+    // here reads the process-wide catalogue).
+    protoreg::tools::configure(Some(&ws.dir.path().join("toolchains/tools.bzl")), None);
+
+    // bump: the sha256 from each `.sha256`, the size the host states, the host's binary
+    // downloaded and verified.
+    let o = ws.run(&["bump", "grpc-cpp", VERSION]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pins = protoreg::pins::Pins::load(&pins_path).unwrap();
+    assert_eq!(pins.defaults["grpc-cpp"], VERSION);
+    for (platform, (name, path)) in ["linux-x86_64", "linux-aarch64"].iter().zip(&assets) {
+        let want = pin(path);
+        let got = &pins.pins["grpc-cpp"][VERSION][*platform];
+        assert_eq!(got.sha256, want.sha256, "{platform}");
+        assert_eq!(got.size, Some(want.size), "{platform}");
+        assert_eq!(got.url, server.url(&format!("/grpc/{VERSION}/{name}")));
+        assert_eq!(got.format, protoreg::extract::Format::TarGz);
+    }
+    let provenance = &pins.provenance["grpc-cpp"][VERSION];
+    assert!(provenance.contains("checksum_url"), "{provenance}");
+    // Pins stay in canonical form, with the new tool among the defaults.
+    let text_after = std::fs::read_to_string(&pins_path).unwrap();
+    assert_eq!(pins.render(), text_after);
+    assert!(text_after.contains("    \"grpc-cpp\": \"1.51.1\",\n"));
+
+    // publish: to the registry, verified against the checksums and the new pins; again is
+    // a no-op.
+    let report = ws.json(&[
+        "publish",
+        "--tool",
+        "grpc-cpp",
+        "--version",
+        VERSION,
+        "--json",
+    ]);
+    let outcomes = report["outcomes"].as_array().unwrap();
+    let statuses: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["published", "published", "index-published"],
+        "{report}"
+    );
+    for o in outcomes {
+        assert!(
+            o["repository"]
+                .as_str()
+                .unwrap()
+                .ends_with("plugins/grpc-cpp"),
+            "{report}"
+        );
+    }
+    let again = ws.json(&[
+        "publish",
+        "--tool",
+        "grpc-cpp",
+        "--version",
+        VERSION,
+        "--json",
+    ]);
+    for o in again["outcomes"].as_array().unwrap() {
+        let status = o["status"].as_str().unwrap();
+        assert!(!status.contains("published"), "{again}");
+    }
+    let tags = tag_digests(&reg, &format!("{NS}/plugins/grpc-cpp"));
+    assert!(
+        tags.iter().any(|(t, _)| t.contains("linux-x86_64")),
+        "{tags:?}"
+    );
+
+    // materialize by name: upstream gone, so the registry (registry.yaml) serves it.
+    drop(server);
+    let out = ws.dir.path().join("plugin");
+    let o = ws.run(&[
+        "materialize",
+        "grpc-cpp",
+        "--platform",
+        "linux-x86_64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plugin = out.join("bin/grpc_cpp_plugin");
+    assert!(is_file(&plugin));
+
+    // ...and protoc (pinned, materialized the same way) runs it.
+    let protoc_host = HttpServer::start();
+    let protoc_url = protoc_host.route("/protoc.zip", Route::File(fixture(PROTOC_ZIP)));
+    let protoc_tree = ws.dir.path().join("protoc");
+    let o = run(protoreg()
+        .current_dir(ws.dir.path())
+        .args(materialize_args(
+            &pin(&fixture(PROTOC_ZIP)),
+            "zip",
+            &ws.cache(),
+            &protoc_tree,
+        ))
+        .args(["--source", &protoc_url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let src = ws.dir.path().join("src");
+    std::fs::create_dir_all(src.join("acme/v1")).unwrap();
+    std::fs::write(
+        src.join("acme/v1/greeter.proto"),
+        "syntax = \"proto3\";\npackage acme.v1;\n\
+         message HelloRequest { string name = 1; }\n\
+         message HelloReply { string message = 1; }\n\
+         service Greeter { rpc SayHello(HelloRequest) returns (HelloReply); }\n",
+    )
+    .unwrap();
+    let gen = ws.dir.path().join("gen");
+    std::fs::create_dir_all(&gen).unwrap();
+    let o = run(std::process::Command::new(protoc_tree.join("bin/protoc"))
+        .arg(format!("--plugin=protoc-gen-grpc={}", plugin.display()))
+        .arg(format!("--grpc_out={}", gen.display()))
+        .arg(format!("-I{}", src.display()))
+        .arg("acme/v1/greeter.proto"));
+    assert!(o.status.success(), "{}", text(&o));
+    let header = std::fs::read_to_string(gen.join("acme/v1/greeter.grpc.pb.h")).unwrap();
+    assert!(header.contains("class Greeter final"), "{header}");
+    assert!(header.contains("SayHello"), "{header}");
+}
+
+/// Run `protoreg bump` against a workspace whose catalogue is `catalogue`.
+fn with_catalogue(catalogue: &str) -> std::process::Output {
+    let tmp = scratch();
+    let dir = tmp.path().join("toolchains");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tools.bzl"), catalogue).unwrap();
+    std::fs::write(
+        dir.join("pins.bzl"),
+        "DEFAULTS = {}\nPINS = {}\nPROVENANCE = {}\n",
+    )
+    .unwrap();
+    run(protoreg()
+        .current_dir(tmp.path())
+        .env_remove("PROTOREG_PINS")
+        // Nothing listens there: a catalogue that is accepted fails next, with exit 1.
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .args(["bump", "protoc", "36.2", "--dry-run"]))
+}
+
+#[test]
+fn wrong_declarations_are_refused_with_file_line_and_key() {
+    let entry = |body: &str| catalogue_with(&format!("    \"protoc-gen-x\": {{\n{body}    }},\n"));
+    let good = "        \"upstream\": \"github\",\n\
+                \x20       \"repository\": \"acme/x\",\n\
+                \x20       \"tag\": \"v{version}\",\n\
+                \x20       \"asset\": \"x-{version}-{goos}-{goarch}.tar.gz\",\n\
+                \x20       \"platforms\": [\"linux-x86_64\"],\n\
+                \x20       \"binaries\": [\"protoc-gen-x\"],\n\
+                \x20       \"oci_repository\": \"plugins/protoc-gen-x\",\n";
+    // The line of the key that is wrong, counted in the file as written.
+    let line_of = |text: &str, needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .unwrap()
+    };
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        (
+            good.replace("{goarch}", "{arch}"),
+            "\"asset\": \"x-",
+            "TOOLS[\"protoc-gen-x\"][\"asset\"]",
+            "unknown placeholder `{arch}`",
+        ),
+        (
+            good.replace("\"linux-x86_64\"]", "\"linux-riscv64\"]"),
+            "\"platforms\": [\"linux-riscv64",
+            "TOOLS[\"protoc-gen-x\"][\"platforms\"]",
+            "unknown platform `linux-riscv64`",
+        ),
+        (
+            good.replace("        \"binaries\": [\"protoc-gen-x\"],\n", ""),
+            "\"protoc-gen-x\": {",
+            "TOOLS[\"protoc-gen-x\"][\"binaries\"]",
+            "missing",
+        ),
+        (
+            good.replace("\"upstream\": \"github\"", "\"upstream\": \"gitlab\""),
+            "\"upstream\": \"gitlab\"",
+            "TOOLS[\"protoc-gen-x\"][\"upstream\"]",
+            "unknown upstream `gitlab`",
+        ),
+        (
+            format!("{good}        \"strip\": \"x\",\n"),
+            "\"strip\": \"x\"",
+            "TOOLS[\"protoc-gen-x\"][\"strip\"]",
+            "unknown field",
+        ),
+        (
+            good.replace("[\"protoc-gen-x\"],", "[\"../../etc/passwd\"],"),
+            "\"binaries\": [\"../",
+            "TOOLS[\"protoc-gen-x\"][\"binaries\"]",
+            "`../../etc/passwd` is not a relative path inside the tree",
+        ),
+    ];
+    for (body, at, key, what) in cases {
+        let text = entry(&body);
+        let o = with_catalogue(&text);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{key}: {err}");
+        let line = line_of(&text, at);
+        assert!(
+            err.contains(&format!("toolchains/tools.bzl:{line}: `{key}`: {what}")),
+            "want line {line}, {key}, {what}:\n{err}"
+        );
+        assert!(err.contains("hint:"), "{err}");
+    }
+    // Not Starlark literals at all.
+    let o = with_catalogue("TOOLS = {\"x\": load()}\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tools.bzl:1:"));
+    // The shipped catalogue itself is accepted, and so is the same with a new entry.
+    let o = with_catalogue(&entry(good));
+    assert_ne!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn the_shipped_catalogue_declares_every_pinned_tool_and_the_issue_s_plugins() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("toolchains/tools.bzl");
+    let catalogue = protoreg::tools::Catalogue::parse(SHIPPED, &file).unwrap();
+    let names: Vec<&str> = catalogue.tools.iter().map(|t| t.name.as_str()).collect();
+    for want in [
+        "buf",
+        "protoc",
+        "protoc-gen-connect-go",
+        "protoc-gen-go",
+        "protoc-gen-go-grpc",
+        "protoc-gen-grpc-gateway",
+        "protoc-gen-grpc-java",
+        "protoc-gen-openapiv2",
+        "protoc-gen-validate",
+        "protoreg",
+    ] {
+        assert!(names.contains(&want), "{want} not declared: {names:?}");
+    }
+    let java = catalogue
+        .tools
+        .iter()
+        .find(|t| t.name == "protoc-gen-grpc-java")
+        .unwrap();
+    let asset = |platform: &str| {
+        java.asset("1.79.0", protoreg::platform::by_name(platform).unwrap(), "")
+            .unwrap()
+    };
+    assert_eq!(
+        asset("darwin-arm64").url,
+        "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/1.79.0/protoc-gen-grpc-java-1.79.0-osx-aarch_64.exe"
+    );
+    assert_eq!(
+        asset("windows-x86_64").name,
+        "protoc-gen-grpc-java-1.79.0-windows-x86_64.exe"
+    );
+    assert_eq!(asset("linux-x86_64").format, protoreg::extract::Format::Raw);
+    assert_eq!(java.plugin().as_deref(), Some("grpc-java"));
+    let gateway = catalogue
+        .tools
+        .iter()
+        .find(|t| t.name == "protoc-gen-grpc-gateway")
+        .unwrap();
+    let win = gateway
+        .asset(
+            "2.26.3",
+            protoreg::platform::by_name("windows-arm64").unwrap(),
+            "https://github.com",
+        )
+        .unwrap();
+    assert_eq!(win.url, "https://github.com/grpc-ecosystem/grpc-gateway/releases/download/v2.26.3/protoc-gen-grpc-gateway-v2.26.3-windows-arm64.exe");
+    assert_eq!(
+        gateway.checksum_file_for("2.26.3").as_deref(),
+        Some("grpc-gateway_2.26.3_checksums.txt")
+    );
+}

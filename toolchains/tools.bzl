@@ -1,0 +1,144 @@
+# The tool catalogue: every tool and protoc plugin a build can fetch, and how. Edit by hand
+# to declare another plugin (README.md, "Declaring a tool"); then `protoreg bump TOOL VERSION`
+# pins it in pins.bzl. Loaded by toolchains/BUCK; read by protoreg, which refuses a wrong
+# entry naming this file, its line and the key.
+#
+# Fields (all strings unless said; `{…}` placeholders are listed under "Templates" below):
+#   upstream        "github" (releases of `repository`) or "url" (a static host: `url`)
+#   repository      github: OWNER/REPO
+#   tag             github: the release tag of a version, e.g. "v{version}"
+#   url             url: where one platform's asset is, e.g. "https://repo1.maven.org/…/{asset}"
+#   checksum_url    url, optional: a file holding the asset's sha256 (a bare digest, or
+#                   `sha256sum` lines naming the asset)
+#   asset           the asset's file name; `.zip`, `.tar.gz`/`.tgz`, or else one raw binary
+#   assets          optional {platform: asset} overrides, for upstreams that spell one
+#                   platform differently
+#   platforms       the canonical platforms upstream ships
+#   strip_prefix    leading directory of the archive to drop ("" for none)
+#   binaries        the executables in the tree, without ".exe" (a raw asset is the first)
+#   directories     optional: directories of the tree exposed as sub-targets (protoc's include)
+#   oci_repository  where it lives under the registry namespace: "tools/…" or "plugins/…"
+#   checksum_file   github, optional: a release asset listing every asset's sha256
+#   version_output  optional: the first line `BINARY --version` prints, for the bump check
+#   plugin_name     optional: the protoc plugin name (`--NAME_out`) when the tool's name
+#                   is not `protoc-gen-NAME`
+#
+# Templates: {version}, {platform} (linux-x86_64), {protoc} (linux-aarch_64, osx-x86_64,
+# win64), {buf} (Linux-aarch64), {goos} (linux, darwin, windows), {goarch} (amd64, arm64),
+# {archive} (zip on Windows, tar.gz elsewhere), {tgz_or_exe} (exe on Windows, tar.gz
+# elsewhere), {exe} (.exe on Windows), and in `url` and `checksum_url`, {asset}.
+
+TOOLS = {
+    "buf": {
+        "upstream": "github",
+        "repository": "bufbuild/buf",
+        "tag": "v{version}",
+        # buf-Linux-x86_64.tar.gz holds buf/bin/{buf,protoc-gen-buf-*}; Windows gets the bare
+        # buf.exe: upstream ships no Windows archive.
+        "asset": "buf-{buf}.{tgz_or_exe}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-arm64", "windows-x86_64"],
+        "strip_prefix": "buf",
+        "binaries": ["bin/buf", "bin/protoc-gen-buf-breaking", "bin/protoc-gen-buf-lint"],
+        "oci_repository": "tools/buf",
+        "checksum_file": "sha256.txt",
+        "version_output": "{version}",
+    },
+    "protoc": {
+        "upstream": "github",
+        "repository": "protocolbuffers/protobuf",
+        "tag": "v{version}",
+        "asset": "protoc-{version}-{protoc}.zip",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["bin/protoc"],
+        "directories": ["include"],
+        "oci_repository": "tools/protoc",
+        "version_output": "libprotoc {version}",
+    },
+    # Upstream publishes no binaries up to v1.20.0; connect-go's release workflow adds
+    # archives after it (connectrpc/connect-go#966). The bump refuses if these names differ.
+    "protoc-gen-connect-go": {
+        "upstream": "github",
+        "repository": "connectrpc/connect-go",
+        "tag": "v{version}",
+        "asset": "protoc-gen-connect-go-v{version}-{buf}.{archive}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoc-gen-connect-go"],
+        "oci_repository": "plugins/protoc-gen-connect-go",
+    },
+    "protoc-gen-go": {
+        "upstream": "github",
+        "repository": "protocolbuffers/protobuf-go",
+        "tag": "v{version}",
+        "asset": "protoc-gen-go.v{version}.{goos}.{goarch}.{archive}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoc-gen-go"],
+        "oci_repository": "plugins/protoc-gen-go",
+        "version_output": "protoc-gen-go v{version}",
+    },
+    "protoc-gen-go-grpc": {
+        "upstream": "github",
+        "repository": "grpc/grpc-go",
+        "tag": "cmd/protoc-gen-go-grpc/v{version}",
+        "asset": "protoc-gen-go-grpc.v{version}.{goos}.{goarch}.{archive}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoc-gen-go-grpc"],
+        "oci_repository": "plugins/protoc-gen-go-grpc",
+        "version_output": "protoc-gen-go-grpc {version}",
+    },
+    # Bare binaries, one per platform (grpc-gateway's .goreleaser.yml: `formats: [binary]`).
+    "protoc-gen-grpc-gateway": {
+        "upstream": "github",
+        "repository": "grpc-ecosystem/grpc-gateway",
+        "tag": "v{version}",
+        "asset": "protoc-gen-grpc-gateway-v{version}-{goos}-{cpu}{exe}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-arm64", "windows-x86_64"],
+        "binaries": ["protoc-gen-grpc-gateway"],
+        "oci_repository": "plugins/protoc-gen-grpc-gateway",
+        "checksum_file": "grpc-gateway_{version}_checksums.txt",
+    },
+    # Maven Central: one bare executable per platform, protoc's platform spelling but for
+    # Windows; each with a `.sha256` beside it.
+    "protoc-gen-grpc-java": {
+        "upstream": "url",
+        "url": "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/{version}/{asset}",
+        "checksum_url": "https://repo1.maven.org/maven2/io/grpc/protoc-gen-grpc-java/{version}/{asset}.sha256",
+        "asset": "protoc-gen-grpc-java-{version}-{protoc}.exe",
+        "assets": {"windows-x86_64": "protoc-gen-grpc-java-{version}-windows-x86_64.exe"},
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoc-gen-grpc-java"],
+        "oci_repository": "plugins/protoc-gen-grpc-java",
+        "plugin_name": "grpc-java",
+    },
+    "protoc-gen-openapiv2": {
+        "upstream": "github",
+        "repository": "grpc-ecosystem/grpc-gateway",
+        "tag": "v{version}",
+        "asset": "protoc-gen-openapiv2-v{version}-{goos}-{cpu}{exe}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-arm64", "windows-x86_64"],
+        "binaries": ["protoc-gen-openapiv2"],
+        "oci_repository": "plugins/protoc-gen-openapiv2",
+        "checksum_file": "grpc-gateway_{version}_checksums.txt",
+    },
+    "protoc-gen-validate": {
+        "upstream": "github",
+        "repository": "bufbuild/protoc-gen-validate",
+        "tag": "v{version}",
+        "asset": "protoc-gen-validate_{version}_{goos}_{goarch}.{archive}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoc-gen-validate"],
+        "oci_repository": "plugins/protoc-gen-validate",
+        "checksum_file": "checksums.txt",
+    },
+    # This project's own helper, for `[protobuf] protoreg = pinned` in .buckconfig: one raw
+    # binary per platform, since a pinned protoreg is fetched without a protoreg to unpack it.
+    "protoreg": {
+        "upstream": "github",
+        "repository": "birbparty/buck2-protobuf",
+        "tag": "v{version}",
+        "asset": "protoreg-{version}-{platform}",
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
+        "binaries": ["protoreg"],
+        "oci_repository": "tools/protoreg",
+        "version_output": "protoreg {version}",
+    },
+}
