@@ -110,7 +110,7 @@ pub struct PinsArg {
 
 #[derive(Debug, Args)]
 pub struct BumpArgs {
-    /// protoc, buf, protoc-gen-go, protoc-gen-go-grpc or protoc-gen-validate.
+    /// A tool of the catalogue (toolchains/tools.bzl): protoc, buf, protoc-gen-go, ...
     pub tool: String,
     /// The upstream version to pin (`31.1`, `1.75.0`).
     pub version: String,
@@ -120,6 +120,10 @@ pub struct BumpArgs {
     /// Keep the previous default version's pins beside the new ones.
     #[arg(long)]
     pub keep_old: bool,
+    /// A Markdown file whose table of pins (between `<!-- pins -->` and `<!-- /pins -->`)
+    /// to rewrite from the new pins; repeatable.
+    #[arg(long = "readme", value_name = "FILE")]
+    pub readmes: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub pins: PinsArg,
 }

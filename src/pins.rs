@@ -315,6 +315,48 @@ impl Pins {
     }
 }
 
+/// The markers around the table of pins a README carries.
+pub const TABLE_START: &str = "<!-- pins -->\n";
+pub const TABLE_END: &str = "<!-- /pins -->";
+
+impl Pins {
+    /// What is pinned, as a Markdown table: per tool, its default, every pinned version and
+    /// the platforms of the default (raw pins marked).
+    pub fn markdown_table(&self) -> String {
+        let mut s = String::from(
+            "| tool | default | versions | platforms pinned (default version) |\n|---|---|---|---|\n",
+        );
+        for (tool, versions) in &self.pins {
+            let Some(default) = self.defaults.get(tool) else {
+                continue;
+            };
+            let list: Vec<&str> = versions.keys().map(String::as_str).collect();
+            let platforms: Vec<String> = versions
+                .get(default)
+                .into_iter()
+                .flatten()
+                .map(|(p, pin)| match pin.format {
+                    Format::Raw => format!("{p} (raw)"),
+                    _ => p.clone(),
+                })
+                .collect();
+            s.push_str(&format!(
+                "| {tool} | {default} | {} | {} |\n",
+                list.join(", "),
+                platforms.join(", ")
+            ));
+        }
+        s
+    }
+}
+
+/// `text` with the table between its pins markers replaced by `table`; None without markers.
+pub fn replace_table(text: &str, table: &str) -> Option<String> {
+    let start = text.find(TABLE_START)? + TABLE_START.len();
+    let end = start + text[start..].find(TABLE_END)?;
+    Some(format!("{}{table}{}", &text[..start], &text[end..]))
+}
+
 /// The layout (format, strip prefix, executables) of `tool` on `platform`. A raw pin is one
 /// file, the tool's first binary (buf's Windows assets are bare `buf.exe`s, without the
 /// protoc-gen-buf-* plugins its archives hold).

@@ -180,34 +180,9 @@ fn every_default_version_is_pinned() {
     }
 }
 
-/// The table of what is pinned, as the READMEs carry it between `<!-- pins -->` markers.
-fn pins_table() -> String {
-    let (_, pins) = shipped();
-    let mut s = String::from(
-        "| tool | default | versions | platforms pinned (default version) |\n|---|---|---|---|\n",
-    );
-    for (tool, versions) in &pins.pins {
-        let default = &pins.defaults[tool];
-        let list: Vec<&str> = versions.keys().map(String::as_str).collect();
-        let platforms: Vec<String> = versions[default]
-            .iter()
-            .map(|(p, pin)| match pin.format {
-                protoreg::extract::Format::Raw => format!("{p} (raw)"),
-                _ => p.clone(),
-            })
-            .collect();
-        s.push_str(&format!(
-            "| {tool} | {default} | {} | {} |\n",
-            list.join(", "),
-            platforms.join(", ")
-        ));
-    }
-    s
-}
-
 #[test]
 fn the_readmes_name_what_is_pinned() {
-    let want = pins_table();
+    let want = shipped().1.markdown_table();
     for readme in ["README.md", "prelude/proto/README.md"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(readme);
         let text = std::fs::read_to_string(&path).unwrap();

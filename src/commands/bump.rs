@@ -14,6 +14,22 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
         ));
     }
     let path = pins::locate(args.pins.pins.as_deref())?;
+    // The READMEs are checked before anything is fetched or written.
+    let mut readmes = Vec::new();
+    for readme in &args.readmes {
+        let text = std::fs::read_to_string(readme).map_err(|e| Error::io("read", readme, e))?;
+        if pins::replace_table(&text, "").is_none() {
+            return Err(Error::input(
+                format!("`{}` has no table of pins", readme.display()),
+                format!(
+                    "put `{}` and `{}` around the table, or drop --readme",
+                    pins::TABLE_START.trim_end(),
+                    pins::TABLE_END
+                ),
+            ));
+        }
+        readmes.push((readme, text));
+    }
     let old_text = Pins::read_text(&path)?;
     let current = Pins::parse(&old_text, &path)?;
     let work = tempfile_dir()?;
@@ -29,6 +45,19 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
         print!("{}", bump::diff(&old_text, &new_text));
         return Ok(());
     }
+    if new_text != old_text {
+        bump::write(&path, &next)?;
+    }
+    // Also when the pins were already right: a rerun finishes what an interrupted one began.
+    let table = next.markdown_table();
+    for (readme, text) in &readmes {
+        match pins::replace_table(text, &table) {
+            Some(updated) if updated != *text => {
+                crate::store::write_atomic(readme, updated.as_bytes())?
+            }
+            _ => {}
+        }
+    }
     if new_text == old_text {
         eprintln!(
             "{} {} is already pinned; nothing to change",
@@ -36,7 +65,6 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
         );
         return Ok(());
     }
-    bump::write(&path, &next)?;
     eprintln!(
         "pinned {} {} for {} platforms in {} ({})",
         tool.name,

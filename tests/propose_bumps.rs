@@ -1,0 +1,190 @@
+//! scripts/propose-bumps, the logic of the weekly bump pull request, against a GitHub-shaped
+//! loopback upstream with real protoc binaries: it bumps what upstream has moved past, writes
+//! the body (evidence and diff), keeps the READMEs' tables in step, reports a bump it could
+//! not make without losing the others, and changes nothing on a second run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::github::{protoc_assets, Asset, FakeGitHub};
+use common::*;
+
+const GO_TGZ: &str = "protoc-gen-go.v1.28.1.linux.amd64.tar.gz";
+
+/// A repository with pins of protoc 36.1 (the 36.2 linux zip's values under an older
+/// version) and protoc-gen-go 1.0.0, and a README carrying the table of pins.
+fn repo(dir: &Path) {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let go = pin(&fixture(GO_TGZ));
+    std::fs::create_dir_all(dir.join("toolchains")).unwrap();
+    let text = format!(
+        "DEFAULTS = {{\"protoc\": \"36.1\", \"protoc-gen-go\": \"1.0.0\"}}\n\
+         PINS = {{\n\
+         \x20   \"protoc\": {{\"36.1\": {{\"linux-x86_64\": (\"zip\", {}, \"{}\", \"https://example.invalid/protoc-36.1-linux-x86_64.zip\")}}}},\n\
+         \x20   \"protoc-gen-go\": {{\"1.0.0\": {{\"linux-x86_64\": (\"tar.gz\", {}, \"{}\", \"https://example.invalid/protoc-gen-go.v1.0.0.linux.amd64.tar.gz\")}}}},\n\
+         }}\n\
+         PROVENANCE = {{\"protoc\": {{\"36.1\": \"test seed\"}}, \"protoc-gen-go\": {{\"1.0.0\": \"test seed\"}}}}\n",
+        protoc.size, protoc.sha256, go.size, go.sha256
+    );
+    let path = dir.join("toolchains/pins.bzl");
+    std::fs::write(&path, text).unwrap();
+    let pins = protoreg::pins::Pins::load(&path).unwrap();
+    std::fs::write(&path, pins.render()).unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        format!(
+            "# A project\n\n<!-- pins -->\n{}<!-- /pins -->\n\nMore text.\n",
+            pins.markdown_table()
+        ),
+    )
+    .unwrap();
+}
+
+/// protoc 36.2 released with its real zips; protoc-gen-go 1.28.1 released under an asset name
+/// the catalogue does not expect, so its bump fails.
+fn upstream() -> FakeGitHub {
+    let gh = FakeGitHub::start();
+    let list: Vec<(String, PathBuf)> = protoc_assets();
+    let assets: Vec<Asset> = list.iter().map(|(n, p)| Asset::new(n, p)).collect();
+    gh.release("protocolbuffers/protobuf", "v36.2", &assets, false, false);
+    let go = fixture(GO_TGZ);
+    gh.release(
+        "protocolbuffers/protobuf-go",
+        "v1.28.1",
+        &[Asset::new("protoc-gen-go-renamed.tar.gz", &go)],
+        false,
+        false,
+    );
+    gh
+}
+
+fn propose(gh: &FakeGitHub, dir: &Path) -> (Output, String) {
+    let body = dir.join("bump-pr.md");
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/propose-bumps"))
+        .current_dir(dir)
+        .env("PROTOREG", env!("CARGO_BIN_EXE_protoreg"))
+        .env("GITHUB_API_URL", gh.api_url())
+        .env("BODY", &body)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("PROTOREG_PINS")
+        .env_remove("PROTOREG_CATALOGUE")
+        .env("DOCKER_CONFIG", "/nonexistent-docker-config")
+        .output()
+        .unwrap();
+    let body = std::fs::read_to_string(&body).unwrap_or_default();
+    (out, body)
+}
+
+#[test]
+fn bumps_are_proposed_with_their_evidence_and_a_second_run_changes_nothing() {
+    let gh = upstream();
+    let tmp = scratch();
+    let dir = tmp.path();
+    repo(dir);
+    let pins_path = dir.join("toolchains/pins.bzl");
+
+    let (out, body) = propose(&gh, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "changed=true");
+    let pins = protoreg::pins::Pins::load(&pins_path).unwrap();
+    assert_eq!(pins.defaults["protoc"], "36.2");
+    assert_eq!(pins.pins["protoc"]["36.2"].len(), 5);
+    // The failed bump left its tool as it was.
+    assert_eq!(pins.defaults["protoc-gen-go"], "1.0.0");
+
+    assert!(
+        body.contains("- `protoc` 36.1 → 36.2: pinned protoc 36.2 for 5 platforms"),
+        "{body}"
+    );
+    assert!(
+        body.contains("libprotoc 36.2"),
+        "the host binary's report:\n{body}"
+    );
+    assert!(body.contains("### Not bumped"), "{body}");
+    assert!(body.contains("`protoc-gen-go` 1.0.0 → 1.28.1"), "{body}");
+    assert!(body.contains("no asset `protoc-gen-go.v1.28.1."), "{body}");
+    assert!(
+        body.contains("```diff\n--- a/toolchains/pins.bzl\n+++ b/toolchains/pins.bzl\n"),
+        "{body}"
+    );
+    assert!(body.contains("+    \"protoc\": \"36.2\",\n"), "{body}");
+    assert!(body.contains("-    \"protoc\": \"36.1\",\n"), "{body}");
+    assert!(
+        body.contains("github.com/protocolbuffers/protobuf release v36.2"),
+        "provenance:\n{body}"
+    );
+
+    // The README's table follows the pins, so the pull request passes tests/shipped_pins.rs.
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!(
+            "<!-- pins -->\n{}<!-- /pins -->",
+            pins.markdown_table()
+        )),
+        "{readme}"
+    );
+    assert!(readme.starts_with("# A project\n") && readme.ends_with("More text.\n"));
+
+    // Again: protoc is current, protoc-gen-go still fails the same way; the pins and the
+    // README are untouched, so the pull request would be the same.
+    let before = std::fs::read(&pins_path).unwrap();
+    let (out, body) = propose(&gh, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "changed=false");
+    assert_eq!(std::fs::read(&pins_path).unwrap(), before);
+    assert!(!body.contains("```diff"), "{body}");
+    assert!(body.contains("### Not bumped"), "{body}");
+}
+
+#[test]
+fn with_everything_current_nothing_changes() {
+    let gh = FakeGitHub::start();
+    let list: Vec<(String, PathBuf)> = protoc_assets();
+    let assets: Vec<Asset> = list.iter().map(|(n, p)| Asset::new(n, p)).collect();
+    gh.release("protocolbuffers/protobuf", "v36.1", &assets, false, false);
+    let go = fixture(GO_TGZ);
+    gh.release(
+        "protocolbuffers/protobuf-go",
+        "v1.0.0",
+        &[Asset::new(GO_TGZ, &go)],
+        false,
+        false,
+    );
+    let tmp = scratch();
+    repo(tmp.path());
+    let before = std::fs::read(tmp.path().join("toolchains/pins.bzl")).unwrap();
+    let (out, body) = propose(&gh, tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "changed=false");
+    assert_eq!(
+        std::fs::read(tmp.path().join("toolchains/pins.bzl")).unwrap(),
+        before
+    );
+    assert!(
+        body.contains("Every pinned tool is at its newest stable upstream release."),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_readme_without_the_table_markers_is_refused_before_anything_changes() {
+    let gh = upstream();
+    let tmp = scratch();
+    repo(tmp.path());
+    let pins = tmp.path().join("toolchains/pins.bzl");
+    let before = std::fs::read(&pins).unwrap();
+    let plain = tmp.path().join("PLAIN.md");
+    std::fs::write(&plain, "# no table here\n").unwrap();
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .env("GITHUB_API_URL", gh.api_url())
+        .env_remove("GITHUB_TOKEN")
+        .args(["bump", "protoc", "36.2", "--readme"])
+        .arg(&plain));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("has no table of pins"), "{}", text(&o));
+    assert_eq!(std::fs::read(&pins).unwrap(), before);
+}
