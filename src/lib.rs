@@ -1,54 +1,38 @@
 //! protoreg: resolve, fetch, verify, store, extract and materialize pinned protobuf tools,
-//! and operate the OCI registry that serves them.
+//! and operate the OCI registry that serves them. One folder per job:
 //!
-//! The pipeline, one module per stage: [`resolve`] drives [`fetch`] (one module per source
-//! kind), [`verify`], [`store`] (the content-addressed cache), [`extract`] and
-//! [`materialize`]. [`platform`] is the one table of platform names; [`error`] the one
-//! error type. [`commands`] holds the command-line glue.
+//! - [`pipeline`]: what a build runs. [`pipeline::resolve`] drives [`pipeline::fetch`] (one
+//!   module per source kind), [`pipeline::verify`], [`pipeline::store`] (the
+//!   content-addressed cache), [`pipeline::extract`] and [`pipeline::materialize`].
+//! - [`maintain`]: what maintainers edit and move: the catalogue ([`maintain::tools`]), the
+//!   pins ([`maintain::pins`]) and [`maintain::bump`] against upstream.
+//! - [`operate`]: the registry operator's work on the same parts: publish, bundles, mirror,
+//!   health, retention, cleanup, metrics and the audit log.
+//!
+//! Shared by all three: [`platform`] (the one table of platform names), [`error`] (the one
+//! error type), [`config`] (registry.yaml), [`registry`] and [`artifact`] (the OCI facade and
+//! the ORAS manifest shape), [`auth`], [`settings`] and [`utc`]. [`commands`] holds the
+//! command-line glue, one module per subcommand.
 
 pub mod artifact;
-pub mod audit;
 pub mod auth;
-pub mod bump;
-pub mod bundle;
-pub mod cache_scan;
-pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod extract;
-pub mod fetch;
-pub mod health;
-pub mod materialize;
-pub mod metrics;
-pub mod mirror;
-pub mod oci_layout;
-pub mod pins;
+pub mod maintain;
+pub mod operate;
+pub mod pipeline;
 pub mod platform;
-pub mod publish;
-pub mod reflink;
 pub mod registry;
-pub mod resolve;
-pub mod retention;
 pub mod settings;
-pub mod signature;
-pub mod source;
-pub mod spread;
-pub mod starlark_lit;
-pub mod store;
-pub mod telemetry;
-pub mod tools;
-pub mod upstream;
 pub mod utc;
-pub mod verify;
-pub mod version;
 
 use cli::{Cli, Command};
 
 /// Run a parsed command line.
 pub fn run(cli: &Cli) -> error::Result<()> {
-    tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
+    maintain::tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
     match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),

@@ -2,7 +2,7 @@
 //! blob existence). It owns its current-thread runtime, so callers stay synchronous; blobs
 //! are streamed from disk in chunks, never read whole.
 //!
-//! Every call is bounded like a fetch ([`crate::fetch::transfer_budget`]): a document
+//! Every call is bounded like a fetch ([`crate::pipeline::fetch::transfer_budget`]): a document
 //! (manifest, tag list, catalog page, token) must arrive within the timeout plus the time its
 //! 4 MiB budget takes at 256 KiB/s, a blob within the timeout plus its size at that rate,
 //! and no read of a pulled blob may wait longer than the timeout. A registry that trickles
@@ -21,8 +21,8 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth::{self, Credentials};
 use crate::error::{Error, Result};
-use crate::fetch::{transfer_budget, NetOptions, DOCUMENT_BYTES};
-use crate::verify::Sha256;
+use crate::pipeline::fetch::{transfer_budget, NetOptions, DOCUMENT_BYTES};
+use crate::pipeline::verify::Sha256;
 
 const CHUNK: usize = 4 << 20;
 
@@ -92,18 +92,20 @@ pub struct Registry {
 
 impl Registry {
     pub fn connect(host: &str, net: &NetOptions, creds: Option<Credentials>) -> Result<Registry> {
-        crate::fetch::install_tls_provider();
+        crate::pipeline::fetch::install_tls_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io("start the async runtime for", host, e))?;
         let client = {
             let _guard = runtime.enter();
-            Client::try_from(crate::fetch::oci_client_config(net)).map_err(|e| Error::Registry {
-                operation: "connect".into(),
-                registry: host.into(),
-                reason: e.to_string(),
-                hint: "check the TLS settings".into(),
+            Client::try_from(crate::pipeline::fetch::oci_client_config(net)).map_err(|e| {
+                Error::Registry {
+                    operation: "connect".into(),
+                    registry: host.into(),
+                    reason: e.to_string(),
+                    hint: "check the TLS settings".into(),
+                }
             })?
         };
         Ok(Registry {
@@ -160,7 +162,7 @@ impl Registry {
                 reason: format!(
                     "timed out: not done after {}s (PROTOREG_TIMEOUT plus the transfer at {} KiB/s)",
                     budget.as_secs(),
-                    crate::fetch::FLOOR_RATE >> 10
+                    crate::pipeline::fetch::FLOOR_RATE >> 10
                 ),
                 hint: "the registry is too slow or stalled: check it (`protoreg health`), or raise PROTOREG_TIMEOUT".into(),
             }),
@@ -308,7 +310,7 @@ impl Registry {
             "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
             self.host
         );
-        let agent = crate::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
             let token = self.pull_token(repository, renew)?;
@@ -319,13 +321,18 @@ impl Registry {
             if let Some(value) = self.authorization(token.as_deref()) {
                 headers.push(("Authorization", value));
             }
-            let resp = crate::fetch::http_get(&agent, &url, &headers, Some(self.document_budget()))
-                .map_err(|e| {
-                    failed(
-                        e,
-                        "check that the registry is up (`protoreg health`) and re-run",
-                    )
-                })?;
+            let resp = crate::pipeline::fetch::http_get(
+                &agent,
+                &url,
+                &headers,
+                Some(self.document_budget()),
+            )
+            .map_err(|e| {
+                failed(
+                    e,
+                    "check that the registry is up (`protoreg health`) and re-run",
+                )
+            })?;
             let status = resp.status().as_u16();
             let declared = resp
                 .headers()
@@ -535,7 +542,7 @@ impl Registry {
             self.host,
             digest.oci()
         );
-        let agent = crate::fetch::http_agent(self.timeout, 0, false);
+        let agent = crate::pipeline::fetch::http_agent(self.timeout, 0, false);
         let mut req = agent.delete(&url);
         if let Some(value) = self.authorization(token.as_deref()) {
             req = req.header("Authorization", &value);

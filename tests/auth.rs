@@ -6,7 +6,7 @@ mod common;
 use base64::Engine;
 use common::*;
 use protoreg::auth::Credentials;
-use protoreg::extract::Format;
+use protoreg::pipeline::extract::Format;
 
 const PASSWORD: &str = "s3cret-Pa55word";
 

@@ -330,7 +330,7 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
 
     // Each canonical platform as the preferred executor: its own pins, its own command lines
     // (a tool it has no pin for falls back to the host).
-    let pins = protoreg::pins::Pins::load(&p.path().join("toolchains/pins.bzl")).unwrap();
+    let pins = protoreg::maintain::pins::Pins::load(&p.path().join("toolchains/pins.bzl")).unwrap();
     let host = host_platform();
     for exec in PLATFORMS {
         let registration = format!("build.execution_platforms=prelude//platforms:execution-{exec}");
@@ -526,8 +526,8 @@ impl Loopback {
     /// has no size (verified by sha256 alone, as most shipped pins are); buf on Windows is a
     /// raw `.exe` (analysis only).
     fn pins_bzl(&self) -> String {
-        use protoreg::extract::Format;
-        use protoreg::pins::{Pin, Pins};
+        use protoreg::maintain::pins::{Pin, Pins};
+        use protoreg::pipeline::extract::Format;
         let mut pins = Pins::default();
         let mut add = |tool: &str,
                        version: &str,

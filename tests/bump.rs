@@ -26,7 +26,7 @@ fn seed_pins(dir: &Path) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     // Normalize through protoreg's own writer by a no-op parse/render round trip.
-    let pins = protoreg::pins::Pins::load(&path).unwrap();
+    let pins = protoreg::maintain::pins::Pins::load(&path).unwrap();
     std::fs::write(&path, pins.render()).unwrap();
     path
 }
@@ -70,7 +70,7 @@ fn bump_rewrites_exactly_the_expected_lines() {
     assert!(o.status.success(), "{}", text(&o));
     let after = std::fs::read_to_string(&pins).unwrap();
     assert_eq!(
-        protoreg::bump::diff(&before, &after),
+        protoreg::maintain::bump::diff(&before, &after),
         diff,
         "dry run showed another change"
     );
@@ -424,10 +424,10 @@ fn bump_buf_takes_sha256_from_its_checksum_file() {
     let pins = seed_pins(tmp.path());
     let o = bump(&gh, &pins, &["buf", "1.75.0"]);
     assert!(o.status.success(), "{}", text(&o));
-    let after = protoreg::pins::Pins::load(&pins).unwrap();
+    let after = protoreg::maintain::pins::Pins::load(&pins).unwrap();
     let platforms = &after.pins["buf"]["1.75.0"];
     assert_eq!(platforms.len(), 6, "every platform buf ships");
-    let sums = protoreg::upstream::parse_checksums(
+    let sums = protoreg::maintain::upstream::parse_checksums(
         &std::fs::read_to_string(fixture("sha256.txt")).unwrap(),
     );
     for (platform, pin) in platforms {
@@ -445,9 +445,9 @@ fn bump_buf_takes_sha256_from_its_checksum_file() {
         assert_eq!(
             pin.format,
             if windows {
-                protoreg::extract::Format::Raw
+                protoreg::pipeline::extract::Format::Raw
             } else {
-                protoreg::extract::Format::TarGz
+                protoreg::pipeline::extract::Format::TarGz
             },
             "{platform}"
         );
@@ -500,7 +500,7 @@ fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
         .replace(&format!("(\"zip\", {}, ", p.size), "(\"zip\", None, ")
         .replace("https://example.invalid/protoc-36.1-linux-x86_64.zip", &url);
     std::fs::write(&pins, &unsized_text).unwrap();
-    let loaded = protoreg::pins::Pins::load(&pins).unwrap();
+    let loaded = protoreg::maintain::pins::Pins::load(&pins).unwrap();
     assert_eq!(loaded.pins["protoc"]["36.1"]["linux-x86_64"].size, None);
     assert_eq!(loaded.render(), unsized_text, "the writer writes None back");
 
@@ -539,7 +539,7 @@ fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
     // A bump records every new pin's exact size; the kept old pin stays unknown.
     let o = bump(&gh, &pins, &["protoc", "36.2", "--keep-old"]);
     assert!(o.status.success(), "{}", text(&o));
-    let after = protoreg::pins::Pins::load(&pins).unwrap();
+    let after = protoreg::maintain::pins::Pins::load(&pins).unwrap();
     let new = &after.pins["protoc"]["36.2"];
     assert_eq!(new.len(), assets.len());
     for (name, path) in &assets {

@@ -155,7 +155,7 @@ fn push_bundle(
     let manifest = reg.push(
         &format!("{NS}/tools/protoc"),
         &protoc,
-        protoreg::extract::Format::Zip,
+        protoreg::pipeline::extract::Format::Zip,
         "v36.2-linux-x86_64",
         creds.clone(),
     );

@@ -127,7 +127,10 @@ fn writing_into_an_auto_or_copy_output_never_changes_the_cache_but_hardlink_does
 }
 
 fn hash_of(p: &Path) -> String {
-    protoreg::verify::hash_file(p).unwrap().0.to_string()
+    protoreg::pipeline::verify::hash_file(p)
+        .unwrap()
+        .0
+        .to_string()
 }
 
 /// The arguments of a protoc materialize with no --executable: another tree of the same blob.
@@ -139,9 +142,9 @@ fn plain_args(p: &Pinned, cache: &Path, out: &Path) -> Vec<String> {
 }
 
 fn plain_tree_path(p: &Pinned, cache: &Path) -> PathBuf {
-    use protoreg::extract::{Format, Layout};
-    let key = protoreg::resolve::Artifact {
-        expected: protoreg::verify::Expected {
+    use protoreg::pipeline::extract::{Format, Layout};
+    let key = protoreg::pipeline::resolve::Artifact {
+        expected: protoreg::pipeline::verify::Expected {
             sha256: p.sha256.clone(),
             size: Some(p.size),
         },

@@ -98,13 +98,13 @@ fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
     let pins_path = ws.dir.path().join("toolchains/pins.bzl");
     // This process reads the pins below with the workspace's catalogue too (no other test
     // here reads the process-wide catalogue).
-    protoreg::tools::configure(Some(&ws.dir.path().join("toolchains/tools.bzl")), None);
+    protoreg::maintain::tools::configure(Some(&ws.dir.path().join("toolchains/tools.bzl")), None);
 
     // bump: the sha256 from each `.sha256`, the size the host states, the host's binary
     // downloaded and verified.
     let o = ws.run(&["bump", "grpc-cpp", VERSION]);
     assert!(o.status.success(), "{}", text(&o));
-    let pins = protoreg::pins::Pins::load(&pins_path).unwrap();
+    let pins = protoreg::maintain::pins::Pins::load(&pins_path).unwrap();
     assert_eq!(pins.defaults["grpc-cpp"], VERSION);
     for (platform, (name, path)) in ["linux-x86_64", "linux-aarch64"].iter().zip(&assets) {
         let want = pin(path);
@@ -112,7 +112,7 @@ fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
         assert_eq!(got.sha256, want.sha256, "{platform}");
         assert_eq!(got.size, Some(want.size), "{platform}");
         assert_eq!(got.url, server.url(&format!("/grpc/{VERSION}/{name}")));
-        assert_eq!(got.format, protoreg::extract::Format::TarGz);
+        assert_eq!(got.format, protoreg::pipeline::extract::Format::TarGz);
     }
     let provenance = &pins.provenance["grpc-cpp"][VERSION];
     assert!(provenance.contains("checksum_url"), "{provenance}");
@@ -318,7 +318,7 @@ fn wrong_declarations_are_refused_with_file_line_and_key() {
 #[test]
 fn the_shipped_catalogue_declares_every_pinned_tool_and_the_issue_s_plugins() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("toolchains/tools.bzl");
-    let catalogue = protoreg::tools::Catalogue::parse(SHIPPED, &file).unwrap();
+    let catalogue = protoreg::maintain::tools::Catalogue::parse(SHIPPED, &file).unwrap();
     let names: Vec<&str> = catalogue.tools.iter().map(|t| t.name.as_str()).collect();
     for want in [
         "buf",
@@ -351,7 +351,10 @@ fn the_shipped_catalogue_declares_every_pinned_tool_and_the_issue_s_plugins() {
         asset("windows-x86_64").name,
         "protoc-gen-grpc-java-1.79.0-windows-x86_64.exe"
     );
-    assert_eq!(asset("linux-x86_64").format, protoreg::extract::Format::Raw);
+    assert_eq!(
+        asset("linux-x86_64").format,
+        protoreg::pipeline::extract::Format::Raw
+    );
     assert_eq!(java.plugin().as_deref(), Some("grpc-java"));
     let gateway = catalogue
         .tools

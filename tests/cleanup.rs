@@ -182,7 +182,7 @@ fn registry_retention_spares_pins_and_bundles() {
 
     // So does a pin of protoc 36.2 (any platform of the version).
     let p = pin(&fixture(PROTOC_ZIP));
-    let mut pins = protoreg::pins::Pins::default();
+    let mut pins = protoreg::maintain::pins::Pins::default();
     pins.defaults.insert("protoc".into(), "36.2".into());
     pins.pins
         .entry("protoc".into())
@@ -191,8 +191,8 @@ fn registry_retention_spares_pins_and_bundles() {
         .or_default()
         .insert(
             "linux-x86_64".into(),
-            protoreg::pins::Pin {
-                format: protoreg::extract::Format::Zip,
+            protoreg::maintain::pins::Pin {
+                format: protoreg::pipeline::extract::Format::Zip,
                 size: Some(p.size),
                 sha256: p.sha256,
                 url: "https://example.invalid/p.zip".into(),
@@ -237,7 +237,7 @@ fn registry_retention_refuses_to_run_without_pins() {
     reg.push(
         &repo,
         &pin(&fixture(PROTOC_ZIP)),
-        protoreg::extract::Format::Zip,
+        protoreg::pipeline::extract::Format::Zip,
         "v36.2-linux-x86_64",
         None,
     );

@@ -115,7 +115,7 @@ fn sigkill_at_random_points_never_leaves_a_false_entry() {
             .flatten()
         {
             for f in std::fs::read_dir(blob.path()).unwrap().flatten() {
-                let (sha, _) = protoreg::verify::hash_file(&f.path()).unwrap();
+                let (sha, _) = protoreg::pipeline::verify::hash_file(&f.path()).unwrap();
                 assert_eq!(
                     sha.hex(),
                     f.file_name().to_string_lossy(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::http::{HttpServer, Route};
 use common::*;
-use protoreg::extract::Format;
+use protoreg::pipeline::extract::Format;
 
 fn refused_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -18,7 +18,7 @@ fn health(ws: &Workspace, extra: &[&str]) -> (Option<i32>, serde_json::Value, St
 /// A pins file naming protoc 36.2 on linux-x86_64 (values of the fixture zip).
 fn pins_file(dir: &std::path::Path) -> std::path::PathBuf {
     let p = pin(&fixture(PROTOC_ZIP));
-    let mut pins = protoreg::pins::Pins::default();
+    let mut pins = protoreg::maintain::pins::Pins::default();
     pins.defaults.insert("protoc".into(), "36.2".into());
     pins.pins
         .entry("protoc".into())
@@ -27,8 +27,8 @@ fn pins_file(dir: &std::path::Path) -> std::path::PathBuf {
         .or_default()
         .insert(
             "linux-x86_64".into(),
-            protoreg::pins::Pin {
-                format: protoreg::extract::Format::Zip,
+            protoreg::maintain::pins::Pin {
+                format: protoreg::pipeline::extract::Format::Zip,
                 size: Some(p.size),
                 sha256: p.sha256,
                 url: "https://example.invalid/protoc.zip".into(),

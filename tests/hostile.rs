@@ -309,18 +309,18 @@ fn an_unverified_stream_creates_no_links_and_cannot_poison_the_cache() {
     )
     .unwrap();
     let protoc = pin(&fixture(PROTOC_ZIP));
-    let artifact = protoreg::resolve::Artifact {
-        expected: protoreg::verify::Expected {
+    let artifact = protoreg::pipeline::resolve::Artifact {
+        expected: protoreg::pipeline::verify::Expected {
             sha256: protoc.sha256.clone(),
             size: Some(protoc.size),
         },
-        layout: protoreg::extract::Layout {
-            format: protoreg::extract::Format::Zip,
+        layout: protoreg::pipeline::extract::Layout {
+            format: protoreg::pipeline::extract::Format::Zip,
             strip_prefix: None,
             executables: vec!["bin/protoc".into()],
         },
     };
-    let tree = protoreg::store::Store::new(cache.clone()).tree_path(&artifact.tree_key());
+    let tree = protoreg::pipeline::store::Store::new(cache.clone()).tree_path(&artifact.tree_key());
     std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(planted.path(), &tree).unwrap();
     let o = run(protoreg()
@@ -462,7 +462,7 @@ fn watch_a_wrong_body(archive: &Path, pause: std::time::Duration) -> (Watched, S
     let url = server.route("/wrong.tgz", Route::Slow(archive.to_path_buf(), pause));
     let t = scratch();
     let cache = t.path().join("cache");
-    let wrong = protoreg::verify::Sha256::of_bytes(b"not the archive that is served");
+    let wrong = protoreg::pipeline::verify::Sha256::of_bytes(b"not the archive that is served");
     let mut child = protoreg()
         .args(["materialize", "--sha256", wrong.hex(), "--size"])
         .arg(size.to_string())
@@ -510,7 +510,7 @@ fn a_wrong_body_writes_at_most_its_unverified_budget() {
         &[("zeros", 0o644, &zeros), ("pad", 0o644, &pad)],
     );
     let (w, _scratch, size) = watch_a_wrong_body(&bomb, std::time::Duration::from_millis(60));
-    let limit = protoreg::extract::unverified_budget(Some(size));
+    let limit = protoreg::pipeline::extract::unverified_budget(Some(size));
     assert_eq!(limit, 16 * size);
     assert!(w.polls > 10, "too few polls to mean anything: {w:?}");
     // The body itself (at most its pinned size) plus what was extracted for it.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::http::{HttpServer, Route};
 use common::*;
-use protoreg::extract::Format;
+use protoreg::pipeline::extract::Format;
 
 fn assert_protoc_works(out: &std::path::Path) {
     let protoc = out.join("bin/protoc");

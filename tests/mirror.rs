@@ -34,7 +34,7 @@ fn mirror_to_a_layout_and_to_a_second_registry_keeps_digests() {
         ]));
         assert!(o.status.success(), "{tag}: {}", text(&o));
         assert_eq!(
-            &protoreg::verify::Sha256::of_bytes(&o.stdout).oci(),
+            &protoreg::pipeline::verify::Sha256::of_bytes(&o.stdout).oci(),
             digest,
             "{tag}"
         );
@@ -131,14 +131,14 @@ fn mirror_refuses_unknown_endpoints() {
 fn protoc_layout(root: &std::path::Path) -> Pinned {
     use protoreg::artifact::{self, ToolFile};
     let protoc = pin(&fixture(PROTOC_ZIP));
-    let l = protoreg::oci_layout::Layout::new(root.join("tools/protoc"));
+    let l = protoreg::operate::oci_layout::Layout::new(root.join("tools/protoc"));
     l.put_blob_bytes(artifact::EMPTY_CONFIG).unwrap();
     std::fs::copy(&protoc.path, l.blob_path(&protoc.sha256)).unwrap();
     let tool = ToolFile {
         file_name: PROTOC_ZIP.into(),
         sha256: protoc.sha256.clone(),
         size: protoc.size,
-        format: protoreg::extract::Format::Zip,
+        format: protoreg::pipeline::extract::Format::Zip,
         version: "36.2".into(),
         source_url: "https://example.invalid/".into(),
         created: "2025-07-01T00:00:00Z".into(),
@@ -238,7 +238,7 @@ fn damaged_source_data_is_a_failure_of_the_work() {
     };
     // A manifest that is not JSON.
     let bad = ws.dir.path().join("not-json");
-    protoreg::oci_layout::Layout::new(bad.join("tools/protoc"))
+    protoreg::operate::oci_layout::Layout::new(bad.join("tools/protoc"))
         .put_manifest(Some("v1"), b"not json at all", MANIFEST_MEDIA_TYPE)
         .unwrap();
     let o = mirror(&bad);
@@ -256,7 +256,7 @@ fn damaged_source_data_is_a_failure_of_the_work() {
         "manifests": [{"mediaType": MANIFEST_MEDIA_TYPE, "digest": missing, "size": 10}],
     });
     let incomplete = ws.dir.path().join("incomplete");
-    protoreg::oci_layout::Layout::new(incomplete.join("tools/protoc"))
+    protoreg::operate::oci_layout::Layout::new(incomplete.join("tools/protoc"))
         .put_manifest(
             Some("v1"),
             &serde_json::to_vec(&index).unwrap(),
@@ -286,7 +286,7 @@ fn a_catalog_name_that_leaves_the_layout_is_refused() {
         ),
     );
     // Enough behind the (normalized) escaping name for a copy to go through.
-    let config = protoreg::verify::Sha256::of_bytes(EMPTY_CONFIG);
+    let config = protoreg::pipeline::verify::Sha256::of_bytes(EMPTY_CONFIG);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -464,7 +464,7 @@ fn an_oversized_manifest_or_index_in_a_layout_is_refused_unread() {
     // A tag naming a 3 GB manifest blob (sparse: no disk is used, and a reader that reads it
     // whole would need 3 GB of memory).
     let src = ws.dir.path().join("src");
-    let l = protoreg::oci_layout::Layout::new(src.join("tools/protoc"));
+    let l = protoreg::operate::oci_layout::Layout::new(src.join("tools/protoc"));
     let digest = l
         .put_manifest(Some("v1"), b"{}", MANIFEST_MEDIA_TYPE)
         .unwrap();
@@ -484,7 +484,7 @@ fn an_oversized_manifest_or_index_in_a_layout_is_refused_unread() {
     );
     // An index.json of 3 GB.
     let src2 = ws.dir.path().join("src2");
-    let l = protoreg::oci_layout::Layout::new(src2.join("tools/protoc"));
+    let l = protoreg::operate::oci_layout::Layout::new(src2.join("tools/protoc"));
     l.put_manifest(Some("v1"), b"{}", MANIFEST_MEDIA_TYPE)
         .unwrap();
     std::fs::File::options()
@@ -507,7 +507,7 @@ fn an_oversized_manifest_or_index_in_a_layout_is_refused_unread() {
 fn a_chain_of_nested_indexes_is_refused_at_the_depth_limit() {
     use common::http::Route;
     use protoreg::artifact::{self, EMPTY_CONFIG, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-    use protoreg::verify::Sha256;
+    use protoreg::pipeline::verify::Sha256;
     // 20,000 indexes, each listing the next, the last a manifest: served by digest.
     let config = Sha256::of_bytes(EMPTY_CONFIG);
     let mut doc = serde_json::to_vec(&serde_json::json!({
@@ -567,7 +567,7 @@ fn an_index_nested_within_the_limit_is_copied() {
     let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
     let src = ws.dir.path().join("src");
     let protoc = protoc_layout(&src);
-    let l = protoreg::oci_layout::Layout::new(src.join("tools/protoc"));
+    let l = protoreg::operate::oci_layout::Layout::new(src.join("tools/protoc"));
     let (mut doc, _) = l.manifest("v36.2-linux-x86_64").unwrap().unwrap();
     let mut media_type = MANIFEST_MEDIA_TYPE;
     // Eight indexes deep: the limit, still copied.
@@ -592,9 +592,9 @@ fn an_index_nested_within_the_limit_is_copied() {
         &format!("oci-layout:{}", dst.display()),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let copied = protoreg::oci_layout::Layout::new(dst.join("tools/protoc"));
+    let copied = protoreg::operate::oci_layout::Layout::new(dst.join("tools/protoc"));
     assert!(copied.manifest("v36.2").unwrap().is_some());
-    assert!(copied.has_blob(&protoreg::verify::Expected {
+    assert!(copied.has_blob(&protoreg::pipeline::verify::Expected {
         sha256: protoc.sha256.clone(),
         size: Some(protoc.size),
     }));

@@ -30,7 +30,7 @@ fn repo(dir: &Path) {
     );
     let path = dir.join("toolchains/pins.bzl");
     std::fs::write(&path, text).unwrap();
-    let pins = protoreg::pins::Pins::load(&path).unwrap();
+    let pins = protoreg::maintain::pins::Pins::load(&path).unwrap();
     std::fs::write(&path, pins.render()).unwrap();
     std::fs::write(
         dir.join("README.md"),
@@ -89,7 +89,7 @@ fn bumps_are_proposed_with_their_evidence_and_a_second_run_changes_nothing() {
     let (out, body) = propose(&gh, dir);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "changed=true");
-    let pins = protoreg::pins::Pins::load(&pins_path).unwrap();
+    let pins = protoreg::maintain::pins::Pins::load(&pins_path).unwrap();
     assert_eq!(pins.defaults["protoc"], "36.2");
     assert_eq!(pins.pins["protoc"]["36.2"].len(), 5);
     // The failed bump left its tool as it was.

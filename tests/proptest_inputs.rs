@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
 
 use protoreg::error::Error;
-use protoreg::extract::{self, Format, Layout};
+use protoreg::pipeline::extract::{self, Format, Layout};
 
 const DEFAULT_CASES: u32 = 2_000;
 
@@ -363,15 +363,13 @@ const STARLARK_TOKENS: &[&str] = &[
 fn pins_are_read_or_refused_with_exit_2_and_render_back_the_same() {
     let seed = repo_file("toolchains/pins.bzl");
     let path = Path::new("pins.bzl");
-    protoreg::pins::Pins::parse(&seed, path).expect("the shipped pins load");
-    check(
-        "pins.bzl",
-        text_inputs(seed, STARLARK_TOKENS),
-        |text| match protoreg::pins::Pins::parse(&text, path) {
+    protoreg::maintain::pins::Pins::parse(&seed, path).expect("the shipped pins load");
+    check("pins.bzl", text_inputs(seed, STARLARK_TOKENS), |text| {
+        match protoreg::maintain::pins::Pins::parse(&text, path) {
             // What is accepted is what `bump` writes back, unchanged by a second round.
             Ok(pins) => {
                 let rendered = pins.render();
-                let again = protoreg::pins::Pins::parse(&rendered, path);
+                let again = protoreg::maintain::pins::Pins::parse(&rendered, path);
                 prop_assert!(
                     again.is_ok(),
                     "rendered pins do not load: {:?}",
@@ -383,8 +381,8 @@ fn pins_are_read_or_refused_with_exit_2_and_render_back_the_same() {
                 Ok(())
             }
             Err(e) => input_error(&e),
-        },
-    );
+        }
+    });
 }
 
 #[test]
@@ -395,7 +393,7 @@ fn pins_nesting_is_bounded() {
         format!("PINS = {}", "{\"a\": ".repeat(50_000)),
         format!("PINS = {}", "(".repeat(50_000)),
     ] {
-        let e = protoreg::pins::Pins::parse(&text, path).unwrap_err();
+        let e = protoreg::maintain::pins::Pins::parse(&text, path).unwrap_err();
         input_error(&e).unwrap();
     }
 }

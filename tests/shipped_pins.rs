@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use protoreg::pins::Pins;
+use protoreg::maintain::pins::Pins;
 
 fn shipped() -> (String, Pins) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("toolchains/pins.bzl");
@@ -25,7 +25,7 @@ fn shipped_pins_are_canonical_and_complete() {
     );
     assert!(!pins.pins.is_empty());
     for (tool, versions) in &pins.pins {
-        protoreg::tools::by_name(tool).unwrap();
+        protoreg::maintain::tools::by_name(tool).unwrap();
         assert!(pins.defaults.contains_key(tool), "{tool} has no default");
         for (version, platforms) in versions {
             assert!(
@@ -43,7 +43,7 @@ fn shipped_pins_are_canonical_and_complete() {
                 let (_, got) = pins.get(tool, Some(version), platform).unwrap();
                 assert_eq!(got, pin);
                 // The URL is the catalogue's asset name for that platform.
-                let t = protoreg::tools::by_name(tool).unwrap();
+                let t = protoreg::maintain::tools::by_name(tool).unwrap();
                 let p = protoreg::platform::by_name(platform).unwrap();
                 let asset = t.asset(version, p, "https://github.com").unwrap();
                 assert_eq!(pin.url, asset.url);

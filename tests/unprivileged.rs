@@ -139,7 +139,7 @@ fn cold_materialize_hit_and_hardlink_as_an_unprivileged_user() {
     reg.push(
         "ns/tools/protoc",
         &protoc,
-        protoreg::extract::Format::Zip,
+        protoreg::pipeline::extract::Format::Zip,
         "v36.2-linux-x86_64",
         None,
     );

@@ -1,9 +1,9 @@
-use crate::bump;
 use crate::cli::{BumpArgs, Global};
 use crate::error::{Error, Result};
-use crate::pins::{self, Pins};
-use crate::tools;
-use crate::upstream::Upstream;
+use crate::maintain::bump;
+use crate::maintain::pins::{self, Pins};
+use crate::maintain::tools;
+use crate::maintain::upstream::Upstream;
 
 pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let tool = tools::by_name(&args.tool)?;
@@ -53,7 +53,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     for (readme, text) in &readmes {
         match pins::replace_table(text, &table) {
             Some(updated) if updated != *text => {
-                crate::store::write_atomic(readme, updated.as_bytes())?
+                crate::pipeline::store::write_atomic(readme, updated.as_bytes())?
             }
             _ => {}
         }
@@ -87,12 +87,12 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        crate::store::remove_tree(&self.0);
+        crate::pipeline::store::remove_tree(&self.0);
     }
 }
 
 fn tempfile_dir() -> Result<ScratchDir> {
-    let dir = std::env::temp_dir().join(crate::store::unique_name("protoreg-bump"));
+    let dir = std::env::temp_dir().join(crate::pipeline::store::unique_name("protoreg-bump"));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     Ok(ScratchDir(dir))
 }

@@ -12,29 +12,29 @@ use crate::artifact::{BundleDoc, BundleMember};
 use crate::cli::{Global, MaterializeArgs};
 use crate::commands::context::Context;
 use crate::error::{Error, IoContext, Result};
-use crate::extract::Layout;
-use crate::fetch::NetOptions;
-use crate::materialize::Link;
+use crate::pipeline::extract::Layout;
+use crate::pipeline::fetch::NetOptions;
+use crate::pipeline::materialize::Link;
+use crate::pipeline::resolve::{self, Artifact, Options};
+use crate::pipeline::source::Source;
+use crate::pipeline::store::Store;
+use crate::pipeline::verify::Expected;
 use crate::platform;
-use crate::resolve::{self, Artifact, Options};
-use crate::source::Source;
-use crate::store::Store;
-use crate::verify::Expected;
 
 pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<()> {
     let started = Instant::now();
     let (name, tag) = match spec.split_once('@') {
         Some((n, v)) => (n, v),
-        None => (spec, crate::bundle::LATEST),
+        None => (spec, crate::operate::bundle::LATEST),
     };
     let plat = match &args.platform {
         Some(p) => platform::by_name(p)?,
         None => platform::host()?,
     };
     let link: Link = args.link.parse()?;
-    let max_unsized = crate::verify::max_unsized_bytes()?;
+    let max_unsized = crate::pipeline::verify::max_unsized_bytes()?;
     crate::settings::check()?;
-    crate::materialize::check_output(&args.out)?;
+    crate::pipeline::materialize::check_output(&args.out)?;
     let extra: Vec<Source> = args
         .sources
         .iter()
@@ -42,7 +42,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
         .collect::<Result<_>>()?;
     let mut ctx = Context::load(global)?;
     let store = ctx.store();
-    let _in_use = crate::cleanup::use_guard(store.root());
+    let _in_use = crate::operate::cleanup::use_guard(store.root());
     let mut net = NetOptions::from_env(global.plain_http)?;
     let (doc, from) = if args.offline {
         cached_document(&ctx, &store, name, tag)?
@@ -67,10 +67,10 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
     if result.is_err() {
         // Nothing half-made is left: every member or none.
         if created_out {
-            crate::store::remove_tree(&args.out);
+            crate::pipeline::store::remove_tree(&args.out);
         } else if let Ok(rd) = std::fs::read_dir(&args.out) {
             for e in rd.flatten() {
-                crate::store::remove_tree(&e.path());
+                crate::pipeline::store::remove_tree(&e.path());
             }
         }
     }
@@ -113,11 +113,12 @@ fn fetch_document(
         };
         let repo = ctx.config.bundle_repository(reg, name);
         let op = ctx.audit.op("bundle.fetch", format!("{}/{repo}", reg.host));
-        match crate::bundle::fetch(&ctx.config, reg, &client, name, tag) {
+        match crate::operate::bundle::fetch(&ctx.config, reg, &client, name, tag) {
             Ok(Some(fetched)) => {
                 op.digest(fetched.manifest.oci()).done("ok");
                 // Best effort: a read-only cache still materializes, only not offline later.
-                let _ = crate::bundle::remember(store.root(), &reg.host, &repo, tag, &fetched);
+                let _ =
+                    crate::operate::bundle::remember(store.root(), &reg.host, &repo, tag, &fetched);
                 return Ok((fetched.doc, reg.host.clone()));
             }
             Ok(None) => {
@@ -164,7 +165,8 @@ fn cached_document(
 ) -> Result<(BundleDoc, String)> {
     for reg in ctx.config.registries() {
         let repo = ctx.config.bundle_repository(reg, name);
-        if let Some(doc) = crate::bundle::remembered(store.root(), &reg.host, &repo, tag)? {
+        if let Some(doc) = crate::operate::bundle::remembered(store.root(), &reg.host, &repo, tag)?
+        {
             return Ok((doc, format!("cache ({})", reg.host)));
         }
     }
@@ -221,7 +223,7 @@ fn members(
     let name = &doc.bundle;
     // Check every member before anything is fetched or written.
     type Planned<'a> = (
-        &'static crate::tools::Tool,
+        &'static crate::maintain::tools::Tool,
         &'a BundleMember,
         &'a crate::artifact::BundleArtifact,
         Artifact,
@@ -231,7 +233,7 @@ fn members(
     for member in &doc.members {
         let bad = |why: String| bad_member(from, doc, member, why);
         // The output directory is named by the catalogue, never by the document's text.
-        let tool = crate::tools::by_name(&member.tool)
+        let tool = crate::maintain::tools::by_name(&member.tool)
             .map_err(|_| bad("not a tool protoreg knows".into()))?;
         if plan.iter().any(|(t, ..)| t.name == tool.name) {
             return Err(bad("listed twice".into()));
@@ -281,7 +283,7 @@ fn members(
         let out = args.out.join(&tool.name);
         let t = Instant::now();
         let result = resolve::materialize(store, &artifact, &sources, opts, &out, link);
-        crate::telemetry::materialized(
+        crate::operate::telemetry::materialized(
             store.root(),
             ctx.config.security.audit_log.as_deref(),
             &artifact.expected,

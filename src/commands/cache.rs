@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cache_scan::{self, Report};
 use crate::cli::{CacheArgs, CacheCommand, CacheVerifyArgs, Global};
 use crate::commands::context::Context;
 use crate::error::{sanitize, Error, Result};
-use crate::store::{self, Store};
+use crate::pipeline::cache_scan::{self, Report};
+use crate::pipeline::store::{self, Store};
 
 /// How long `--repair` waits for running builds to release the cache (as `cleanup` does).
 const LOCK_WAIT: Duration = Duration::from_secs(120);
@@ -65,7 +65,7 @@ fn verify(global: &Global, args: &CacheVerifyArgs) -> Result<()> {
             LOCK_WAIT.as_secs(),
         )?)
     } else {
-        crate::cleanup::use_guard(&root)
+        crate::operate::cleanup::use_guard(&root)
     };
     let report = cache_scan::verify(&store)?;
     let removed = if args.repair {

@@ -3,7 +3,7 @@ use std::time::Instant;
 use crate::cli::{CleanupArgs, Global};
 use crate::commands::context::Context;
 use crate::error::{Bytes, Result};
-use crate::metrics::Metrics;
+use crate::operate::metrics::Metrics;
 
 pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
     let started = Instant::now();
@@ -12,16 +12,16 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
         return crate::commands::retention::run(&mut ctx, args);
     }
     let older_than = match &args.older_than {
-        Some(s) => crate::cleanup::parse_duration(s)?,
-        None => crate::cleanup::days(ctx.config.cache.cleanup_older_than_days)?,
+        Some(s) => crate::operate::cleanup::parse_duration(s)?,
+        None => crate::operate::cleanup::days(ctx.config.cache.cleanup_older_than_days)?,
     };
     let max_size = args
         .max_size
         .as_deref()
-        .map(crate::cleanup::parse_size)
+        .map(crate::operate::cleanup::parse_size)
         .transpose()?;
     let store = ctx.store();
-    let plan = crate::cleanup::run(
+    let plan = crate::operate::cleanup::run(
         &store,
         older_than,
         max_size,
@@ -93,17 +93,17 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
         m.add("cleanup_removed", plan.removals.len() as u64)
             .add("cleanup_bytes", freed);
     }
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     Ok(())
 }
 
-/// Which setting chose the cache directory (the same precedence as [`crate::store::cache_dir`]).
+/// Which setting chose the cache directory (the same precedence as [`crate::pipeline::store::cache_dir`]).
 fn named_by(global: &Global, ctx: &Context) -> String {
     if global.cache_dir.is_some() {
         return "--cache-dir".into();
     }
-    if std::env::var_os(crate::store::ENV_CACHE_DIR).is_some_and(|v| !v.is_empty()) {
-        return crate::store::ENV_CACHE_DIR.into();
+    if std::env::var_os(crate::pipeline::store::ENV_CACHE_DIR).is_some_and(|v| !v.is_empty()) {
+        return crate::pipeline::store::ENV_CACHE_DIR.into();
     }
     if ctx.config.cache.local_cache_dir.is_some() {
         return match &ctx.config.file {

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::audit::Audit;
 use crate::auth::Credentials;
 use crate::cli::Global;
 use crate::config::{Config, RegistryConfig};
 use crate::error::Result;
+use crate::operate::audit::Audit;
+use crate::pipeline::store::Store;
 use crate::registry::Registry;
-use crate::store::Store;
 
 pub struct Context {
     pub config: Config,
@@ -21,7 +21,8 @@ impl Context {
     pub fn load(global: &Global) -> Result<Context> {
         let config = Config::load(global.config.as_deref(), global.plain_http)?;
         let cache_dir = config.cache_dir(global.cache_dir.as_deref())?;
-        let audit = crate::telemetry::audit_for(&cache_dir, config.security.audit_log.as_deref());
+        let audit =
+            crate::operate::telemetry::audit_for(&cache_dir, config.security.audit_log.as_deref());
         Ok(Context {
             config,
             cache_dir,

@@ -1,6 +1,6 @@
 use crate::cli::ExtractArgs;
 use crate::error::Result;
-use crate::resolve::{self, Artifact};
+use crate::pipeline::resolve::{self, Artifact};
 
 pub fn run(args: &ExtractArgs) -> Result<()> {
     let artifact = Artifact {

@@ -3,9 +3,9 @@ use std::time::Instant;
 use crate::cli::{Global, HealthArgs};
 use crate::commands::context::Context;
 use crate::error::{Error, Result};
-use crate::health::{self, Check, Status};
-use crate::metrics::Metrics;
-use crate::pins::{self, Pins};
+use crate::maintain::pins::{self, Pins};
+use crate::operate::health::{self, Check, Status};
+use crate::operate::metrics::Metrics;
 
 pub fn run(global: &Global, args: &HealthArgs) -> Result<()> {
     let started = Instant::now();
@@ -56,7 +56,7 @@ pub fn run(global: &Global, args: &HealthArgs) -> Result<()> {
     if report.status != Status::Healthy {
         m.add("errors", 1);
     }
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     match report.status {
         Status::Healthy => Ok(()),
         s => Err(Error::Unhealthy {

@@ -5,14 +5,14 @@ use crate::error::{Error, Result};
 use std::path::PathBuf;
 
 use crate::config::{self, Config};
-use crate::fetch::{HostAccess, NetOptions};
-use crate::materialize::Link;
-use crate::pins::{self, Pins};
+use crate::maintain::pins::{self, Pins};
+use crate::maintain::tools;
+use crate::pipeline::fetch::{HostAccess, NetOptions};
+use crate::pipeline::materialize::Link;
+use crate::pipeline::resolve::{self, Artifact, Options};
+use crate::pipeline::source::Source;
+use crate::pipeline::store::{self, Store};
 use crate::platform;
-use crate::resolve::{self, Artifact, Options};
-use crate::source::Source;
-use crate::store::{self, Store};
-use crate::tools;
 
 pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     let started = Instant::now();
@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         ));
     }
     // Validate everything before touching the disk or the network.
-    let max_unsized = crate::verify::max_unsized_bytes()?;
+    let max_unsized = crate::pipeline::verify::max_unsized_bytes()?;
     let mut sources = args
         .sources
         .iter()
@@ -70,9 +70,9 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     };
     // Shared with every build; `cleanup` takes it exclusively, so it never removes an entry
     // this run is about to copy.
-    let _in_use = crate::cleanup::use_guard(store.root());
+    let _in_use = crate::operate::cleanup::use_guard(store.root());
     let result = resolve::materialize(&store, &artifact, &sources, &opts, &args.out, link);
-    crate::telemetry::materialized(
+    crate::operate::telemetry::materialized(
         store.root(),
         None,
         &artifact.expected,

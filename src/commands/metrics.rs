@@ -4,8 +4,8 @@ use crate::error::Result;
 
 pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
     let ctx = Context::load(global)?;
-    let totals = crate::metrics::load(&ctx.cache_dir)?;
-    let bytes = crate::cache_scan::usage(&ctx.store());
+    let totals = crate::operate::metrics::load(&ctx.cache_dir)?;
+    let bytes = crate::pipeline::cache_scan::usage(&ctx.store());
     if args.prometheus {
         print!("{}", totals.to_prometheus(bytes));
     } else if args.json {

@@ -3,8 +3,8 @@ use std::time::Instant;
 use crate::cli::{Global, MirrorArgs};
 use crate::commands::context::Context;
 use crate::error::{Bytes, Result};
-use crate::metrics::Metrics;
-use crate::mirror;
+use crate::operate::metrics::Metrics;
+use crate::operate::mirror;
 
 pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
     let started = Instant::now();
@@ -19,7 +19,7 @@ pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
     let store = ctx.store();
     // Blobs pass through the cache's tmp/: `cleanup` (which takes this lock exclusively)
     // must not remove them mid-copy.
-    let _in_use = crate::cleanup::use_guard(store.root());
+    let _in_use = crate::operate::cleanup::use_guard(store.root());
     let report = mirror::mirror(&from, &to, &ctx.config, &store, args.dry_run, &ctx.audit)?;
     if args.json {
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
@@ -50,6 +50,6 @@ pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
             .add("blobs_skipped", report.blobs_skipped)
             .add("bytes_uploaded", report.bytes_copied);
     }
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     Ok(())
 }

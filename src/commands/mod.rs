@@ -17,8 +17,8 @@ pub mod versions;
 
 use crate::cli::LayoutArgs;
 use crate::error::{Error, Result};
-use crate::extract::{Format, Layout};
-use crate::verify::{Expected, Sha256};
+use crate::pipeline::extract::{Format, Layout};
+use crate::pipeline::verify::{Expected, Sha256};
 
 /// `--sha256` and the optional `--size` (absent: verified by the sha256 alone).
 pub fn parse_expected(sha256: &str, size: Option<&str>) -> Result<Expected> {

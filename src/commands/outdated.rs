@@ -1,8 +1,8 @@
-use crate::bump;
 use crate::cli::{Global, OutdatedArgs};
 use crate::error::{Error, Result};
-use crate::pins::{self, Pins};
-use crate::upstream::Upstream;
+use crate::maintain::bump;
+use crate::maintain::pins::{self, Pins};
+use crate::maintain::upstream::Upstream;
 
 /// Where a pinned default stands against upstream.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ impl Status {
         match r.latest.as_deref() {
             None if !r.listed => Status::Unlisted,
             None => Status::NoRelease,
-            Some(l) if crate::version::compare(l, &r.pinned).is_gt() => Status::Outdated,
+            Some(l) if crate::maintain::version::compare(l, &r.pinned).is_gt() => Status::Outdated,
             Some(_) => Status::Current,
         }
     }
@@ -39,7 +39,7 @@ impl Status {
 
 /// The upstream repository `tool`'s releases are listed from, for messages.
 fn repo_of(tool: &str) -> String {
-    crate::tools::by_name(tool)
+    crate::maintain::tools::by_name(tool)
         .map(|t| t.github_repo.to_string())
         .unwrap_or_else(|_| tool.to_string())
 }

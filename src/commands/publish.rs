@@ -6,12 +6,12 @@ use crate::cli::{Global, PublishArgs};
 use crate::commands::context::Context;
 use crate::config::Config;
 use crate::error::{Bytes, Error, Result};
-use crate::metrics::Metrics;
-use crate::pins::{self, Pins};
+use crate::maintain::pins::{self, Pins};
+use crate::maintain::tools::{self, Tool};
+use crate::maintain::upstream::Upstream;
+use crate::operate::metrics::Metrics;
+use crate::operate::publish::{Action, Item, Outcome, Publisher, Report, Selection};
 use crate::platform::{self, Platform};
-use crate::publish::{Action, Item, Outcome, Publisher, Report, Selection};
-use crate::tools::{self, Tool};
-use crate::upstream::Upstream;
 
 /// The tools `--tool` names. `all` is every tool whose repository has `auto_publish`, and
 /// nothing when `publishing.auto_publish` is false.
@@ -88,7 +88,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     let client = ctx.connect(&reg)?;
     let store = ctx.store();
     store.init()?;
-    let _in_use = crate::cleanup::use_guard(store.root());
+    let _in_use = crate::operate::cleanup::use_guard(store.root());
     let upstream = Upstream::new(ctx.config.publishing.github_api_url.as_deref())?;
     let config = ctx.config.clone();
     let publisher = Publisher {
@@ -105,7 +105,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     let mut items: Vec<Item> = Vec::new();
     let mut planned: Vec<(String, String)> = Vec::new();
     let plan_one = |tool: &'static Tool,
-                    release: &crate::upstream::Release,
+                    release: &crate::maintain::upstream::Release,
                     items: &mut Vec<Item>,
                     notes: &mut Vec<String>|
      -> Result<()> {
@@ -167,7 +167,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
         publisher.execute(items, &mut report).and_then(|_| {
             if with_bundles {
                 for b in config.bundles.values() {
-                    let o = crate::bundle::publish(
+                    let o = crate::operate::bundle::publish(
                         &config,
                         &reg,
                         &client,
@@ -197,7 +197,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     if result.is_err() {
         m.add("errors", 1);
     }
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     result
 }
 

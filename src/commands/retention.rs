@@ -5,8 +5,8 @@ use std::time::Instant;
 use crate::cli::CleanupArgs;
 use crate::commands::context::Context;
 use crate::error::{Error, Result};
-use crate::metrics::Metrics;
-use crate::pins::{self, Pins};
+use crate::maintain::pins::{self, Pins};
+use crate::operate::metrics::Metrics;
 
 pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
     let started = Instant::now();
@@ -37,7 +37,7 @@ pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
         Some(Pins::load(&path)?)
     };
     let reg = ctx.config.primary.clone();
-    let decisions = crate::retention::run(ctx, &reg, pins.as_ref(), args.dry_run)?;
+    let decisions = crate::operate::retention::run(ctx, &reg, pins.as_ref(), args.dry_run)?;
     let deleted = decisions.iter().filter(|d| d.action == "delete").count();
     if args.json {
         let doc = serde_json::json!({
@@ -77,6 +77,6 @@ pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
     if !args.dry_run {
         m.add("cleanup_removed", deleted as u64);
     }
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     Ok(())
 }

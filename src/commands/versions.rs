@@ -8,9 +8,9 @@ use crate::cli::{Global, VersionsArgs};
 use crate::commands::context::Context;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::maintain::upstream::Upstream;
+use crate::operate::metrics::Metrics;
 use crate::platform::PLATFORMS;
-use crate::upstream::Upstream;
 
 /// What one registry tag stands for.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub fn run(global: &Global, args: &VersionsArgs) -> Result<()> {
     op.finish(&tags);
     let held = versions_of(&ctx.config, &tags?);
     let mut order: Vec<String> = held.keys().cloned().collect();
-    crate::version::sort_newest_first(&mut order);
+    crate::maintain::version::sort_newest_first(&mut order);
 
     let upstream = if args.upstream {
         let up = Upstream::new(ctx.config.publishing.github_api_url.as_deref())?;
@@ -146,6 +146,6 @@ pub fn run(global: &Global, args: &VersionsArgs) -> Result<()> {
     }
     let mut m = Metrics::default();
     m.time("versions", started.elapsed());
-    crate::metrics::record_quietly(&ctx.cache_dir, &m);
+    crate::operate::metrics::record_quietly(&ctx.cache_dir, &m);
     Ok(())
 }

@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 
 use crate::auth::{self, Credentials};
 use crate::error::{Error, Result};
-use crate::fetch::NetOptions;
+use crate::maintain::tools::{self, Tool};
+use crate::pipeline::fetch::NetOptions;
 use crate::platform;
-use crate::tools::{self, Tool};
 use yaml::{Doc, Node};
 
 pub const DEFAULT_FILE: &str = "registry.yaml";
@@ -342,7 +342,7 @@ impl Config {
                 Error::input(
                     format!(
                         "{ENV_REGISTRY}=`{}` is not a registry: {why}",
-                        crate::source::redact_url(&url)
+                        crate::pipeline::source::redact_url(&url)
                     ),
                     "use HOST[:PORT] (optionally http:// for plain HTTP)",
                 )
@@ -454,7 +454,7 @@ impl Config {
     /// (signature file, public key) that signs `tool`'s checksum file, if any.
     pub fn signing(&self, tool: &Tool) -> Option<(String, String)> {
         let src = self.source(&tool.name);
-        let known = crate::signature::KNOWN
+        let known = crate::operate::signature::KNOWN
             .iter()
             .find(|(t, _, _)| *t == tool.name);
         let file = src
@@ -507,7 +507,7 @@ impl Config {
 
     /// Where the cache lives (flag > environment > file > default).
     pub fn cache_dir(&self, flag: Option<&Path>) -> Result<PathBuf> {
-        crate::store::cache_dir(flag, self.cache.local_cache_dir.as_deref())
+        crate::pipeline::store::cache_dir(flag, self.cache.local_cache_dir.as_deref())
     }
 
     /// Cache size limit in bytes.
@@ -520,7 +520,7 @@ impl Config {
         self.security
             .audit_log
             .clone()
-            .unwrap_or_else(|| crate::audit::default_path(cache_dir))
+            .unwrap_or_else(|| crate::operate::audit::default_path(cache_dir))
     }
 }
 
@@ -601,7 +601,7 @@ fn split_url(url: &str) -> std::result::Result<(String, String, bool), String> {
                 .into(),
         );
     }
-    if !crate::source::valid_host(host) {
+    if !crate::pipeline::source::valid_host(host) {
         return Err(format!("`{host}` is not HOST or HOST:PORT"));
     }
     if !path
@@ -647,7 +647,7 @@ fn registry(node: &Node, r: &mut RegistryConfig) -> Result<()> {
                     v.error(
                         format!(
                             "`{}` is not a registry: {why}",
-                            crate::source::redact_url(&url)
+                            crate::pipeline::source::redact_url(&url)
                         ),
                         "write HOST[:PORT] (oras.birb.homes, ghcr.io, 127.0.0.1:5000)",
                     )

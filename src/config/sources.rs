@@ -5,9 +5,9 @@
 
 use super::{Config, RegistryConfig};
 use crate::error::Result;
-use crate::fetch::HostAccess;
-use crate::source::Source;
-use crate::tools::Tool;
+use crate::maintain::tools::Tool;
+use crate::pipeline::fetch::HostAccess;
+use crate::pipeline::source::Source;
 
 /// `tool`'s repository on every configured registry (primary, then backups, in that order),
 /// with the per-host access settings that go into `NetOptions::hosts`.
@@ -60,7 +60,7 @@ mod tests {
              backup_registries:\n  - name: local\n    url: 127.0.0.1:5000\n    plain_http: true\n    namespace: mirror\n",
         )
         .unwrap();
-        let tool = crate::tools::by_name("protoc").unwrap();
+        let tool = crate::maintain::tools::by_name("protoc").unwrap();
         let (sources, hosts) = registry_sources(&c, tool).unwrap();
         assert_eq!(
             sources,

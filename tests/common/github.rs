@@ -17,7 +17,7 @@ pub struct Asset<'a> {
 impl<'a> Asset<'a> {
     /// An asset with the digest GitHub would report.
     pub fn new(name: &'a str, file: &'a Path) -> Asset<'a> {
-        let (sha, _) = protoreg::verify::hash_file(file).unwrap();
+        let (sha, _) = protoreg::pipeline::verify::hash_file(file).unwrap();
         Asset {
             name,
             file,

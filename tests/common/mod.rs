@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use protoreg::artifact::{self, ToolFile};
 use protoreg::auth::Credentials;
-use protoreg::extract::Format;
-use protoreg::fetch::NetOptions;
+use protoreg::pipeline::extract::Format;
+use protoreg::pipeline::fetch::NetOptions;
+use protoreg::pipeline::verify::{hash_file, Sha256};
 use protoreg::registry::Registry;
-use protoreg::verify::{hash_file, Sha256};
 
 /// The directory of real upstream-layout archives built by `scripts/install-deps`.
 pub fn fixtures() -> PathBuf {

@@ -81,7 +81,7 @@ pub fn buf_signature() -> PathBuf {
     let sums = std::fs::read(fixture("sha256.txt")).unwrap();
     let path = dir.join(format!(
         "sha256.txt.{}.minisig",
-        protoreg::verify::Sha256::of_bytes(&sums)
+        protoreg::pipeline::verify::Sha256::of_bytes(&sums)
     ));
     if !path.is_file() {
         let tmp = dir.join(format!(".{}.tmp", std::process::id()));
@@ -180,7 +180,10 @@ pub fn tag_digests(reg: &RegistryServer, repository: &str) -> Vec<(String, Strin
     tags.into_iter()
         .map(|t| {
             let (bytes, _) = client.manifest(repository, &t).unwrap().unwrap();
-            (t, protoreg::verify::Sha256::of_bytes(&bytes).oci())
+            (
+                t,
+                protoreg::pipeline::verify::Sha256::of_bytes(&bytes).oci(),
+            )
         })
         .collect()
 }

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::artifact::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-use crate::audit::Audit;
 use crate::config::{Config, RegistryConfig};
 use crate::error::{Error, IoContext, Result};
-use crate::oci_layout::{self, Layout};
+use crate::maintain::tools;
+use crate::operate::audit::Audit;
+use crate::operate::oci_layout::{self, Layout};
+use crate::pipeline::store::Store;
+use crate::pipeline::verify::{Expected, HashingWriter, Sha256};
 use crate::registry::Registry;
-use crate::store::Store;
-use crate::tools;
-use crate::verify::{Expected, HashingWriter, Sha256};
 
 pub enum Endpoint {
     Registry {
@@ -44,7 +44,7 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
     let cfg = if let Some(rest) = spec.strip_prefix("oci://") {
         let rest = rest.trim_end_matches('/');
         let (host, ns) = rest.split_once('/').unwrap_or((rest, ""));
-        if !crate::source::valid_host(host) {
+        if !crate::pipeline::source::valid_host(host) {
             return Err(Error::input(format!("`{spec}` is not a registry"), FORMS));
         }
         // A configured registry on the same host keeps its auth and plain_http settings.
@@ -186,13 +186,15 @@ impl Endpoint {
         let mut w = HashingWriter::for_expected(
             BufWriter::with_capacity(1 << 20, file),
             expected,
-            crate::verify::DEFAULT_MAX_UNSIZED,
+            crate::pipeline::verify::DEFAULT_MAX_UNSIZED,
         );
         match self {
             Endpoint::Registry { client, .. } => client.pull_blob(
                 &self.full(rel),
                 &expected.sha256,
-                expected.size.unwrap_or(crate::verify::DEFAULT_MAX_UNSIZED),
+                expected
+                    .size
+                    .unwrap_or(crate::pipeline::verify::DEFAULT_MAX_UNSIZED),
                 &mut w,
             )?,
             Endpoint::Layout { .. } => {
@@ -254,7 +256,7 @@ impl Endpoint {
 /// A repository name from the source (a registry's `_catalog` is remote data) becomes a
 /// directory under a layout root: it must be a plain relative path, no `..`, not absolute.
 fn checked_repository(from: &Endpoint, rel: &str) -> Result<()> {
-    crate::extract::safe_relative(rel)
+    crate::pipeline::extract::safe_relative(rel)
         .map(|_| ())
         .map_err(|why| Error::Registry {
             operation: "list repositories".into(),

@@ -11,9 +11,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::source::redact_url;
-use crate::tools::{Origin, Tool};
-use crate::verify::{HashingWriter, Sha256};
+use crate::maintain::tools::{Origin, Tool};
+use crate::pipeline::source::redact_url;
+use crate::pipeline::verify::{HashingWriter, Sha256};
 
 pub const ENV_API_URL: &str = "GITHUB_API_URL";
 pub const ENV_TOKEN: &str = "GITHUB_TOKEN";
@@ -82,7 +82,7 @@ impl Upstream {
 
     /// `config_api` is registry.yaml's GitHub API base, if any.
     pub fn new(config_api: Option<&str>) -> Result<Upstream> {
-        crate::fetch::install_tls_provider();
+        crate::pipeline::fetch::install_tls_provider();
         let api = std::env::var(ENV_API_URL)
             .ok()
             .filter(|v| !v.is_empty())
@@ -90,7 +90,7 @@ impl Upstream {
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let timeout = crate::settings::timeout()?;
         // Release assets run to ~50 MB: budget the whole body for 150 MiB at the floor rate.
-        let agent = crate::fetch::http_agent(timeout, 150 << 20, false);
+        let agent = crate::pipeline::fetch::http_agent(timeout, 150 << 20, false);
         Ok(Upstream {
             api: api.trim_end_matches('/').to_string(),
             token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),
@@ -114,7 +114,8 @@ impl Upstream {
             hint: format!("check {ENV_API_URL} (GitHub Enterprise: https://HOST/api/v3) and {ENV_TOKEN} (rate limits)"),
         }
         };
-        let mut resp = crate::fetch::http_get(&self.agent, url, &headers, None).map_err(failed)?;
+        let mut resp =
+            crate::pipeline::fetch::http_get(&self.agent, url, &headers, None).map_err(failed)?;
         match resp.status().as_u16() {
             200 => {}
             404 => return Ok(None),
@@ -158,7 +159,7 @@ impl Upstream {
                 break;
             }
         }
-        out.sort_by(|a, b| crate::version::compare(&b.version, &a.version));
+        out.sort_by(|a, b| crate::maintain::version::compare(&b.version, &a.version));
         Ok(out)
     }
 
@@ -255,7 +256,7 @@ impl Upstream {
             reason,
             hint: "check the version, and the tool's url in toolchains/tools.bzl".into(),
         };
-        let resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
+        let resp = crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
         match resp.status().as_u16() {
             200 => {}
             404 | 410 => return Ok(None),
@@ -280,7 +281,8 @@ impl Upstream {
             reason,
             hint: "re-run: downloads are verified and nothing is kept from a failed one".into(),
         };
-        let mut resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
+        let mut resp =
+            crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
         if resp.status().as_u16() != 200 {
             return Err(failed(format!("HTTP {}", resp.status().as_u16())));
         }
@@ -300,7 +302,8 @@ impl Upstream {
             reason,
             hint: "re-run later, or check the release's assets".into(),
         };
-        let mut resp = crate::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
+        let mut resp =
+            crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
         if resp.status().as_u16() != 200 {
             return Err(failed(format!("HTTP {}", resp.status().as_u16())));
         }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::verify::Expected;
+use crate::pipeline::verify::Expected;
 
 pub fn fetch(dir: &Path, expected: &Expected, sink: &mut dyn Write) -> Result<(), String> {
     if !dir.join("oci-layout").is_file() {

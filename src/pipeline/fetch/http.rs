@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::NetOptions;
-use crate::source::redact_url;
+use crate::pipeline::source::redact_url;
 
 /// Redirects [`get`] follows before giving up.
 pub const MAX_REDIRECTS: usize = 10;

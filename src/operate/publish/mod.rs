@@ -15,17 +15,17 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::artifact::{self, PlatformManifest, ToolFile};
-use crate::audit::Audit;
 use crate::config::{Config, RegistryConfig};
 use crate::error::{Error, Result};
-use crate::extract::Format;
-use crate::pins::Pins;
+use crate::maintain::pins::Pins;
+use crate::maintain::tools::Tool;
+use crate::maintain::upstream::{parse_checksums, Release, ReleaseAsset, Upstream};
+use crate::operate::audit::Audit;
+use crate::pipeline::extract::Format;
+use crate::pipeline::store::Store;
+use crate::pipeline::verify::Sha256;
 use crate::platform::{self, Platform};
 use crate::registry::Registry;
-use crate::store::Store;
-use crate::tools::Tool;
-use crate::upstream::{parse_checksums, Release, ReleaseAsset, Upstream};
-use crate::verify::Sha256;
 
 pub use progress::Progress;
 
@@ -117,7 +117,7 @@ pub struct Publisher<'a> {
 /// host states no release date: its artifacts get the Unix epoch, as reproducible builds
 /// do, so publishing again gives the same manifest.
 fn created_of(release: &Release, tool: &Tool) -> Result<String> {
-    if tool.origin != crate::tools::Origin::GitHub {
+    if tool.origin != crate::maintain::tools::Origin::GitHub {
         return Ok(crate::utc::format(0));
     }
     let raw = release.published_at.as_deref().unwrap_or_default();
@@ -181,7 +181,7 @@ impl Publisher<'_> {
             if asset.size == 0 {
                 return Err(Error::Registry {
                     operation: "find the asset's size".into(),
-                    registry: crate::source::redact_url(&asset.browser_download_url),
+                    registry: crate::pipeline::source::redact_url(&asset.browser_download_url),
                     reason: "the host states no Content-Length".into(),
                     hint: "publish from a host that states sizes, or mirror the asset to one"
                         .into(),
@@ -190,8 +190,8 @@ impl Publisher<'_> {
             let mut known = Vec::new();
             if let Some(d) = asset.reported_sha256() {
                 let who = match tool.origin {
-                    crate::tools::Origin::GitHub => "github",
-                    crate::tools::Origin::Url { .. } => "checksum_url",
+                    crate::maintain::tools::Origin::GitHub => "github",
+                    crate::maintain::tools::Origin::Url { .. } => "checksum_url",
                 };
                 known.push((who.to_string(), d));
             }
@@ -287,7 +287,8 @@ impl Publisher<'_> {
                 })?;
                 let sig_text = self.upstream.text(&sig.browser_download_url)?;
                 let what = format!("{} {} `{file}`", tool.name, release.version);
-                let verdict = crate::signature::verify(text.as_bytes(), &sig_text, &key, &what);
+                let verdict =
+                    crate::operate::signature::verify(text.as_bytes(), &sig_text, &key, &what);
                 self.audit
                     .op(
                         "publish.signature",

@@ -12,10 +12,10 @@ use crate::commands::context::Context;
 use crate::commands::versions::{parse_tag, TagKind};
 use crate::config::{Config, RegistryConfig};
 use crate::error::Result;
-use crate::pins::Pins;
+use crate::maintain::pins::Pins;
+use crate::maintain::tools::{self, Tool};
+use crate::pipeline::verify::Sha256;
 use crate::registry::Registry;
-use crate::tools::{self, Tool};
-use crate::verify::Sha256;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Decision {

@@ -228,7 +228,7 @@ pub fn extract_tar_gz_stream_reporting(
     x.written_files = written;
     match x.tar_gz(reader) {
         _ if x.deferred => {
-            crate::store::remove_tree(dest);
+            crate::pipeline::store::remove_tree(dest);
             Ok(Streamed::Deferred)
         }
         Ok(()) => Ok(Streamed::Extracted(Box::new(Unfinished(x)))),
@@ -358,7 +358,7 @@ impl Extractor {
                 let mode = meta.permissions().mode() & 0o7777;
                 let with_x = mode | ((mode & 0o444) >> 2) | 0o100;
                 if with_x != mode {
-                    crate::store::set_mode(&path, with_x)?;
+                    crate::pipeline::store::set_mode(&path, with_x)?;
                 }
             }
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, IoContext, Result};
-use crate::store::{remove_tree, unique_name};
+use crate::pipeline::store::{remove_tree, unique_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
@@ -183,25 +183,25 @@ fn plan_tree(
 }
 
 /// Copy (or with `clone`, clone where the file system can) files, the largest first, on a few
-/// threads ([`crate::spread`]). Returns how many were cloned and how many copied.
+/// threads ([`crate::pipeline::spread`]). Returns how many were cloned and how many copied.
 fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(usize, usize)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let cloned = AtomicUsize::new(0);
     // Once the file system says it cannot clone, the rest are copied without asking again.
     let can_clone = AtomicBool::new(clone);
-    crate::spread::largest_first(
+    crate::pipeline::spread::largest_first(
         &mut copies,
         |c| c.0,
         16 << 20,
         |(_, from, to)| {
             if can_clone.load(Ordering::Relaxed) {
-                match crate::reflink::clone_file(from, to) {
+                match crate::pipeline::reflink::clone_file(from, to) {
                     Ok(()) => {
                         make_users(from, to)?;
                         cloned.fetch_add(1, Ordering::Relaxed);
                         return Ok(());
                     }
-                    Err(e) if crate::reflink::unsupported(&e) => {
+                    Err(e) if crate::pipeline::reflink::unsupported(&e) => {
                         can_clone.store(false, Ordering::Relaxed);
                     }
                     Err(e) => return Err(Error::io("clone to", to, e)),
@@ -219,7 +219,7 @@ fn copy_one(from: &Path, to: &Path) -> Result<()> {
     fs::copy(from, to).ctx("copy to", to)?;
     // Copies are the user's to change and delete.
     let mode = fs::metadata(to).ctx("inspect", to)?.permissions().mode();
-    crate::store::set_mode(to, mode | 0o200)
+    crate::pipeline::store::set_mode(to, mode | 0o200)
 }
 
 /// A clone gets its source's permissions (exec bits included), plus the user's write bit.
@@ -230,5 +230,5 @@ fn make_users(from: &Path, to: &Path) -> Result<()> {
         .permissions()
         .mode()
         & 0o777;
-    crate::store::set_mode(to, mode | 0o200)
+    crate::pipeline::store::set_mode(to, mode | 0o200)
 }

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
-use crate::extract::Format;
+use crate::maintain::starlark_lit::{self, Value};
+use crate::pipeline::extract::Format;
 use crate::platform::{self, Platform};
-use crate::starlark_lit::{self, Value};
 
 pub const ENV_CATALOGUE: &str = "PROTOREG_CATALOGUE";
 /// Beside the pins file: `toolchains/tools.bzl`.
 pub const FILE_NAME: &str = "tools.bzl";
-const BUILT_IN: &str = include_str!("../toolchains/tools.bzl");
+const BUILT_IN: &str = include_str!("../../toolchains/tools.bzl");
 const BUILT_IN_NAME: &str = "<protoreg's built-in toolchains/tools.bzl>";
 
 /// Where a tool's releases come from.
@@ -106,7 +106,7 @@ pub fn locate() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(ENV_CATALOGUE).filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let beside = crate::pins::locate(pins.as_deref())
+    let beside = crate::maintain::pins::locate(pins.as_deref())
         .ok()?
         .with_file_name(FILE_NAME);
     beside.is_file().then_some(beside)

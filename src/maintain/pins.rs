@@ -1,18 +1,18 @@
 //! The pins: the one source of truth for (tool, version, platform) -> (format, size, sha256,
 //! upstream URL). The size may be `None`: upstreams publish sha256 values almost everywhere
 //! but exact sizes almost nowhere, so a pin without one is verified by its sha256 alone. They live in `toolchains/pins.bzl`, a Starlark file that Buck2 loads and
-//! protoreg reads (see [`crate::starlark_lit`]); only `protoreg bump` writes it, in a fixed
+//! protoreg reads (see [`crate::maintain::starlark_lit`]); only `protoreg bump` writes it, in a fixed
 //! order with one line per value, so a bump is a small reviewable diff.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::extract::{Format, Layout};
+use crate::maintain::starlark_lit::{self, quote, Value};
+use crate::maintain::tools::{self, Tool};
+use crate::pipeline::extract::{Format, Layout};
+use crate::pipeline::verify::{Expected, Sha256};
 use crate::platform::{self, PLATFORMS};
-use crate::starlark_lit::{self, quote, Value};
-use crate::tools::{self, Tool};
-use crate::verify::{Expected, Sha256};
 
 pub const ENV_PINS: &str = "PROTOREG_PINS";
 pub const DEFAULT_PATH: &str = "toolchains/pins.bzl";
@@ -25,7 +25,7 @@ const SHAPE: &str = "must be (format, size > 0 or None, sha256, url)";
 pub struct Pin {
     pub format: Format,
     /// Bytes, or None when upstream states none (the body is then capped, see
-    /// [`crate::verify::max_unsized_bytes`]).
+    /// [`crate::pipeline::verify::max_unsized_bytes`]).
     pub size: Option<u64>,
     pub sha256: Sha256,
     pub url: String,
@@ -282,7 +282,7 @@ impl Pins {
         for (tool, versions) in &self.pins {
             s.push_str(&format!("    {}: {{\n", quote(tool)));
             let mut vs: Vec<_> = versions.keys().collect();
-            vs.sort_by(|a, b| crate::version::compare(a, b));
+            vs.sort_by(|a, b| crate::maintain::version::compare(a, b));
             for v in vs {
                 s.push_str(&format!("        {}: {{\n", quote(v)));
                 for (plat, pin) in &versions[v] {
@@ -304,7 +304,7 @@ impl Pins {
         for (tool, versions) in &self.provenance {
             s.push_str(&format!("    {}: {{\n", quote(tool)));
             let mut vs: Vec<_> = versions.keys().collect();
-            vs.sort_by(|a, b| crate::version::compare(a, b));
+            vs.sort_by(|a, b| crate::maintain::version::compare(a, b));
             for v in vs {
                 s.push_str(&format!("        {}: {},\n", quote(v), quote(&versions[v])));
             }

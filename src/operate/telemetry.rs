@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::audit::{Audit, Entry};
 use crate::error::{Error, Result};
-use crate::metrics::{self, Metrics};
-use crate::resolve::Outcome;
-use crate::verify::Expected;
+use crate::operate::audit::{Audit, Entry};
+use crate::operate::metrics::{self, Metrics};
+use crate::pipeline::resolve::Outcome;
+use crate::pipeline::verify::Expected;
 
 /// The audit log for a cache: `PROTOREG_AUDIT_LOG`, else `configured`, else the cache's own.
 pub fn audit_for(cache_dir: &Path, configured: Option<&Path>) -> Audit {
@@ -16,7 +16,7 @@ pub fn audit_for(cache_dir: &Path, configured: Option<&Path>) -> Audit {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| configured.map(Path::to_path_buf))
-        .unwrap_or_else(|| crate::audit::default_path(cache_dir));
+        .unwrap_or_else(|| crate::operate::audit::default_path(cache_dir));
     Audit::new(path)
 }
 

@@ -20,7 +20,7 @@
 //! existed.
 //!
 //! Each tree has a manifest beside it, `trees-v1/<2 hex>/<key>.manifest` (every path, type,
-//! mode, size and sha256 in it, see [`crate::cache_scan::manifest_of`]), installed just
+//! mode, size and sha256 in it, see [`crate::pipeline::cache_scan::manifest_of`]), installed just
 //! before the tree, so `protoreg cache verify` can tell a changed tree from a sound one. A
 //! blob is fsynced (file, then its directory) before it is installed, and re-verified (size
 //! and sha256) before a new tree is made from it. Entries are real files and directories:
@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, IoContext, Result};
-use crate::verify::Sha256;
+use crate::pipeline::verify::Sha256;
 
 pub const ENV_CACHE_DIR: &str = "PROTOREG_CACHE_DIR";
 
@@ -157,9 +157,12 @@ impl Store {
     /// replaced, truncated, a torn write) is moved out of the cache and reported on stderr,
     /// and `None` returned: it is fetched again like a missing one. Call with the entry's lock
     /// held.
-    pub fn verified_blob(&self, expected: &crate::verify::Expected) -> Option<(PathBuf, u64)> {
+    pub fn verified_blob(
+        &self,
+        expected: &crate::pipeline::verify::Expected,
+    ) -> Option<(PathBuf, u64)> {
         let path = self.lookup(&self.blob_path(&expected.sha256))?;
-        let problem = match crate::verify::hash_file(&path) {
+        let problem = match crate::pipeline::verify::hash_file(&path) {
             Ok((sha, size))
                 if sha == expected.sha256 && expected.size.is_none_or(|n| n == size) =>
             {
@@ -336,7 +339,7 @@ impl Store {
             .ctx("sync to disk", tmp)?;
         self.install(tmp, &dest, false)?;
         if let Some(dir) = dest.parent() {
-            crate::reflink::sync_dir(dir).ctx("sync to disk", dir)?;
+            crate::pipeline::reflink::sync_dir(dir).ctx("sync to disk", dir)?;
         }
         Ok(dest)
     }
@@ -350,7 +353,7 @@ impl Store {
     /// after (a process killed in between leaves a complete entry whose top directory is
     /// writable by its owner, nothing worse).
     pub fn install_tree(&self, tmp: &Path, key: &Sha256) -> Result<PathBuf> {
-        self.install_tree_with(tmp, key, &crate::cache_scan::Prehashed::new())
+        self.install_tree_with(tmp, key, &crate::pipeline::cache_scan::Prehashed::new())
     }
 
     /// [`Store::install_tree`], with files already hashed during the extraction.
@@ -358,7 +361,7 @@ impl Store {
         &self,
         tmp: &Path,
         key: &Sha256,
-        prehashed: &crate::cache_scan::Prehashed,
+        prehashed: &crate::pipeline::cache_scan::Prehashed,
     ) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let dest = self.tree_path(key);
@@ -369,7 +372,7 @@ impl Store {
         // The manifest is taken from the finished, read-only tree and installed first: a tree
         // that exists always has the manifest it was installed with.
         let prepared = prepared.and_then(|mode| {
-            let manifest = crate::cache_scan::manifest_of_with(tmp, prehashed)?;
+            let manifest = crate::pipeline::cache_scan::manifest_of_with(tmp, prehashed)?;
             self.install_manifest(&self.manifest_path(key), manifest.as_bytes())?;
             Ok(mode)
         });

@@ -6,14 +6,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cache_scan::{PreHasher, Prehashed};
 use crate::error::{Attempt, Error, IoContext, Result};
-use crate::extract::{self, Layout};
-use crate::fetch::{Fetcher, NetOptions};
-use crate::materialize::{self, Link};
-use crate::source::Source;
-use crate::store::{remove_tree, Store};
-use crate::verify::{Expected, HashingWriter, Sha256};
+use crate::pipeline::cache_scan::{PreHasher, Prehashed};
+use crate::pipeline::extract::{self, Layout};
+use crate::pipeline::fetch::{Fetcher, NetOptions};
+use crate::pipeline::materialize::{self, Link};
+use crate::pipeline::source::Source;
+use crate::pipeline::store::{remove_tree, Store};
+use crate::pipeline::verify::{Expected, HashingWriter, Sha256};
 
 /// What to materialize: the pinned bytes and how to unpack them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct Options {
     pub offline: bool,
     pub net: NetOptions,
     /// The most bytes a source may send for an artifact of unknown size
-    /// ([`crate::verify::max_unsized_bytes`]).
+    /// ([`crate::pipeline::verify::max_unsized_bytes`]).
     pub max_unsized: u64,
 }
 
@@ -368,7 +368,7 @@ pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<
             "give the path of the downloaded archive",
         ));
     }
-    let (sha, size) = crate::verify::hash_file(archive)?;
+    let (sha, size) = crate::pipeline::verify::hash_file(archive)?;
     let expected = &artifact.expected;
     let mismatch = |what: &str, want: String, got: String| Error::Verification {
         what: format!("{what} of `{}`", archive.display()),
@@ -402,7 +402,7 @@ pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::Format;
+    use crate::pipeline::extract::Format;
 
     fn artifact(size: Option<u64>) -> Artifact {
         Artifact {

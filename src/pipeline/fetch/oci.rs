@@ -14,7 +14,7 @@ use oci_client::{Client, Reference};
 
 use super::NetOptions;
 use crate::auth;
-use crate::verify::Expected;
+use crate::pipeline::verify::Expected;
 
 pub struct OciFetcher {
     runtime: tokio::runtime::Runtime,

@@ -12,8 +12,8 @@ pub use oci::oci_client_config;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::source::Source;
-use crate::verify::Expected;
+use crate::pipeline::source::Source;
+use crate::pipeline::verify::Expected;
 
 pub use crate::settings::ENV_TIMEOUT;
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::commands::context::Context;
 use crate::config::RegistryConfig;
-use crate::pins::Pins;
-use crate::tools;
+use crate::maintain::pins::Pins;
+use crate::maintain::tools;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,7 +181,7 @@ pub fn check(ctx: &mut Context, pins: Option<&Pins>) -> Report {
         checks.insert(key, Check::Registry(c));
     }
     let store = ctx.store();
-    let bytes = crate::cache_scan::usage(&store);
+    let bytes = crate::pipeline::cache_scan::usage(&store);
     let limit = ctx.config.max_cache_bytes();
     let usage_percent = if limit == 0 {
         if bytes == 0 {

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{self, BundleArtifact, BundleDoc, BundleMember};
-use crate::audit::Audit;
 use crate::config::{Bundle, Config, RegistryConfig};
 use crate::error::{Error, Result};
+use crate::operate::audit::Audit;
+use crate::operate::publish::{Counters, Outcome};
+use crate::pipeline::verify::Sha256;
 use crate::platform::{self, CANONICAL};
-use crate::publish::{Counters, Outcome};
 use crate::registry::Registry;
-use crate::verify::Sha256;
 
 /// The tag every bundle also carries.
 pub const LATEST: &str = "latest";
@@ -103,7 +103,7 @@ pub fn document(
                     format: format.as_str().to_string(),
                     strip_prefix: tool.strip_prefix.to_string(),
                     // A raw artifact is its first binary alone.
-                    binaries: crate::pins::layout(tool, format, plat).executables,
+                    binaries: crate::maintain::pins::layout(tool, format, plat).executables,
                 },
             );
         }
@@ -250,11 +250,11 @@ pub fn fetch(
         reason: format!("the document layer's digest is not valid: {}", e.summary()),
         hint: "re-publish the bundle".into(),
     })?;
-    let expected = crate::verify::Expected {
+    let expected = crate::pipeline::verify::Expected {
         sha256: digest.clone(),
         size: Some(layer.size),
     };
-    let mut w = crate::verify::HashingWriter::new(Vec::new(), layer.size);
+    let mut w = crate::pipeline::verify::HashingWriter::new(Vec::new(), layer.size);
     client.pull_blob(&repo, &digest, layer.size, &mut w)?;
     let doc_bytes = w.finish(
         &expected,
@@ -318,7 +318,7 @@ pub fn remember(
         document_sha256: fetched.doc_digest.oci(),
         document,
     };
-    crate::store::write_atomic(
+    crate::pipeline::store::write_atomic(
         &cache_path(cache, host, repository, tag),
         &artifact::to_bytes(&entry),
     )

@@ -154,7 +154,7 @@ pub fn path(cache_dir: &Path) -> PathBuf {
 fn lock(cache_dir: &Path) -> Result<File> {
     let p = cache_dir.join("locks").join("metrics.lock");
     // Held only for a read-modify-write of a small file: a long wait means a stuck process.
-    crate::store::lock_exclusive(crate::store::open_lock_file(&p)?, &p, 60)
+    crate::pipeline::store::lock_exclusive(crate::pipeline::store::open_lock_file(&p)?, &p, 60)
 }
 
 fn read(path: &Path) -> Result<Metrics> {
@@ -185,7 +185,7 @@ pub fn record(cache_dir: &Path, delta: &Metrics) -> Result<()> {
     let mut totals = read(&p)?;
     totals.merge(delta);
     let bytes = serde_json::to_vec_pretty(&totals).unwrap_or_default();
-    crate::store::write_atomic(&p, &bytes)
+    crate::pipeline::store::write_atomic(&p, &bytes)
 }
 
 /// Best-effort [`record`] for commands whose own outcome matters more than the counters.

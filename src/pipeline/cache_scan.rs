@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{IoContext, Result};
-use crate::store::{manifest_for, Store};
-use crate::verify::{hash_file, Sha256};
+use crate::pipeline::store::{manifest_for, Store};
+use crate::pipeline::verify::{hash_file, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -246,7 +246,7 @@ type FileToHash = (u64, PathBuf, Vec<u8>, u32);
 
 fn hash_files(mut files: Vec<FileToHash>) -> Result<Vec<(Vec<u8>, Item)>> {
     let done = std::sync::Mutex::new(Vec::with_capacity(files.len()));
-    crate::spread::largest_first(
+    crate::pipeline::spread::largest_first(
         &mut files,
         |f| f.0,
         8 << 20,

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{Error, IoContext, Result};
+use crate::pipeline::store::{unique_name, write_atomic};
+use crate::pipeline::verify::{Expected, Sha256};
 use crate::registry::{Document, MAX_MANIFEST_BYTES};
-use crate::store::{unique_name, write_atomic};
-use crate::verify::{Expected, Sha256};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;

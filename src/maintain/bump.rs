@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::extract;
-use crate::pins::{self, Pin, Pins};
+use crate::maintain::pins::{self, Pin, Pins};
+use crate::maintain::tools::{self, Origin, Tool};
+use crate::maintain::upstream::{self, Release, Upstream};
+use crate::pipeline::extract;
+use crate::pipeline::verify::Sha256;
 use crate::platform::{self, Platform};
-use crate::tools::{self, Origin, Tool};
-use crate::upstream::{self, Release, Upstream};
-use crate::verify::Sha256;
 
 /// New pins for one (tool, version), ready to write.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
                 let limit = if sized {
                     asset.size
                 } else {
-                    crate::verify::max_unsized_bytes()?
+                    crate::pipeline::verify::max_unsized_bytes()?
                 };
                 let (got, size) = up.download(&asset.browser_download_url, &dest, limit)?;
                 if sized && size != asset.size {
@@ -175,7 +175,7 @@ fn provenance(
         ),
         Origin::Url { url, .. } => format!(
             "{} version {}: sizes from the host's Content-Length, sha256 from {}; the {} binary reported `{}`",
-            crate::source::redact_url(url),
+            crate::pipeline::source::redact_url(url),
             release.version,
             sha_from.join(" + "),
             host.name,
@@ -314,7 +314,7 @@ pub fn outdated(up: &Upstream, pins: &Pins) -> Result<Vec<Outdated>> {
 
 /// Write the pins file atomically: an interrupted bump leaves the old file whole.
 pub fn write(path: &Path, pins: &Pins) -> Result<()> {
-    crate::store::write_atomic(path, pins.render().as_bytes())
+    crate::pipeline::store::write_atomic(path, pins.render().as_bytes())
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::cache_scan::{self, Entry, Kind};
 use crate::error::{Error, IoContext, Result};
-use crate::store::{self, Store};
+use crate::pipeline::cache_scan::{self, Entry, Kind};
+use crate::pipeline::store::{self, Store};
 
 /// How long cleanup waits for running builds to release the cache.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
@@ -24,7 +24,7 @@ fn lock_path(cache: &Path) -> PathBuf {
 }
 
 fn open_lock(cache: &Path) -> Result<File> {
-    crate::store::open_lock_file(&lock_path(cache))
+    crate::pipeline::store::open_lock_file(&lock_path(cache))
 }
 
 /// Held by every process that uses cache entries; cleanup waits for all of them. Best
@@ -36,7 +36,11 @@ pub fn use_guard(cache: &Path) -> Option<File> {
 }
 
 fn exclusive(cache: &Path) -> Result<File> {
-    crate::store::lock_exclusive(open_lock(cache)?, &lock_path(cache), LOCK_WAIT.as_secs())
+    crate::pipeline::store::lock_exclusive(
+        open_lock(cache)?,
+        &lock_path(cache),
+        LOCK_WAIT.as_secs(),
+    )
 }
 
 /// `7d`, `12h`, `30m`, `45s`, or a bare number of days (the seed's `--older-than 7`).
@@ -220,7 +224,7 @@ pub fn run(
     older_than: Duration,
     max_size: Option<u64>,
     dry_run: bool,
-    audit: &crate::audit::Audit,
+    audit: &crate::operate::audit::Audit,
     named_by: &str,
 ) -> Result<Plan> {
     if !check_marked(store, named_by)? {

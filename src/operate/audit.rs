@@ -20,7 +20,7 @@ pub fn default_path(cache_dir: &Path) -> PathBuf {
 const SECRET_VARS: &[&str] = &[
     crate::auth::ENV_PASSWORD,
     crate::auth::ENV_TOKEN,
-    crate::upstream::ENV_TOKEN,
+    crate::maintain::upstream::ENV_TOKEN,
 ];
 
 #[derive(Debug, Clone, Serialize)]
