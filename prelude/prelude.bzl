@@ -18,6 +18,7 @@ load(
     _proto_builtin_gen = "proto_builtin_gen",
     _proto_library = "proto_library",
     _proto_plugin_gen = "proto_plugin_gen",
+    _registry_image = "registry_image",
 )
 
 buf_breaking_test = _buf_breaking_test
@@ -34,6 +35,7 @@ platform = _platform
 proto_builtin_gen = _proto_builtin_gen
 proto_library = _proto_library
 proto_plugin_gen = _proto_plugin_gen
+registry_image = _registry_image
 
 native = struct(
     buf_breaking_test = _buf_breaking_test,
@@ -50,4 +52,5 @@ native = struct(
     proto_builtin_gen = _proto_builtin_gen,
     proto_library = _proto_library,
     proto_plugin_gen = _proto_plugin_gen,
+    registry_image = _registry_image,
 )

@@ -75,6 +75,42 @@ pub enum Command {
     Mirror(MirrorArgs),
     /// Inspect the local cache (`cache verify`).
     Cache(CacheArgs),
+    /// Breaking-change baselines in the registry (`baseline push`).
+    Baseline(BaselineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Push a proto library's descriptor set (a buf image) as an ORAS artifact tagged by the
+    /// API's release version, and print the `registry_image` target that pins it.
+    Push(BaselinePushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselinePushArgs {
+    /// The descriptor set: a proto_library's output (`buck2 build //pkg:lib --show-output`).
+    pub image: PathBuf,
+    /// Repository under the registry namespace, e.g. `images/acme-weather`.
+    #[arg(long)]
+    pub repository: String,
+    /// The API's release version, e.g. `v1.0.0`. A pushed tag never changes.
+    #[arg(long)]
+    pub tag: String,
+    /// The registry to push to: `primary` (default) or a backup's name.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// The name of the printed `registry_image` target.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print JSON (status, repository, tag, sha256, size, manifest digest) instead.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

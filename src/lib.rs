@@ -45,5 +45,8 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Mirror(args) => commands::mirror::run(&cli.global, args),
         Command::Publish(args) => commands::publish::run(&cli.global, args),
         Command::Cache(args) => commands::cache::run(&cli.global, args),
+        Command::Baseline(args) => match &args.command {
+            cli::BaselineCommand::Push(push) => commands::baseline::push(&cli.global, push),
+        },
     }
 }

@@ -434,7 +434,7 @@ fn a_catalogue_entry_without_what_the_rules_need_is_an_analysis_error_naming_it(
 struct Loopback {
     gh: FakeGitHub,
     reg: RegistryServer,
-    _ws: Workspace,
+    ws: Workspace,
 }
 
 const GO_REPO: &str = "protocolbuffers/protobuf-go";
@@ -513,7 +513,7 @@ impl Loopback {
             ]);
             assert!(out.status.success(), "publish {tool}: {}", text(&out));
         }
-        Loopback { gh, reg, _ws: ws }
+        Loopback { gh, reg, ws }
     }
 
     fn url(&self, repo: &str, tag: &str, name: &str) -> String {
@@ -828,6 +828,68 @@ fn run_tests(p: &Project, extra: &[&str]) -> String {
         "expected the four buf tests to pass:\n{report}"
     );
     report
+}
+
+#[test]
+fn a_baseline_in_the_registry_fails_a_breaking_change_and_passes_once_reverted() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let p = Project::as_committed();
+    up.configure(&p);
+    // Release v1.0.0: the library's descriptor set, pushed; protoreg prints the target.
+    let weather = "//examples/proto/acme/weather/v1";
+    let set = outputs(&p, &format!("{weather}:weather"), &[]);
+    let o = up.ws.run(&[
+        "baseline",
+        "push",
+        set[0].to_str().unwrap(),
+        "--repository",
+        "images/acme-weather",
+        "--tag",
+        "v1.0.0",
+        "--name",
+        "weather_released",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pinned = String::from_utf8(o.stdout).unwrap();
+    let buck = p.path().join("examples/proto/acme/weather/v1/BUCK");
+    let mut text_of_buck = std::fs::read_to_string(&buck).unwrap();
+    text_of_buck.push('\n');
+    text_of_buck.push_str(&pinned);
+    text_of_buck.push_str(
+        "\nbuf_breaking_test(\n    name = \"weather_breaking_released\",\n    proto = \":weather\",\n    against = \":weather_released\",\n    config = \"//examples/proto:buf.yaml\",\n)\n",
+    );
+    std::fs::write(&buck, text_of_buck).unwrap();
+    let test = format!("{weather}:weather_breaking_released");
+    let native = ["-c", "protobuf.fetch_mode=native"];
+    for extra in [&[][..], &native[..]] {
+        let mut args = vec!["test", test.as_str()];
+        args.extend_from_slice(extra);
+        let out = p.buck2(&args);
+        assert!(out.status.success(), "{extra:?}: {}", text(&out));
+    }
+    // A field changes type: buf's message, from the registry's baseline.
+    let proto = "examples/proto/acme/weather/v1/weather.proto";
+    p.edit(
+        proto,
+        "double temperature_celsius = 3;",
+        "string temperature_celsius = 3;",
+    );
+    let out = p.buck2(&["test", &test]);
+    let report = strip_ansi(&text(&out));
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("changed type from \"double\" to \"string\""),
+        "{report}"
+    );
+    // Reverted: the API is v1.0.0's again.
+    p.edit(
+        proto,
+        "string temperature_celsius = 3;",
+        "double temperature_celsius = 3;",
+    );
+    let out = p.buck2(&["test", &test]);
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]

@@ -149,8 +149,9 @@ buf_breaking_test = rule(
     impl = _buf_breaking_test_impl,
     attrs = _with_common({
         "against": attrs.source(
-            doc = "The baseline: a buf image or FileDescriptorSet file (`.binpb`), or a " +
-                  "proto_library of the previous version (its default output is one). No git.",
+            doc = "The baseline: a buf image or FileDescriptorSet file (`.binpb`), a " +
+                  "proto_library of the previous version (its default output is one), or a " +
+                  "`registry_image` (the released version's image, pinned in the registry). No git.",
         ),
         "config": _CONFIG_ATTR,
         "error_format": attrs.enum(["text", "json", "msvs", "junit", "github-actions"], default = "text"),

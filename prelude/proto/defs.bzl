@@ -7,6 +7,7 @@ load("@protobuf//proto:defs.bzl", "proto_library", "go_proto_gen", "buf_lint_tes
 (With this repository's own prelude they are globals already.)
 """
 
+load(":baseline.bzl", _registry_image = "registry_image")
 load(":buf.bzl", _buf_breaking_test = "buf_breaking_test", _buf_format_test = "buf_format_test", _buf_lint_test = "buf_lint_test")
 load(":compat.bzl", "POSIX_SHELL", "requiring_toolchains")
 load(":codegen.bzl", _es_proto_gen = "es_proto_gen", _go_proto_gen = "go_proto_gen", _proto_builtin_gen = "proto_builtin_gen", _proto_plugin_gen = "proto_plugin_gen")
@@ -21,6 +22,7 @@ ProtocToolchainInfo = _ProtocToolchainInfo
 es_proto_gen = _es_proto_gen
 go_proto_gen = _go_proto_gen
 node_protoc_plugin = _node_protoc_plugin
+registry_image = _registry_image
 
 # The rules, each requiring the toolchains it uses by default to be pinned (compat.bzl).
 

@@ -42,6 +42,7 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 """
 
 load(":compat.bzl", "KEYED_PLATFORMS", "POSIX_SHELL", "compatibility_key")
+load(":config.bzl", "protobuf_config")
 load(":fetch.bzl", "protoreg_binary", "tool_distribution", "tool_missing")
 load(":platform_setting.bzl", "availability", "platform_setting")
 load(
@@ -65,42 +66,6 @@ def _check_spec(tool: str, spec: typing.Any) -> None:
         fail("{} has no `binaries`: name the executables in the tree, e.g. [\"bin/protoc\"]".format(where))
     if type(spec.get("oci_repository")) != "string":
         fail("{} has no `oci_repository`: where it lives in the registry, e.g. \"plugins/{}\"".format(where, tool))
-
-def _config_bool(key: str) -> bool:
-    value = read_root_config("protobuf", key, "false").lower()
-    if value not in ("true", "false"):
-        fail("`.buckconfig` [protobuf] {} = {}: expected true or false".format(key, value))
-    return value == "true"
-
-def _protoc_gen_es() -> str:
-    value = read_root_config("protobuf", "protoc_gen_es", "")
-    if value and "//" not in value:
-        fail("`.buckconfig` [protobuf] protoc_gen_es = {}: expected the label of a `node_protoc_plugin` target, e.g. `root//examples/es:protoc-gen-es`".format(value))
-    return value
-
-def _config() -> struct:
-    fetch_mode = read_root_config("protobuf", "fetch_mode", "helper")
-    if fetch_mode not in ("helper", "native"):
-        fail("`.buckconfig` [protobuf] fetch_mode = {}: expected helper or native".format(fetch_mode))
-    registries = [read_root_config("protobuf", "registry", "")]
-    registries.extend(read_root_config("protobuf", "mirrors", "").split(","))
-    registries = [r.strip().rstrip("/") for r in registries if r.strip()]
-    for registry in registries:
-        if "://" in registry:
-            fail("`.buckconfig` [protobuf]: registry `{}` must be HOST[:PORT]/NAMESPACE, without a scheme".format(registry))
-    link = read_root_config("protobuf", "link", "")
-    if link not in ("", "copy", "hardlink"):
-        fail("`.buckconfig` [protobuf] link = {}: expected copy or hardlink".format(link))
-    return struct(
-        cache_dir = read_root_config("protobuf", "cache_dir", ""),
-        fetch_mode = fetch_mode,
-        link = link,
-        offline = _config_bool("offline"),
-        plain_http = _config_bool("plain_http"),
-        protoc_gen_es = _protoc_gen_es(),
-        protoreg = read_root_config("protobuf", "protoreg", "target/release/protoreg"),
-        registries = registries,
-    )
 
 def _distributions(
         tool: str,
@@ -216,7 +181,7 @@ def protobuf_toolchains(
         defaults: dict[str, str] | None = None,
         visibility: list[str] = ["PUBLIC"]) -> None:
     """Defines the protobuf toolchains of a `toolchains` package from the catalogue and pins."""
-    config = _config()
+    config = protobuf_config()
     if defaults == None:
         defaults = {tool: spec["default"] for tool, spec in tools.items() if "default" in spec}
 

@@ -1,5 +1,6 @@
 //! One module per subcommand: argument validation (exit 2 on bad input) and output.
 
+pub mod baseline;
 pub mod bump;
 pub mod bundle;
 pub mod cache;

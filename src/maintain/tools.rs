@@ -512,14 +512,8 @@ impl Tool {
             }
         }
         let oci_repository = string("oci_repository", true)?.unwrap_or_default();
-        let repo_ok = oci_repository.split('/').count() >= 2
-            && oci_repository.split('/').all(|part| {
-                !part.is_empty()
-                    && part.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-                    && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-            });
+        let repo_ok = oci_repository.contains('/')
+            && crate::pipeline::source::valid_repository(&oci_repository);
         if !repo_ok {
             return Err(here(
                 at("oci_repository"),

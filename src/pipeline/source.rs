@@ -34,14 +34,7 @@ impl FromStr for Source {
             if registry.is_empty() || repository.is_empty() {
                 return Err(bad("empty registry host or repository"));
             }
-            // OCI repository names: lowercase path components of [a-z0-9._-].
-            let valid_repo = repository.split('/').all(|c| {
-                !c.is_empty()
-                    && c.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-            });
-            if !valid_repo {
+            if !valid_repository(repository) {
                 return Err(bad(
                     "the repository must be lowercase path components of a-z, 0-9, `.`, `_`, `-`",
                 ));
@@ -98,6 +91,16 @@ impl fmt::Display for Source {
             Source::Layout { dir } => write!(f, "oci-layout:{}", dir.display()),
         }
     }
+}
+
+/// An OCI repository name: `/`-separated lowercase components of a-z, 0-9, `.`, `_`, `-`,
+/// each starting with a letter or digit.
+pub fn valid_repository(repository: &str) -> bool {
+    repository.split('/').all(|c| {
+        c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    })
 }
 
 /// `HOST` or `HOST:PORT`, the host a name or an IPv4 address of letters, digits, `.` and `-`,

@@ -1,0 +1,191 @@
+//! `protoreg baseline push`: a proto library's descriptor set (a buf image), pushed to the
+//! registry as an ORAS artifact tagged by the API's release version, so `buf_breaking_test`
+//! can check against what was released without git or the BSR. A released tag never moves:
+//! pushing the same image again is a no-op, another image under it is refused.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use crate::artifact::{self, Descriptor, Manifest};
+use crate::cli::{BaselinePushArgs, Global};
+use crate::commands::context::Context;
+use crate::error::{Error, Result};
+use crate::pipeline::source::valid_repository;
+use crate::pipeline::verify::{hash_file, Sha256};
+
+/// The artifactType of a pushed baseline; its one layer is the image file as built.
+pub const IMAGE_ARTIFACT_TYPE: &str = "application/vnd.buck2-protobuf.image.v1";
+/// The file name a baseline materializes as: buf tells an image by its `.binpb` extension.
+pub const IMAGE_FILE: &str = "image.binpb";
+/// A descriptor set larger than this is not an API (googleapis' whole tree is ~10 MiB).
+const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
+pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
+    let image = &args.image;
+    check_image(image)?;
+    if !valid_repository(&args.repository) {
+        return Err(Error::input(
+            format!("`{}` is not a repository path", args.repository),
+            "lowercase a-z, 0-9, `.`, `_`, `-`, separated by `/`, as in `images/acme-weather`",
+        ));
+    }
+    check_tag(&args.tag)?;
+    let mut ctx = Context::load(global)?;
+    let reg = match &args.registry {
+        Some(name) => ctx.config.registry(name).cloned().ok_or_else(|| {
+            Error::input(
+                format!("no registry named `{name}` in the configuration"),
+                "use `primary` or the name of a backup_registries entry",
+            )
+        })?,
+        None => ctx.config.primary.clone(),
+    };
+    let repository = reg.repository(&args.repository);
+    let client = ctx.connect(&reg)?;
+    let (sha256, size) = hash_file(image)?;
+    let manifest = manifest(&sha256, size, &args.tag);
+    let bytes = artifact::to_bytes(&manifest);
+    let op = ctx.audit.op(
+        "baseline.push",
+        format!("{}/{repository}:{}", reg.host, args.tag),
+    );
+    let status = match client.manifest(&repository, &args.tag)? {
+        Some((existing, _)) => {
+            let held = layer_digest(&existing);
+            if held.as_deref() != Some(sha256.oci().as_str()) {
+                op.detail("tag holds another image").done("refused");
+                return Err(Error::input(
+                    format!(
+                        "{}/{repository}:{} already holds another image ({})",
+                        reg.host,
+                        args.tag,
+                        held.unwrap_or_else(|| "not a baseline".into())
+                    ),
+                    "a released baseline never changes: push this one under the new release's tag",
+                ));
+            }
+            "unchanged"
+        }
+        None => {
+            client.push_blob_file(&repository, image, &sha256, size)?;
+            client.push_blob_bytes(&repository, artifact::EMPTY_CONFIG)?;
+            client.push_manifest(
+                &repository,
+                Some(&args.tag),
+                &bytes,
+                artifact::MANIFEST_MEDIA_TYPE,
+            )?;
+            "pushed"
+        }
+    };
+    op.digest(Sha256::of_bytes(&bytes).oci()).done("ok");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "status": status,
+                "registry": reg.host,
+                "repository": repository,
+                "tag": args.tag,
+                "sha256": sha256.hex(),
+                "size": size,
+                "manifest": Sha256::of_bytes(&bytes).oci(),
+            })
+        );
+    } else {
+        eprintln!("{status}: {}/{repository}:{}", reg.host, args.tag);
+        // The pin, ready to paste into a BUCK file.
+        println!(
+            "registry_image(\n    name = \"{}\",\n    repository = \"{}\",\n    tag = \"{}\",\n    sha256 = \"{}\",\n    size = {size},\n)",
+            args.name.as_deref().unwrap_or("baseline"),
+            args.repository,
+            args.tag,
+            sha256.hex(),
+        );
+    }
+    Ok(())
+}
+
+/// A FileDescriptorSet (what `buf build -o x.binpb` and protoc's `--descriptor_set_out`
+/// write) is a sequence of `file` fields: each starts with the tag byte 0x0a.
+fn check_image(path: &std::path::Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() || meta.len() == 0 || meta.len() > MAX_IMAGE_BYTES {
+        return Err(Error::input(
+            format!(
+                "`{}` is not a descriptor set: {}",
+                path.display(),
+                if meta.is_file() {
+                    format!("{} bytes", meta.len())
+                } else {
+                    "not a file".to_string()
+                }
+            ),
+            "give the proto_library's output: `buck2 build //pkg:lib --show-output`",
+        ));
+    }
+    let mut first = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut first))
+        .map_err(|e| Error::io("read", path, e))?;
+    if first[0] != 0x0a {
+        return Err(Error::input(
+            format!(
+                "`{}` is not a descriptor set (it starts with byte 0x{:02x}, not a `file` field)",
+                path.display(),
+                first[0]
+            ),
+            "give the proto_library's output (a FileDescriptorSet / buf image, `.binpb`)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !tag.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(
+            format!("`{tag}` is not an OCI tag"),
+            "the API's release version, as in `v1.2.0`: letters, digits, `.`, `_`, `-`",
+        ))
+    }
+}
+
+fn manifest(sha256: &Sha256, size: u64, tag: &str) -> Manifest {
+    let mut layer = BTreeMap::new();
+    layer.insert(artifact::TITLE.to_string(), IMAGE_FILE.to_string());
+    let mut ann = BTreeMap::new();
+    ann.insert(artifact::TITLE.to_string(), IMAGE_FILE.to_string());
+    ann.insert(artifact::VERSION.to_string(), tag.to_string());
+    Manifest {
+        schema_version: 2,
+        media_type: artifact::MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(IMAGE_ARTIFACT_TYPE.into()),
+        config: artifact::empty_config(),
+        layers: vec![Descriptor {
+            media_type: artifact::layer_media_type(crate::pipeline::extract::Format::Raw).into(),
+            digest: sha256.oci(),
+            size,
+            annotations: layer,
+            platform: None,
+            artifact_type: None,
+        }],
+        annotations: ann,
+    }
+}
+
+/// The digest of a baseline manifest's one layer.
+fn layer_digest(bytes: &[u8]) -> Option<String> {
+    let m: Manifest = serde_json::from_slice(bytes).ok()?;
+    if m.artifact_type.as_deref() != Some(IMAGE_ARTIFACT_TYPE) || m.layers.len() != 1 {
+        return None;
+    }
+    m.layers.into_iter().next().map(|l| l.digest)
+}
