@@ -25,6 +25,9 @@ PROTOC_PLATFORMS = {  # upstream asset suffix -> binary name inside the npm pack
     "win64": "protoc-win64.exe",
 }
 BUF_VERSION = "1.75.0"
+# googleapis as GitHub serves a commit's archive (googleapis-<ref>/google/...), filled with
+# the .proto files PyPI's googleapis-common-protos ships; <ref> names the fixture, not a commit.
+GOOGLEAPIS_REF = "common-protos-1.76.0"
 
 
 def write_if_changed(path, data):
@@ -99,6 +102,7 @@ def main():
                     help="SUFFIX=DIR: another buf platform (Darwin-arm64=.../package)")
     ap.add_argument("--protoc-gen-go", required=True)
     ap.add_argument("--protoc-gen-go-grpc", required=True)
+    ap.add_argument("--googleapis-wheel", required=True)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -148,6 +152,13 @@ def main():
     write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz"),
                      tgz_bytes([("./protoc-gen-go-grpc", read(a.protoc_gen_go_grpc), True),
                                 ("./LICENSE", b"Apache-2.0\n", False)]))
+
+    prefix = f"googleapis-{GOOGLEAPIS_REF}/"
+    with zipfile.ZipFile(a.googleapis_wheel) as wheel:
+        protos = [(prefix + n, wheel.read(n), False) for n in wheel.namelist()
+                  if n.startswith("google/") and n.endswith(".proto")]
+    protos.append((prefix + "LICENSE", b"Apache-2.0\n", False))
+    write_if_changed(os.path.join(a.out, f"googleapis-{GOOGLEAPIS_REF}.zip"), zip_bytes(protos))
 
 
 if __name__ == "__main__":

@@ -104,7 +104,24 @@ pub const CANONICAL: &[&str] = &[
 ];
 
 /// Look a platform up by its canonical name.
+/// What a platform-independent artifact (an archive of .proto sources) is pinned for: not a
+/// platform of the table, so nothing that runs is ever selected for it.
+pub const ANY: Platform = Platform {
+    name: "any",
+    protoc: "any",
+    buf: "any",
+    goos: "any",
+    goarch: "any",
+    buck_os: "any",
+    buck_cpu: "any",
+    exe_suffix: "",
+};
+
+/// A platform of the table, or [`ANY`].
 pub fn by_name(name: &str) -> Result<&'static Platform> {
+    if name == ANY.name {
+        return Ok(&ANY);
+    }
     PLATFORMS.iter().find(|p| p.name == name).ok_or_else(|| {
         let names: Vec<_> = PLATFORMS.iter().map(|p| p.name).collect();
         Error::input(

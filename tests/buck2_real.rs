@@ -447,6 +447,16 @@ const GRPC_TAG: &str = "cmd/protoc-gen-go-grpc/v1.0.0";
 const GRPC_JAVA: &str = "protoc-gen-grpc-java";
 const GRPC_JAVA_VERSION: &str = "1.41.3";
 const GRPC_JAVA_BIN: &str = "/usr/bin/grpc_java_plugin";
+/// googleapis as GitHub serves a commit's archive, with PyPI's googleapis-common-protos
+/// files (scripts/pack_upstream.py); the ref names the fixture.
+const GOOGLEAPIS_REF: &str = "common-protos-1.76.0";
+
+fn googleapis_zip() -> (String, PathBuf) {
+    (
+        format!("/googleapis/googleapis/archive/{GOOGLEAPIS_REF}.zip"),
+        fixture(&format!("googleapis-{GOOGLEAPIS_REF}.zip")),
+    )
+}
 
 /// The host's grpc-java asset: (its path under the static host, its file).
 fn grpc_java_asset() -> (String, PathBuf) {
@@ -485,20 +495,33 @@ impl Loopback {
         let sum = ws.dir.path().join("grpc-java.sha256");
         std::fs::write(&sum, format!("{}\n", pin(&bin).sha256.hex())).unwrap();
         gh.server.route(&format!("{path}.sha256"), Route::File(sum));
+        let (path, zip) = googleapis_zip();
+        gh.server.route(&path, Route::File(zip));
         let catalogue = ws.dir.path().join("tools.bzl");
         let shipped = std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap();
-        assert!(shipped.contains("https://repo1.maven.org/maven2/io/grpc/"));
+        for upstream in [
+            "https://repo1.maven.org/maven2/io/grpc/",
+            "https://github.com/googleapis/googleapis/archive/",
+        ] {
+            assert!(shipped.contains(upstream), "{upstream}");
+        }
         std::fs::write(
             &catalogue,
-            shipped.replace("https://repo1.maven.org", &gh.server.url("")),
+            shipped
+                .replace("https://repo1.maven.org", &gh.server.url(""))
+                .replace(
+                    "https://github.com/googleapis/googleapis/archive",
+                    &gh.server.url("/googleapis/googleapis/archive"),
+                ),
         )
         .unwrap();
-        for (tool, version) in [
-            ("protoc", "36.2"),
-            ("buf", "1.75.0"),
-            ("protoc-gen-go", "1.28.1"),
-            ("protoc-gen-go-grpc", "1.0.0"),
-            (GRPC_JAVA, GRPC_JAVA_VERSION),
+        for (tool, version, platform) in [
+            ("protoc", "36.2", host_platform()),
+            ("buf", "1.75.0", host_platform()),
+            ("protoc-gen-go", "1.28.1", host_platform()),
+            ("protoc-gen-go-grpc", "1.0.0", host_platform()),
+            (GRPC_JAVA, GRPC_JAVA_VERSION, host_platform()),
+            ("googleapis", GOOGLEAPIS_REF, "any"),
         ] {
             let out = ws.run(&[
                 "publish",
@@ -507,7 +530,7 @@ impl Loopback {
                 "--version",
                 version,
                 "--platform",
-                host_platform(),
+                platform,
                 "--catalogue",
                 catalogue.to_str().unwrap(),
             ]);
@@ -636,6 +659,32 @@ impl Loopback {
                 Pin {
                     format: Format::Raw,
                     size: Some(p.size),
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                },
+            );
+        // googleapis, without a size as the shipped pin has none.
+        let (path, zip) = googleapis_zip();
+        let p = pin(&zip);
+        pins.defaults
+            .insert("googleapis".into(), GOOGLEAPIS_REF.into());
+        pins.provenance
+            .entry("googleapis".into())
+            .or_default()
+            .insert(
+                GOOGLEAPIS_REF.into(),
+                "test fixture: PyPI's googleapis-common-protos in GitHub's archive layout".into(),
+            );
+        pins.pins
+            .entry("googleapis".into())
+            .or_default()
+            .entry(GOOGLEAPIS_REF.into())
+            .or_default()
+            .insert(
+                "any".into(),
+                Pin {
+                    format: Format::Zip,
+                    size: None,
                     sha256: p.sha256,
                     url: self.gh.server.url(&path),
                 },
@@ -822,10 +871,10 @@ fn run_tests(p: &Project, extra: &[&str]) -> String {
     let out = p.buck2(&args);
     let report = strip_ansi(&buck2_errors(&out));
     assert!(out.status.success(), "buck2 test //... failed:\n{report}");
-    // lint, format and breaking on the example, and the broken example's expected findings.
+    // lint, format and breaking on both examples, and the broken example's expected findings.
     assert!(
-        report.contains("Pass 4. Fail 0."),
-        "expected the four buf tests to pass:\n{report}"
+        report.contains("Pass 7. Fail 0."),
+        "expected the seven buf tests to pass:\n{report}"
     );
     report
 }
@@ -922,6 +971,26 @@ fn with_fixture_pins_everything_builds_and_tests_in_both_fetch_modes() {
         "helper mode went upstream:\n{tests}"
     );
     check_example_outputs(&p, &[]);
+
+    // A buf.yaml naming the BSR module googleapis: the buf tests read images, whose imports
+    // the pinned archive already holds, so buf never resolves `deps` (buf.build is not
+    // reachable here: a lookup would fail the tests).
+    p.edit(
+        "examples/proto/buf.yaml",
+        "version: v2\n",
+        "version: v2\ndeps:\n  - buf.build/googleapis/googleapis\n",
+    );
+    let out = p.buck2(&["test", "//examples/proto/acme/alerts/v1:"]);
+    let report = strip_ansi(&text(&out));
+    assert!(
+        out.status.success() && report.contains("Pass 3. Fail 0."),
+        "{report}"
+    );
+    p.edit(
+        "examples/proto/buf.yaml",
+        "version: v2\ndeps:\n  - buf.build/googleapis/googleapis\n",
+        "version: v2\n",
+    );
 
     // protoc-gen-es's lock file is an input of the ES action: moving the pin regenerates.
     let es = "//examples/proto/acme/weather/v1:weather_es";

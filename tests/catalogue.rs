@@ -23,6 +23,18 @@ fn catalogue_with(extra: &str) -> String {
     format!("{head}\n{extra}}}\n{tail}")
 }
 
+/// Pins files these tests read in this process name tools of their workspaces' catalogues:
+/// point the process-wide catalogue at one declaring them all, for the whole run.
+fn in_process_catalogue() {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("catalogue-tests-tools.bzl");
+        std::fs::write(&path, catalogue_with(&grpc_cpp("http://127.0.0.1:9"))).unwrap();
+        path
+    });
+    protoreg::maintain::tools::configure(Some(file), None);
+}
+
 /// The declaration under test: a gRPC C++ plugin on a static host, one tar.gz per platform
 /// with a `.sha256` beside it (Maven Central's shape), its binary not named protoc-gen-*.
 fn grpc_cpp(base: &str) -> String {
@@ -96,9 +108,7 @@ fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
     let (server, assets) = static_host(upstream_files.path());
     let ws = workspace(&reg, &catalogue_with(&grpc_cpp(&server.url(""))));
     let pins_path = ws.dir.path().join("toolchains/pins.bzl");
-    // This process reads the pins below with the workspace's catalogue too (no other test
-    // here reads the process-wide catalogue).
-    protoreg::maintain::tools::configure(Some(&ws.dir.path().join("toolchains/tools.bzl")), None);
+    in_process_catalogue();
 
     // bump: the sha256 from each `.sha256`, the size the host states, the host's binary
     // downloaded and verified.
@@ -162,6 +172,8 @@ fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
         let status = o["status"].as_str().unwrap();
         assert!(!status.contains("published"), "{again}");
     }
+    let versions = ws.json(&["versions", "grpc-cpp", "--json"]);
+    assert!(versions.to_string().contains(VERSION), "{versions}");
     let tags = tag_digests(&reg, &format!("{NS}/plugins/grpc-cpp"));
     assert!(
         tags.iter().any(|(t, _)| t.contains("linux-x86_64")),
@@ -372,5 +384,139 @@ fn the_shipped_catalogue_declares_every_pinned_tool_and_the_issue_s_plugins() {
     assert_eq!(
         gateway.checksum_file_for("2.26.3").as_deref(),
         Some("grpc-gateway_2.26.3_checksums.txt")
+    );
+}
+
+/// googleapis' .proto files (PyPI's, in GitHub's archive layout) on a loopback static host at
+/// `/googleapis/archive/<ref>.zip`, and a workspace whose catalogue points there.
+fn googleapis_workspace(reg: &RegistryServer) -> (Workspace, HttpServer, String) {
+    let r#ref = "common-protos-1.76.0";
+    let server = HttpServer::start();
+    server.route(
+        &format!("/googleapis/archive/{ref}.zip"),
+        Route::File(fixture(&format!("googleapis-{ref}.zip"))),
+    );
+    let catalogue = SHIPPED.replace(
+        "https://github.com/googleapis/googleapis/archive",
+        &server.url("/googleapis/archive"),
+    );
+    (workspace(reg, &catalogue), server, r#ref.to_string())
+}
+
+#[test]
+fn an_archive_of_protos_is_bumped_published_and_materialized_and_protoc_imports_it() {
+    let reg = RegistryServer::start();
+    let (ws, server, version) = googleapis_workspace(&reg);
+    in_process_catalogue();
+
+    // bump: a commit-like ref is a version; the archive is downloaded, hashed and unpacked,
+    // and every declared .proto looked for.
+    let o = ws.run(&["bump", "googleapis", &version]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("7 .proto files present"), "{}", text(&o));
+    let pins =
+        protoreg::maintain::pins::Pins::load(&ws.dir.path().join("toolchains/pins.bzl")).unwrap();
+    let zip = pin(&fixture(&format!("googleapis-{version}.zip")));
+    let got = &pins.pins["googleapis"][&version]["any"];
+    assert_eq!((got.sha256.clone(), got.size), (zip.sha256, Some(zip.size)));
+    assert_eq!(pins.defaults["googleapis"], version);
+
+    // publish, then materialize by name with upstream gone: the registry serves it.
+    let report = ws.json(&[
+        "publish",
+        "--tool",
+        "googleapis",
+        "--version",
+        &version,
+        "--json",
+    ]);
+    assert!(
+        report["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["status"] == "published"
+                && o["repository"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("protos/googleapis")),
+        "{report}"
+    );
+    drop(server);
+    let tree = ws.dir.path().join("googleapis");
+    let o = ws.run(&["materialize", "googleapis", "--out", tree.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(is_file(&tree.join("google/api/annotations.proto")));
+
+    // protoc compiles a file importing it by upstream's path.
+    let protoc_host = HttpServer::start();
+    let protoc_url = protoc_host.route("/protoc.zip", Route::File(fixture(PROTOC_ZIP)));
+    let protoc_tree = ws.dir.path().join("protoc");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &pin(&fixture(PROTOC_ZIP)),
+            "zip",
+            &ws.cache(),
+            &protoc_tree,
+        ))
+        .args(["--source", &protoc_url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let src = ws.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("api.proto"),
+        "syntax = \"proto3\";\npackage acme;\nimport \"google/api/annotations.proto\";\n\
+         message R {}\nservice S { rpc Get(R) returns (R) { option (google.api.http) = {get: \"/v1\"}; } }\n",
+    )
+    .unwrap();
+    let o = run(std::process::Command::new(protoc_tree.join("bin/protoc"))
+        .arg(format!("-I{}", src.display()))
+        .arg(format!("-I{}", tree.display()))
+        .arg(format!("-I{}", protoc_tree.join("include").display()))
+        .arg(format!(
+            "--descriptor_set_out={}",
+            ws.dir.path().join("api.binpb").display()
+        ))
+        .arg("api.proto"));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn an_archive_without_a_declared_proto_is_not_pinned() {
+    let reg = RegistryServer::start();
+    let (ws, _server, version) = googleapis_workspace(&reg);
+    let tools = ws.dir.path().join("toolchains/tools.bzl");
+    let text_of = std::fs::read_to_string(&tools).unwrap();
+    std::fs::write(
+        &tools,
+        text_of.replace(
+            "\"google/rpc/status.proto\",",
+            "\"google/rpc/status.proto\",\n            \"google/api/not_there.proto\",",
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(ws.dir.path().join("toolchains/pins.bzl")).unwrap();
+    let o = ws.run(&["bump", "googleapis", &version]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("google/api/not_there.proto"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(ws.dir.path().join("toolchains/pins.bzl")).unwrap(),
+        before
+    );
+    // A tool's entry cannot take srcs, and an archive's cannot run anything.
+    let bad = SHIPPED.replace(
+        "        \"srcs\": [\n            \"google/api/annotations.proto\",",
+        "        \"binaries\": [\"x\"],\n        \"srcs\": [\n            \"google/api/annotations.proto\",",
+    );
+    let o = with_catalogue(&bad);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`TOOLS[\"googleapis\"][\"binaries\"]`: is for tools"),
+        "{}",
+        text(&o)
     );
 }

@@ -15,6 +15,7 @@ PLATFORMS = {
 # Tool -> default version (its layout is in tools.bzl, the catalogue).
 DEFAULTS = {
     "buf": "1.72.0",
+    "googleapis": "b8486a2f44f15dc578a9dc1e17b144253079d5c1",
     "protoc": "36.2",
     "protoc-gen-go": "1.36.12",
     "protoc-gen-grpc-gateway": "2.26.3",
@@ -32,6 +33,11 @@ PINS = {
             "linux-aarch64": ("tar.gz", None, "7641bd7e06a37a54cbb8c789f53465899def96196ab5c08057432f781a15d517", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Linux-aarch64.tar.gz"),
             "linux-x86_64": ("tar.gz", None, "a9c6186cf6fcf062b247345e1b7b12c26f580c1b2a4bbf4d3fe080abf85ceee8", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Linux-x86_64.tar.gz"),
             "windows-x86_64": ("raw", None, "6e8f6d043e520bc81cae7b85d4cd6d93e57716a8a9842d5d18200191ee259cb5", "https://github.com/bufbuild/buf/releases/download/v1.72.0/buf-Windows-x86_64.exe"),
+        },
+    },
+    "googleapis": {
+        "b8486a2f44f15dc578a9dc1e17b144253079d5c1": {
+            "any": ("zip", None, "81083b15782ccf3e11fd3458da7bedd5696dec7150519a80df3ab3c4edcc98cf", "https://github.com/googleapis/googleapis/archive/b8486a2f44f15dc578a9dc1e17b144253079d5c1.zip"),
         },
     },
     "protoc": {
@@ -101,6 +107,9 @@ PINS = {
 PROVENANCE = {
     "buf": {
         "1.72.0": "sha256 as the release's sha256.txt states them, copied by cashapp/hermit-packages buf.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db (the four tar.gz) and by ScoopInstaller/Main bucket/buf.json@2aa6c164c315ad89c54dd22ea24c6a188724717d (buf-Windows-x86_64.exe, a raw pin); no second table naming its repository has these values; windows-arm64 is left out: no table naming its repository has it; sizes: none published (bump records them)",
+    },
+    "googleapis": {
+        "b8486a2f44f15dc578a9dc1e17b144253079d5c1": "sha256 of GitHub's archive of googleapis/googleapis at that commit (strip prefix googleapis-b8486a2f44f15dc578a9dc1e17b144253079d5c1), from grpc-ecosystem/grpc-gateway WORKSPACE@ae35b4821022b4ebeb4427ac81a7e24163d3d0d5, and the same digest (as SRI, sha256-gQg7FXgszz4R/TRY2nvt1Wlt7HFQUZqA3zqzxO3MmM8=) in bazelbuild/bazel-central-registry modules/googleapis/0.0.0-20260728-b8486a2f/source.json@56ee51ee116575c7e3959ff84338eeacfb9709df; size: none published",
     },
     "protoc": {
         "35.1": "sha256 from work-spaces/packages star/github.com/protocolbuffers/protobuf/v35.1.star@c0d5c96fcc3c691de21b1ac488b3bc3e8eb0d857, each value confirmed by a second table: linux and darwin by cert-manager/makefile-modules modules/tools/00_mod.mk@b90303374efd9a7837cc4ec2b73267d19836e6e0 (linux also by cashapp/hermit-packages protoc.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db), windows-x86_64 by ScoopInstaller/Extras bucket/protobuf.json@9fef500ddedb15a0c80b05faf96bb13fe99e7e34; sizes: none published (bump records them)",

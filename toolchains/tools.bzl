@@ -4,6 +4,9 @@
 # entry naming this file, its line and the key.
 #
 # Fields (all strings unless said; `{…}` placeholders are listed under "Templates" below):
+#   kind            optional: "tool" (the default: binaries per platform) or "protos" (an
+#                   archive of .proto sources, the same on every platform, pinned as `any`)
+#   srcs            protos: the .proto files of the library `toolchains//:NAME`, by import path
 #   upstream        "github" (releases of `repository`) or "url" (a static host: `url`)
 #   repository      github: OWNER/REPO
 #   tag             github: the release tag of a version, e.g. "v{version}"
@@ -14,7 +17,7 @@
 #   assets          optional {platform: asset} overrides, for upstreams that spell one
 #                   platform differently
 #   platforms       the canonical platforms upstream ships
-#   strip_prefix    leading directory of the archive to drop ("" for none)
+#   strip_prefix    leading directory of the archive to drop ("" for none; may use {version})
 #   binaries        the executables in the tree, without ".exe" (a raw asset is the first)
 #   directories     optional: directories of the tree exposed as sub-targets (protoc's include)
 #   oci_repository  where it lives under the registry namespace: "tools/…" or "plugins/…"
@@ -29,6 +32,25 @@
 # elsewhere), {exe} (.exe on Windows), and in `url` and `checksum_url`, {asset}.
 
 TOOLS = {
+    # googleapis at a commit, as GitHub serves its archive: `toolchains//:googleapis` is a
+    # proto_library of these files with upstream's import paths (google/api/annotations.proto).
+    "googleapis": {
+        "kind": "protos",
+        "upstream": "url",
+        "url": "https://github.com/googleapis/googleapis/archive/{version}.zip",
+        "asset": "googleapis-{version}.zip",
+        "strip_prefix": "googleapis-{version}",
+        "srcs": [
+            "google/api/annotations.proto",
+            "google/api/client.proto",
+            "google/api/field_behavior.proto",
+            "google/api/http.proto",
+            "google/api/launch_stage.proto",
+            "google/api/resource.proto",
+            "google/rpc/status.proto",
+        ],
+        "oci_repository": "protos/googleapis",
+    },
     "buf": {
         "upstream": "github",
         "repository": "bufbuild/buf",

@@ -27,7 +27,8 @@ registry_image = _registry_image
 # The rules, each requiring the toolchains it uses by default to be pinned (compat.bzl).
 
 def proto_library(**kwargs) -> None:
-    _proto_library(**requiring_toolchains(kwargs, ["toolchains//:protoc"]))
+    # Libraries of the toolchains cell (`toolchains//:googleapis`) are pinned like tools.
+    _proto_library(**requiring_toolchains(kwargs, ["toolchains//:protoc"] + kwargs.get("deps", [])))
 
 def proto_builtin_gen(**kwargs) -> None:
     _proto_builtin_gen(**requiring_toolchains(kwargs, ["toolchains//:protoc"]))

@@ -47,6 +47,24 @@ def import_path(ctx: AnalysisContext, src: Artifact) -> str:
         path = _join(ctx.attrs.import_prefix, path)
     return path
 
+def compile_descriptor_set(ctx: AnalysisContext, protoc: ProtocToolchainInfo, info: ProtoInfo, deps: list[ProtoInfo]) -> None:
+    """protoc checks the library's sources and writes `info.descriptor_set`: the sources and
+    everything they import, with source info (what buf and reflection tools read)."""
+
+    # A library without sources stands for its deps: its descriptor set covers theirs.
+    inputs = [info] if info.import_paths else deps
+    ctx.actions.run(
+        cmd_args(
+            protoc.protoc,
+            "--include_imports",
+            "--include_source_info",
+            cmd_args(info.descriptor_set.as_output(), format = "--descriptor_set_out={}"),
+            proto_path_flags(ctx, protoc, [info]),
+            proto_input_files(inputs),
+        ),
+        category = "protoc_descriptor_set",
+    )
+
 def _proto_library_impl(ctx: AnalysisContext) -> list[Provider]:
     if not ctx.attrs.srcs and not ctx.attrs.deps:
         fail("{}: a proto_library needs `srcs`, or `deps` to gather".format(ctx.label))
@@ -84,19 +102,7 @@ def _proto_library_impl(ctx: AnalysisContext) -> list[Provider]:
         transitive = transitive,
     )
 
-    # A library without sources stands for its deps: its descriptor set covers theirs.
-    inputs = [self_info] if import_paths else deps
-    ctx.actions.run(
-        cmd_args(
-            protoc.protoc,
-            "--include_imports",
-            "--include_source_info",
-            cmd_args(descriptor_set.as_output(), format = "--descriptor_set_out={}"),
-            proto_path_flags(ctx, protoc, [self_info]),
-            proto_input_files(inputs),
-        ),
-        category = "protoc_descriptor_set",
-    )
+    compile_descriptor_set(ctx, protoc, self_info, deps)
 
     return [
         DefaultInfo(

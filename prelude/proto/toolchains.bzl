@@ -45,6 +45,7 @@ load(":compat.bzl", "KEYED_PLATFORMS", "POSIX_SHELL", "compatibility_key")
 load(":config.bzl", "protobuf_config")
 load(":fetch.bzl", "protoreg_binary", "tool_distribution", "tool_missing")
 load(":platform_setting.bzl", "availability", "platform_setting")
+load(":proto_archive.bzl", "library_unavailable", "proto_archive_library")
 load(
     ":toolchain.bzl",
     "buf_toolchain",
@@ -61,11 +62,80 @@ def _check_spec(tool: str, spec: typing.Any) -> None:
     where = "toolchains/tools.bzl: TOOLS[\"{}\"]".format(tool)
     if type(spec) != "dict":
         fail("{} must be a dict of fields (the comment at the top of tools.bzl lists them)".format(where))
-    binaries = spec.get("binaries")
-    if type(binaries) != "list" or not binaries:
-        fail("{} has no `binaries`: name the executables in the tree, e.g. [\"bin/protoc\"]".format(where))
+    if spec.get("kind") == "protos":
+        srcs = spec.get("srcs")
+        if type(srcs) != "list" or not srcs:
+            fail("{} has no `srcs`: name the archive's .proto files, e.g. [\"google/api/annotations.proto\"]".format(where))
+    else:
+        binaries = spec.get("binaries")
+        if type(binaries) != "list" or not binaries:
+            fail("{} has no `binaries`: name the executables in the tree, e.g. [\"bin/protoc\"]".format(where))
     if type(spec.get("oci_repository")) != "string":
         fail("{} has no `oci_repository`: where it lives in the registry, e.g. \"plugins/{}\"".format(where, tool))
+
+def _fetch_args(
+        tool: str,
+        version: str,
+        spec: dict[str, typing.Any],
+        pin: tuple,
+        config: struct,
+        fetch_mode: str,
+        protoreg: str | None,
+        visibility: list[str]) -> dict[str, typing.Any]:
+    """The `tool_distribution` arguments of one pin: what it is and where it comes from."""
+    format, size, sha256, url = pin
+    return dict(
+        tool = tool,
+        version = version,
+        format = format,
+        size = size,
+        sha256 = sha256,
+        url = url,
+        strip_prefix = spec.get("strip_prefix", "").replace("{version}", version),
+        fetch_mode = fetch_mode,
+        sources = ["oci://{}/{}".format(r, spec["oci_repository"]) for r in config.registries],
+        plain_http = config.plain_http,
+        cache_dir = config.cache_dir,
+        link = config.link,
+        offline = config.offline,
+        protoreg = protoreg,
+        visibility = visibility,
+    )
+
+def _proto_archives(
+        tool: str,
+        spec: dict[str, typing.Any],
+        default: str | None,
+        by_version: dict,
+        config: struct,
+        protoreg: str | None,
+        visibility: list[str]) -> None:
+    """An archive of .proto sources: per pinned version, the fetched archive and the library
+    of its `srcs` (`<tool>-<version>`, and `<tool>` for the default)."""
+    for version in sorted([v for v, p in by_version.items() if p]):
+        pin = by_version[version].get("any")
+        if pin == None:
+            fail("toolchains/pins.bzl: {} {} is an archive of .proto sources, pinned for `any`, not per platform".format(tool, version))
+        archive = "{}-{}-archive".format(tool, version)
+        tool_distribution(
+            name = archive,
+            platform = "any",
+            os = "any",
+            **_fetch_args(tool, version, spec, pin, config, config.fetch_mode, protoreg, visibility)
+        )
+        names = [tool + "-" + version]
+        if version == default:
+            names.append(tool)
+        for name in names:
+            # Available wherever protoc is: what uses it needs nothing more.
+            _keys(name, list(KEYED_PLATFORMS.keys()), visibility)
+            proto_archive_library(
+                name = name,
+                archive = ":" + archive,
+                srcs = spec["srcs"],
+                target_compatible_with = compatibility_key("toolchains//:protoc"),
+                visibility = visibility,
+            )
 
 def _distributions(
         tool: str,
@@ -100,34 +170,19 @@ def _distributions(
                 visibility = visibility,
             )
             continue
-        format, size, sha256, url = pin
         binaries = [b + platform.get("exe_suffix", "") for b in spec.get("binaries", [])]
-        if format == "raw":
+        if pin[0] == "raw":
             # A raw pin is the one executable itself (buf's Windows release is a bare
             # buf.exe): the tool's first binary.
             binaries = binaries[:1]
         tool_distribution(
             name = name,
-            tool = tool,
-            version = version,
             platform = platform_name,
             os = platform["os"],
-            format = format,
-            size = size,
-            sha256 = sha256,
-            url = url,
-            strip_prefix = spec.get("strip_prefix", ""),
             binaries = binaries,
             directories = spec.get("directories", ["include"] if tool == "protoc" else []),
-            fetch_mode = fetch_mode,
-            sources = ["oci://{}/{}".format(r, spec["oci_repository"]) for r in config.registries],
-            plain_http = config.plain_http,
-            cache_dir = config.cache_dir,
-            link = config.link,
-            offline = config.offline,
-            protoreg = protoreg,
             target_compatible_with = [":" + platform_name],
-            visibility = visibility,
+            **_fetch_args(tool, version, spec, pin, config, fetch_mode, protoreg, visibility)
         )
     # No DEFAULT: on an execution platform that is none of these, Buck2's own error names
     # the toolchain and the conditions that did not match. A DEFAULT target would instead
@@ -163,11 +218,11 @@ def _keys(name: str, platforms: list[str], visibility: list[str]) -> None:
         availability(name = "{}-on-{}".format(name, platform), available = platform in platforms, visibility = visibility)
     availability(name = name + "-pinned", available = len(platforms) > 0, visibility = visibility)
 
-def _unavailable(name: str, message: str, visibility: list[str]) -> None:
-    """A toolchain that is not there: incompatible everywhere, so `buck2 build //...` skips
-    what needs it, and its `message` says how to provide it."""
+def _unavailable(name: str, message: str, visibility: list[str], toolchain: bool = True) -> None:
+    """A toolchain (or archive library) that is not there: incompatible everywhere, so
+    `buck2 build //...` skips what needs it, and its `message` says how to provide it."""
     _keys(name, [], visibility)
-    toolchain_unavailable(
+    (toolchain_unavailable if toolchain else library_unavailable)(
         name = name,
         message = message,
         target_compatible_with = [":" + name + "-pinned"],
@@ -207,6 +262,7 @@ def protobuf_toolchains(
         spec = tools[tool]
         by_version = pins.get(tool, {})
         default = defaults.get(tool)
+        toolchain = spec.get("kind") != "protos"
         if default == None:
             # Declared, never pinned.
             _unavailable(
@@ -214,6 +270,7 @@ def protobuf_toolchains(
                 "toolchains/pins.bzl has no pins for {tool}: run `protoreg bump {tool} VERSION` ".format(tool = tool) +
                 "(`protoreg versions {tool} --upstream` lists the versions)".format(tool = tool),
                 visibility,
+                toolchain,
             )
         elif not by_version.get(default):
             _unavailable(
@@ -223,7 +280,11 @@ def protobuf_toolchains(
                     version = default,
                 ),
                 visibility,
+                toolchain,
             )
+        if spec.get("kind") == "protos":
+            _proto_archives(tool, spec, default, by_version, config, protoreg, visibility)
+            continue
         for version in sorted([v for v, p in by_version.items() if p]):
             choices = _distributions(tool, version, spec, pins, platforms, config, config.fetch_mode, protoreg, visibility)
             selected = "{}-{}-exec".format(tool, version)

@@ -7,10 +7,22 @@ use crate::maintain::upstream::Upstream;
 
 pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let tool = tools::by_name(&args.tool)?;
-    if args.version.is_empty() || !args.version.starts_with(|c: char| c.is_ascii_digit()) {
+    // A tool's version starts with a digit (`31.1`); an archive of sources may be a commit.
+    let version_ok = match tool.kind {
+        tools::Kind::Tool => args.version.starts_with(|c: char| c.is_ascii_digit()),
+        tools::Kind::Protos => {
+            !args.version.is_empty()
+                && args.version.len() <= 128
+                && args
+                    .version
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        }
+    };
+    if !version_ok {
         return Err(Error::input(
             format!("`{}` is not a version", args.version),
-            "give the upstream version without a tag prefix, like 31.1 or 1.75.0",
+            "give the upstream version without a tag prefix, like 31.1 or 1.75.0 (a commit, for an archive of .proto sources)",
         ));
     }
     let path = pins::locate(args.pins.pins.as_deref())?;

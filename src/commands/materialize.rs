@@ -133,13 +133,15 @@ fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned>
     let tool = tools::by_name(name)?;
     let plat = match &args.platform {
         Some(p) => platform::by_name(p)?,
+        // An archive of .proto sources is the same everywhere.
+        None if tool.kind == tools::Kind::Protos => &platform::ANY,
         None => platform::host()?,
     };
     let pins = Pins::load(&pins::locate(args.pins.pins.as_deref())?)?;
-    let (_, pin) = pins.get(&tool.name, version, plat.name)?;
+    let (version, pin) = pins.get(&tool.name, version, plat.name)?;
     let artifact = Artifact {
         expected: pin.expected(),
-        layout: pins::layout(tool, pin.format, plat),
+        layout: pins::layout(tool, &version, pin.format, plat),
     };
     let mut sources = Vec::new();
     let mut hosts = Vec::new();

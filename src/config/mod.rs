@@ -93,6 +93,8 @@ pub struct Config {
 const CATEGORIES: &[(&str, &str, Option<u64>)] = &[
     ("tools", "Core protobuf tools (protoc, buf)", Some(365)),
     ("plugins", "protoc plugins", Some(180)),
+    // Pinned by commit and imported by released APIs: kept unless configured otherwise.
+    ("protos", "Archives of .proto sources (googleapis)", None),
     ("bundles", "Curated sets of tool versions", None),
 ];
 
@@ -230,7 +232,10 @@ impl Config {
                     let known: Vec<&str> = CATEGORIES.iter().map(|c| c.0).collect();
                     for (name, node) in node.mapping(&known)? {
                         let entry = c.repositories.get_mut(&name).ok_or_else(|| {
-                            node.error("unknown repository", "use tools, plugins or bundles")
+                            node.error(
+                                "unknown repository",
+                                format!("use one of: {}", known.join(", ")),
+                            )
                         })?;
                         repository(&node, entry)?;
                     }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::error::{Error, Result};
 use crate::maintain::pins::{self, Pin, Pins};
-use crate::maintain::tools::{self, Origin, Tool};
+use crate::maintain::tools::{self, Kind, Origin, Tool};
 use crate::maintain::upstream::{self, Release, Upstream};
 use crate::pipeline::extract;
 use crate::pipeline::verify::Sha256;
@@ -40,7 +40,14 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
         (None, Origin::Url { .. }) => "checksum_url".to_string(),
         (None, Origin::GitHub) => "checksums".to_string(),
     };
-    let host = platform::host()?;
+    let protos = tool.kind == Kind::Protos;
+    // What is checked here: the host's binary (run for its version), or an archive of
+    // sources (unpacked, every declared .proto looked for).
+    let host = if protos {
+        &platform::ANY
+    } else {
+        platform::host()?
+    };
     if !tool.ships(host) {
         return Err(Error::input(
             format!(
@@ -106,7 +113,9 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
                         return Err(mismatch(&asset_name, what, c, "the downloaded file", &got));
                     }
                 }
-                if plat == host {
+                if plat == host && protos {
+                    reported = check_sources(tool, version, &dest, work)?;
+                } else if plat == host {
                     reported = check_host_binary(tool, version, plat, &dest, work)?;
                 }
                 (got, size)
@@ -156,6 +165,14 @@ fn mismatch(asset: &str, a_name: &str, a: &Sha256, b_name: &str, b: &Sha256) -> 
     }
 }
 
+/// What the bump saw of the bytes themselves, for the provenance.
+fn checked(tool: &Tool, host: &Platform, reported: &str) -> String {
+    match tool.kind {
+        Kind::Tool => format!("the {} binary reported `{}`", host.name, reported.trim()),
+        Kind::Protos => format!("unpacked: {}", reported.trim()),
+    }
+}
+
 fn provenance(
     tool: &Tool,
     release: &Release,
@@ -165,23 +182,54 @@ fn provenance(
 ) -> String {
     match &tool.origin {
         Origin::GitHub => format!(
-            "github.com/{} release {} ({}): sizes from the releases API, sha256 from {}; the {} binary reported `{}`",
+            "github.com/{} release {} ({}): sizes from the releases API, sha256 from {}; {}",
             tool.github_repo,
             release.tag_name,
             release.published_at.as_deref().unwrap_or("date unknown"),
             sha_from.join(" + "),
-            host.name,
-            reported.trim()
+            checked(tool, host, reported)
         ),
         Origin::Url { url, .. } => format!(
-            "{} version {}: sizes from the host's Content-Length, sha256 from {}; the {} binary reported `{}`",
+            "{} version {}: sizes from the host's Content-Length, sha256 from {}; {}",
             crate::pipeline::source::redact_url(url),
             release.version,
             sha_from.join(" + "),
-            host.name,
-            reported.trim()
+            checked(tool, host, reported)
         ),
     }
+}
+
+/// Unpack an archive of sources and find every declared .proto in it.
+fn check_sources(tool: &Tool, version: &str, archive: &Path, work: &Path) -> Result<String> {
+    let format = tool
+        .asset(version, &platform::ANY, "https://github.com")?
+        .format;
+    let tree = work.join("sources");
+    std::fs::create_dir_all(&tree).map_err(|e| Error::io("create", &tree, e))?;
+    extract::extract(
+        archive,
+        &pins::layout(tool, version, format, &platform::ANY),
+        &tree,
+    )?;
+    let missing: Vec<&str> = tool
+        .srcs
+        .iter()
+        .filter(|s| !tree.join(s).is_file())
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        // The declaration does not describe this archive: bad input, nothing is pinned.
+        return Err(Error::input(
+            format!(
+                "{} {version} has no {} under `{}`",
+                tool.name,
+                missing.join(", "),
+                tool.strip_prefix_for(version)
+            ),
+            "fix the entry's `srcs` or `strip_prefix` in toolchains/tools.bzl, or pin another version",
+        ));
+    }
+    Ok(format!("{} .proto files present", tool.srcs.len()))
 }
 
 /// Unpack the host's archive and run its first binary with `--version`.
@@ -195,7 +243,7 @@ fn check_host_binary(
     let format = tool.asset(version, host, "https://github.com")?.format;
     let tree = work.join("host-tree");
     std::fs::create_dir_all(&tree).map_err(|e| Error::io("create", &tree, e))?;
-    extract::extract(archive, &pins::layout(tool, format, host), &tree)?;
+    extract::extract(archive, &pins::layout(tool, version, format, host), &tree)?;
     let binary = tree.join(&tool.binaries_for(host)[0]);
     if tool.version_output.is_none() {
         return Ok(String::from("(no version flag)"));

@@ -360,14 +360,14 @@ pub fn replace_table(text: &str, table: &str) -> Option<String> {
 /// The layout (format, strip prefix, executables) of `tool` on `platform`. A raw pin is one
 /// file, the tool's first binary (buf's Windows assets are bare `buf.exe`s, without the
 /// protoc-gen-buf-* plugins its archives hold).
-pub fn layout(tool: &Tool, format: Format, platform: &platform::Platform) -> Layout {
+pub fn layout(tool: &Tool, version: &str, format: Format, platform: &platform::Platform) -> Layout {
     let mut executables = tool.binaries_for(platform);
     if format == Format::Raw {
         executables.truncate(1);
     }
     Layout {
         format,
-        strip_prefix: Some(tool.strip_prefix.to_string()).filter(|s| !s.is_empty()),
+        strip_prefix: Some(tool.strip_prefix_for(version)).filter(|s| !s.is_empty()),
         executables,
     }
 }
@@ -480,8 +480,14 @@ mod tests {
     fn a_raw_layout_is_the_first_binary_only() {
         let buf = tools::by_name("buf").unwrap();
         let win = platform::by_name("windows-x86_64").unwrap();
-        assert_eq!(layout(buf, Format::Raw, win).executables, ["bin/buf.exe"]);
-        assert_eq!(layout(buf, Format::TarGz, win).executables.len(), 3);
+        assert_eq!(
+            layout(buf, "1.75.0", Format::Raw, win).executables,
+            ["bin/buf.exe"]
+        );
+        assert_eq!(
+            layout(buf, "1.75.0", Format::TarGz, win).executables.len(),
+            3
+        );
     }
 
     #[test]

@@ -33,9 +33,22 @@ pub enum Origin {
     },
 }
 
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Something that runs: per-platform binaries.
+    Tool,
+    /// An archive of .proto sources (googleapis at a commit): one for every platform
+    /// ([`platform::ANY`]), the library of its `srcs`.
+    Protos,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
     pub name: String,
+    pub kind: Kind,
+    /// `Kind::Protos`: the .proto files of the archive the library holds, by import path.
+    pub srcs: Vec<String>,
     pub origin: Origin,
     /// `owner/repo` on GitHub (empty for a URL origin).
     pub github_repo: String,
@@ -155,6 +168,8 @@ pub fn by_name(name: &str) -> Result<&'static Tool> {
 }
 
 const FIELDS: &[&str] = &[
+    "kind",
+    "srcs",
     "upstream",
     "repository",
     "tag",
@@ -419,7 +434,71 @@ impl Tool {
                 ));
             }
         };
-        let platforms = list("platforms", true)?;
+        let kind = match string("kind", false)?.as_deref() {
+            None | Some("tool") => Kind::Tool,
+            Some("protos") => Kind::Protos,
+            Some(other) => {
+                return Err(here(
+                    at("kind"),
+                    &key("kind"),
+                    format!("unknown kind `{other}`"),
+                    "use \"tool\" (the default: something that runs) or \"protos\" (an archive of .proto sources)",
+                ))
+            }
+        };
+        if kind == Kind::Protos {
+            for k in [
+                "binaries",
+                "directories",
+                "plugin_name",
+                "version_output",
+                "assets",
+            ] {
+                if fields.contains_key(k) {
+                    return Err(here(
+                        at(k),
+                        &key(k),
+                        "is for tools, not an archive of .proto sources".into(),
+                        "a `protos` entry has srcs, and runs nothing",
+                    ));
+                }
+            }
+        } else if fields.contains_key("srcs") {
+            return Err(here(
+                at("srcs"),
+                &key("srcs"),
+                "is for `kind = \"protos\"`".into(),
+                "a tool names its executables in `binaries`",
+            ));
+        }
+        let platforms = match kind {
+            // One archive for every platform: pinned as `any`.
+            Kind::Protos => match list("platforms", false)? {
+                p if p.is_empty() || p == [platform::ANY.name] => {
+                    vec![platform::ANY.name.to_string()]
+                }
+                _ => {
+                    return Err(here(
+                        at("platforms"),
+                        &key("platforms"),
+                        "an archive of .proto sources is the same on every platform".into(),
+                        "drop `platforms` (it is [\"any\"])",
+                    ))
+                }
+            },
+            Kind::Tool => list("platforms", true)?,
+        };
+        if kind == Kind::Tool && platforms.iter().any(|p| p == platform::ANY.name) {
+            return Err(here(
+                at("platforms"),
+                &key("platforms"),
+                "`any` is for archives of .proto sources".into(),
+                &format!(
+                    "name the platforms upstream ships: {}",
+                    platform::CANONICAL.join(", ")
+                ),
+            ));
+        }
         if platforms.is_empty() {
             return Err(here(
                 at("platforms"),
@@ -439,12 +518,17 @@ impl Tool {
             }
         }
         let asset = string("asset", true)?.unwrap_or_default();
-        check_template(&asset, PLATFORM_PLACEHOLDERS).map_err(|w| {
+        // An archive of sources is the same everywhere: only its version names it.
+        let asset_placeholders: &[&str] = match kind {
+            Kind::Tool => PLATFORM_PLACEHOLDERS,
+            Kind::Protos => &["version"],
+        };
+        check_template(&asset, asset_placeholders).map_err(|w| {
             here(
                 at("asset"),
                 &key("asset"),
                 w,
-                &format!("placeholders: {}", braced(PLATFORM_PLACEHOLDERS)),
+                &format!("placeholders: {}", braced(asset_placeholders)),
             )
         })?;
         let mut assets = BTreeMap::new();
@@ -485,8 +569,27 @@ impl Tool {
                 assets.insert(p.to_string(), a.to_string());
             }
         }
-        let binaries = list("binaries", true)?;
-        if binaries.is_empty() {
+        let binaries = list("binaries", kind == Kind::Tool)?;
+        let srcs = list("srcs", kind == Kind::Protos)?;
+        if kind == Kind::Protos && srcs.is_empty() {
+            return Err(here(
+                at("srcs"),
+                &key("srcs"),
+                "is empty".into(),
+                "name the .proto files the library holds, e.g. [\"google/api/annotations.proto\"]",
+            ));
+        }
+        for s in &srcs {
+            if !relative_path(s) || !s.ends_with(".proto") {
+                return Err(here(
+                    at("srcs"),
+                    &key("srcs"),
+                    format!("`{s}` is not a .proto file's path inside the archive"),
+                    "its import path, as in \"google/api/annotations.proto\"",
+                ));
+            }
+        }
+        if kind == Kind::Tool && binaries.is_empty() {
             return Err(here(
                 at("binaries"),
                 &key("binaries"),
@@ -496,6 +599,14 @@ impl Tool {
         }
         let directories = list("directories", false)?;
         let strip_prefix = string("strip_prefix", false)?.unwrap_or_default();
+        check_template(&strip_prefix, &["version"]).map_err(|w| {
+            here(
+                at("strip_prefix"),
+                &key("strip_prefix"),
+                w,
+                "a strip prefix uses {version} at most, as in \"googleapis-{version}\"",
+            )
+        })?;
         for (k, p) in binaries
             .iter()
             .map(|b| ("binaries", b))
@@ -561,6 +672,8 @@ impl Tool {
         }
         Ok(Tool {
             name: name.to_string(),
+            kind,
+            srcs,
             origin,
             github_repo,
             tag,
@@ -649,6 +762,11 @@ impl Tool {
         self.checksum_file
             .as_ref()
             .map(|c| c.replace("{version}", version))
+    }
+
+    /// The archive's leading directory for `version` (`googleapis-{version}`).
+    pub fn strip_prefix_for(&self, version: &str) -> String {
+        self.strip_prefix.replace("{version}", version)
     }
 
     /// The protoc plugin name: `--NAME_out`.

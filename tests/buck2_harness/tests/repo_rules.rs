@@ -177,6 +177,23 @@ fn pins_bzl() -> String {
             ),
         ),
     );
+    // googleapis as GitHub serves a commit's archive (the fixture of PyPI's protos), named by
+    // its file so the fixture server finds it.
+    let googleapis = "googleapis-common-protos-1.76.0.zip";
+    pins.insert(
+        "googleapis",
+        (
+            "common-protos-1.76.0",
+            vec![(
+                "any",
+                Pin {
+                    format: "zip",
+                    file: googleapis.to_owned(),
+                    url: format!("{gh}/googleapis/googleapis/archive/{googleapis}"),
+                },
+            )],
+        ),
+    );
     let go = "protoc-gen-go.v1.28.1.linux.amd64.tar.gz";
     pins.insert(
         "protoc-gen-go",
@@ -210,7 +227,7 @@ fn pins_bzl() -> String {
         "PLATFORMS = {\n    \"darwin-arm64\": {\"os\": \"macos\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"darwin-x86_64\": {\"os\": \"macos\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"linux-aarch64\": {\"os\": \"linux\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"linux-x86_64\": {\"os\": \"linux\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"windows-x86_64\": {\"os\": \"windows\", \"cpu\": \"x86_64\", \"exe_suffix\": \".exe\"},\n}\n\n",
     );
     out.push_str(
-        "DEFAULTS = {\n    \"buf\": \"1.75.0\",\n    \"protoc\": \"36.2\",\n    \"protoc-gen-go\": \"1.28.1\",\n    \"protoc-gen-go-grpc\": \"1.0.0\",\n}\n\n",
+        "DEFAULTS = {\n    \"buf\": \"1.75.0\",\n    \"googleapis\": \"common-protos-1.76.0\",\n    \"protoc\": \"36.2\",\n    \"protoc-gen-go\": \"1.28.1\",\n    \"protoc-gen-go-grpc\": \"1.0.0\",\n}\n\n",
     );
     out.push_str("PINS = {\n");
     for (tool, (version, by_platform)) in &pins {
