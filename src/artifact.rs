@@ -23,6 +23,16 @@ pub const VERSION: &str = "org.opencontainers.image.version";
 pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const CREATED: &str = "org.opencontainers.image.created";
 
+/// An OCI tag: letters, digits, `.`, `_`, `-` (not first), at most 128 characters.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !tag.starts_with(['.', '-'])
+}
+
 /// The layer media type by format. Not the OCI `tar+gzip` layer type: ORAS clients unpack
 /// that, and `oras pull` must hand over the upstream file unchanged.
 pub fn layer_media_type(format: Format) -> &'static str {

@@ -84,6 +84,23 @@ fn static_host(dir: &Path) -> (HttpServer, Vec<(String, PathBuf)>) {
     (server, assets)
 }
 
+/// The fixture protoc, materialized into the workspace: the tree holding bin/protoc.
+fn materialized_protoc(ws: &Workspace) -> PathBuf {
+    let host = HttpServer::start();
+    let url = host.route("/protoc.zip", Route::File(fixture(PROTOC_ZIP)));
+    let tree = ws.dir.path().join("protoc");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &pin(&fixture(PROTOC_ZIP)),
+            "zip",
+            &ws.cache(),
+            &tree,
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    tree
+}
+
 /// A workspace whose `toolchains/` holds the catalogue and a pins file with protoc only.
 fn workspace(reg: &RegistryServer, catalogue: &str) -> Workspace {
     let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
@@ -196,19 +213,7 @@ fn a_declared_plugin_is_bumped_published_materialized_and_generates_code() {
     assert!(is_file(&plugin));
 
     // ...and protoc (pinned, materialized the same way) runs it.
-    let protoc_host = HttpServer::start();
-    let protoc_url = protoc_host.route("/protoc.zip", Route::File(fixture(PROTOC_ZIP)));
-    let protoc_tree = ws.dir.path().join("protoc");
-    let o = run(protoreg()
-        .current_dir(ws.dir.path())
-        .args(materialize_args(
-            &pin(&fixture(PROTOC_ZIP)),
-            "zip",
-            &ws.cache(),
-            &protoc_tree,
-        ))
-        .args(["--source", &protoc_url]));
-    assert!(o.status.success(), "{}", text(&o));
+    let protoc_tree = materialized_protoc(&ws);
     let src = ws.dir.path().join("src");
     std::fs::create_dir_all(src.join("acme/v1")).unwrap();
     std::fs::write(
@@ -449,18 +454,7 @@ fn an_archive_of_protos_is_bumped_published_and_materialized_and_protoc_imports_
     assert!(is_file(&tree.join("google/api/annotations.proto")));
 
     // protoc compiles a file importing it by upstream's path.
-    let protoc_host = HttpServer::start();
-    let protoc_url = protoc_host.route("/protoc.zip", Route::File(fixture(PROTOC_ZIP)));
-    let protoc_tree = ws.dir.path().join("protoc");
-    let o = run(protoreg()
-        .args(materialize_args(
-            &pin(&fixture(PROTOC_ZIP)),
-            "zip",
-            &ws.cache(),
-            &protoc_tree,
-        ))
-        .args(["--source", &protoc_url]));
-    assert!(o.status.success(), "{}", text(&o));
+    let protoc_tree = materialized_protoc(&ws);
     let src = ws.dir.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(

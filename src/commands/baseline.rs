@@ -142,13 +142,7 @@ fn check_image(path: &std::path::Path) -> Result<()> {
 }
 
 fn check_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !tag.starts_with(['.', '-']);
-    if ok {
+    if artifact::valid_tag(tag) {
         Ok(())
     } else {
         Err(Error::input(

@@ -197,13 +197,7 @@ pub(super) fn check_tag_chars(node: &Node, template: &str) -> Result<()> {
     let probe = template
         .replace("{version}", "1.0.0")
         .replace("{platform}", "linux-x86_64");
-    let ok = !probe.is_empty()
-        && probe.len() <= 128
-        && probe
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !probe.starts_with(['.', '-']);
-    if ok {
+    if crate::artifact::valid_tag(&probe) {
         Ok(())
     } else {
         Err(node.error(

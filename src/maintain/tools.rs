@@ -344,6 +344,17 @@ impl Tool {
             }
         };
         let at = |k: &str| fields.get(k).map(|(l, _)| *l).unwrap_or(line);
+        // A template field: only `allowed` placeholders, braces balanced.
+        let template = |k: &str, value: &str, allowed: &[&str]| {
+            check_template(value, allowed).map_err(|w| {
+                here(
+                    at(k),
+                    &key(k),
+                    w,
+                    &format!("placeholders: {}", braced(allowed)),
+                )
+            })
+        };
         let upstream = string("upstream", true)?.unwrap_or_default();
         let (origin, github_repo, tag) = match upstream.as_str() {
             "github" => {
@@ -362,9 +373,7 @@ impl Tool {
                     ));
                 }
                 let tag = string("tag", true)?.unwrap_or_default();
-                check_template(&tag, &["version"]).map_err(|w| {
-                    here(at("tag"), &key("tag"), w, "a tag template uses {version}")
-                })?;
+                template("tag", &tag, &["version"])?;
                 if !tag.contains("{version}") {
                     return Err(here(
                         at("tag"),
@@ -392,14 +401,7 @@ impl Tool {
                 let checksum_url = string("checksum_url", false)?;
                 for (k, v) in [("url", Some(&url)), ("checksum_url", checksum_url.as_ref())] {
                     let Some(v) = v else { continue };
-                    check_template(v, &allowed).map_err(|w| {
-                        here(
-                            at(k),
-                            &key(k),
-                            w,
-                            &format!("placeholders: {}", braced(&allowed)),
-                        )
-                    })?;
+                    template(k, v, &allowed)?;
                     if !(v.starts_with("https://") || v.starts_with("http://")) {
                         return Err(here(
                             at(k),
@@ -523,14 +525,7 @@ impl Tool {
             Kind::Tool => PLATFORM_PLACEHOLDERS,
             Kind::Protos => &["version"],
         };
-        check_template(&asset, asset_placeholders).map_err(|w| {
-            here(
-                at("asset"),
-                &key("asset"),
-                w,
-                &format!("placeholders: {}", braced(asset_placeholders)),
-            )
-        })?;
+        template("asset", &asset, asset_placeholders)?;
         let mut assets = BTreeMap::new();
         if let Some((l, v)) = fields.get("assets") {
             let entries = v.dict_entries().ok_or_else(|| {
@@ -599,14 +594,7 @@ impl Tool {
         }
         let directories = list("directories", false)?;
         let strip_prefix = string("strip_prefix", false)?.unwrap_or_default();
-        check_template(&strip_prefix, &["version"]).map_err(|w| {
-            here(
-                at("strip_prefix"),
-                &key("strip_prefix"),
-                w,
-                "a strip prefix uses {version} at most, as in \"googleapis-{version}\"",
-            )
-        })?;
+        template("strip_prefix", &strip_prefix, &["version"])?;
         for (k, p) in binaries
             .iter()
             .map(|b| ("binaries", b))
@@ -635,25 +623,11 @@ impl Tool {
         }
         let checksum_file = string("checksum_file", false)?;
         if let Some(c) = &checksum_file {
-            check_template(c, &["version"]).map_err(|w| {
-                here(
-                    at("checksum_file"),
-                    &key("checksum_file"),
-                    w,
-                    "a checksum file name uses {version} at most",
-                )
-            })?;
+            template("checksum_file", c, &["version"])?;
         }
         let version_output = string("version_output", false)?;
         if let Some(v) = &version_output {
-            check_template(v, &["version"]).map_err(|w| {
-                here(
-                    at("version_output"),
-                    &key("version_output"),
-                    w,
-                    "what --version prints, with {version}",
-                )
-            })?;
+            template("version_output", v, &["version"])?;
         }
         let plugin_name = string("plugin_name", false)?;
         if let Some(p) = &plugin_name {
