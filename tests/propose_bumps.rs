@@ -188,3 +188,75 @@ fn a_readme_without_the_table_markers_is_refused_before_anything_changes() {
     assert!(text(&o).contains("has no table of pins"), "{}", text(&o));
     assert_eq!(std::fs::read(&pins).unwrap(), before);
 }
+
+#[test]
+fn an_archive_of_protos_released_on_github_is_proposed_too() {
+    // protovalidate's shape: a release asset holding the .proto files under a versioned
+    // directory, declared in the repository's own catalogue beside its pins.
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let dir = tmp.path();
+    let files = scratch();
+    let proto =
+        b"syntax = \"proto3\";\npackage acme.common.v1;\nmessage Money { int64 units = 1; }\n";
+    let mut assets = Vec::new();
+    for version in ["1.0.0", "1.1.0"] {
+        let name = format!("acme-protos-{version}.tar.gz");
+        let member = format!("acme-protos-{version}/proto/acme/common/v1/common.proto");
+        assets.push((
+            version,
+            name.clone(),
+            tgz_files(files.path(), &name, &[(member.as_str(), 0o644, &proto[..])]),
+        ));
+    }
+    for (version, name, path) in &assets {
+        gh.release(
+            "acme/protos",
+            &format!("v{version}"),
+            &[Asset::new(name, path)],
+            false,
+            false,
+        );
+    }
+    std::fs::create_dir_all(dir.join("toolchains")).unwrap();
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("toolchains/tools.bzl"))
+            .unwrap();
+    let (head, tail) = shipped.rsplit_once("\n}\n").unwrap();
+    std::fs::write(
+        dir.join("toolchains/tools.bzl"),
+        format!(
+            "{head}\n    \"acme-protos\": {{\n        \"kind\": \"protos\",\n        \"upstream\": \"github\",\n        \"repository\": \"acme/protos\",\n        \"tag\": \"v{{version}}\",\n        \"asset\": \"acme-protos-{{version}}.tar.gz\",\n        \"strip_prefix\": \"acme-protos-{{version}}/proto\",\n        \"srcs\": [\"acme/common/v1/common.proto\"],\n        \"oci_repository\": \"protos/acme-protos\",\n    }},\n}}\n{tail}"
+        ),
+    )
+    .unwrap();
+    let old = pin(&assets[0].2);
+    let pins = dir.join("toolchains/pins.bzl");
+    std::fs::write(
+        &pins,
+        format!(
+            "DEFAULTS = {{\"acme-protos\": \"1.0.0\"}}\n\
+             PINS = {{\"acme-protos\": {{\"1.0.0\": {{\"any\": (\"tar.gz\", {}, \"{}\", \"https://example.invalid/acme-protos-1.0.0.tar.gz\")}}}}}}\n\
+             PROVENANCE = {{\"acme-protos\": {{\"1.0.0\": \"test seed\"}}}}\n",
+            old.size, old.sha256
+        ),
+    )
+    .unwrap();
+    let (out, body) = propose(&gh, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "changed=true",
+        "{body}"
+    );
+    assert!(
+        body.contains("- `acme-protos` 1.0.0 → 1.1.0: pinned acme-protos 1.1.0 for 1 platforms"),
+        "{body}"
+    );
+    assert!(body.contains("1 .proto files present"), "{body}");
+    let text_after = std::fs::read_to_string(&pins).unwrap();
+    assert!(
+        text_after.contains(&pin(&assets[1].2).sha256.hex().to_string()),
+        "{text_after}"
+    );
+}
