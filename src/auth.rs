@@ -1,15 +1,21 @@
 //! Registry credentials. Read, in order:
 //! 1. `PROTOREG_REGISTRY_TOKEN` (bearer), or `PROTOREG_REGISTRY_USERNAME` +
 //!    `PROTOREG_REGISTRY_PASSWORD` (basic): sent to every `oci://` source of the run;
-//! 2. Docker's `config.json` (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
-//!    `auths.<host>.auth` (base64 `user:password`) or `auths.<host>.registrytoken` (bearer),
-//!    per host. Credential helpers (`credsStore`) are not run;
-//! 3. anonymous.
+//! 2. Docker's `config.json` (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`),
+//!    per host, as Docker reads it: `credHelpers.<host>` (runs `docker-credential-<name>
+//!    get`), then `auths.<host>.auth` (base64 `user:password`) or `.registrytoken` (bearer),
+//!    then `credsStore` (the helper for every host); a helper that is missing or fails is an
+//!    error naming it;
+//! 3. `.netrc` (`$NETRC`, else `~/.netrc`): the host's `machine` entry, or `default`;
+//! 4. anonymous.
 //!
 //! Credentials are never printed: `Debug` of [`Credentials`] redacts them.
 
 use std::fmt;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 
@@ -56,35 +62,70 @@ impl Credentials {
     }
 }
 
-/// Credentials for `registry` (`host[:port]`), from the environment or Docker's config.
-pub fn for_registry(registry: &str) -> Credentials {
+/// Credentials for `registry` (`host[:port]`): the environment, Docker's config (its
+/// credential helpers run), `.netrc`, else anonymous. The error is one line naming the
+/// credential helper that is missing or failed.
+pub fn for_registry(registry: &str) -> Result<Credentials, String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(token) = env(ENV_TOKEN) {
-        return Credentials::Bearer(token);
+        return Ok(Credentials::Bearer(token));
     }
     if let (Some(username), Some(password)) = (env(ENV_USERNAME), env(ENV_PASSWORD)) {
-        return Credentials::Basic { username, password };
+        return Ok(Credentials::Basic { username, password });
     }
-    docker_config(registry).unwrap_or(Credentials::Anonymous)
+    if let Some(c) = docker_config(registry)? {
+        return Ok(c);
+    }
+    Ok(match crate::netrc::lookup(registry) {
+        Some((username, password)) => Credentials::Basic { username, password },
+        None => Credentials::Anonymous,
+    })
 }
 
-fn docker_config(registry: &str) -> Option<Credentials> {
-    let path = std::env::var_os("DOCKER_CONFIG")
-        .map(|d| PathBuf::from(d).join("config.json"))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-        })?;
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let auths = json.get("auths")?.as_object()?;
-    let entry = [
+/// The keys Docker's config may file `registry` under.
+fn config_keys(registry: &str) -> [String; 4] {
+    [
         registry.to_string(),
         format!("https://{registry}"),
         format!("http://{registry}"),
         format!("https://{registry}/v2/"),
     ]
-    .iter()
-    .find_map(|k| auths.get(k))?;
+}
+
+fn docker_config(registry: &str) -> Result<Option<Credentials>, String> {
+    let Some(path) = std::env::var_os("DOCKER_CONFIG")
+        .map(|d| PathBuf::from(d).join("config.json"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")))
+    else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(None);
+    };
+    let keys = config_keys(registry);
+    let helper_for = json
+        .get("credHelpers")
+        .and_then(|h| keys.iter().find_map(|k| h.get(k)))
+        .and_then(|v| v.as_str());
+    if let Some(helper) = helper_for {
+        return run_helper(helper, registry, &format!("credHelpers.{registry}"));
+    }
+    if let Some(c) = inline_auth(&json, &keys) {
+        return Ok(Some(c));
+    }
+    match json.get("credsStore").and_then(|v| v.as_str()) {
+        Some(store) if !store.is_empty() => run_helper(store, registry, "credsStore"),
+        _ => Ok(None),
+    }
+}
+
+/// `auths.<host>`: a bearer `registrytoken`, or `auth`, base64 of `user:password`.
+fn inline_auth(json: &serde_json::Value, keys: &[String]) -> Option<Credentials> {
+    let auths = json.get("auths")?.as_object()?;
+    let entry = keys.iter().find_map(|k| auths.get(k))?;
     if let Some(token) = entry.get("registrytoken").and_then(|v| v.as_str()) {
         return Some(Credentials::Bearer(token.to_string()));
     }
@@ -98,6 +139,95 @@ fn docker_config(registry: &str) -> Option<Credentials> {
         username: username.to_string(),
         password: password.to_string(),
     })
+}
+
+/// How long a credential helper may take (one asks the OS keychain, or a cloud's API).
+const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `docker-credential-<name> get`, as Docker runs it: the server on stdin, JSON
+/// `{"Username", "Secret"}` on stdout. `Username` `<token>` means the secret is a token. A
+/// helper that has nothing for the server says so (Docker's "credentials not found"):
+/// anonymous, not an error.
+fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>, String> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(format!(
+            "Docker's config.json `{key}` names `{name}`, not a credential helper"
+        ));
+    }
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "the Docker credential helper `{program}` (config.json `{key}`) is not on PATH: install it, or remove `{key}`"
+            ),
+            _ => format!("could not run the Docker credential helper `{program}`: {e}"),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is reported by its status below.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let started = Instant::now();
+    while child
+        .try_wait()
+        .map_err(|e| format!("`{program} get`: {e}"))?
+        .is_none()
+    {
+        if started.elapsed() > HELPER_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the Docker credential helper `{program}` gave no answer within {} s",
+                HELPER_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("`{program} get`: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if stdout.contains("credentials not found") {
+            return Ok(None);
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let first = said
+            .lines()
+            .chain(stdout.lines())
+            .find(|l| !l.trim().is_empty());
+        return Err(format!(
+            "the Docker credential helper `{program}` failed for {server} ({}): {}",
+            out.status,
+            crate::error::sanitize(first.unwrap_or("no message").trim())
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_str(&stdout).map_err(|_| {
+        format!("the Docker credential helper `{program}` did not answer with JSON")
+    })?;
+    let field = |k: &str| {
+        json.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (username, secret) = (field("Username"), field("Secret"));
+    Ok(Some(match username.as_str() {
+        _ if secret.is_empty() => return Ok(None),
+        "<token>" => Credentials::Bearer(secret),
+        _ => Credentials::Basic {
+            username,
+            password: secret,
+        },
+    }))
 }
 
 /// Replace every secret in `text` by `***` (third-party errors may echo request details).

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod maintain;
+pub mod netrc;
 pub mod operate;
 pub mod pipeline;
 pub mod platform;

@@ -112,7 +112,15 @@ impl Registry {
             runtime,
             client,
             host: host.to_string(),
-            creds: creds.unwrap_or_else(|| auth::for_registry(host)),
+            creds: match creds {
+                Some(c) => c,
+                None => auth::for_registry(host).map_err(|why| {
+                    Error::input(
+                        format!("no credentials for {host}: {why}"),
+                        "fix Docker's config.json (or the helper), or set PROTOREG_REGISTRY_USERNAME/_PASSWORD",
+                    )
+                })?,
+            },
             plain_http: net.plain_http,
             timeout: net.timeout,
             pull_tokens: Default::default(),

@@ -99,3 +99,169 @@ fn basic_auth_with_and_without_credentials() {
     assert!(!text(&o).contains(PASSWORD));
     assert!(out.join("bin/protoc").is_file());
 }
+
+/// A Docker credential helper named `name` in a directory of its own, answering `get` for
+/// `host` with ci's password (after logging what it was asked), "credentials not found" for
+/// any other server, and failing on anything else it is told to.
+fn credential_helper(
+    dir: &std::path::Path,
+    name: &str,
+    host: &str,
+    mode: &str,
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\nread -r server\necho \"$1 $server\" >> '{log}'\n\
+         [ \"{mode}\" = fail ] && {{ echo 'keychain locked' >&2; exit 3; }}\n\
+         if [ \"$server\" = '{host}' ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"ci\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+        log = log.display()
+    );
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn docker_credential_helpers_and_netrc_supply_registry_credentials() {
+    let reg = RegistryServer::start_with_htpasswd("ci", PASSWORD);
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let creds = Credentials::Basic {
+        username: "ci".into(),
+        password: PASSWORD.into(),
+    };
+    reg.push(
+        "ns/tools/protoc",
+        &protoc,
+        Format::Zip,
+        "v36.2-linux-x86_64",
+        Some(creds),
+    );
+    let source = format!("oci://{}/ns/tools/protoc", reg.host);
+    let tmp = scratch();
+    let path = format!(
+        "{}:{}",
+        credential_helper(tmp.path(), "ok", &reg.host, "ok").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    credential_helper(tmp.path(), "broken", &reg.host, "fail");
+    let materialize = |config: &str, case: &str| {
+        let docker = tmp.path().join(format!("docker-{case}"));
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(docker.join("config.json"), config).unwrap();
+        run(protoreg()
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{case}")),
+                &tmp.path().join(format!("out-{case}")),
+            ))
+            .args(["--plain-http", "--source", &source]))
+    };
+    // credHelpers.<host>, and credsStore for every host.
+    for (case, config) in [
+        (
+            "helpers",
+            format!("{{\"credHelpers\": {{\"{}\": \"ok\"}}}}", reg.host),
+        ),
+        ("store", "{\"credsStore\": \"ok\"}".to_string()),
+    ] {
+        let o = materialize(&config, case);
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        assert!(!text(&o).contains(PASSWORD));
+    }
+    let asked = std::fs::read_to_string(tmp.path().join("ok.log")).unwrap();
+    assert_eq!(asked, format!("get {h}\nget {h}\n", h = reg.host));
+    // A helper that is not there, or fails: the error names it.
+    let o = materialize("{\"credsStore\": \"nothere\"}", "missing");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`docker-credential-nothere` (config.json `credsStore`) is not on PATH"),
+        "{}",
+        text(&o)
+    );
+    let o = materialize("{\"credsStore\": \"broken\"}", "broken");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`docker-credential-broken` failed")
+            && text(&o).contains("keychain locked"),
+        "{}",
+        text(&o)
+    );
+    // .netrc, for a registry no Docker config covers.
+    let netrc = tmp.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine example.invalid login x password y\nmachine 127.0.0.1\n  login ci\n  password {PASSWORD}\n"),
+    )
+    .unwrap();
+    let o = run(protoreg()
+        .env("NETRC", &netrc)
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache-netrc"),
+            &tmp.path().join("out-netrc"),
+        ))
+        .args(["--plain-http", "--source", &source]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(PASSWORD));
+}
+
+#[test]
+fn netrc_credentials_go_to_their_host_only() {
+    use common::http::{HttpServer, Route};
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("ci:{PASSWORD}"))
+    );
+    let server = HttpServer::start();
+    let url = server.route(
+        "/protoc.zip",
+        Route::RequireAuth(basic.clone(), protoc.path.clone()),
+    );
+    // Another host (localhost is not 127.0.0.1 to an origin check) that would accept them.
+    let other = HttpServer::start();
+    let elsewhere = other
+        .route(
+            "/protoc.zip",
+            Route::RequireAuth(basic.clone(), protoc.path.clone()),
+        )
+        .replace("127.0.0.1", "localhost");
+    let redirect = server.route("/moved.zip", Route::Redirect(elsewhere));
+    let tmp = scratch();
+    let netrc = tmp.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1 login ci password {PASSWORD}\nmachine localhost login ci password {PASSWORD}-not-for-redirects\n"),
+    )
+    .unwrap();
+    let fetch = |source: &str, case: &str, netrc: &std::path::Path| {
+        run(protoreg()
+            .env("NETRC", netrc)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{case}")),
+                &tmp.path().join(format!("out-{case}")),
+            ))
+            .args(["--source", source]))
+    };
+    let o = fetch(&url, "netrc", &netrc);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fetch(&url, "none", std::path::Path::new("/nonexistent-netrc"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("HTTP 401"), "{}", text(&o));
+    // Redirected to another host: 127.0.0.1's credentials are not sent there (and the
+    // redirect's own host gets none either: headers are for the origin asked).
+    let o = fetch(&redirect, "redirect", &netrc);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("HTTP 401"), "{}", text(&o));
+    assert!(!text(&o).contains(PASSWORD));
+}

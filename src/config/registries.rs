@@ -61,7 +61,12 @@ impl RegistryConfig {
         } else if a.token_env.is_some() || a.username_env.is_some() {
             Credentials::Anonymous
         } else {
-            auth::for_registry(&self.host)
+            auth::for_registry(&self.host).map_err(|why| {
+                Error::input(
+                    format!("no credentials for {}: {why}", self.host),
+                    "fix Docker's config.json (or the helper), or set this registry's `auth:` variables",
+                )
+            })?
         };
         if self.auth_required && creds == Credentials::Anonymous {
             let wanted = match (&a.token_env, &a.username_env, &a.password_env) {

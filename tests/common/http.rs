@@ -30,6 +30,8 @@ pub enum Route {
     /// The file one byte at a time with a pause after each: never a stall as long as the
     /// pause, but a transfer that takes the file's length times the pause (bounded by it).
     Trickle(PathBuf, Duration),
+    /// The file when the request's `Authorization` header is exactly this value, else 401.
+    RequireAuth(String, PathBuf),
     /// A 302 to this Location.
     Redirect(String),
     /// Any status with a body and a content type (an OCI error envelope, say).
@@ -111,10 +113,16 @@ fn serve(
     reader.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let path = path.split('?').next().unwrap_or("/").to_string();
+    let mut authorization = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
             break;
+        }
+        if let Some((name, value)) = h.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_string());
+            }
         }
     }
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
@@ -133,7 +141,11 @@ fn serve(
             };
             conn.write_all(head(status, 0, "text/plain").as_bytes())
         }
-        Some(Route::File(p)) => {
+        Some(Route::RequireAuth(want, p)) if authorization.as_deref() != Some(want.as_str()) => {
+            let _ = p;
+            conn.write_all(head("401 Unauthorized", 0, "text/plain").as_bytes())
+        }
+        Some(Route::File(p)) | Some(Route::RequireAuth(_, p)) => {
             let mut f = std::fs::File::open(&p)?;
             let len = f.metadata()?.len();
             conn.write_all(head("200 OK", len, "application/octet-stream").as_bytes())?;

@@ -116,6 +116,7 @@ pub fn protoreg() -> Command {
         .env_remove("PROTOREG_REGISTRY_PASSWORD")
         .env_remove("PROTOREG_REGISTRY_TOKEN")
         .env("DOCKER_CONFIG", "/nonexistent-docker-config")
+        .env("NETRC", "/nonexistent-netrc")
         .stdin(Stdio::null());
     c
 }

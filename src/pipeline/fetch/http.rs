@@ -42,7 +42,7 @@ pub fn fetch(
     budget: Duration,
     sink: &mut dyn Write,
 ) -> Result<(), String> {
-    let response = get(agent, url, &[], Some(budget))?;
+    let response = get(agent, url, &netrc_authorization(url), Some(budget))?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
     }
@@ -133,6 +133,26 @@ fn follow(base: &str, location: &str) -> Result<String, String> {
 }
 
 /// `scheme://authority`, lowercased: where credentials may be sent.
+/// Basic credentials for `url`'s host from `.netrc`, if it has them: sent to that origin only
+/// (a redirect elsewhere drops them, see [`get`]).
+fn netrc_authorization(url: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    let host = origin(url).split_once("://").map(|(_, h)| h.to_string());
+    let Some(host) = host.map(|h| h.rsplit('@').next().unwrap_or("").to_string()) else {
+        return Vec::new();
+    };
+    match crate::netrc::lookup(&host) {
+        Some((login, password)) => vec![(
+            "Authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"))
+            ),
+        )],
+        None => Vec::new(),
+    }
+}
+
 fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());

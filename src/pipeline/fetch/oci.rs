@@ -79,7 +79,7 @@ impl OciFetcher {
     ) -> Result<(), String> {
         let creds = match self.hosts.iter().find(|h| h.host == registry) {
             Some(h) => h.credentials.clone()?,
-            None => auth::for_registry(registry),
+            None => auth::for_registry(registry)?,
         };
         let reference = Reference::with_digest(
             registry.to_string(),
