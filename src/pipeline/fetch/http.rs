@@ -18,11 +18,19 @@ pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
 /// The one way protoreg builds a ureq agent. A stall is any single read waiting longer than
 /// `timeout`; the whole body is also bounded by [`super::transfer_budget`] (the timeout plus
 /// time for `size` bytes at 256 KiB/s), so a trickle that never stalls is cut off too. TLS
-/// through the process-wide rustls provider. The agent follows no redirects: [`get`] does.
+/// through the process-wide rustls provider, trusting what the platform trusts (on Linux the
+/// system store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set): the same roots as the
+/// registries' client, so a corporate CA installed once serves every source. The agent
+/// follows no redirects: [`get`] does.
 pub fn build_agent(timeout: Duration, size: u64, status_as_error: bool) -> ureq::Agent {
     super::install_tls_provider();
     let body = super::transfer_budget(timeout, size);
     ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .max_redirects(0)
         .timeout_connect(Some(timeout))
         .timeout_per_read(Some(timeout))
