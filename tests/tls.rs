@@ -1,6 +1,6 @@
-//! One TLS trust for every source: an `https://` source served with a certificate from a CA
-//! the test makes (openssl) is refused until that CA is trusted through `SSL_CERT_FILE`, the
-//! same setting the registries' client reads; then it is fetched and verified.
+//! One TLS trust for every source: an `https://` source and a `docker-registry` serving TLS,
+//! both with a certificate from a CA the test makes (openssl), are refused until that CA is
+//! trusted through `SSL_CERT_FILE`; then they are fetched from and verified.
 
 mod common;
 
@@ -150,4 +150,78 @@ fn an_https_source_is_trusted_through_the_one_trust_setting() {
     let o = fetch("trusted", Some(&certs.join("ca.pem")));
     assert!(o.status.success(), "{}", text(&o));
     assert!(tmp.path().join("out-trusted/bin/protoc").is_file());
+}
+
+#[test]
+fn a_registry_serving_tls_is_trusted_through_the_same_setting() {
+    let tmp = scratch();
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    test_ca(&certs);
+    let reg = RegistryServer::start_tls(&certs.join("cert.pem"), &certs.join("key.pem"));
+    let ca = certs.join("ca.pem");
+    std::fs::write(
+        tmp.path().join("registry.yaml"),
+        format!(
+            "primary_registry:\n  url: \"{}\"\n  namespace: \"ns\"\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    // A descriptor set to push (`baseline push` sends any such file over TLS, no plain HTTP).
+    let image = tmp.path().join("image.binpb");
+    std::fs::write(
+        &image,
+        [
+            0x0a, 0x09, 0x0a, 0x07, b'a', b'.', b'p', b'r', b'o', b't', b'o',
+        ],
+    )
+    .unwrap();
+    let push = |ca: Option<&Path>| {
+        let mut cmd = protoreg();
+        cmd.env_remove("SSL_CERT_DIR").current_dir(tmp.path());
+        match ca {
+            Some(ca) => cmd.env("SSL_CERT_FILE", ca),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        run(cmd
+            .args(["--cache-dir"])
+            .arg(tmp.path().join("cache"))
+            .args(["baseline", "push"])
+            .arg(&image)
+            .args(["--repository", "images/x", "--tag", "v1", "--json"]))
+    };
+    let o = push(None);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).to_lowercase().contains("certificate") || text(&o).contains("UnknownIssuer"),
+        "{}",
+        text(&o)
+    );
+    let o = push(Some(&ca));
+    assert!(o.status.success(), "{}", text(&o));
+    // Fetched back over TLS by digest, trusted the same way.
+    let p = pin(&image);
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .env("SSL_CERT_FILE", &ca)
+        .env_remove("SSL_CERT_DIR")
+        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
+        .arg(p.size.to_string())
+        .args([
+            "--format",
+            "raw",
+            "--executable",
+            "image.binpb",
+            "--cache-dir",
+        ])
+        .arg(tmp.path().join("cache2"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &format!("oci://{}/ns/images/x", reg.host)]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(out.join("image.binpb")).unwrap(),
+        std::fs::read(&image).unwrap()
+    );
 }

@@ -188,12 +188,30 @@ impl RegistryServer {
         Self::start_inner(Some((user, password)))
     }
 
+    /// Serving TLS with this certificate and key (PEM files).
+    pub fn start_tls(cert: &Path, key: &Path) -> RegistryServer {
+        Self::start_with(None, Some((cert, key)))
+    }
+
     fn start_inner(auth: Option<(&str, &str)>) -> RegistryServer {
+        Self::start_with(auth, None)
+    }
+
+    fn start_with(auth: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> RegistryServer {
         let dir = tempfile::tempdir().unwrap();
+        let tls = tls
+            .map(|(cert, key)| {
+                format!(
+                    ", tls: {{certificate: {}, key: {}}}",
+                    cert.display(),
+                    key.display()
+                )
+            })
+            .unwrap_or_default();
         let mut config = format!(
             "version: 0.1\nlog: {{level: info, accesslog: {{disabled: true}}}}\n\
              storage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\n\
-             http: {{addr: '127.0.0.1:0', secret: test}}\n",
+             http: {{addr: '127.0.0.1:0', secret: test{tls}}}\n",
             dir.path().join("data").display()
         );
         if let Some((user, password)) = auth {
