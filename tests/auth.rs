@@ -10,8 +10,9 @@ use protoreg::pipeline::extract::Format;
 
 const PASSWORD: &str = "s3cret-Pa55word";
 
-#[test]
-fn basic_auth_with_and_without_credentials() {
+/// docker-registry with htpasswd (ci / PASSWORD) holding the fixture protoc: the registry,
+/// the pin, and the `oci://` source.
+fn registry_with_protoc() -> (RegistryServer, Pinned, String) {
     let reg = RegistryServer::start_with_htpasswd("ci", PASSWORD);
     let protoc = pin(&fixture(PROTOC_ZIP));
     let creds = Credentials::Basic {
@@ -26,6 +27,12 @@ fn basic_auth_with_and_without_credentials() {
         Some(creds),
     );
     let source = format!("oci://{}/ns/tools/protoc", reg.host);
+    (reg, protoc, source)
+}
+
+#[test]
+fn basic_auth_with_and_without_credentials() {
+    let (reg, protoc, source) = registry_with_protoc();
     let tmp = scratch();
 
     // Without credentials: exit 1, says why and what to do.
@@ -127,20 +134,7 @@ fn credential_helper(
 
 #[test]
 fn docker_credential_helpers_and_netrc_supply_registry_credentials() {
-    let reg = RegistryServer::start_with_htpasswd("ci", PASSWORD);
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    let creds = Credentials::Basic {
-        username: "ci".into(),
-        password: PASSWORD.into(),
-    };
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        Format::Zip,
-        "v36.2-linux-x86_64",
-        Some(creds),
-    );
-    let source = format!("oci://{}/ns/tools/protoc", reg.host);
+    let (reg, protoc, source) = registry_with_protoc();
     let tmp = scratch();
     let path = format!(
         "{}:{}",
