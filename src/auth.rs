@@ -159,18 +159,26 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
         ));
     }
     let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
+    // Looked up here rather than by exec: a PATH directory this user cannot read (root's,
+    // for `nobody`) would make exec report "permission denied" for a helper that is simply
+    // not installed.
+    let path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(&program))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            format!(
+                "the Docker credential helper `{program}` (config.json `{key}`) is not on PATH: install it, or remove `{key}`"
+            )
+        })?;
+    let mut child = Command::new(&path)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "the Docker credential helper `{program}` (config.json `{key}`) is not on PATH: install it, or remove `{key}`"
-            ),
-            _ => format!("could not run the Docker credential helper `{program}`: {e}"),
-        })?;
+        .map_err(|e| format!("could not run the Docker credential helper `{program}`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading is reported by its status below.
         let _ = stdin.write_all(server.as_bytes());
