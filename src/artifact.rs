@@ -135,30 +135,50 @@ pub fn empty_config() -> Descriptor {
     }
 }
 
+/// The shape every artifact of this project has: `artifact_type`, the empty config, and one
+/// layer (`title`, `media_type`, `digest`, `size`) with the manifest's `annotations`.
+pub fn one_layer_manifest(
+    artifact_type: &str,
+    title: &str,
+    media_type: &str,
+    digest: &Sha256,
+    size: u64,
+    annotations: BTreeMap<String, String>,
+) -> Manifest {
+    let mut layer_ann = BTreeMap::new();
+    layer_ann.insert(TITLE.to_string(), title.to_string());
+    Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(artifact_type.into()),
+        config: empty_config(),
+        layers: vec![Descriptor {
+            media_type: media_type.into(),
+            digest: digest.oci(),
+            size,
+            annotations: layer_ann,
+            platform: None,
+            artifact_type: None,
+        }],
+        annotations,
+    }
+}
+
 impl ToolFile {
     pub fn manifest(&self) -> Manifest {
-        let mut layer_ann = BTreeMap::new();
-        layer_ann.insert(TITLE.to_string(), self.file_name.clone());
         let mut ann = BTreeMap::new();
         ann.insert(CREATED.to_string(), self.created.clone());
         ann.insert(SOURCE.to_string(), self.source_url.clone());
         ann.insert(TITLE.to_string(), self.file_name.clone());
         ann.insert(VERSION.to_string(), self.version.clone());
-        Manifest {
-            schema_version: 2,
-            media_type: MANIFEST_MEDIA_TYPE.into(),
-            artifact_type: Some(ARTIFACT_TYPE.into()),
-            config: empty_config(),
-            layers: vec![Descriptor {
-                media_type: layer_media_type(self.format).into(),
-                digest: self.sha256.oci(),
-                size: self.size,
-                annotations: layer_ann,
-                platform: None,
-                artifact_type: None,
-            }],
-            annotations: ann,
-        }
+        one_layer_manifest(
+            ARTIFACT_TYPE,
+            &self.file_name,
+            layer_media_type(self.format),
+            &self.sha256,
+            self.size,
+            ann,
+        )
     }
 }
 
@@ -255,27 +275,18 @@ pub fn bundle_manifest(
     doc_digest: &Sha256,
     doc_size: u64,
 ) -> Manifest {
-    let mut layer_ann = BTreeMap::new();
-    layer_ann.insert(TITLE.to_string(), format!("{name}.bundle.json"));
     let mut ann = BTreeMap::new();
     ann.insert(CREATED.to_string(), created.to_string());
     ann.insert(TITLE.to_string(), name.to_string());
     ann.insert(VERSION.to_string(), version.to_string());
-    Manifest {
-        schema_version: 2,
-        media_type: MANIFEST_MEDIA_TYPE.into(),
-        artifact_type: Some(BUNDLE_ARTIFACT_TYPE.into()),
-        config: empty_config(),
-        layers: vec![Descriptor {
-            media_type: BUNDLE_DOC_MEDIA_TYPE.into(),
-            digest: doc_digest.oci(),
-            size: doc_size,
-            annotations: layer_ann,
-            platform: None,
-            artifact_type: None,
-        }],
-        annotations: ann,
-    }
+    one_layer_manifest(
+        BUNDLE_ARTIFACT_TYPE,
+        &format!("{name}.bundle.json"),
+        BUNDLE_DOC_MEDIA_TYPE,
+        doc_digest,
+        doc_size,
+        ann,
+    )
 }
 
 /// Canonical bytes of a manifest or index (the digest is over these bytes).

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::artifact::{self, Descriptor, Manifest};
+use crate::artifact::{self, Manifest};
 use crate::cli::{BaselinePushArgs, Global};
 use crate::commands::context::Context;
 use crate::error::{Error, Result};
@@ -45,6 +45,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     let (sha256, size) = hash_file(image)?;
     let manifest = manifest(&sha256, size, &args.tag);
     let bytes = artifact::to_bytes(&manifest);
+    let manifest_digest = Sha256::of_bytes(&bytes).oci();
     let op = ctx.audit.op(
         "baseline.push",
         format!("{}/{repository}:{}", reg.host, args.tag),
@@ -78,7 +79,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
             "pushed"
         }
     };
-    op.digest(Sha256::of_bytes(&bytes).oci()).done("ok");
+    op.digest(manifest_digest.clone()).done("ok");
     if args.json {
         println!(
             "{}",
@@ -89,7 +90,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
                 "tag": args.tag,
                 "sha256": sha256.hex(),
                 "size": size,
-                "manifest": Sha256::of_bytes(&bytes).oci(),
+                "manifest": manifest_digest,
             })
         );
     } else {
@@ -153,26 +154,17 @@ fn check_tag(tag: &str) -> Result<()> {
 }
 
 fn manifest(sha256: &Sha256, size: u64, tag: &str) -> Manifest {
-    let mut layer = BTreeMap::new();
-    layer.insert(artifact::TITLE.to_string(), IMAGE_FILE.to_string());
     let mut ann = BTreeMap::new();
     ann.insert(artifact::TITLE.to_string(), IMAGE_FILE.to_string());
     ann.insert(artifact::VERSION.to_string(), tag.to_string());
-    Manifest {
-        schema_version: 2,
-        media_type: artifact::MANIFEST_MEDIA_TYPE.into(),
-        artifact_type: Some(IMAGE_ARTIFACT_TYPE.into()),
-        config: artifact::empty_config(),
-        layers: vec![Descriptor {
-            media_type: artifact::layer_media_type(crate::pipeline::extract::Format::Raw).into(),
-            digest: sha256.oci(),
-            size,
-            annotations: layer,
-            platform: None,
-            artifact_type: None,
-        }],
-        annotations: ann,
-    }
+    artifact::one_layer_manifest(
+        IMAGE_ARTIFACT_TYPE,
+        IMAGE_FILE,
+        artifact::layer_media_type(crate::pipeline::extract::Format::Raw),
+        sha256,
+        size,
+        ann,
+    )
 }
 
 /// The digest of a baseline manifest's one layer.
