@@ -95,7 +95,7 @@ fn config_keys(registry: &str) -> [String; 4] {
 fn docker_config(registry: &str) -> Result<Option<Credentials>, String> {
     let Some(path) = std::env::var_os("DOCKER_CONFIG")
         .map(|d| PathBuf::from(d).join("config.json"))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")))
+        .or_else(|| crate::sys::home_dir().map(|h| h.join(".docker").join("config.json")))
     else {
         return Ok(None);
     };
@@ -158,7 +158,7 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
             "Docker's config.json `{key}` names `{name}`, not a credential helper"
         ));
     }
-    let program = format!("docker-credential-{name}");
+    let program = format!("docker-credential-{name}{}", std::env::consts::EXE_SUFFIX);
     // Looked up here rather than by exec: a PATH directory this user cannot read (root's,
     // for `nobody`) would make exec report "permission denied" for a helper that is simply
     // not installed.

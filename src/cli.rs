@@ -34,6 +34,10 @@ pub struct Global {
     /// file, else the copy built into protoreg).
     #[arg(long, global = true, value_name = "FILE")]
     pub catalogue: Option<PathBuf>,
+    /// No progress bars or step lines on stderr (errors still print). Bars are drawn only
+    /// on a terminal, never in CI (`CI` set) or with --json.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
 }
 
 impl Command {

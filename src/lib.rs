@@ -11,7 +11,8 @@
 //!
 //! Shared by all three: [`platform`] (the one table of platform names), [`error`] (the one
 //! error type), [`config`] (registry.yaml), [`registry`] and [`artifact`] (the OCI facade and
-//! the ORAS manifest shape), [`auth`], [`settings`] and [`utc`]. [`commands`] holds the
+//! the ORAS manifest shape), [`auth`], [`settings`], [`utc`], [`progress`] (bars on a terminal) and [`sys`] (every call beyond
+//! portable `std`, with a fallback for other systems). [`commands`] holds the
 //! command-line glue, one module per subcommand.
 
 pub mod artifact;
@@ -25,8 +26,10 @@ pub mod netrc;
 pub mod operate;
 pub mod pipeline;
 pub mod platform;
+pub mod progress;
 pub mod registry;
 pub mod settings;
+pub mod sys;
 pub mod utc;
 
 use cli::{Cli, Command};

@@ -9,7 +9,7 @@ pub fn lookup(host: &str) -> Option<(String, String)> {
     let path = std::env::var_os("NETRC")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc")))?;
+        .or_else(|| crate::sys::home_dir().map(|h| h.join(crate::sys::NETRC)))?;
     // A .netrc is a few lines; anything larger is not one.
     let meta = std::fs::metadata(&path).ok()?;
     if meta.len() > 1 << 20 {

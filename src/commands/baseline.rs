@@ -68,7 +68,13 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
             "unchanged"
         }
         None => {
-            client.push_blob_file(&repository, image, &sha256, size)?;
+            client.push_blob_file(
+                &repository,
+                image,
+                &sha256,
+                size,
+                &crate::progress::Bar::hidden(),
+            )?;
             client.push_blob_bytes(&repository, artifact::EMPTY_CONFIG)?;
             client.push_manifest(
                 &repository,

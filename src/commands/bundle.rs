@@ -60,6 +60,8 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
         offline: args.offline,
         net,
         max_unsized,
+        progress: crate::progress::Progress::detect(global.quiet, args.json),
+        label: String::new(),
     };
     let created_out = !args.out.exists();
     std::fs::create_dir_all(&args.out).ctx("create", &args.out)?;
@@ -282,7 +284,11 @@ fn members(
     for (tool, member, a, artifact, sources) in plan {
         let out = args.out.join(&tool.name);
         let t = Instant::now();
-        let result = resolve::materialize(store, &artifact, &sources, opts, &out, link);
+        let opts = Options {
+            label: format!("{name}: {}", tool.name),
+            ..opts.clone()
+        };
+        let result = resolve::materialize(store, &artifact, &sources, &opts, &out, link);
         crate::operate::telemetry::materialized(
             store.root(),
             ctx.config.security.audit_log.as_deref(),

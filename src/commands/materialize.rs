@@ -67,6 +67,13 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
         offline: args.offline,
         net,
         max_unsized,
+        progress: crate::progress::Progress::detect(global.quiet, args.json),
+        label: match &args.tool {
+            Some(spec) => format!("{spec} {}", args.platform.as_deref().unwrap_or_default())
+                .trim_end()
+                .to_string(),
+            None => format!("sha256:{:.12}", artifact.expected.sha256.to_string()),
+        },
     };
     // Shared with every build; `cleanup` takes it exclusively, so it never removes an entry
     // this run is about to copy.

@@ -91,6 +91,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
     let _in_use = crate::operate::cleanup::use_guard(store.root());
     let upstream = Upstream::new(ctx.config.publishing.github_api_url.as_deref())?;
     let config = ctx.config.clone();
+    let progress = crate::progress::Progress::detect(global.quiet, args.json);
     let publisher = Publisher {
         config: &config,
         registry: &reg,
@@ -99,6 +100,7 @@ pub fn run(global: &Global, args: &PublishArgs) -> Result<()> {
         store: &store,
         audit: &ctx.audit,
         pins: pins.as_ref(),
+        progress: &progress,
     };
 
     // Plan: the selected releases, plus every version a bundle needs.

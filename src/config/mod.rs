@@ -399,8 +399,8 @@ fn path_value(node: &Node, file: &Path) -> Result<PathBuf> {
         return Err(node.error("empty path", "give a directory or file path"));
     }
     let expanded = match s.strip_prefix("~/") {
-        Some(rest) => match std::env::var_os("HOME") {
-            Some(h) => PathBuf::from(h).join(rest),
+        Some(rest) => match crate::sys::home_dir() {
+            Some(h) => h.join(rest),
             None => return Err(node.error("`~` used but HOME is not set", "use an absolute path")),
         },
         None => PathBuf::from(&s),

@@ -93,7 +93,12 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
                 } else {
                     crate::pipeline::verify::max_unsized_bytes()?
                 };
-                let (got, size) = up.download(&asset.browser_download_url, &dest, limit)?;
+                let (got, size) = up.download(
+                    &asset.browser_download_url,
+                    &dest,
+                    limit,
+                    &crate::progress::Bar::hidden(),
+                )?;
                 if sized && size != asset.size {
                     return Err(Error::Verification {
                         what: format!("size of {asset_name}"),

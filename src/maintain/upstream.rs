@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::maintain::tools::{Origin, Tool};
 use crate::pipeline::source::redact_url;
 use crate::pipeline::verify::{HashingWriter, Sha256};
+use crate::progress::Bar;
 
 pub const ENV_API_URL: &str = "GITHUB_API_URL";
 pub const ENV_TOKEN: &str = "GITHUB_TOKEN";
@@ -273,7 +274,8 @@ impl Upstream {
 
     /// Stream `url` to `dest` while hashing; returns the digest and size. `limit` bounds the
     /// body (the asset's reported size).
-    pub fn download(&self, url: &str, dest: &Path, limit: u64) -> Result<(Sha256, u64)> {
+    /// Stream `url` into `dest` (at most `limit` bytes), hashing it and counting it on `bar`.
+    pub fn download(&self, url: &str, dest: &Path, limit: u64, bar: &Bar) -> Result<(Sha256, u64)> {
         let shown = redact_url(url);
         let failed = |reason: String| Error::Registry {
             operation: "download".into(),
@@ -287,7 +289,8 @@ impl Upstream {
             return Err(failed(format!("HTTP {}", resp.status().as_u16())));
         }
         let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
-        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), limit);
+        bar.restart(Some(limit), "download");
+        let mut w = HashingWriter::new(bar.writer(BufWriter::with_capacity(1 << 20, file)), limit);
         let mut body = resp.body_mut().as_reader();
         io::copy(&mut body, &mut w).map_err(|e| failed(format!("transfer failed: {e}")))?;
         io::Write::flush(&mut w).map_err(|e| Error::io("write", dest, e))?;

@@ -221,7 +221,13 @@ impl Endpoint {
                     Some(size) => size,
                     None => std::fs::metadata(tmp).ctx("read", tmp)?.len(),
                 };
-                client.push_blob_file(&self.full(rel), tmp, &expected.sha256, size)?;
+                client.push_blob_file(
+                    &self.full(rel),
+                    tmp,
+                    &expected.sha256,
+                    size,
+                    &crate::progress::Bar::hidden(),
+                )?;
                 let _ = std::fs::remove_file(tmp);
                 Ok(())
             }

@@ -186,9 +186,6 @@ fn unescape(s: &str) -> Option<Vec<u8>> {
 /// are recorded, never followed; files are hashed (streamed), the largest first, on up to four
 /// threads: a tool tree is a few big binaries, and this runs on the cold path at install.
 fn scan(root: &Path, prehashed: &Prehashed) -> Result<BTreeMap<Vec<u8>, Item>> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    use std::os::unix::fs::PermissionsExt;
     let mut items = BTreeMap::new();
     let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -198,13 +195,13 @@ fn scan(root: &Path, prehashed: &Prehashed) -> Result<BTreeMap<Vec<u8>, Item>> {
             let meta = fs::symlink_metadata(&path).ctx("inspect", &path)?;
             let rel = path
                 .strip_prefix(root)
-                .map(|r| r.as_os_str().as_bytes().to_vec())
+                .map(|r| r.as_os_str().as_encoded_bytes().to_vec())
                 .unwrap_or_default();
-            let mode = meta.permissions().mode() & 0o7777;
+            let mode = crate::sys::mode(&meta);
             let item = if meta.file_type().is_symlink() {
                 let target = fs::read_link(&path).ctx("read symlink", &path)?;
                 Item::Link {
-                    target: target.as_os_str().as_bytes().to_vec(),
+                    target: target.as_os_str().as_encoded_bytes().to_vec(),
                 }
             } else if meta.is_dir() {
                 stack.push(path.clone());
@@ -212,9 +209,7 @@ fn scan(root: &Path, prehashed: &Prehashed) -> Result<BTreeMap<Vec<u8>, Item>> {
             } else if meta.is_file() {
                 match prehashed.get(&path) {
                     Some((size, secs, nanos, sha))
-                        if *size == meta.len()
-                            && *secs == meta.mtime()
-                            && *nanos == meta.mtime_nsec() =>
+                        if *size == meta.len() && Some((*secs, *nanos)) == mtime(&meta) =>
                     {
                         Item::File {
                             mode,
@@ -274,6 +269,20 @@ pub fn manifest_of(root: &Path) -> Result<String> {
     manifest_of_with(root, &Prehashed::new())
 }
 
+/// A file's modification time (seconds and nanoseconds since 1970), or None where the
+/// system cannot tell: then a file hashed during extraction is simply hashed again.
+fn mtime(meta: &fs::Metadata) -> Option<(i64, i64)> {
+    let since = meta
+        .modified()
+        .ok()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?;
+    Some((
+        i64::try_from(since.as_secs()).ok()?,
+        i64::from(since.subsec_nanos()),
+    ))
+}
+
 /// Files hashed while their tree was still being extracted: path -> (size, modification time
 /// in seconds and nanoseconds, sha256), as each was when it was hashed.
 pub type Prehashed = std::collections::HashMap<PathBuf, (u64, i64, i64, String)>;
@@ -288,7 +297,6 @@ pub struct PreHasher {
 
 impl PreHasher {
     pub fn start() -> PreHasher {
-        use std::os::unix::fs::MetadataExt;
         let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
         let handle = std::thread::spawn(move || {
             let mut done = Prehashed::new();
@@ -303,8 +311,9 @@ impl PreHasher {
                 }
                 if let Ok((sha, size)) = hash_file(&path) {
                     if size == meta.len() {
-                        let stamp = (size, meta.mtime(), meta.mtime_nsec(), sha.hex().to_string());
-                        done.insert(path, stamp);
+                        if let Some((secs, nanos)) = mtime(&meta) {
+                            done.insert(path, (size, secs, nanos, sha.hex().to_string()));
+                        }
                     }
                 }
             }

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::Bar;
 
 /// The most bytes one archive may expand to (file contents), verified or not.
 pub const ENV_MAX_EXTRACT: &str = "PROTOREG_MAX_EXTRACT_BYTES";
@@ -173,8 +174,14 @@ fn executable_path(exe: &str) -> std::result::Result<PathBuf, String> {
 /// Extract `archive`, whose bytes are verified, into `dest`, which must be a new, empty
 /// directory; the caps are [`Limits::from_env`].
 pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
+    extract_showing(archive, layout, dest, &Bar::hidden())
+}
+
+/// [`extract`], counting the bytes written on `bar`.
+pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) -> Result<()> {
     let name = archive.display().to_string();
     let mut x = Extractor::new(&name, layout, dest, Limits::from_env()?, None)?;
+    x.bar = bar.clone();
     match layout.format {
         Format::TarGz => {
             let file = File::open(archive).ctx("open", archive)?;
@@ -280,6 +287,8 @@ struct Extractor {
     links: BTreeMap<PathBuf, PathBuf>,
     /// Copy buffer, reused across members.
     buf: Vec<u8>,
+    /// Counts the bytes written, for a person watching a long extraction.
+    bar: Bar,
 }
 
 const COPY_CHUNK: usize = 512 << 10;
@@ -315,6 +324,7 @@ impl Extractor {
             exec: Vec::new(),
             links: BTreeMap::new(),
             buf: Vec::new(),
+            bar: Bar::hidden(),
         })
     }
 
@@ -322,7 +332,6 @@ impl Extractor {
     /// (wherever the read bit is) to the files the archive marks executable and to the
     /// declared binaries, each of which must be a regular file.
     fn finish(mut self, layout: &Layout) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         self.finish_links()?;
         let mut exec = std::mem::take(&mut self.exec);
         for exe in &layout.executables {
@@ -355,7 +364,7 @@ impl Extractor {
             let path = self.dest.join(&rel);
             let meta = fs::symlink_metadata(&path).ctx("inspect", &path)?;
             if meta.is_file() {
-                let mode = meta.permissions().mode() & 0o7777;
+                let mode = crate::sys::mode(&meta);
                 let with_x = mode | ((mode & 0o444) >> 2) | 0o100;
                 if with_x != mode {
                     crate::pipeline::store::set_mode(&path, with_x)?;
@@ -458,7 +467,10 @@ impl Extractor {
     /// directory (the archive named `a` as a file, then `a/b`) is the archive's fault.
     fn make_dir(&self, rel: &Path, path: &Path) -> Result<()> {
         fs::create_dir_all(path).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTDIR) {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+            ) {
                 self.unsafe_(format!(
                     "member `{}` needs a directory where the archive has a file or a link",
                     rel.display()
@@ -470,7 +482,6 @@ impl Extractor {
     }
 
     fn write_file(&mut self, rel: &Path, src: &mut dyn Read, executable: bool) -> Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
         self.guard(rel)?;
         let path = self.dest.join(rel);
         if let Some(parent) = path.parent() {
@@ -480,18 +491,13 @@ impl Extractor {
         if executable {
             self.exec.push(rel.to_path_buf());
         }
-        let mut f = File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    self.unsafe_(format!("member `{}` appears twice", rel.display()))
-                } else {
-                    Error::io("create", &path, e)
-                }
-            })?;
+        let mut f = crate::sys::create_new(&path, 0o644).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                self.unsafe_(format!("member `{}` appears twice", rel.display()))
+            } else {
+                Error::io("create", &path, e)
+            }
+        })?;
         // Large reads and writes: a tool archive is mostly a few big binaries, and 8 KiB
         // chunks (io::copy's) cost a syscall per chunk.
         let mut buf = std::mem::take(&mut self.buf);
@@ -520,6 +526,7 @@ impl Extractor {
             if let Err(e) = f.write_all(&buf[..k]) {
                 break Err(Error::io("write", &path, e));
             }
+            self.bar.inc(k as u64);
         };
         self.buf = buf;
         copied?;
@@ -593,7 +600,7 @@ impl Extractor {
             if let Some(parent) = path.parent() {
                 self.make_dir(&rel, parent)?;
             }
-            std::os::unix::fs::symlink(&target, &path).map_err(|e| {
+            crate::sys::symlink(&target, &path).map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
                     self.unsafe_(format!(
                         "symlink `{}` is at a path the archive also uses for another member",

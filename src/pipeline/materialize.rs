@@ -165,7 +165,7 @@ fn plan_tree(
             plan_tree(&from, &to, link, copies, linked)?;
         } else if kind.is_symlink() {
             let target = fs::read_link(&from).ctx("read symlink", &from)?;
-            std::os::unix::fs::symlink(target, &to).ctx("create symlink", &to)?;
+            crate::sys::symlink(&target, &to).ctx("create symlink", &to)?;
         } else {
             // Hardlinks share the cache's read-only inode: root, or the owner after
             // `chmod u+w`, changes the cached file by writing to the output (an explicit
@@ -195,13 +195,13 @@ fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(
         16 << 20,
         |(_, from, to)| {
             if can_clone.load(Ordering::Relaxed) {
-                match crate::pipeline::reflink::clone_file(from, to) {
+                match crate::sys::clone_file(from, to) {
                     Ok(()) => {
                         make_users(from, to)?;
                         cloned.fetch_add(1, Ordering::Relaxed);
                         return Ok(());
                     }
-                    Err(e) if crate::pipeline::reflink::unsupported(&e) => {
+                    Err(e) if crate::sys::clone_unsupported(&e) => {
                         can_clone.store(false, Ordering::Relaxed);
                     }
                     Err(e) => return Err(Error::io("clone to", to, e)),
@@ -215,20 +215,14 @@ fn copy_files(mut copies: Vec<(u64, PathBuf, PathBuf)>, clone: bool) -> Result<(
 }
 
 fn copy_one(from: &Path, to: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     fs::copy(from, to).ctx("copy to", to)?;
     // Copies are the user's to change and delete.
-    let mode = fs::metadata(to).ctx("inspect", to)?.permissions().mode();
+    let mode = crate::sys::mode(&fs::metadata(to).ctx("inspect", to)?);
     crate::pipeline::store::set_mode(to, mode | 0o200)
 }
 
 /// A clone gets its source's permissions (exec bits included), plus the user's write bit.
 fn make_users(from: &Path, to: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(from)
-        .ctx("inspect", from)?
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = crate::sys::mode(&fs::metadata(from).ctx("inspect", from)?) & 0o777;
     crate::pipeline::store::set_mode(to, mode | 0o200)
 }

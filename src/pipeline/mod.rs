@@ -6,7 +6,6 @@ pub mod cache_scan;
 pub mod extract;
 pub mod fetch;
 pub mod materialize;
-pub mod reflink;
 pub mod resolve;
 pub mod source;
 pub mod spread;

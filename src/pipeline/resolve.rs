@@ -14,6 +14,7 @@ use crate::pipeline::materialize::{self, Link};
 use crate::pipeline::source::Source;
 use crate::pipeline::store::{remove_tree, Store};
 use crate::pipeline::verify::{Expected, HashingWriter, Sha256};
+use crate::progress::Progress;
 
 /// What to materialize: the pinned bytes and how to unpack them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,10 @@ pub struct Options {
     /// The most bytes a source may send for an artifact of unknown size
     /// ([`crate::pipeline::verify::max_unsized_bytes`]).
     pub max_unsized: u64,
+    /// Where a download or an extraction long enough to watch is shown.
+    pub progress: Progress,
+    /// What the bars call the artifact (`protoc 31.1 linux-x86_64`).
+    pub label: String,
 }
 
 /// How a tree was obtained, for `--json`, metrics and the audit log.
@@ -105,7 +110,7 @@ pub fn ensure_tree(
     let extracted = match store.verified_blob(&artifact.expected) {
         Some((blob, size)) => {
             outcome.size = Some(size);
-            extract_into(&blob, &artifact.layout, &staging).map(|()| Prehashed::new())
+            extract_into(&blob, &artifact.layout, &staging, opts).map(|()| Prehashed::new())
         }
         None if opts.offline => {
             return Err(Error::Offline {
@@ -134,9 +139,14 @@ pub fn ensure_tree(
     Ok(outcome)
 }
 
-fn extract_into(blob: &Path, layout: &Layout, staging: &Path) -> Result<()> {
+fn extract_into(blob: &Path, layout: &Layout, staging: &Path, opts: &Options) -> Result<()> {
     std::fs::create_dir(staging).ctx("create", staging)?;
-    extract::extract(blob, layout, staging)
+    let bar = opts
+        .progress
+        .bytes(&format!("{} (extract)", opts.label), None);
+    let extracted = extract::extract_showing(blob, layout, staging, &bar);
+    bar.done();
+    extracted
 }
 
 /// Try each source in order; the first whose bytes verify is installed as the blob and its
@@ -165,7 +175,7 @@ fn fetch_blob(
                 let (result, prehashed) = match extracted {
                     Some(result) => (result, prehashed),
                     None => (
-                        extract_into(&tmp, &artifact.layout, staging),
+                        extract_into(&tmp, &artifact.layout, staging, opts),
                         Prehashed::new(),
                     ),
                 };
@@ -192,15 +202,18 @@ fn fetch_blob(
     })
 }
 
-/// Writes to the blob file and, while the extractor is listening, to its pipe.
+/// Writes to the blob file and, while the extractor is listening, to its pipe; counts what
+/// arrived on the download's bar.
 struct Tee {
     file: BufWriter<File>,
     pipe: Option<std::io::PipeWriter>,
+    bar: crate::progress::Bar,
 }
 
 impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.file.write_all(buf)?;
+        self.bar.inc(buf.len() as u64);
         // The extractor stops reading when it fails or reaches the end of the archive; the
         // download must still run to the end so the whole body is verified.
         if self
@@ -215,21 +228,6 @@ impl Write for Tee {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
-}
-
-/// A 1 MiB pipe instead of the default 64 KiB: the two threads hand over 16 times less often.
-/// Best effort (the kernel may cap it at /proc/sys/fs/pipe-max-size).
-fn grow_pipe(pipe: &std::io::PipeWriter) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure leaves the pipe as it was.
-        unsafe {
-            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = pipe;
 }
 
 /// A streamed extraction's result (when the format streams and the stream was not deferred)
@@ -262,7 +260,7 @@ fn fetch_one(
         std::fs::create_dir(staging)
             .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
         let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-        grow_pipe(&writer);
+        crate::sys::grow_pipe(&writer);
         let (layout, dest, name) = (
             artifact.layout.clone(),
             staging.to_path_buf(),
@@ -280,13 +278,17 @@ fn fetch_one(
         }));
         pipe = Some(writer);
     }
+    let bar = opts.progress.bytes(&opts.label, expected.size);
+    bar.set_message(source.to_string());
     let tee = Tee {
         file: BufWriter::with_capacity(1 << 20, file),
         pipe,
+        bar: bar.clone(),
     };
     let mut writer = HashingWriter::for_expected(tee, expected, opts.max_unsized);
     let most = expected.size.unwrap_or(opts.max_unsized);
     let fetched = fetcher.fetch(source, most, expected, &mut writer);
+    bar.done();
     let written = writer.written();
     let verified = match fetched {
         Ok(()) => writer

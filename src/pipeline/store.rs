@@ -60,23 +60,14 @@ pub fn cache_dir(flag: Option<&Path>, from_config: Option<&Path>) -> Result<Path
     if let Some(p) = from_config {
         return Ok(p.to_path_buf());
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME").filter(|v| !v.is_empty())?;
-            Some(if cfg!(target_os = "macos") {
-                PathBuf::from(home).join("Library/Caches")
-            } else {
-                PathBuf::from(home).join(".cache")
-            })
-        })
-        .ok_or_else(|| {
-            Error::input(
-                "cannot find a cache directory: neither XDG_CACHE_HOME nor HOME is set",
-                format!("pass --cache-dir or set {ENV_CACHE_DIR}"),
-            )
-        })?;
+    // The OS's user cache directory: $XDG_CACHE_HOME or ~/.cache on Linux,
+    // ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows.
+    let base = dirs::cache_dir().ok_or_else(|| {
+        Error::input(
+            "cannot find the user cache directory (on Linux: neither XDG_CACHE_HOME nor HOME is set)",
+            format!("pass --cache-dir or set {ENV_CACHE_DIR}"),
+        )
+    })?;
     Ok(base.join("buck2-protobuf"))
 }
 
@@ -269,7 +260,6 @@ impl Store {
     }
 
     fn claim_owner(&self) -> Option<(String, File)> {
-        use std::os::unix::fs::MetadataExt;
         for _ in 0..5 {
             let nanos = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -286,7 +276,7 @@ impl Store {
             let (Ok(ours), Ok(named)) = (file.metadata(), fs::metadata(&path)) else {
                 continue;
             };
-            if ours.dev() == named.dev() && ours.ino() == named.ino() {
+            if crate::sys::same_file(&ours, &named) {
                 return Some((id, file));
             }
         }
@@ -339,7 +329,7 @@ impl Store {
             .ctx("sync to disk", tmp)?;
         self.install(tmp, &dest, false)?;
         if let Some(dir) = dest.parent() {
-            crate::pipeline::reflink::sync_dir(dir).ctx("sync to disk", dir)?;
+            crate::sys::sync_dir(dir).ctx("sync to disk", dir)?;
         }
         Ok(dest)
     }
@@ -363,7 +353,6 @@ impl Store {
         key: &Sha256,
         prehashed: &crate::pipeline::cache_scan::Prehashed,
     ) -> Result<PathBuf> {
-        use std::os::unix::fs::PermissionsExt;
         let dest = self.tree_path(key);
         let prepared = make_read_only(tmp).and_then(|mode| {
             set_mode(tmp, mode | 0o200)?;
@@ -387,7 +376,7 @@ impl Store {
             // Ours: drop the write bit the rename needed. Best effort (the entry is complete
             // either way); checked by mode, not trusted.
             if fs::symlink_metadata(&dest)
-                .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o222 != 0)
+                .is_ok_and(|m| m.is_dir() && crate::sys::mode(&m) & 0o222 != 0)
             {
                 let _ = set_mode(&dest, mode);
             }
@@ -472,7 +461,7 @@ impl Store {
             return fail(e);
         }
         for _ in 0..2 {
-            match rename_noreplace(tmp, dest) {
+            match crate::sys::rename_noreplace(tmp, dest) {
                 Ok(()) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists || dest.exists() => {
                     match fs::symlink_metadata(dest) {
@@ -573,45 +562,6 @@ pub fn lock_exclusive(file: File, path: &Path, seconds: u64) -> Result<File> {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
-    let (f, t) = (cstr(from)?, cstr(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        // Filesystems without renameat2 support: a directory rename onto a non-empty
-        // directory still fails, which is the property we need.
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => fs::rename(from, to),
-        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
-            Err(io::Error::new(io::ErrorKind::AlreadyExists, err))
-        }
-        _ => Err(err),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    if to.exists() {
-        return Err(io::ErrorKind::AlreadyExists.into());
-    }
-    fs::rename(from, to)
-}
-
 /// A name no other process or thread uses: pid, a process-wide counter, and the clock (so
 /// a reused pid does not meet an old leftover).
 pub fn unique_name(what: &str) -> String {
@@ -637,16 +587,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).ctx("replace", path)
 }
 
-#[cfg(unix)]
 pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).ctx("set permissions of", path)
+    crate::sys::set_mode(path, mode).ctx("set permissions of", path)
 }
 
 /// Drop every write bit below `root` (files keep their exec bits); return the read-only mode
 /// for `root` itself, which is left as it is (see [`Store::install_tree`]).
 fn make_read_only(root: &Path) -> Result<u32> {
-    use std::os::unix::fs::PermissionsExt;
     let meta = fs::symlink_metadata(root).ctx("inspect", root)?;
     if meta.is_dir() {
         for entry in fs::read_dir(root).ctx("read directory", root)? {
@@ -658,27 +605,25 @@ fn make_read_only(root: &Path) -> Result<u32> {
             }
         }
     }
-    Ok(meta.permissions().mode() & 0o555)
+    Ok(crate::sys::mode(&meta) & 0o555)
 }
 
 /// Give a directory back its owner's write bit, so it can be moved to a new parent (see
 /// [`Store::install_tree`]); files and links are left alone.
 pub fn writable_dir(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let meta = fs::symlink_metadata(path).ctx("inspect", path)?;
-    if meta.is_dir() && meta.permissions().mode() & 0o200 == 0 {
-        set_mode(path, (meta.permissions().mode() & 0o7777) | 0o200)?;
+    if meta.is_dir() && crate::sys::mode(&meta) & 0o200 == 0 {
+        set_mode(path, crate::sys::mode(&meta) | 0o200)?;
     }
     Ok(())
 }
 
 /// Remove a tree that may be read-only. Best effort: used for debris and lost races.
 pub fn remove_tree(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     fn writable(p: &Path) {
         if let Ok(meta) = fs::symlink_metadata(p) {
             if meta.is_dir() {
-                let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o755));
+                let _ = crate::sys::set_mode(p, 0o755);
                 if let Ok(rd) = fs::read_dir(p) {
                     for e in rd.flatten() {
                         writable(&e.path());

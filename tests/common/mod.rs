@@ -7,6 +7,7 @@ pub mod github;
 pub mod http;
 pub mod ops;
 pub mod proxy;
+pub mod token;
 pub mod user;
 
 use std::fs;
@@ -179,25 +180,55 @@ pub struct RegistryServer {
     pub dir: tempfile::TempDir,
 }
 
+/// How a [`RegistryServer`] authenticates its clients.
+enum RegistryAuth<'a> {
+    None,
+    /// htpasswd with this one user and password.
+    Htpasswd(&'a str, &'a str),
+    /// distribution's `auth.token`: the token server's realm and the certificate bundle its
+    /// tokens' signing keys must chain to.
+    Token {
+        realm: &'a str,
+        service: &'a str,
+        issuer: &'a str,
+        rootcertbundle: &'a Path,
+    },
+}
+
 impl RegistryServer {
     pub fn start() -> RegistryServer {
-        Self::start_inner(None)
+        Self::start_with(RegistryAuth::None, None)
     }
 
     pub fn start_with_htpasswd(user: &str, password: &str) -> RegistryServer {
-        Self::start_inner(Some((user, password)))
+        Self::start_with(RegistryAuth::Htpasswd(user, password), None)
     }
 
     /// Serving TLS with this certificate and key (PEM files).
     pub fn start_tls(cert: &Path, key: &Path) -> RegistryServer {
-        Self::start_with(None, Some((cert, key)))
+        Self::start_with(RegistryAuth::None, Some((cert, key)))
     }
 
-    fn start_inner(auth: Option<(&str, &str)>) -> RegistryServer {
-        Self::start_with(auth, None)
+    /// Bearer-token auth (distribution's `auth.token`): clients are sent to `realm` for a
+    /// token issued by `issuer` for `service`, signed by a key `rootcertbundle` (PEM) trusts.
+    pub fn start_token(
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        rootcertbundle: &Path,
+    ) -> RegistryServer {
+        Self::start_with(
+            RegistryAuth::Token {
+                realm,
+                service,
+                issuer,
+                rootcertbundle,
+            },
+            None,
+        )
     }
 
-    fn start_with(auth: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> RegistryServer {
+    fn start_with(auth: RegistryAuth, tls: Option<(&Path, &Path)>) -> RegistryServer {
         let dir = tempfile::tempdir().unwrap();
         let tls = tls
             .map(|(cert, key)| {
@@ -214,16 +245,28 @@ impl RegistryServer {
              http: {{addr: '127.0.0.1:0', secret: test{tls}}}\n",
             dir.path().join("data").display()
         );
-        if let Some((user, password)) = auth {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", user, password])
-                .output()
-                .expect("htpasswd (apache2-utils) missing: run scripts/install-deps");
-            fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n",
-                dir.path().join("htpasswd").display()
-            ));
+        match auth {
+            RegistryAuth::None => {}
+            RegistryAuth::Htpasswd(user, password) => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd (apache2-utils) missing: run scripts/install-deps");
+                fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n",
+                    dir.path().join("htpasswd").display()
+                ));
+            }
+            RegistryAuth::Token {
+                realm,
+                service,
+                issuer,
+                rootcertbundle,
+            } => config.push_str(&format!(
+                "auth:\n  token: {{realm: '{realm}', service: '{service}', issuer: '{issuer}', rootcertbundle: '{}'}}\n",
+                rootcertbundle.display()
+            )),
         }
         fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = fs::File::create(dir.path().join("log")).unwrap();
@@ -282,8 +325,14 @@ impl RegistryServer {
         creds: Option<Credentials>,
     ) -> Sha256 {
         let reg = self.client(creds);
-        reg.push_blob_file(repository, &file.path, &file.sha256, file.size)
-            .unwrap();
+        reg.push_blob_file(
+            repository,
+            &file.path,
+            &file.sha256,
+            file.size,
+            &protoreg::progress::Bar::hidden(),
+        )
+        .unwrap();
         reg.push_blob_bytes(repository, artifact::EMPTY_CONFIG)
             .unwrap();
         let tool = ToolFile {

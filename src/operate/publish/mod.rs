@@ -5,7 +5,6 @@
 //! every known digest, and push the blob (once) and its manifest; then the version's index.
 //! Uploads run in parallel with retries; nothing unverified is ever pushed.
 
-mod progress;
 pub mod retry;
 
 use std::collections::BTreeMap;
@@ -25,9 +24,8 @@ use crate::pipeline::extract::Format;
 use crate::pipeline::store::Store;
 use crate::pipeline::verify::Sha256;
 use crate::platform::{self, Platform};
+use crate::progress::Progress;
 use crate::registry::Registry;
-
-pub use progress::Progress;
 
 /// Which versions to publish.
 #[derive(Debug, Clone)]
@@ -111,6 +109,8 @@ pub struct Publisher<'a> {
     pub store: &'a Store,
     pub audit: &'a Audit,
     pub pins: Option<&'a Pins>,
+    /// Bars on a terminal (one per artifact in flight), step lines in a log.
+    pub progress: &'a Progress,
 }
 
 /// The release date as a fixed RFC 3339 UTC timestamp (the `created` annotation). A static
@@ -355,12 +355,15 @@ impl Publisher<'_> {
         item: &Item,
         counters: &Mutex<Counters>,
         retries: &AtomicU64,
-        progress: &Progress,
     ) -> Result<(Sha256, u64, Sha256)> {
         let retry_count = self.config.publishing.retries;
+        let bar = self.progress.bytes(
+            &format!("{}:{}", item.repository, item.tag),
+            Some(item.asset.size),
+        );
         let note_retry = |n: u32, e: &Error| {
             retries.fetch_add(1, Ordering::Relaxed);
-            progress.note(&format!(
+            self.progress.line(&format!(
                 "retry {n} for {}:{}: {}",
                 item.repository,
                 item.tag,
@@ -382,8 +385,12 @@ impl Publisher<'_> {
                     .op("publish.download", item.asset.name.clone())
                     .source(item.asset.browser_download_url.clone());
                 let got = retry::retry(retry_count, "download", &note_retry, || {
-                    self.upstream
-                        .download(&item.asset.browser_download_url, &tmp, item.asset.size)
+                    self.upstream.download(
+                        &item.asset.browser_download_url,
+                        &tmp,
+                        item.asset.size,
+                        &bar,
+                    )
                 });
                 op.finish(&got);
                 let (sha, size) = match got {
@@ -438,7 +445,7 @@ impl Publisher<'_> {
             .digest(sha256.oci())
             .bytes(item.asset.size);
         let uploaded = retry::retry(retry_count, "push blob", &note_retry, || {
-            client.push_blob_file(&item.repository, &blob_path, &sha256, item.asset.size)
+            client.push_blob_file(&item.repository, &blob_path, &sha256, item.asset.size, &bar)
         });
         op.detail(match &uploaded {
             Ok(true) => "uploaded",
@@ -486,7 +493,13 @@ impl Publisher<'_> {
         let pushed = retry::retry(retry_count, "push manifest", &note_retry, || {
             if !std::mem::take(&mut first) {
                 client.push_blob_bytes(&item.repository, artifact::EMPTY_CONFIG)?;
-                client.push_blob_file(&item.repository, &blob_path, &sha256, item.asset.size)?;
+                client.push_blob_file(
+                    &item.repository,
+                    &blob_path,
+                    &sha256,
+                    item.asset.size,
+                    &crate::progress::Bar::hidden(),
+                )?;
             }
             client.push_manifest(
                 &item.repository,
@@ -502,7 +515,8 @@ impl Publisher<'_> {
     /// Publish the planned items (in parallel) and then each version's index.
     pub fn execute(&self, items: Vec<Item>, report: &mut Report) -> Result<()> {
         let total = items.len();
-        let progress = Progress::new(total.max(1));
+        let overall = self.progress.steps("publish", total as u64);
+        let done = std::sync::atomic::AtomicUsize::new(0);
         let counters = Mutex::new(Counters::default());
         let retries = AtomicU64::new(0);
         let outcomes: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
@@ -564,9 +578,9 @@ impl Publisher<'_> {
                                 reason: e.to_string(),
                                 hint: "check the registry (`protoreg health`)".into(),
                             })),
-                            (Action::Publish, Ok(client)) => Some(
-                                self.publish_item(client, item, &counters, &retries, &progress),
-                            ),
+                            (Action::Publish, Ok(client)) => {
+                                Some(self.publish_item(client, item, &counters, &retries))
+                            }
                         };
                         match result {
                             None => {}
@@ -581,8 +595,10 @@ impl Publisher<'_> {
                                 outcome.error = Some(e.to_string());
                             }
                         }
-                        progress.step(&format!(
-                            "{} {}:{}",
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        overall.inc(1);
+                        self.progress.line(&format!(
+                            "[{n}/{total}] {} {}:{}",
                             outcome.status, item.repository, item.tag
                         ));
                         if let Ok(mut o) = outcomes.lock() {

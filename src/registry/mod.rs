@@ -8,6 +8,8 @@
 //! and no read of a pulled blob may wait longer than the timeout. A registry that trickles
 //! its answers fails the call instead of holding it up forever.
 
+mod challenge;
+
 use std::future::Future;
 use std::io::Read;
 use std::path::Path;
@@ -23,6 +25,8 @@ use crate::auth::{self, Credentials};
 use crate::error::{Error, Result};
 use crate::pipeline::fetch::{transfer_budget, NetOptions, DOCUMENT_BYTES};
 use crate::pipeline::verify::Sha256;
+use crate::progress::Bar;
+use challenge::{query_escape, BearerChallenge};
 
 const CHUNK: usize = 4 << 20;
 
@@ -88,6 +92,9 @@ pub struct Registry {
     timeout: std::time::Duration,
     /// Pull tokens by repository, for the requests made here (manifests).
     pull_tokens: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    /// Tokens answering a bearer challenge, by what they are for (`delete <repository>`,
+    /// `catalog`): scopes oci-client does not ask for.
+    challenge_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Registry {
@@ -124,6 +131,7 @@ impl Registry {
             plain_http: net.plain_http,
             timeout: net.timeout,
             pull_tokens: Default::default(),
+            challenge_tokens: Default::default(),
         })
     }
 
@@ -219,18 +227,22 @@ impl Registry {
         Ok(digest)
     }
 
-    /// Stream a file to the registry as blob `digest`. Returns false when it was already there.
+    /// Stream a file to the registry as blob `digest`, counting what was read on `bar`.
+    /// Returns false when it was already there.
     pub fn push_blob_file(
         &self,
         repository: &str,
         path: &Path,
         digest: &Sha256,
         size: u64,
+        bar: &Bar,
     ) -> Result<bool> {
         if self.blob_exists(repository, digest)? {
             return Ok(false);
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        bar.restart(Some(size), "upload");
+        let file = bar.reader(file);
         let stream = futures_util::stream::unfold(Some(file), |state| async move {
             let mut file = state?;
             let mut buf = vec![0u8; CHUNK];
@@ -511,20 +523,94 @@ impl Registry {
 
 impl Registry {
     /// Every repository the registry lists (`_catalog`, paged), optionally under `prefix/`.
+    ///
+    /// Requested here rather than through oci-client, which asks a token registry for a
+    /// repository's pull scope, not the `registry:catalog:*` the catalog needs: the bearer
+    /// challenge of the 401 names the scope (see [`Registry::send_authorized`]).
     pub fn catalog(&self, prefix: &str) -> Result<Vec<String>> {
-        let r = self.reference(if prefix.is_empty() { "library" } else { prefix }, "latest");
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: "list repositories".into(),
+            registry: self.host.clone(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
+        };
         let mut out: Vec<String> = Vec::new();
         // Bounded: 1000 pages of 1000 repositories.
         for _ in 0..1000 {
-            let last = out.last().cloned();
-            let page = self.bounded(
-                "list repositories",
-                self.document_budget(),
-                self.client
-                    .catalog(&r, &self.auth(), Some(1000), last.as_deref()),
-            )?;
-            let n = page.repositories.len();
-            out.extend(page.repositories);
+            let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", self.host);
+            if let Some(last) = out.last() {
+                url.push_str(&format!("&last={}", query_escape(last)));
+            }
+            let resp = self.send_authorized("list repositories", "catalog", |authorization| {
+                let headers: Vec<(&str, String)> = authorization
+                    .map(|v| vec![("Authorization", v)])
+                    .unwrap_or_default();
+                crate::pipeline::fetch::http_get(
+                    &agent,
+                    &url,
+                    &headers,
+                    Some(self.document_budget()),
+                )
+                .map_err(|e| {
+                    failed(
+                        e,
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    )
+                })
+            })?;
+            let status = resp.status().as_u16();
+            let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
+                Ok(Document::Whole(bytes)) => bytes,
+                Ok(Document::TooLarge) => {
+                    return Err(failed(
+                        format!(
+                            "a catalog page larger than {}",
+                            crate::error::Bytes(DOCUMENT_BYTES)
+                        ),
+                        "the registry serves something that is not a catalog page",
+                    ))
+                }
+                Err(e) => {
+                    return Err(failed(
+                        format!("transfer failed: {}", io_reason(&e)),
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    ))
+                }
+            };
+            match status {
+                200 => {}
+                401 | 403 => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login), and that they may list the catalog",
+                    ))
+                }
+                _ => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "the registry may not offer a catalog; check it (`protoreg health`)",
+                    ))
+                }
+            }
+            let page: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v["repositories"].as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|r| r.as_str().map(str::to_string))
+                            .collect()
+                    })
+                })
+                .ok_or_else(|| {
+                    failed(
+                        "a catalog page that is not `{\"repositories\": [...]}`".into(),
+                        "the registry serves something that is not a catalog page",
+                    )
+                })?;
+            let n = page.len();
+            out.extend(page);
             if n < 1000 {
                 break;
             }
@@ -534,16 +620,136 @@ impl Registry {
         Ok(out)
     }
 
+    /// Send a request made here (not by oci-client), answering the registry's bearer
+    /// challenge once. `send` gets the `Authorization` value: the token cached under `key`,
+    /// else the credentials themselves. On HTTP 401 with `WWW-Authenticate: Bearer realm=…,
+    /// service=…,scope=…`, a token for the scope the challenge names is fetched from the realm
+    /// (with the credentials, as the token protocol has it: the registry names its realm),
+    /// cached under `key`, and the request sent again. The answer is the last response,
+    /// whatever its status.
+    fn send_authorized(
+        &self,
+        operation: &str,
+        key: &str,
+        send: impl Fn(Option<String>) -> Result<ureq::http::Response<ureq::Body>>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        let cached = self
+            .challenge_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        let resp = send(self.authorization(cached.as_deref()))?;
+        if resp.status().as_u16() != 401 || matches!(self.creds, Credentials::Bearer(_)) {
+            return Ok(resp);
+        }
+        let Some(challenge) = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(BearerChallenge::parse)
+        else {
+            return Ok(resp);
+        };
+        let token = self.challenge_token(operation, &challenge)?;
+        self.challenge_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_string(), token.clone());
+        send(Some(format!("Bearer {token}")))
+    }
+
+    /// A token from the challenge's realm for the scopes it names.
+    fn challenge_token(&self, operation: &str, challenge: &BearerChallenge) -> Result<String> {
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: operation.into(),
+            registry: self.host.clone(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
+        };
+        let realm = &challenge.realm;
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(failed(
+                "the registry's bearer challenge names a token realm that is not an http(s) URL"
+                    .into(),
+                "check the registry's token auth configuration (its `realm`)",
+            ));
+        }
+        // Credentials travel over TLS unless plain HTTP was asked for.
+        if realm.starts_with("http://") && !self.plain_http {
+            return Err(failed(
+                format!("the registry's token realm `{}` is plain HTTP, and credentials are sent only over TLS", crate::pipeline::source::redact_url(realm)),
+                "serve the token realm over https, or pass --plain-http (registry.yaml `plain-http: true`) for a registry you trust on this network",
+            ));
+        }
+        let mut url = realm.clone();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        let mut param = |k: &str, v: &str| {
+            url.push_str(&format!("{sep}{k}={}", query_escape(v)));
+            sep = '&';
+        };
+        if let Some(service) = &challenge.service {
+            param("service", service);
+        }
+        for scope in challenge.scope.iter().flat_map(|s| s.split(' ')) {
+            if !scope.is_empty() {
+                param("scope", scope);
+            }
+        }
+        let mut headers = Vec::new();
+        if let Credentials::Basic { username, .. } = &self.creds {
+            param("account", username);
+            if let Some(value) = self.authorization(None) {
+                headers.push(("Authorization", value));
+            }
+        }
+        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let resp =
+            crate::pipeline::fetch::http_get(&agent, &url, &headers, Some(self.document_budget()))
+                .map_err(|e| {
+                    failed(
+                        format!("the token server did not answer: {e}"),
+                        "check that the registry's token server (its auth realm) is up and re-run",
+                    )
+                })?;
+        let status = resp.status().as_u16();
+        let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
+            Ok(Document::Whole(bytes)) => bytes,
+            Ok(Document::TooLarge) => Vec::new(),
+            Err(e) => {
+                return Err(failed(
+                    format!("the token transfer failed: {}", io_reason(&e)),
+                    "check that the registry's token server (its auth realm) is up and re-run",
+                ))
+            }
+        };
+        if status != 200 {
+            return Err(failed(
+                format!("the token server refused: HTTP {status}"),
+                "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+            ));
+        }
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                [&v["token"], &v["access_token"]]
+                    .into_iter()
+                    .find_map(|t| t.as_str().filter(|t| !t.is_empty()).map(str::to_string))
+            })
+            .ok_or_else(|| {
+                failed(
+                    "the token server's answer has no `token`".into(),
+                    "check the registry's token server (its auth realm)",
+                )
+            })
+    }
+
     /// Delete a manifest or index by digest (the distribution API deletes by digest only;
     /// every tag pointing at it goes with it). oci-client has no delete, so this is one
-    /// request with the token oci-client negotiates for push.
+    /// request made here; a token registry's challenge for the `delete` action (which no
+    /// pull or push token carries) is answered with a token for it.
     pub fn delete_manifest(&self, repository: &str, digest: &Sha256) -> Result<()> {
-        let r = self.reference(repository, &digest.oci());
-        let token = self.bounded(
-            "authenticate",
-            self.document_budget(),
-            self.client.auth(&r, &self.auth(), RegistryOperation::Push),
-        )?;
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{}",
@@ -551,19 +757,25 @@ impl Registry {
             digest.oci()
         );
         let agent = crate::pipeline::fetch::http_agent(self.timeout, 0, false);
-        let mut req = agent.delete(&url);
-        if let Some(value) = self.authorization(token.as_deref()) {
-            req = req.header("Authorization", &value);
-        }
+        let operation = format!("delete {repository}@{}", digest.oci());
         let failed = |reason: String, hint: &str| Error::Registry {
-            operation: format!("delete {repository}@{}", digest.oci()),
+            operation: operation.clone(),
             registry: self.host.clone(),
             reason: auth::redact(&reason, &self.creds),
             hint: hint.into(),
         };
-        let resp = req
-            .call()
-            .map_err(|e| failed(e.to_string(), "check that the registry is up"))?;
+        let resp = self.send_authorized(
+            &operation,
+            &format!("delete {repository}"),
+            |authorization| {
+                let mut req = agent.delete(&url);
+                if let Some(value) = authorization {
+                    req = req.header("Authorization", &value);
+                }
+                req.call()
+                    .map_err(|e| failed(e.to_string(), "check that the registry is up"))
+            },
+        )?;
         match resp.status().as_u16() {
             200 | 202 | 404 => Ok(()),
             405 => Err(failed(

@@ -1,0 +1,346 @@
+//! Every call protoreg makes beyond portable `std`, in one place: permission bits, the
+//! no-replace rename that makes installs atomic, copy-on-write clones, symlinks, file
+//! identity and pipe sizing. Linux and macOS get the native calls; every other system gets a
+//! portable fallback here, so a port is a matter of this module.
+//!
+//! Modes are Unix permission bits everywhere. Where a system has none, [`mode`] reports what
+//! it can (read-only or not) in those terms and [`set_mode`] keeps only the write bit.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::path::Path;
+
+/// The permission bits of `meta` (`0o7777` at most).
+#[cfg(unix)]
+pub fn mode(meta: &Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+pub fn mode(meta: &Metadata) -> u32 {
+    let base = if meta.is_dir() { 0o755 } else { 0o644 };
+    if meta.permissions().readonly() {
+        base & 0o555
+    } else {
+        base
+    }
+}
+
+/// The user's home directory: `$HOME` on Unix (unset or empty: none, so a test or a sandbox
+/// that clears it sees no `~/.netrc` or `~/.docker`), the profile folder elsewhere.
+pub fn home_dir() -> Option<std::path::PathBuf> {
+    #[cfg(unix)]
+    return std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    #[cfg(not(unix))]
+    dirs::home_dir()
+}
+
+/// The name of the netrc file in the home directory, as curl looks for it.
+#[cfg(not(windows))]
+pub const NETRC: &str = ".netrc";
+#[cfg(windows)]
+pub const NETRC: &str = "_netrc";
+
+/// Set the permission bits of `path` (not following a symlink's target is the caller's
+/// business: it never calls this on one).
+#[cfg(unix)]
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    let mut permissions = std::fs::metadata(path)?.permissions();
+    permissions.set_readonly(mode & 0o222 == 0);
+    std::fs::set_permissions(path, permissions)
+}
+
+/// Create the new file `path` (refusing one that exists) with `mode` from the start, so no
+/// moment exists at which it has wider bits.
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    let mut options = File::options();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path)
+}
+
+/// Rename `from` to `to` unless `to` exists, atomically where the system can: the error is
+/// [`io::ErrorKind::AlreadyExists`] when something is there. Installs rely on it: the first
+/// of several racing writers wins and the others keep their copies to themselves.
+#[cfg(target_os = "linux")]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // File systems without renameat2 support: a directory rename onto a non-empty
+        // directory still fails, which is the property installs need.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => std::fs::rename(from, to),
+        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, err))
+        }
+        _ => Err(err),
+    }
+}
+
+/// `renamex_np(2)` with `RENAME_EXCL`, macOS's no-replace rename.
+#[cfg(target_os = "macos")]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe { libc::renamex_np(f.as_ptr(), t.as_ptr(), libc::RENAME_EXCL) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOTSUP) => rename_checked(from, to),
+        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, err))
+        }
+        _ => Err(err),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    rename_checked(from, to)
+}
+
+/// The portable no-replace rename: look, then rename. A racing writer can slip in between,
+/// and then a directory rename onto its non-empty directory fails (Unix) or any rename onto
+/// an existing directory does (Windows), so a tree is never replaced; a file may be, by
+/// identical content (callers install content-addressed files only).
+#[cfg(not(target_os = "linux"))]
+fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to).map_err(|e| {
+        if std::fs::symlink_metadata(to).is_ok() {
+            io::Error::new(io::ErrorKind::AlreadyExists, e)
+        } else {
+            e
+        }
+    })
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn c_path(p: &Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
+/// Clone `from` to the new file `to` (which must not exist) sharing its blocks copy-on-write:
+/// writing to either later never changes the other. Fails (leaving no `to`) where the file
+/// system cannot clone; [`clone_unsupported`] tells that apart from a real error.
+#[cfg(target_os = "linux")]
+pub fn clone_file(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = File::open(from)?;
+    let dst = create_new(to, 0o600)?;
+    // SAFETY: FICLONE takes the source fd as its argument; both fds are open for the call.
+    let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    drop(dst);
+    let _ = std::fs::remove_file(to);
+    Err(err)
+}
+
+/// `clonefile(2)`: the clone also carries the source's mode (made the user's by the caller).
+#[cfg(target_os = "macos")]
+pub fn clone_file(from: &Path, to: &Path) -> io::Result<()> {
+    const CLONE_NOFOLLOW: u32 = 0x0001;
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe { libc::clonefile(f.as_ptr(), t.as_ptr(), CLONE_NOFOLLOW) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn clone_file(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Does `err` say only that this file system (or this pair of paths) cannot clone, so a
+/// plain copy should be made instead?
+pub fn clone_unsupported(err: &io::Error) -> bool {
+    if err.kind() == io::ErrorKind::Unsupported {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        // ENOTSUP and EOPNOTSUPP are one value on Linux, two on macOS.
+        const CANNOT: [i32; 6] = [
+            libc::EOPNOTSUPP,
+            libc::ENOTSUP,
+            libc::EXDEV,
+            libc::EINVAL,
+            libc::ENOTTY,
+            libc::ENOSYS,
+        ];
+        err.raw_os_error().is_some_and(|n| CANNOT.contains(&n))
+    }
+    #[cfg(not(unix))]
+    false
+}
+
+/// fsync a directory, so the renames and creations in it are durable. Where a directory
+/// cannot be opened as a file (Windows), renames are journaled by the file system and there
+/// is nothing to do.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    return File::open(dir)?.sync_all();
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// A symlink at `link` pointing at `target` (relative to the link's directory, as in a tool
+/// archive). Windows tells file links from directory links: the target decides.
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::symlink(target, link);
+    #[cfg(windows)]
+    {
+        let resolved = link.parent().unwrap_or(Path::new(".")).join(target);
+        if resolved.is_dir() {
+            std::os::windows::fs::symlink_dir(target, link)
+        } else {
+            std::os::windows::fs::symlink_file(target, link)
+        }
+    }
+}
+
+/// Do two metadata describe the same file (not merely equal ones)? Where `std` exposes no
+/// file identity, true: there an open file cannot be unlinked from under its holder, which
+/// is the case callers guard against.
+pub fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// A 1 MiB pipe instead of the default 64 KiB: the two threads of a streamed extraction hand
+/// over 16 times less often. Best effort (the kernel may cap it at
+/// /proc/sys/fs/pipe-max-size); a no-op elsewhere.
+pub fn grow_pipe(pipe: &std::io::PipeWriter) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure leaves the pipe as it was.
+        unsafe {
+            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clone_or_its_refusal_leaves_the_source_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"original").unwrap();
+        match clone_file(&a, &b) {
+            Ok(()) => {
+                assert_eq!(std::fs::read(&b).unwrap(), b"original");
+                std::fs::write(&b, b"changed").unwrap();
+                assert_eq!(std::fs::read(&a).unwrap(), b"original");
+            }
+            Err(e) => {
+                assert!(clone_unsupported(&e), "{e}");
+                assert!(!b.exists(), "a refused clone leaves nothing");
+            }
+        }
+        sync_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn rename_noreplace_moves_once_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        for d in [&a, &b] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("f"), d.to_string_lossy().as_bytes()).unwrap();
+        }
+        let err = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert_eq!(
+            std::fs::read(b.join("f")).unwrap(),
+            b.to_string_lossy().as_bytes()
+        );
+        rename_noreplace(&a, &c).unwrap();
+        assert!(!a.exists() && c.join("f").exists());
+        // Files too: an existing file is never replaced.
+        std::fs::write(&a, b"new").unwrap();
+        let err = rename_noreplace(&a, &c.join("f")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+    }
+
+    #[test]
+    fn modes_round_trip_and_files_are_created_with_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        drop(create_new(&f, 0o640).unwrap());
+        assert!(
+            create_new(&f, 0o640).is_err(),
+            "create_new refuses an existing file"
+        );
+        set_mode(&f, 0o555).unwrap();
+        let meta = std::fs::metadata(&f).unwrap();
+        assert!(meta.permissions().readonly());
+        assert_eq!(mode(&meta) & 0o222, 0);
+        #[cfg(unix)]
+        assert_eq!(mode(&meta), 0o555);
+        set_mode(&f, 0o644).unwrap();
+        assert!(!std::fs::metadata(&f).unwrap().permissions().readonly());
+        assert!(same_file(
+            &std::fs::metadata(&f).unwrap(),
+            &File::open(&f).unwrap().metadata().unwrap()
+        ));
+    }
+}
