@@ -38,6 +38,10 @@ pub struct Global {
     /// on a terminal, never in CI (`CI` set) or with --json.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// A PEM file of CA certificates TLS trusts besides the system store's, for every
+    /// registry and source (default: $PROTOREG_CA_BUNDLE).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Command {

@@ -37,6 +37,9 @@ use cli::{Cli, Command};
 /// Run a parsed command line.
 pub fn run(cli: &Cli) -> error::Result<()> {
     maintain::tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
+    pipeline::fetch::trust::configure(cli.global.ca_bundle.as_deref());
+    // A CA bundle that cannot be used is refused before any work, by every command.
+    pipeline::fetch::trust::check()?;
     match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),

@@ -1,113 +1,14 @@
 //! One TLS trust for every source: an `https://` source and a `docker-registry` serving TLS,
 //! both with a certificate from a CA the test makes (openssl), are refused until that CA is
-//! trusted through `SSL_CERT_FILE`; then they are fetched from and verified.
+//! trusted through `SSL_CERT_FILE` (the store) or `--ca-bundle`/`PROTOREG_CA_BUNDLE` (added
+//! to the store); then they are fetched from and verified.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
+use common::tls::{test_ca, HttpsServer};
 use common::*;
-
-/// A CA and a certificate for 127.0.0.1 signed by it, in `dir`: (ca.pem, cert.pem, key.pem).
-fn test_ca(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let o = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=protoreg test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "cert.pem",
-    ]);
-}
-
-/// An HTTPS file server over `root` on 127.0.0.1 (Python's, with the test certificate);
-/// stopped by its PID on drop.
-struct HttpsServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpsServer {
-    fn start(root: &Path, certs: &Path) -> HttpsServer {
-        let script = "import http.server, ssl, sys\n\
-            handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=sys.argv[1], **k)\n\
-            srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)\n\
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-            ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
-            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
-            print(srv.server_address[1], flush=True)\n\
-            srv.serve_forever()\n";
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .arg(root)
-            .arg(certs.join("cert.pem"))
-            .arg(certs.join("key.pem"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the server's port");
-        HttpsServer { child, port }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn an_https_source_is_trusted_through_the_one_trust_setting() {
@@ -116,7 +17,7 @@ fn an_https_source_is_trusted_through_the_one_trust_setting() {
     let files = tmp.path().join("files");
     std::fs::create_dir_all(&certs).unwrap();
     std::fs::create_dir_all(&files).unwrap();
-    test_ca(&certs);
+    test_ca(&certs, "IP:127.0.0.1");
     let protoc = pin(&fixture(PROTOC_ZIP));
     std::fs::copy(&protoc.path, files.join("protoc.zip")).unwrap();
     let server = HttpsServer::start(&files, &certs);
@@ -157,7 +58,7 @@ fn a_registry_serving_tls_is_trusted_through_the_same_setting() {
     let tmp = scratch();
     let certs = tmp.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    test_ca(&certs);
+    test_ca(&certs, "IP:127.0.0.1");
     let reg = RegistryServer::start_tls(&certs.join("cert.pem"), &certs.join("key.pem"));
     let ca = certs.join("ca.pem");
     std::fs::write(
@@ -224,4 +125,129 @@ fn a_registry_serving_tls_is_trusted_through_the_same_setting() {
         std::fs::read(out.join("image.binpb")).unwrap(),
         std::fs::read(&image).unwrap()
     );
+}
+
+/// `--ca-bundle` / `PROTOREG_CA_BUNDLE` adds a CA for protoreg alone, on top of the system
+/// store: with the store replaced by CA A (`SSL_CERT_FILE`, standing in for a machine's
+/// store) and CA B given as the bundle, `https://` sources signed by A and by B and a
+/// registry signed by B are all trusted; without the bundle, nothing B signed is.
+#[test]
+fn a_ca_bundle_is_trusted_besides_the_system_store_for_sources_and_registries() {
+    let tmp = scratch();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let files = tmp.path().join("files");
+    for d in [&a, &b, &files] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    test_ca(&a, "IP:127.0.0.1");
+    test_ca(&b, "IP:127.0.0.1");
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    std::fs::copy(&protoc.path, files.join("protoc.zip")).unwrap();
+    let https = HttpsServer::start(&files, &b);
+    let url = format!("https://127.0.0.1:{}/protoc.zip", https.port);
+    let https_a = HttpsServer::start(&files, &a);
+    let url_a = format!("https://127.0.0.1:{}/protoc.zip", https_a.port);
+    // A registry signed by B, holding a small artifact pushed over TLS (trusting B).
+    let reg = RegistryServer::start_tls(&b.join("cert.pem"), &b.join("key.pem"));
+    std::fs::write(
+        tmp.path().join("registry.yaml"),
+        format!(
+            "primary_registry:\n  url: \"{}\"\n  namespace: \"ns\"\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    let image = tmp.path().join("image.binpb");
+    std::fs::write(&image, b"\x0a\x03\x0a\x01a").unwrap();
+    let o = run(protoreg()
+        .env("SSL_CERT_FILE", b.join("ca.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .current_dir(tmp.path())
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache-push"))
+        .args(["baseline", "push"])
+        .arg(&image)
+        .args(["--repository", "images/x", "--tag", "v1"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let image_pin = pin(&image);
+    let materialize = |case: &str, sources: &[&str], bundle: Option<&Path>| {
+        let mut cmd = protoreg();
+        cmd.env("SSL_CERT_FILE", a.join("ca.pem"))
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("PROTOREG_CA_BUNDLE");
+        if let Some(bundle) = bundle {
+            cmd.env("PROTOREG_CA_BUNDLE", bundle);
+        }
+        let (cache, out) = (
+            tmp.path().join(format!("cache-{case}")),
+            tmp.path().join(format!("out-{case}")),
+        );
+        if sources.iter().any(|s| s.starts_with("oci://")) {
+            cmd.args(["materialize", "--sha256", image_pin.sha256.hex(), "--size"])
+                .arg(image_pin.size.to_string())
+                .args([
+                    "--format",
+                    "raw",
+                    "--executable",
+                    "image.binpb",
+                    "--cache-dir",
+                ])
+                .arg(&cache)
+                .arg("--out")
+                .arg(&out);
+        } else {
+            cmd.args(materialize_args(&protoc, "zip", &cache, &out));
+        }
+        for s in sources {
+            cmd.args(["--source", s]);
+        }
+        run(&mut cmd)
+    };
+    let oci = format!("oci://{}/ns/images/x", reg.host);
+    // Without the bundle: what B signed is not trusted, by either stack.
+    let o = materialize("no-bundle-https", &[&url], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = materialize("no-bundle-oci", &[&oci], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // With B as the bundle: B's source and registry, and A's source (the store is kept).
+    let bundle = b.join("ca.pem");
+    let o = materialize("bundle-https", &[&url], Some(&bundle));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.path().join("out-bundle-https/bin/protoc").is_file());
+    let o = materialize("bundle-https-store", &[&url_a], Some(&bundle));
+    assert!(o.status.success(), "the store is kept: {}", text(&o));
+    let o = materialize("bundle-oci", &[&oci], Some(&bundle));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(tmp.path().join("out-bundle-oci/image.binpb")).unwrap(),
+        std::fs::read(&image).unwrap()
+    );
+    // The flag wins over the variable; a bundle that is not one is exit 2, naming it.
+    let junk = tmp.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let o = run(protoreg()
+        .env("PROTOREG_CA_BUNDLE", &junk)
+        .arg("--ca-bundle")
+        .arg(&bundle)
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &tmp.path().join("cache-flag"),
+            &tmp.path().join("out-flag"),
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    for (case, path) in [
+        ("junk", junk.clone()),
+        ("missing", tmp.path().join("nope.pem")),
+    ] {
+        let o = materialize(case, &[&url], Some(&path));
+        assert_eq!(o.status.code(), Some(2), "{case}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("PROTOREG_CA_BUNDLE") && t.contains("hint:"),
+            "{case}: {t}"
+        );
+        assert!(absent_or_empty(&tmp.path().join(format!("out-{case}"))));
+    }
 }

@@ -236,7 +236,7 @@ fn a_wrong_password_is_refused_clearly_and_never_printed() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&format!(
-            "oci://{}/{repo}: unauthorized (HTTP 401)",
+            "oci://{}/{repo}: unauthorized (HTTP 401): the registry (or its token server) refused the credentials",
             reg.host
         )) && err.contains("PROTOREG_REGISTRY_USERNAME"),
         "{err}"
@@ -315,7 +315,7 @@ fn anonymous_pull_where_granted_and_refused_where_not() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&format!(
-            "oci://{}/{closed}: unauthorized (HTTP 401)",
+            "oci://{}/{closed}: unauthorized (HTTP 401): no credentials were sent",
             reg.host
         )) && err.contains("PROTOREG_REGISTRY_USERNAME"),
         "{err}"

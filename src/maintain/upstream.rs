@@ -63,7 +63,7 @@ impl Release {
 pub struct Upstream {
     api: String,
     token: Option<String>,
-    agent: ureq::Agent,
+    agent: crate::pipeline::fetch::HttpAgent,
 }
 
 impl Upstream {
@@ -91,7 +91,8 @@ impl Upstream {
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let timeout = crate::settings::timeout()?;
         // Release assets run to ~50 MB: budget the whole body for 150 MiB at the floor rate.
-        let agent = crate::pipeline::fetch::http_agent(timeout, 150 << 20, false);
+        let proxies = crate::pipeline::fetch::Proxies::from_env()?;
+        let agent = crate::pipeline::fetch::http_agent(timeout, 150 << 20, false, &proxies);
         Ok(Upstream {
             api: api.trim_end_matches('/').to_string(),
             token: std::env::var(ENV_TOKEN).ok().filter(|v| !v.is_empty()),

@@ -90,6 +90,11 @@ pub struct Registry {
     creds: Credentials,
     plain_http: bool,
     timeout: std::time::Duration,
+    /// The run's proxies: for the requests made here, and to name the proxy when a request
+    /// through it fails.
+    proxies: crate::pipeline::fetch::Proxies,
+    /// `http://HOST/` or `https://HOST/`, as oci-client reaches the registry (for its proxy).
+    base_url: String,
     /// Pull tokens by repository, for the requests made here (manifests).
     pull_tokens: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
     /// Tokens answering a bearer challenge, by what they are for (`delete <repository>`,
@@ -130,6 +135,12 @@ impl Registry {
             },
             plain_http: net.plain_http,
             timeout: net.timeout,
+            proxies: net.proxies.clone(),
+            base_url: {
+                let plain = net.plain_http
+                    || net.hosts.iter().any(|h| h.host == host && h.plain_http);
+                format!("{}://{host}/", if plain { "http" } else { "https" })
+            },
             pull_tokens: Default::default(),
             challenge_tokens: Default::default(),
         })
@@ -186,7 +197,12 @@ impl Registry {
     }
 
     fn err(&self, operation: &str, e: OciDistributionError) -> Error {
-        let reason = auth::redact(&describe(&e), &self.creds);
+        let mut reason = auth::redact(&describe(&e), &self.creds);
+        let auth_refused = matches!(e, OciDistributionError::ServerError { code: 407, .. });
+        if auth_refused || matches!(e, OciDistributionError::RequestError(_)) {
+            let proxy = self.proxies.for_url(&self.base_url);
+            reason = crate::pipeline::fetch::via_proxy(proxy, reason, auth_refused);
+        }
         let hint = match e {
             OciDistributionError::AuthenticationFailure(_)
             | OciDistributionError::UnauthorizedError { .. } => {
@@ -330,7 +346,8 @@ impl Registry {
             "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
             self.host
         );
-        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let agent =
+            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
             let token = self.pull_token(repository, renew)?;
@@ -529,7 +546,8 @@ impl Registry {
     /// challenge of the 401 names the scope (see [`Registry::send_authorized`]).
     pub fn catalog(&self, prefix: &str) -> Result<Vec<String>> {
         let scheme = if self.plain_http { "http" } else { "https" };
-        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let agent =
+            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
         let failed = |reason: String, hint: &str| Error::Registry {
             operation: "list repositories".into(),
             registry: self.host.clone(),
@@ -704,7 +722,8 @@ impl Registry {
                 headers.push(("Authorization", value));
             }
         }
-        let agent = crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false);
+        let agent =
+            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
         let resp =
             crate::pipeline::fetch::http_get(&agent, &url, &headers, Some(self.document_budget()))
                 .map_err(|e| {
@@ -756,7 +775,7 @@ impl Registry {
             self.host,
             digest.oci()
         );
-        let agent = crate::pipeline::fetch::http_agent(self.timeout, 0, false);
+        let agent = crate::pipeline::fetch::http_agent(self.timeout, 0, false, &self.proxies);
         let operation = format!("delete {repository}@{}", digest.oci());
         let failed = |reason: String, hint: &str| Error::Registry {
             operation: operation.clone(),
@@ -773,7 +792,7 @@ impl Registry {
                     req = req.header("Authorization", &value);
                 }
                 req.call()
-                    .map_err(|e| failed(e.to_string(), "check that the registry is up"))
+                    .map_err(|e| failed(agent.failure(&url, e), "check that the registry is up"))
             },
         )?;
         match resp.status().as_u16() {

@@ -29,19 +29,36 @@ impl<'a> Asset<'a> {
 pub struct FakeGitHub {
     pub server: HttpServer,
     releases: RefCell<BTreeMap<String, Vec<serde_json::Value>>>,
+    /// `HOST:PORT` in the URLs it hands out (the API's and the assets').
+    authority: String,
 }
 
 impl FakeGitHub {
     pub fn start() -> FakeGitHub {
+        let server = HttpServer::start();
         FakeGitHub {
-            server: HttpServer::start(),
+            authority: server.addr.clone(),
+            server,
             releases: RefCell::default(),
         }
     }
 
+    /// Known as `name` (say `github.test`, which only a test proxy resolves) in every URL it
+    /// hands out, on the port it listens on.
+    pub fn start_named(name: &str) -> FakeGitHub {
+        let mut gh = FakeGitHub::start();
+        let port = gh.server.addr.rsplit(':').next().unwrap_or_default();
+        gh.authority = format!("{name}:{port}");
+        gh
+    }
+
+    fn named(&self, url: String) -> String {
+        url.replacen(&self.server.addr, &self.authority, 1)
+    }
+
     /// The value for GITHUB_API_URL.
     pub fn api_url(&self) -> String {
-        self.server.url("")
+        self.named(self.server.url(""))
     }
 
     /// Add a release of `repo` (`owner/name`) at `tag`.
@@ -49,7 +66,7 @@ impl FakeGitHub {
         let mut list = Vec::new();
         for a in assets {
             let path = format!("/download/{repo}/{tag}/{}", a.name);
-            let url = self.server.route(&path, Route::File(a.file.to_path_buf()));
+            let url = self.named(self.server.route(&path, Route::File(a.file.to_path_buf())));
             let size = std::fs::metadata(a.file).unwrap().len();
             let mut j =
                 serde_json::json!({"name": a.name, "size": size, "browser_download_url": url});

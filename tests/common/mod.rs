@@ -3,10 +3,12 @@
 //! protoreg binary. Every server listens on 127.0.0.1 and is stopped by the PID we started.
 #![allow(dead_code)]
 
+pub mod forward_proxy;
 pub mod github;
 pub mod http;
 pub mod ops;
 pub mod proxy;
+pub mod tls;
 pub mod token;
 pub mod user;
 
@@ -110,8 +112,24 @@ fn writable_tree(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The proxy variables protoreg reads: cleared for every test run of it, so a proxy of the
+/// machine's never carries (or breaks) a test's loopback traffic.
+pub const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
 pub fn protoreg() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_protoreg"));
+    for var in PROXY_VARS {
+        c.env_remove(var);
+    }
     c.env_remove("PROTOREG_CACHE_DIR")
         .env_remove("PROTOREG_REGISTRY_USERNAME")
         .env_remove("PROTOREG_REGISTRY_PASSWORD")
@@ -306,6 +324,7 @@ impl RegistryServer {
             plain_http: true,
             timeout: Duration::from_secs(30),
             hosts: Vec::new(),
+            proxies: Default::default(),
         };
         Registry::connect(
             &self.host,

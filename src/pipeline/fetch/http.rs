@@ -4,15 +4,54 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::NetOptions;
+use super::{NetOptions, Proxies};
 use crate::pipeline::source::redact_url;
 
 /// Redirects [`get`] follows before giving up.
 pub const MAX_REDIRECTS: usize = 10;
 
 /// The agent for a source of `size` bytes: non-2xx statuses are errors.
-pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
-    build_agent(net.timeout, size, true)
+pub fn agent(net: &NetOptions, size: u64) -> HttpAgent {
+    build_agent(net.timeout, size, true, &net.proxies)
+}
+
+/// A ureq agent with the run's proxies: each request picks the proxy for its own URL (a
+/// redirect may change scheme or host), so the agent itself has none.
+#[derive(Clone)]
+pub struct HttpAgent {
+    agent: ureq::Agent,
+    proxies: Proxies,
+}
+
+impl HttpAgent {
+    /// A GET of `url` through its proxy, if any.
+    pub fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.agent
+            .get(url)
+            .config()
+            .proxy(self.proxies.ureq_for(url))
+            .build()
+    }
+
+    /// A DELETE of `url` through its proxy, if any.
+    pub fn delete(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.agent
+            .delete(url)
+            .config()
+            .proxy(self.proxies.ureq_for(url))
+            .build()
+    }
+
+    /// The one-line reason for a request to `url` that failed: one that got no answer of
+    /// the server's own names the proxy it went through, if any (never its credentials), so a
+    /// dead proxy is not taken for a dead server.
+    pub fn failure(&self, url: &str, e: ureq::Error) -> String {
+        let auth_refused = matches!(&e, ureq::Error::ConnectProxyFailed(m) if m.contains(" 407/"));
+        match e {
+            ureq::Error::StatusCode(_) => describe(e),
+            _ => super::proxy::via_proxy(self.proxies.for_url(url), describe(e), auth_refused),
+        }
+    }
 }
 
 /// The one way protoreg builds a ureq agent. A stall is any single read waiting longer than
@@ -21,16 +60,23 @@ pub fn agent(net: &NetOptions, size: u64) -> ureq::Agent {
 /// through the process-wide rustls provider, trusting what the platform trusts (on Linux the
 /// system store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set): the same roots as the
 /// registries' client, so a corporate CA installed once serves every source. The agent
-/// follows no redirects: [`get`] does.
-pub fn build_agent(timeout: Duration, size: u64, status_as_error: bool) -> ureq::Agent {
+/// follows no redirects: [`get`] does. Proxies are `proxies`' per URL, never ureq's own
+/// reading of the environment (which would send `http://` through `HTTPS_PROXY`).
+pub fn build_agent(
+    timeout: Duration,
+    size: u64,
+    status_as_error: bool,
+    proxies: &Proxies,
+) -> HttpAgent {
     super::install_tls_provider();
     let body = super::transfer_budget(timeout, size);
-    ureq::Agent::config_builder()
+    let agent = ureq::Agent::config_builder()
         .tls_config(
             ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .root_certs(super::trust::ureq_roots())
                 .build(),
         )
+        .proxy(None)
         .max_redirects(0)
         .timeout_connect(Some(timeout))
         .timeout_per_read(Some(timeout))
@@ -39,13 +85,17 @@ pub fn build_agent(timeout: Duration, size: u64, status_as_error: bool) -> ureq:
         .http_status_as_error(status_as_error)
         .user_agent(concat!("protoreg/", env!("CARGO_PKG_VERSION")))
         .build()
-        .new_agent()
+        .new_agent();
+    HttpAgent {
+        agent,
+        proxies: proxies.clone(),
+    }
 }
 
 /// Stream `url`'s body into `sink`; the whole body must arrive within `budget` (the agent's
 /// budget is the first artifact's; each fetch sets its own).
 pub fn fetch(
-    agent: &ureq::Agent,
+    agent: &HttpAgent,
     url: &str,
     budget: Duration,
     sink: &mut dyn Write,
@@ -64,7 +114,7 @@ pub fn fetch(
 /// the origin they were meant for; `body`, when given, replaces the agent's whole-body
 /// budget. The error is a one-line reason.
 pub fn get(
-    agent: &ureq::Agent,
+    agent: &HttpAgent,
     url: &str,
     headers: &[(&str, String)],
     body: Option<Duration>,
@@ -80,7 +130,7 @@ pub fn get(
                 req = req.header(*name, value);
             }
         }
-        let response = req.call().map_err(describe)?;
+        let response = req.call().map_err(|e| agent.failure(&current, e))?;
         if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
             return Ok(response);
         }

@@ -4,10 +4,14 @@
 mod http;
 mod layout;
 mod oci;
+mod proxy;
+pub mod trust;
 
 pub use http::build_agent as http_agent;
 pub use http::get as http_get;
+pub use http::HttpAgent;
 pub use oci::oci_client_config;
+pub use proxy::{via_proxy, Proxies, Proxy};
 
 use std::io::Write;
 use std::time::Duration;
@@ -42,6 +46,9 @@ pub struct NetOptions {
     /// Registries with settings of their own (from registry.yaml): plain HTTP for just that
     /// host, and its credentials. Other hosts use TLS and [`crate::auth::for_registry`].
     pub hosts: Vec<HostAccess>,
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, read once: both HTTP stacks
+    /// follow these, never their own reading of the environment.
+    pub proxies: Proxies,
 }
 
 #[derive(Debug, Clone)]
@@ -55,13 +62,14 @@ pub struct HostAccess {
 }
 
 impl NetOptions {
-    /// The timeout from `PROTOREG_TIMEOUT` (an invalid value is exit 2, see
-    /// [`crate::settings`]).
+    /// The timeout from `PROTOREG_TIMEOUT` and the proxies (an invalid value of either is
+    /// exit 2, see [`crate::settings`] and [`Proxies`]).
     pub fn from_env(plain_http: bool) -> crate::error::Result<NetOptions> {
         Ok(NetOptions {
             plain_http,
             timeout: crate::settings::timeout()?,
             hosts: Vec::new(),
+            proxies: Proxies::from_env()?,
         })
     }
 }
@@ -70,7 +78,7 @@ impl NetOptions {
 /// starts no async runtime and opens no connection.
 pub struct Fetcher {
     net: NetOptions,
-    http: Option<ureq::Agent>,
+    http: Option<HttpAgent>,
     oci: Option<oci::OciFetcher>,
 }
 

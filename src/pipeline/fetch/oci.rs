@@ -21,9 +21,14 @@ pub struct OciFetcher {
     client: Client,
     stall: std::time::Duration,
     hosts: Vec<super::HostAccess>,
+    plain_http: bool,
+    proxies: super::Proxies,
 }
 
+/// The one configuration of oci-client's (reqwest) client: the run's protocol, timeouts and
+/// proxies (see [`super::Proxies::for_oci`]: reqwest never reads the environment itself).
 pub fn oci_client_config(net: &NetOptions) -> ClientConfig {
+    let (https_proxy, http_proxy, no_proxy) = net.proxies.for_oci();
     ClientConfig {
         protocol: {
             let plain: Vec<String> = net
@@ -42,7 +47,11 @@ pub fn oci_client_config(net: &NetOptions) -> ClientConfig {
         },
         connect_timeout: Some(net.timeout),
         read_timeout: Some(net.timeout),
+        extra_root_certificates: super::trust::oci_certificates(),
         user_agent: concat!("protoreg/", env!("CARGO_PKG_VERSION")),
+        https_proxy,
+        http_proxy,
+        no_proxy,
         ..ClientConfig::default()
     }
 }
@@ -64,6 +73,8 @@ impl OciFetcher {
             client,
             stall: net.timeout,
             hosts: net.hosts.clone(),
+            plain_http: net.plain_http,
+            proxies: net.proxies.clone(),
         })
     }
 
@@ -107,7 +118,7 @@ impl OciFetcher {
                         stall.as_secs()
                     )
                 })?
-                .map_err(|e| reason(&e))?;
+                .map_err(|e| self.reason(registry, &creds, &e))?;
                 loop {
                     let next = tokio::time::timeout(stall, stream.next())
                         .await
@@ -132,19 +143,48 @@ impl OciFetcher {
         });
         result.map_err(|e| auth::redact(&e, &creds))
     }
-}
 
-/// A one-line reason; authentication failures say where credentials come from.
-fn reason(e: &oci_client::errors::OciDistributionError) -> String {
-    use oci_client::errors::OciDistributionError as E;
-    let text = crate::registry::describe(e);
-    match e {
-        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => format!(
-            "{text}; set {}/{} (or {}), or add the registry to Docker's config.json",
-            auth::ENV_USERNAME,
-            auth::ENV_PASSWORD,
-            auth::ENV_TOKEN
-        ),
-        _ => text,
+    /// A one-line reason; authentication failures say where credentials come from (or that
+    /// the ones sent were refused), and a request that got no answer names the proxy it went
+    /// through, if any.
+    fn reason(
+        &self,
+        registry: &str,
+        creds: &auth::Credentials,
+        e: &oci_client::errors::OciDistributionError,
+    ) -> String {
+        use oci_client::errors::OciDistributionError as E;
+        let text = crate::registry::describe(e);
+        match e {
+            // A token server's refusal reaches us as the registry's 401: oci-client then
+            // retries without a token.
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. }
+                if !matches!(creds, auth::Credentials::Anonymous) =>
+            {
+                format!(
+                    "{text}: the registry (or its token server) refused the credentials protoreg sent; check them ({}/{}, {}, Docker's config.json or its helper, .netrc: the first that has this host)",
+                    auth::ENV_USERNAME,
+                    auth::ENV_PASSWORD,
+                    auth::ENV_TOKEN
+                )
+            }
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => format!(
+                "{text}: no credentials were sent; set {}/{} (or {}), or add the registry to Docker's config.json or .netrc",
+                auth::ENV_USERNAME,
+                auth::ENV_PASSWORD,
+                auth::ENV_TOKEN
+            ),
+            E::RequestError(_) | E::ServerError { code: 407, .. } => {
+                let plain = self.plain_http
+                    || self
+                        .hosts
+                        .iter()
+                        .any(|h| h.host == registry && h.plain_http);
+                let url = format!("{}://{registry}/", if plain { "http" } else { "https" });
+                let auth_refused = matches!(e, E::ServerError { code: 407, .. });
+                super::proxy::via_proxy(self.proxies.for_url(&url), text, auth_refused)
+            }
+            _ => text,
+        }
     }
 }

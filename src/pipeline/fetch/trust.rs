@@ -1,0 +1,118 @@
+//! What TLS trusts, for every source and registry alike. The platform's verifier by default:
+//! the system store, so a CA installed on the machine just works (on Linux `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR` replace the store, as for curl). `--ca-bundle` / `PROTOREG_CA_BUNDLE` adds
+//! the certificates of one PEM file to that, for protoreg alone: a corporate CA without
+//! touching the machine. Read once per run; a file that is missing or holds no certificate
+//! is an input error (exit 2) before any work.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+
+/// The environment variable of the bundle.
+pub const ENV_CA_BUNDLE: &str = "PROTOREG_CA_BUNDLE";
+
+/// A bundle larger than this is not one (the whole Mozilla store is about 220 KiB).
+const MAX_BUNDLE_BYTES: u64 = 16 << 20;
+
+static FLAG: OnceLock<PathBuf> = OnceLock::new();
+/// The bundle's certificates, or why it was refused (what, how to fix).
+type Loaded = std::result::Result<Vec<CertificateDer<'static>>, (String, String)>;
+
+static EXTRA: OnceLock<Loaded> = OnceLock::new();
+
+/// The `--ca-bundle` of this invocation (it wins over the environment), set before the
+/// first client is built.
+pub fn configure(flag: Option<&Path>) {
+    if let Some(p) = flag {
+        let _ = FLAG.set(p.to_path_buf());
+    }
+}
+
+fn bundle_path() -> Option<(PathBuf, String)> {
+    if let Some(p) = FLAG.get() {
+        return Some((p.clone(), "--ca-bundle".into()));
+    }
+    std::env::var_os(ENV_CA_BUNDLE)
+        .filter(|v| !v.is_empty())
+        .map(|v| (PathBuf::from(v), ENV_CA_BUNDLE.to_string()))
+}
+
+/// Refuse a bundle that is unreadable or holds no certificate ([`crate::run`] calls this
+/// before any command's work).
+pub fn check() -> Result<()> {
+    match EXTRA.get_or_init(load) {
+        Ok(_) => Ok(()),
+        Err((what, hint)) => Err(Error::input(what.clone(), hint.clone())),
+    }
+}
+
+/// The certificates trusted beyond the platform's (empty without a bundle).
+pub fn extra_roots() -> &'static [CertificateDer<'static>] {
+    match EXTRA.get_or_init(load) {
+        Ok(certs) => certs,
+        // Refused by `check` before any client is built; trusting nothing more is the safe
+        // answer for a caller that did not check.
+        Err(_) => &[],
+    }
+}
+
+fn load() -> Loaded {
+    let Some((path, from)) = bundle_path() else {
+        return Ok(Vec::new());
+    };
+    let bad = |why: String| {
+        (
+            format!("the CA bundle `{}` ({from}) {why}", path.display()),
+            format!("point {from} at a PEM file of CA certificates (`-----BEGIN CERTIFICATE-----`), or unset it"),
+        )
+    };
+    let meta = std::fs::metadata(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    if !meta.is_file() || meta.len() > MAX_BUNDLE_BYTES {
+        return Err(bad(format!(
+            "is not a file of at most {}",
+            crate::error::Bytes(MAX_BUNDLE_BYTES)
+        )));
+    }
+    let certs = CertificateDer::pem_file_iter(&path)
+        .map_err(|e| bad(format!("cannot be read: {e}")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// The root certificates of a ureq agent: the platform's verifier alone, or, with a bundle,
+/// the system store read by rustls-native-certs plus the bundle (ureq cannot add roots to
+/// the platform verifier; oci-client's reqwest can, see [`oci_certificates`]).
+pub fn ureq_roots() -> ureq::tls::RootCerts {
+    let extra = extra_roots();
+    if extra.is_empty() {
+        return ureq::tls::RootCerts::PlatformVerifier;
+    }
+    // Certificates the system store cannot parse are skipped, as the platform verifier does.
+    let system = rustls_native_certs::load_native_certs().certs;
+    system
+        .iter()
+        .chain(extra)
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The bundle for oci-client, which adds it to the platform verifier's roots.
+pub fn oci_certificates() -> Vec<oci_client::client::Certificate> {
+    extra_roots()
+        .iter()
+        .map(|der| oci_client::client::Certificate {
+            encoding: oci_client::client::CertificateEncoding::Der,
+            data: der.as_ref().to_vec(),
+        })
+        .collect()
+}
