@@ -54,20 +54,6 @@ fn assert_buf_works(out: &std::path::Path) {
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "1.75.0");
 }
 
-/// A loopback registry holding protoc 36.2 (linux-x86_64) as this project publishes it.
-fn registry_with_protoc() -> (RegistryServer, Pinned) {
-    let reg = RegistryServer::start();
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        Format::Zip,
-        "v36.2-linux-x86_64",
-        None,
-    );
-    (reg, protoc)
-}
-
 #[test]
 fn protoc_zip_from_registry_runs_and_compiles_wkt_import() {
     let (reg, protoc) = registry_with_protoc();

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::forward_proxy::ForwardProxy;
 use common::github::{Asset, FakeGitHub};
@@ -15,36 +14,37 @@ use common::http::{HttpServer, Route};
 use common::ops::*;
 use common::tls::{test_ca, HttpsServer};
 use common::*;
-use protoreg::pipeline::extract::Format;
 
 const PROXY_PASSWORD: &str = "pr0xy-S3cret";
-
-/// The `--version` of a materialized protoc.
-fn protoc_version(out: &Path) -> String {
-    let v = Command::new(out.join("bin/protoc"))
-        .arg("--version")
-        .output()
-        .expect("run the materialized protoc");
-    String::from_utf8_lossy(&v.stdout).trim().to_string()
-}
 
 /// `host:port` of `reg` as `name:port`.
 fn named(host: &str, name: &str) -> String {
     format!("{name}:{}", host.rsplit(':').next().unwrap())
 }
 
-/// docker-registry (plain HTTP) holding the fixture protoc: registry, pin, repository.
-fn registry_with_protoc() -> (RegistryServer, Pinned) {
-    let reg = RegistryServer::start();
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        Format::Zip,
-        "v36.2-linux-x86_64",
-        None,
-    );
-    (reg, protoc)
+/// protoc in a plain-HTTP registry and on an HTTP file server, and the two sources for it
+/// (`oci://…`, `http://…/protoc.zip`); with `named`, their hosts are `registry.test` and
+/// `files.test`, which only the proxy resolves.
+fn both_sources(named_hosts: bool) -> ((RegistryServer, HttpServer), Pinned, String, String) {
+    let (reg, protoc) = registry_with_protoc();
+    let server = HttpServer::start();
+    let mut url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
+    let mut authority = reg.host.clone();
+    if named_hosts {
+        url = url.replace("127.0.0.1", "files.test");
+        authority = named(&reg.host, "registry.test");
+    }
+    let source = format!("oci://{authority}/ns/tools/protoc");
+    ((reg, server), protoc, url, source)
+}
+
+/// A loopback port nothing listens on.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `protoreg materialize` of the pinned protoc zip from `sources` into `tmp/out-CASE`, with
@@ -179,19 +179,18 @@ fn an_oci_registry_over_tls_goes_through_https_proxy_with_connect() {
         .env("HTTPS_PROXY", proxy.url())
         .env("SSL_CERT_FILE", &ca)
         .env_remove("SSL_CERT_DIR")
-        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
-        .arg(p.size.to_string())
-        .args([
-            "--format",
+        .args(materialize_args(
+            &p,
             "raw",
+            &tmp.path().join("cache2"),
+            &out,
+        ))
+        .args([
             "--executable",
             "image.binpb",
-            "--cache-dir",
-        ])
-        .arg(tmp.path().join("cache2"))
-        .arg("--out")
-        .arg(&out)
-        .args(["--source", &format!("oci://{authority}/ns/images/x")]));
+            "--source",
+            &format!("oci://{authority}/ns/images/x"),
+        ]));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         std::fs::read(out.join("image.binpb")).unwrap(),
@@ -336,9 +335,7 @@ fn publish_downloads_upstream_and_pushes_through_the_proxy() {
 
 #[test]
 fn no_proxy_sends_listed_hosts_direct() {
-    let (reg, protoc) = registry_with_protoc();
-    let server = HttpServer::start();
-    let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
+    let ((_reg, server), protoc, url, source) = both_sources(false);
     let tmp = scratch();
     let proxy = ForwardProxy::start();
     let everything = [
@@ -346,7 +343,6 @@ fn no_proxy_sends_listed_hosts_direct() {
         ("http_proxy", proxy.url()),
         ("ALL_PROXY", proxy.url()),
     ];
-    let source = format!("oci://{}/ns/tools/protoc", reg.host);
     // An address, a range, and `*` (which covers addresses too, as in curl).
     for (case, list, args) in [
         (
@@ -392,12 +388,9 @@ fn no_proxy_sends_listed_hosts_direct() {
 
 #[test]
 fn each_scheme_uses_only_its_own_proxy_variable() {
-    let (reg, protoc) = registry_with_protoc();
-    let server = HttpServer::start();
-    let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
+    let ((_reg, _server), protoc, url, source) = both_sources(false);
     let tmp = scratch();
     let proxy = ForwardProxy::start();
-    let source = format!("oci://{}/ns/tools/protoc", reg.host);
     // Only HTTPS_PROXY: http:// sources and a plain-HTTP registry go direct.
     for (case, args) in [
         ("http", vec!["--source", url.as_str()]),
@@ -456,15 +449,7 @@ fn each_scheme_uses_only_its_own_proxy_variable() {
 
 #[test]
 fn a_proxy_with_credentials_works_and_they_never_show() {
-    let (reg, protoc) = registry_with_protoc();
-    let server = HttpServer::start();
-    let url = server
-        .route("/protoc.zip", Route::File(protoc.path.clone()))
-        .replace("127.0.0.1", "files.test");
-    let source = format!(
-        "oci://{}/ns/tools/protoc",
-        named(&reg.host, "registry.test")
-    );
+    let ((_reg, _server), protoc, url, source) = both_sources(true);
     let tmp = scratch();
     let proxy = ForwardProxy::with_auth("px", PROXY_PASSWORD);
     let good = proxy.url_with("px", PROXY_PASSWORD);
@@ -521,17 +506,9 @@ fn a_proxy_with_credentials_works_and_they_never_show() {
 
 #[test]
 fn an_unreachable_or_unusable_proxy_is_named_without_its_credentials() {
-    let (reg, protoc) = registry_with_protoc();
-    let server = HttpServer::start();
-    let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
-    // A port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let ((_reg, server), protoc, url, source) = both_sources(false);
+    let dead = dead_port();
     let proxy = format!("http://px:{PROXY_PASSWORD}@127.0.0.1:{dead}");
-    let source = format!("oci://{}/ns/tools/protoc", reg.host);
     let tmp = scratch();
     for (case, var, args) in [
         ("http", "HTTP_PROXY", vec!["--source", url.as_str()]),
@@ -578,20 +555,8 @@ fn an_unreachable_or_unusable_proxy_is_named_without_its_credentials() {
 fn the_scheme_variable_beats_all_proxy_and_lower_case_beats_upper_case() {
     // Left to themselves, ureq would take ALL_PROXY first and reqwest HTTP_PROXY before
     // http_proxy: both would pick the dead proxy here. protoreg's one reading picks the live one.
-    let (reg, protoc) = registry_with_protoc();
-    let server = HttpServer::start();
-    let url = server
-        .route("/protoc.zip", Route::File(protoc.path.clone()))
-        .replace("127.0.0.1", "files.test");
-    let source = format!(
-        "oci://{}/ns/tools/protoc",
-        named(&reg.host, "registry.test")
-    );
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let ((_reg, server), protoc, url, source) = both_sources(true);
+    let dead = dead_port();
     let dead = format!("http://127.0.0.1:{dead}");
     let proxy = ForwardProxy::start();
     let live = proxy.url();

@@ -107,19 +107,18 @@ fn a_registry_serving_tls_is_trusted_through_the_same_setting() {
     let o = run(protoreg()
         .env("SSL_CERT_FILE", &ca)
         .env_remove("SSL_CERT_DIR")
-        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
-        .arg(p.size.to_string())
-        .args([
-            "--format",
+        .args(materialize_args(
+            &p,
             "raw",
+            &tmp.path().join("cache2"),
+            &out,
+        ))
+        .args([
             "--executable",
             "image.binpb",
-            "--cache-dir",
-        ])
-        .arg(tmp.path().join("cache2"))
-        .arg("--out")
-        .arg(&out)
-        .args(["--source", &format!("oci://{}/ns/images/x", reg.host)]));
+            "--source",
+            &format!("oci://{}/ns/images/x", reg.host),
+        ]));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         std::fs::read(out.join("image.binpb")).unwrap(),
@@ -183,18 +182,8 @@ fn a_ca_bundle_is_trusted_besides_the_system_store_for_sources_and_registries() 
             tmp.path().join(format!("out-{case}")),
         );
         if sources.iter().any(|s| s.starts_with("oci://")) {
-            cmd.args(["materialize", "--sha256", image_pin.sha256.hex(), "--size"])
-                .arg(image_pin.size.to_string())
-                .args([
-                    "--format",
-                    "raw",
-                    "--executable",
-                    "image.binpb",
-                    "--cache-dir",
-                ])
-                .arg(&cache)
-                .arg("--out")
-                .arg(&out);
+            cmd.args(materialize_args(&image_pin, "raw", &cache, &out))
+                .args(["--executable", "image.binpb"]);
         } else {
             cmd.args(materialize_args(&protoc, "zip", &cache, &out));
         }

@@ -69,14 +69,6 @@ fn materialize(
         .args(["--plain-http", "--source", source]))
 }
 
-fn protoc_version(tree: &std::path::Path) -> String {
-    let v = std::process::Command::new(tree.join("bin/protoc"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&v.stdout).trim().to_string()
-}
-
 #[test]
 fn publish_materialize_versions_and_health_through_the_token_flow() {
     let (tokens, reg) = token_registry(vec![]);

@@ -134,15 +134,7 @@ fn cold_materialize_hit_and_hardlink_as_an_unprivileged_user() {
     assert_eq!(cache_trees(&cache).len(), 1);
 
     // Cold, from the registry (a zip this time), into the same cache.
-    let reg = RegistryServer::start();
-    let protoc = pin(&fixture(PROTOC_ZIP));
-    reg.push(
-        "ns/tools/protoc",
-        &protoc,
-        protoreg::pipeline::extract::Format::Zip,
-        "v36.2-linux-x86_64",
-        None,
-    );
+    let (reg, protoc) = registry_with_protoc();
     let out = home.path().join("protoc");
     let source = format!("oci://{}/ns/tools/protoc", reg.host);
     let o = run_as(

@@ -153,7 +153,8 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Arguments of `materialize` for a pinned protoc zip or buf tarball.
+/// Arguments of `materialize` for a pinned protoc zip or buf tarball (a raw file's
+/// `--executable` is the caller's).
 pub fn materialize_args(p: &Pinned, format: &str, cache: &Path, out: &Path) -> Vec<String> {
     let mut a = vec![
         "materialize".to_string(),
@@ -179,6 +180,30 @@ pub fn materialize_args(p: &Pinned, format: &str, cache: &Path, out: &Path) -> V
         _ => {}
     }
     a
+}
+
+/// The `--version` of the protoc materialized in `tree`.
+pub fn protoc_version(tree: &Path) -> String {
+    let v = Command::new(tree.join("bin/protoc"))
+        .arg("--version")
+        .output()
+        .expect("run the materialized protoc");
+    String::from_utf8_lossy(&v.stdout).trim().to_string()
+}
+
+/// A plain-HTTP docker-registry holding the fixture protoc 36.2 (linux-x86_64) at
+/// `ns/tools/protoc`, as this project publishes it.
+pub fn registry_with_protoc() -> (RegistryServer, Pinned) {
+    let reg = RegistryServer::start();
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    reg.push(
+        "ns/tools/protoc",
+        &protoc,
+        protoreg::pipeline::extract::Format::Zip,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    (reg, protoc)
 }
 
 /// `args` (of [`materialize_args`]) without `--size BYTES`: a pin whose size is unknown.
