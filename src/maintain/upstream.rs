@@ -108,21 +108,15 @@ impl Upstream {
         if let Some(t) = &self.token {
             headers.push(("Authorization", format!("Bearer {t}")));
         }
-        let failed = |reason: String| {
-            Error::Registry {
-            operation: "list releases".into(),
-            registry: redact_url(url),
-            reason,
-            hint: format!("check {ENV_API_URL} (GitHub Enterprise: https://HOST/api/v3) and {ENV_TOKEN} (rate limits)"),
-        }
+        let call = Call::new(
+            "list releases",
+            url,
+            format!("check {ENV_API_URL} (GitHub Enterprise: https://HOST/api/v3) and {ENV_TOKEN} (rate limits)"),
+        );
+        let failed = |reason: String| call.failed(reason);
+        let Some(mut resp) = self.ok_response(&call, url, &headers, &[404])? else {
+            return Ok(None);
         };
-        let mut resp =
-            crate::pipeline::fetch::http_get(&self.agent, url, &headers, None).map_err(failed)?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 => return Ok(None),
-            code => return Err(failed(format!("HTTP {code}"))),
-        }
         let body = resp
             .body_mut()
             .with_config()
@@ -252,18 +246,14 @@ impl Upstream {
     /// The size a host states for `url` (its Content-Length; 0 when it states none), None
     /// when it has no such file. Only the headers are read: the body is dropped unread.
     fn content_length(&self, url: &str) -> Result<Option<u64>> {
-        let failed = |reason: String| Error::Registry {
-            operation: "find the asset".into(),
-            registry: redact_url(url),
-            reason,
-            hint: "check the version, and the tool's url in toolchains/tools.bzl".into(),
+        let call = Call::new(
+            "find the asset",
+            url,
+            "check the version, and the tool's url in toolchains/tools.bzl",
+        );
+        let Some(resp) = self.ok_response(&call, url, &[], &[404, 410])? else {
+            return Ok(None);
         };
-        let resp = crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 | 410 => return Ok(None),
-            code => return Err(failed(format!("HTTP {code}"))),
-        }
         Ok(Some(
             resp.headers()
                 .get("content-length")
@@ -273,22 +263,18 @@ impl Upstream {
         ))
     }
 
-    /// Stream `url` to `dest` while hashing; returns the digest and size. `limit` bounds the
-    /// body (the asset's reported size).
-    /// Stream `url` into `dest` (at most `limit` bytes), hashing it and counting it on `bar`.
+    /// Stream `url` into `dest` while hashing, counting it on `bar`; returns the digest and
+    /// size. `limit` bounds the body (the asset's reported size).
     pub fn download(&self, url: &str, dest: &Path, limit: u64, bar: &Bar) -> Result<(Sha256, u64)> {
-        let shown = redact_url(url);
-        let failed = |reason: String| Error::Registry {
-            operation: "download".into(),
-            registry: shown.clone(),
-            reason,
-            hint: "re-run: downloads are verified and nothing is kept from a failed one".into(),
-        };
-        let mut resp =
-            crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
-        if resp.status().as_u16() != 200 {
-            return Err(failed(format!("HTTP {}", resp.status().as_u16())));
-        }
+        let call = Call::new(
+            "download",
+            url,
+            "re-run: downloads are verified and nothing is kept from a failed one",
+        );
+        let failed = |reason: String| call.failed(reason);
+        let mut resp = self
+            .ok_response(&call, url, &[], &[])?
+            .ok_or_else(|| failed("no body".into()))?;
         let file = File::create(dest).map_err(|e| Error::io("create", dest, e))?;
         bar.restart(Some(limit), "download");
         let mut w = HashingWriter::new(bar.writer(BufWriter::with_capacity(1 << 20, file)), limit);
@@ -300,22 +286,64 @@ impl Upstream {
 
     /// A small text asset (checksum files).
     pub fn text(&self, url: &str) -> Result<String> {
-        let failed = |reason: String| Error::Registry {
-            operation: "download".into(),
-            registry: redact_url(url),
-            reason,
-            hint: "re-run later, or check the release's assets".into(),
-        };
-        let mut resp =
-            crate::pipeline::fetch::http_get(&self.agent, url, &[], None).map_err(failed)?;
-        if resp.status().as_u16() != 200 {
-            return Err(failed(format!("HTTP {}", resp.status().as_u16())));
-        }
+        let call = Call::new(
+            "download",
+            url,
+            "re-run later, or check the release's assets",
+        );
+        let mut resp = self
+            .ok_response(&call, url, &[], &[])?
+            .ok_or_else(|| call.failed("no body".into()))?;
         resp.body_mut()
             .with_config()
             .limit(1 << 20)
             .read_to_string()
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| call.failed(e.to_string()))
+    }
+
+    /// GET `url`: the response when it is 200, None when its status is one of `absent`
+    /// (what this call takes for "not there"), else `call`'s error naming the status.
+    fn ok_response(
+        &self,
+        call: &Call,
+        url: &str,
+        headers: &[(&str, String)],
+        absent: &[u16],
+    ) -> Result<Option<ureq::http::Response<ureq::Body>>> {
+        let resp = crate::pipeline::fetch::http_get(&self.agent, url, headers, None)
+            .map_err(|reason| call.failed(reason))?;
+        match resp.status().as_u16() {
+            200 => Ok(Some(resp)),
+            code if absent.contains(&code) => Ok(None),
+            code => Err(call.failed(format!("HTTP {code}"))),
+        }
+    }
+}
+
+/// One request to upstream, for its errors: what it was for, where (credentials redacted)
+/// and how to fix a failure.
+struct Call {
+    operation: &'static str,
+    shown: String,
+    hint: String,
+}
+
+impl Call {
+    fn new(operation: &'static str, url: &str, hint: impl Into<String>) -> Call {
+        Call {
+            operation,
+            shown: redact_url(url),
+            hint: hint.into(),
+        }
+    }
+
+    fn failed(&self, reason: String) -> Error {
+        Error::Registry {
+            operation: self.operation.into(),
+            registry: self.shown.clone(),
+            reason,
+            hint: self.hint.clone(),
+        }
     }
 }
 

@@ -209,20 +209,9 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
 /// [`Streamed::Deferred`]. Files are written without exec bits; those and the symlinks wait
 /// in the returned [`Unfinished`] until the caller has verified the whole body and calls
 /// [`Unfinished::finish`]; unverified, `dest` is discarded.
+/// Each file's path is sent to `written`, if given, once its contents are complete (so it
+/// can be hashed while the rest of the archive inflates).
 pub fn extract_tar_gz_stream(
-    reader: impl Read,
-    name: &str,
-    layout: &Layout,
-    dest: &Path,
-    limits: Limits,
-    unverified: u64,
-) -> Result<Streamed> {
-    extract_tar_gz_stream_reporting(reader, name, layout, dest, limits, unverified, None)
-}
-
-/// [`extract_tar_gz_stream`], sending the path of each file to `written` once its contents
-/// are complete (so it can be hashed while the rest of the archive inflates).
-pub fn extract_tar_gz_stream_reporting(
     reader: impl Read,
     name: &str,
     layout: &Layout,
@@ -826,6 +815,7 @@ mod tests {
             &dest,
             Limits::default(),
             budget,
+            None,
         )
         .unwrap();
         assert!(matches!(got, Streamed::Deferred));
@@ -857,10 +847,11 @@ mod tests {
         };
         let dest = t.path().join("x");
         fs::create_dir(&dest).unwrap();
-        let err = extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX)
-            .err()
-            .unwrap()
-            .to_string();
+        let err =
+            extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None)
+                .err()
+                .unwrap()
+                .to_string();
         assert!(
             err.contains("more than 10 entries") && err.contains(ENV_MAX_ENTRIES),
             "{err}"
@@ -871,7 +862,7 @@ mod tests {
             max_entries: 11,
             ..limits
         };
-        extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX).unwrap();
+        extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None).unwrap();
     }
 
     #[test]
@@ -890,6 +881,7 @@ mod tests {
             &dest,
             Limits::default(),
             u64::MAX,
+            None,
         )
         .unwrap();
         let Streamed::Extracted(unfinished) = got else {
@@ -937,6 +929,7 @@ mod tests {
             &dest,
             Limits::default(),
             u64::MAX,
+            None,
         )
         .unwrap() else {
             panic!("deferred")

@@ -272,9 +272,7 @@ fn fetch_one(
         hasher = Some(prehasher);
         extractor = Some(std::thread::spawn(move || {
             let reader = std::io::BufReader::with_capacity(256 << 10, reader);
-            extract::extract_tar_gz_stream_reporting(
-                reader, &name, &layout, &dest, limits, budget, written,
-            )
+            extract::extract_tar_gz_stream(reader, &name, &layout, &dest, limits, budget, written)
         }));
         pipe = Some(writer);
     }
