@@ -247,8 +247,10 @@ fn a_wrong_password_is_refused_clearly_and_never_printed() {
     assert_no_secret(&out, wrong);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("list tags on {} failed: unauthorized", reg.host))
-            && err.contains("check the registry credentials"),
+        err.contains(&format!(
+            "authenticate on {} failed: authentication failed",
+            reg.host
+        )) && err.contains("check the registry credentials"),
         "{err}"
     );
     assert_eq!(
@@ -357,6 +359,7 @@ fn registry_retention_deletes_through_the_token_flow() {
         !seen.iter().any(|r| r.1.ends_with(":pull,push")),
         "{seen:?}"
     );
+    assert_each_token_fetched_once(&seen);
     assert_eq!(
         seen.iter()
             .filter(|r| r.1 == scope(&repo, "delete"))
@@ -406,6 +409,7 @@ fn mirror_lists_the_catalog_through_the_token_flow() {
     assert_eq!(r["copied"].as_array().unwrap().len(), 2, "{r}");
     assert!(layout.join("extra/protoc/index.json").is_file(), "{r}");
     let seen = tokens.summary();
+    assert_each_token_fetched_once(&seen);
     assert_eq!(
         seen.iter()
             .filter(|r| r.1 == "registry:catalog:*")
@@ -413,4 +417,13 @@ fn mirror_lists_the_catalog_through_the_token_flow() {
         vec![&(Caller::User, "registry:catalog:*".to_string())],
         "{seen:?}"
     );
+}
+
+/// One run asks the token server once per caller and scope: a token is reused, never
+/// fetched again for the same repository and action.
+fn assert_each_token_fetched_once(seen: &[(Caller, String)]) {
+    let mut unique: Vec<String> = seen.iter().map(|(c, s)| format!("{c:?} {s}")).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a token fetched twice: {seen:?}");
 }

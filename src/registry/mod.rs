@@ -482,6 +482,9 @@ impl Registry {
 
     /// Every tag of a repository (empty when the repository does not exist).
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        // Negotiated through the one cache first: oci-client's `auth` never looks in its own,
+        // so a list_tags before a manifest read would fetch the same pull token twice.
+        self.pull_token(repository, false)?;
         let r = self.reference(repository, "latest");
         let answer = self.bounded("list tags", self.document_budget(), async {
             Ok::<_, BoundedError>(self.client.list_tags(&r, &self.auth(), None, None).await)
