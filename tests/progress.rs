@@ -136,6 +136,16 @@ fn a_parallel_publish_shows_one_bar_per_artifact_and_plain_lines_in_a_log() {
     assert!(shown.contains('\x1b'), "{shown}");
     assert!(shown.contains("[6/6] published "), "{shown}");
 
+    // A mirror to an image layout: a bar per blob in flight, a line per tag copied.
+    let layout = ws.dir.path().join("layout");
+    let mut cmd = ws.cmd();
+    cmd.args(["mirror", "--from", "primary", "--to"])
+        .arg(format!("oci-layout:{}", layout.display()));
+    let (ok, shown) = on_a_terminal(&cmd, &[]);
+    assert!(ok, "{shown}");
+    assert!(shown.contains("tools/buf@sha256:"), "no blob bar:\n{shown}");
+    assert!(shown.contains("copied tools/buf:v1.75.0"), "{shown}");
+
     // --quiet: no bar and no step line (a republish has a line per artifact too); the
     // result on stdout stays.
     let mut cmd = ws.cmd();

@@ -20,7 +20,16 @@ pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
     // Blobs pass through the cache's tmp/: `cleanup` (which takes this lock exclusively)
     // must not remove them mid-copy.
     let _in_use = crate::operate::cleanup::use_guard(store.root());
-    let report = mirror::mirror(&from, &to, &ctx.config, &store, args.dry_run, &ctx.audit)?;
+    let progress = crate::progress::Progress::detect(global.quiet, args.json);
+    let report = mirror::mirror(
+        &from,
+        &to,
+        &ctx.config,
+        &store,
+        args.dry_run,
+        &ctx.audit,
+        &progress,
+    )?;
     if args.json {
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
         doc["from"] = from.label().into();

@@ -17,6 +17,7 @@ use crate::operate::audit::Audit;
 use crate::operate::oci_layout::{self, Layout};
 use crate::pipeline::store::Store;
 use crate::pipeline::verify::{Expected, HashingWriter, Sha256};
+use crate::progress::{Bar, Progress};
 use crate::registry::Registry;
 
 pub enum Endpoint {
@@ -180,11 +181,12 @@ impl Endpoint {
         }
     }
 
-    /// Stream blob `expected` into `tmp`, verified.
-    fn fetch_blob(&self, rel: &str, expected: &Expected, tmp: &Path) -> Result<()> {
+    /// Stream blob `expected` into `tmp`, verified, counting it on `bar`.
+    fn fetch_blob(&self, rel: &str, expected: &Expected, tmp: &Path, bar: &Bar) -> Result<()> {
         let file = File::create(tmp).ctx("create", tmp)?;
+        bar.restart(expected.size, "download");
         let mut w = HashingWriter::for_expected(
-            BufWriter::with_capacity(1 << 20, file),
+            bar.writer(BufWriter::with_capacity(1 << 20, file)),
             expected,
             crate::pipeline::verify::DEFAULT_MAX_UNSIZED,
         );
@@ -210,24 +212,19 @@ impl Endpoint {
         let inner = w.finish(expected, &what)?;
         inner
             .into_inner()
+            .into_inner()
             .map_err(|e| Error::io("write", tmp, e.into_error()))?;
         Ok(())
     }
 
-    fn put_blob(&self, rel: &str, tmp: &Path, expected: &Expected) -> Result<()> {
+    fn put_blob(&self, rel: &str, tmp: &Path, expected: &Expected, bar: &Bar) -> Result<()> {
         match self {
             Endpoint::Registry { client, .. } => {
                 let size = match expected.size {
                     Some(size) => size,
                     None => std::fs::metadata(tmp).ctx("read", tmp)?.len(),
                 };
-                client.push_blob_file(
-                    &self.full(rel),
-                    tmp,
-                    &expected.sha256,
-                    size,
-                    &crate::progress::Bar::hidden(),
-                )?;
+                client.push_blob_file(&self.full(rel), tmp, &expected.sha256, size, bar)?;
                 let _ = std::fs::remove_file(tmp);
                 Ok(())
             }
@@ -327,6 +324,7 @@ struct Copier<'a> {
     to: &'a Endpoint,
     store: &'a Store,
     report: Report,
+    progress: &'a Progress,
 }
 
 impl Copier<'_> {
@@ -405,10 +403,15 @@ impl Copier<'_> {
                     continue;
                 }
                 let tmp = self.store.temp_path("mirror");
+                let bar = self.progress.bytes(
+                    &format!("{rel}@{:.19}", expected.sha256.oci()),
+                    expected.size,
+                );
                 let r = self
                     .from
-                    .fetch_blob(rel, &expected, &tmp)
-                    .and_then(|_| self.to.put_blob(rel, &tmp, &expected));
+                    .fetch_blob(rel, &expected, &tmp, &bar)
+                    .and_then(|_| self.to.put_blob(rel, &tmp, &expected, &bar));
+                bar.done();
                 let _ = std::fs::remove_file(&tmp);
                 r?;
                 self.report.blobs_copied += 1;
@@ -427,6 +430,7 @@ pub fn mirror(
     store: &Store,
     dry_run: bool,
     audit: &Audit,
+    progress: &Progress,
 ) -> Result<Report> {
     store.init()?;
     let mut copier = Copier {
@@ -434,6 +438,7 @@ pub fn mirror(
         to,
         store,
         report: Report::default(),
+        progress,
     };
     for rel in from.repositories(config)? {
         checked_repository(from, &rel)?;
@@ -462,6 +467,7 @@ pub fn mirror(
             let r = copier.manifest(&rel, Some(&tag), &bytes, 0);
             op.finish(&r);
             r?;
+            progress.line(&format!("copied {name}"));
             copier.report.copied.push(name);
         }
     }
