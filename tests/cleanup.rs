@@ -571,3 +571,66 @@ fn cleanup_durations_and_sizes_out_of_range_exit_2() {
         assert!(!cache.exists());
     }
 }
+
+/// Builds that overlap without a gap cannot starve cleanup: once cleanup waits for the
+/// running builds, a new build waits behind it. A build that is running holds the cache's
+/// lock (the test holds it here); cleanup starts and waits; a new `materialize`, a cache hit
+/// that takes milliseconds on its own, must not finish before the old build lets go and
+/// cleanup is done.
+#[test]
+fn a_waiting_cleanup_goes_before_builds_that_arrive_after_it() {
+    let http = HttpServer::start();
+    let t = scratch();
+    let cache = t.path().join("cache");
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let url = http.route("/p.zip", Route::File(protoc.path.clone()));
+    let materialize = |out: &str| {
+        let mut c = protoreg();
+        c.args(materialize_args(
+            &protoc,
+            "zip",
+            &cache,
+            &t.path().join(out),
+        ))
+        .args(["--link", "hardlink", "--source", &url]);
+        c
+    };
+    assert!(run(&mut materialize("first")).status.success());
+
+    // A build in progress.
+    let running = std::fs::File::open(cache.join("locks/cache.lock")).unwrap();
+    running.lock_shared().unwrap();
+    let mut cleanup = protoreg()
+        .args(["cleanup", "--older-than", "30d", "--json", "--cache-dir"])
+        .arg(&cache)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait until cleanup holds the turnstile (it then waits for the cache's lock).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::File::open(cache.join("locks/cleanup.lock"))
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cleanup never took its turnstile"
+        );
+        assert!(cleanup.try_wait().unwrap().is_none(), "cleanup ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut late = materialize("late").spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        late.try_wait().unwrap().is_none(),
+        "a build that came after a waiting cleanup went before it"
+    );
+    assert!(cleanup.try_wait().unwrap().is_none());
+
+    // The old build ends: cleanup runs, then the late build.
+    drop(running);
+    let done = cleanup.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", text(&done));
+    let late = late.wait_with_output().unwrap();
+    assert!(late.status.success(), "{}", text(&late));
+    assert_eq!(protoc_version(&t.path().join("late")), "libprotoc 36.2");
+}

@@ -1,7 +1,9 @@
 //! Cache cleanup: entries unused for a duration, then least recently used ones beyond a size.
 //! It holds the cache's lock exclusively while it works, and every `materialize` holds it
 //! shared, so nothing is removed from under a running build; an entry is first renamed into
-//! `tmp/` (atomic: it stops being an entry at once) and then deleted.
+//! `tmp/` (atomic: it stops being an entry at once) and then deleted. A turnstile in front
+//! of that lock keeps cleanup from starving: once it is waiting, new builds wait behind it
+//! while the running ones finish, so builds that overlap without a gap cannot hold it off.
 //!
 //! Only a directory marked as a protoreg cache (the `CACHEDIR.TAG` protoreg writes when it
 //! creates one) is cleaned: anything else is refused before anything is created, changed or
@@ -23,6 +25,10 @@ fn lock_path(cache: &Path) -> PathBuf {
     cache.join("locks").join("cache.lock")
 }
 
+fn turnstile_path(cache: &Path) -> PathBuf {
+    cache.join("locks").join("cleanup.lock")
+}
+
 fn open_lock(cache: &Path) -> Result<File> {
     crate::pipeline::store::open_lock_file(&lock_path(cache))
 }
@@ -30,17 +36,27 @@ fn open_lock(cache: &Path) -> Result<File> {
 /// Held by every process that uses cache entries; cleanup waits for all of them. Best
 /// effort on a read-only cache (there is nothing cleanup could remove there either).
 pub fn use_guard(cache: &Path) -> Option<File> {
+    // Through the turnstile first: while a cleanup holds it (waiting for the running builds,
+    // then working), a new build waits here. Taken and let go before the cache's lock, so
+    // no process holds one while it waits for the other.
+    if let Ok(turnstile) = store::open_lock_file(&turnstile_path(cache)) {
+        let _ = turnstile.lock_shared();
+    }
     let f = open_lock(cache).ok()?;
     f.lock_shared().ok()?;
     Some(f)
 }
 
-fn exclusive(cache: &Path) -> Result<File> {
-    crate::pipeline::store::lock_exclusive(
-        open_lock(cache)?,
-        &lock_path(cache),
+/// The turnstile, then the cache's lock, both exclusively (dropped in reverse order).
+fn exclusive(cache: &Path) -> Result<(File, File)> {
+    let turnstile = store::lock_exclusive(
+        store::open_lock_file(&turnstile_path(cache))?,
+        &turnstile_path(cache),
         LOCK_WAIT.as_secs(),
-    )
+    )?;
+    let cache_lock =
+        store::lock_exclusive(open_lock(cache)?, &lock_path(cache), LOCK_WAIT.as_secs())?;
+    Ok((cache_lock, turnstile))
 }
 
 /// `7d`, `12h`, `30m`, `45s`, or a bare number of days (the seed's `--older-than 7`).
