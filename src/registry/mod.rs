@@ -701,7 +701,7 @@ impl Registry {
         if realm.starts_with("http://") && !self.plain_http {
             return Err(failed(
                 format!("the registry's token realm `{}` is plain HTTP, and credentials are sent only over TLS", crate::pipeline::source::redact_url(realm)),
-                "serve the token realm over https, or pass --plain-http (registry.yaml `plain-http: true`) for a registry you trust on this network",
+                "serve the token realm over https, or pass --plain-http (registry.yaml `plain_http: true`) for a registry you trust on this network",
             ));
         }
         let mut url = realm.clone();
