@@ -24,7 +24,7 @@ fn token_registry(anonymous: Vec<(String, Vec<String>)>) -> (TokenServer, Regist
         anonymous,
         expires_in: 300,
     });
-    let reg = RegistryServer::start_token(&tokens.realm, SERVICE, ISSUER, &tokens.cert);
+    let reg = RegistryServer::start_token(&tokens.realm, SERVICE, ISSUER, &tokens.cert, None);
     (tokens, reg)
 }
 
@@ -426,4 +426,55 @@ fn assert_each_token_fetched_once(seen: &[(Caller, String)]) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "a token fetched twice: {seen:?}");
+}
+
+/// A registry on TLS whose token realm is plain HTTP: the requests protoreg authorizes
+/// itself (the catalog, deletes) send no credentials there unless --plain-http was asked
+/// for. `mirror` then does without the catalog (as on registries that have none).
+#[test]
+fn the_catalog_sends_no_credentials_to_a_plain_http_realm_of_a_tls_registry() {
+    let tokens = TokenServer::start(Policy {
+        user: USER.into(),
+        password: PASSWORD.into(),
+        anonymous: vec![],
+        expires_in: 300,
+    });
+    let certs = scratch();
+    common::tls::test_ca(certs.path(), "IP:127.0.0.1");
+    let reg = RegistryServer::start_token(
+        &tokens.realm,
+        SERVICE,
+        ISSUER,
+        &tokens.cert,
+        Some((
+            &certs.path().join("cert.pem"),
+            &certs.path().join("key.pem"),
+        )),
+    );
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    std::fs::write(
+        ws.config(),
+        format!(
+            "primary_registry:\n  url: \"{}\"\n  namespace: \"{NS}\"\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    tokens.reset();
+    let out = run(with_creds(&mut ws.cmd(), PASSWORD)
+        .env("SSL_CERT_FILE", certs.path().join("ca.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .args(["mirror", "--from", "primary", "--to"])
+        .arg(format!(
+            "oci-layout:{}",
+            ws.dir.path().join("layout").display()
+        ))
+        .arg("--json"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_secret(&out, PASSWORD);
+    let seen = tokens.summary();
+    assert!(
+        !seen.iter().any(|r| r.1 == "registry:catalog:*"),
+        "credentials went to a plain-HTTP realm for the catalog: {seen:?}"
+    );
 }

@@ -253,12 +253,14 @@ impl RegistryServer {
     }
 
     /// Bearer-token auth (distribution's `auth.token`): clients are sent to `realm` for a
-    /// token issued by `issuer` for `service`, signed by a key `rootcertbundle` (PEM) trusts.
+    /// token issued by `issuer` for `service`, signed by a key `rootcertbundle` (PEM) trusts;
+    /// over TLS with `tls` (certificate and key PEM files), else plain HTTP.
     pub fn start_token(
         realm: &str,
         service: &str,
         issuer: &str,
         rootcertbundle: &Path,
+        tls: Option<(&Path, &Path)>,
     ) -> RegistryServer {
         Self::start_with(
             RegistryAuth::Token {
@@ -267,7 +269,7 @@ impl RegistryServer {
                 issuer,
                 rootcertbundle,
             },
-            None,
+            tls,
         )
     }
 
