@@ -81,17 +81,7 @@ fn basic_auth_with_and_without_credentials() {
     assert!(out.join("bin/protoc").is_file());
 
     // From Docker's config.json.
-    let docker = tmp.path().join("docker");
-    std::fs::create_dir(&docker).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("ci:{PASSWORD}"));
-    std::fs::write(
-        docker.join("config.json"),
-        format!(
-            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
-            reg.host
-        ),
-    )
-    .unwrap();
+    let docker = docker_config_auths(tmp.path(), &reg.host, "ci", PASSWORD);
     let out = tmp.path().join("docker-out");
     let o = run(protoreg()
         .env("DOCKER_CONFIG", &docker)

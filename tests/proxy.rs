@@ -12,7 +12,7 @@ use common::forward_proxy::ForwardProxy;
 use common::github::{Asset, FakeGitHub};
 use common::http::{HttpServer, Route};
 use common::ops::*;
-use common::tls::{test_ca, HttpsServer};
+use common::tls::{image_to_push, push_image, test_ca, HttpsServer};
 use common::*;
 
 const PROXY_PASSWORD: &str = "pr0xy-S3cret";
@@ -109,11 +109,7 @@ fn an_oci_registry_over_plain_http_goes_through_http_proxy() {
         &[("http_proxy", &proxy.url())],
         &["--plain-http", "--source", &source],
     );
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        protoc_version(&tmp.path().join("out-proxied")),
-        "libprotoc 36.2"
-    );
+    assert_protoc_materialized(&o, &tmp.path().join("out-proxied"));
     // reqwest forwards plain HTTP (absolute URI), one request per exchange: the blob among them.
     all_to(&proxy, &authority);
     let blob = format!(
@@ -144,31 +140,12 @@ fn an_oci_registry_over_tls_goes_through_https_proxy_with_connect() {
     let ca = certs.join("ca.pem");
     let reg = RegistryServer::start_tls(&certs.join("cert.pem"), &certs.join("key.pem"));
     let authority = named(&reg.host, "registry.test");
-    std::fs::write(
-        tmp.path().join("registry.yaml"),
-        format!("primary_registry:\n  url: \"{authority}\"\n  namespace: \"ns\"\n"),
-    )
-    .unwrap();
+    let image = image_to_push(tmp.path(), &authority);
     let proxy = ForwardProxy::start();
     // Pushed through the proxy (a descriptor set: `baseline push` sends any such file)...
-    let image = tmp.path().join("image.binpb");
-    std::fs::write(
-        &image,
-        [
-            0x0a, 0x09, 0x0a, 0x07, b'a', b'.', b'p', b'r', b'o', b't', b'o',
-        ],
-    )
-    .unwrap();
-    let o = run(protoreg()
+    let o = run(push_image(tmp.path())
         .env("HTTPS_PROXY", proxy.url())
-        .env("SSL_CERT_FILE", &ca)
-        .env_remove("SSL_CERT_DIR")
-        .current_dir(tmp.path())
-        .args(["--cache-dir"])
-        .arg(tmp.path().join("cache"))
-        .args(["baseline", "push"])
-        .arg(&image)
-        .args(["--repository", "images/x", "--tag", "v1", "--json"]));
+        .env("SSL_CERT_FILE", &ca));
     assert!(o.status.success(), "{}", text(&o));
     let pushed = proxy.count();
     assert!(pushed > 0);
@@ -231,11 +208,7 @@ fn an_https_source_goes_through_https_proxy_with_connect() {
         &[("https_proxy", &proxy.url()), ("SSL_CERT_FILE", &ca)],
         &["--source", &url],
     );
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        protoc_version(&tmp.path().join("out-https")),
-        "libprotoc 36.2"
-    );
+    assert_protoc_materialized(&o, &tmp.path().join("out-https"));
     assert_eq!(proxy.targets(), [("CONNECT".to_string(), authority)].into());
     eprintln!("https source: {} CONNECT(s)", proxy.count());
 }
@@ -257,11 +230,7 @@ fn an_http_source_goes_through_http_proxy() {
         &[("HTTP_PROXY", &proxy.url())],
         &["--source", &url],
     );
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        protoc_version(&tmp.path().join("out-http")),
-        "libprotoc 36.2"
-    );
+    assert_protoc_materialized(&o, &tmp.path().join("out-http"));
     assert_eq!(server.count("/protoc.zip"), 1);
     // ureq tunnels plain HTTP too (CONNECT), where reqwest forwards: either way, to files.test.
     all_to(&proxy, &authority);
@@ -326,11 +295,7 @@ fn publish_downloads_upstream_and_pushes_through_the_proxy() {
         &[],
         &["--plain-http", "--source", &source],
     );
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        protoc_version(&tmp.path().join("out-back")),
-        "libprotoc 36.2"
-    );
+    assert_protoc_materialized(&o, &tmp.path().join("out-back"));
 }
 
 #[test]
@@ -429,11 +394,7 @@ fn each_scheme_uses_only_its_own_proxy_variable() {
             &format!("https://127.0.0.1:{}/protoc.zip", https.port),
         ],
     );
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        protoc_version(&tmp.path().join("out-https")),
-        "libprotoc 36.2"
-    );
+    assert_protoc_materialized(&o, &tmp.path().join("out-https"));
     assert_eq!(proxy.count(), 0, "{:?}", proxy.seen());
     // ALL_PROXY is the fallback for both.
     let o = materialize(

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::tls::{test_ca, HttpsServer};
+use common::tls::{image_to_push, push_image, test_ca, HttpsServer};
 use common::*;
 
 #[test]
@@ -61,36 +61,15 @@ fn a_registry_serving_tls_is_trusted_through_the_same_setting() {
     test_ca(&certs, "IP:127.0.0.1");
     let reg = RegistryServer::start_tls(&certs.join("cert.pem"), &certs.join("key.pem"));
     let ca = certs.join("ca.pem");
-    std::fs::write(
-        tmp.path().join("registry.yaml"),
-        format!(
-            "primary_registry:\n  url: \"{}\"\n  namespace: \"ns\"\n",
-            reg.host
-        ),
-    )
-    .unwrap();
     // A descriptor set to push (`baseline push` sends any such file over TLS, no plain HTTP).
-    let image = tmp.path().join("image.binpb");
-    std::fs::write(
-        &image,
-        [
-            0x0a, 0x09, 0x0a, 0x07, b'a', b'.', b'p', b'r', b'o', b't', b'o',
-        ],
-    )
-    .unwrap();
+    let image = image_to_push(tmp.path(), &reg.host);
     let push = |ca: Option<&Path>| {
-        let mut cmd = protoreg();
-        cmd.env_remove("SSL_CERT_DIR").current_dir(tmp.path());
+        let mut cmd = push_image(tmp.path());
         match ca {
             Some(ca) => cmd.env("SSL_CERT_FILE", ca),
             None => cmd.env_remove("SSL_CERT_FILE"),
         };
-        run(cmd
-            .args(["--cache-dir"])
-            .arg(tmp.path().join("cache"))
-            .args(["baseline", "push"])
-            .arg(&image)
-            .args(["--repository", "images/x", "--tag", "v1", "--json"]))
+        run(&mut cmd)
     };
     let o = push(None);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
@@ -148,25 +127,8 @@ fn a_ca_bundle_is_trusted_besides_the_system_store_for_sources_and_registries() 
     let url_a = format!("https://127.0.0.1:{}/protoc.zip", https_a.port);
     // A registry signed by B, holding a small artifact pushed over TLS (trusting B).
     let reg = RegistryServer::start_tls(&b.join("cert.pem"), &b.join("key.pem"));
-    std::fs::write(
-        tmp.path().join("registry.yaml"),
-        format!(
-            "primary_registry:\n  url: \"{}\"\n  namespace: \"ns\"\n",
-            reg.host
-        ),
-    )
-    .unwrap();
-    let image = tmp.path().join("image.binpb");
-    std::fs::write(&image, b"\x0a\x03\x0a\x01a").unwrap();
-    let o = run(protoreg()
-        .env("SSL_CERT_FILE", b.join("ca.pem"))
-        .env_remove("SSL_CERT_DIR")
-        .current_dir(tmp.path())
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache-push"))
-        .args(["baseline", "push"])
-        .arg(&image)
-        .args(["--repository", "images/x", "--tag", "v1"]));
+    let image = image_to_push(tmp.path(), &reg.host);
+    let o = run(push_image(tmp.path()).env("SSL_CERT_FILE", b.join("ca.pem")));
     assert!(o.status.success(), "{}", text(&o));
     let image_pin = pin(&image);
     let materialize = |case: &str, sources: &[&str], bundle: Option<&Path>| {

@@ -100,6 +100,9 @@ pub struct Registry {
     /// Tokens answering a bearer challenge, by what they are for (`delete <repository>`,
     /// `catalog`): scopes oci-client does not ask for.
     challenge_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The agent of the requests made here rather than by oci-client, built on first use:
+    /// one connection pool and one load of the trusted roots per facade.
+    documents: std::sync::OnceLock<crate::pipeline::fetch::HttpAgent>,
 }
 
 impl Registry {
@@ -143,7 +146,29 @@ impl Registry {
             },
             pull_tokens: Default::default(),
             challenge_tokens: Default::default(),
+            documents: Default::default(),
         })
+    }
+
+    fn document_agent(&self) -> &crate::pipeline::fetch::HttpAgent {
+        self.documents.get_or_init(|| {
+            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies)
+        })
+    }
+
+    /// GET a document made here (a manifest, a catalog page, a token) within the document
+    /// budget: the response whatever its status, or why none came (one line).
+    fn get_document(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, String> {
+        crate::pipeline::fetch::http_get(
+            self.document_agent(),
+            url,
+            headers,
+            Some(self.document_budget()),
+        )
     }
 
     fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
@@ -346,8 +371,6 @@ impl Registry {
             "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
             self.host
         );
-        let agent =
-            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
             let token = self.pull_token(repository, renew)?;
@@ -358,13 +381,7 @@ impl Registry {
             if let Some(value) = self.authorization(token.as_deref()) {
                 headers.push(("Authorization", value));
             }
-            let resp = crate::pipeline::fetch::http_get(
-                &agent,
-                &url,
-                &headers,
-                Some(self.document_budget()),
-            )
-            .map_err(|e| {
+            let resp = self.get_document(&url, &headers).map_err(|e| {
                 failed(
                     e,
                     "check that the registry is up (`protoreg health`) and re-run",
@@ -549,8 +566,6 @@ impl Registry {
     /// challenge of the 401 names the scope (see [`Registry::send_authorized`]).
     pub fn catalog(&self, prefix: &str) -> Result<Vec<String>> {
         let scheme = if self.plain_http { "http" } else { "https" };
-        let agent =
-            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
         let failed = |reason: String, hint: &str| Error::Registry {
             operation: "list repositories".into(),
             registry: self.host.clone(),
@@ -568,13 +583,7 @@ impl Registry {
                 let headers: Vec<(&str, String)> = authorization
                     .map(|v| vec![("Authorization", v)])
                     .unwrap_or_default();
-                crate::pipeline::fetch::http_get(
-                    &agent,
-                    &url,
-                    &headers,
-                    Some(self.document_budget()),
-                )
-                .map_err(|e| {
+                self.get_document(&url, &headers).map_err(|e| {
                     failed(
                         e,
                         "check that the registry is up (`protoreg health`) and re-run",
@@ -725,16 +734,12 @@ impl Registry {
                 headers.push(("Authorization", value));
             }
         }
-        let agent =
-            crate::pipeline::fetch::http_agent(self.timeout, DOCUMENT_BYTES, false, &self.proxies);
-        let resp =
-            crate::pipeline::fetch::http_get(&agent, &url, &headers, Some(self.document_budget()))
-                .map_err(|e| {
-                    failed(
-                        format!("the token server did not answer: {e}"),
-                        "check that the registry's token server (its auth realm) is up and re-run",
-                    )
-                })?;
+        let resp = self.get_document(&url, &headers).map_err(|e| {
+            failed(
+                format!("the token server did not answer: {e}"),
+                "check that the registry's token server (its auth realm) is up and re-run",
+            )
+        })?;
         let status = resp.status().as_u16();
         let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
             Ok(Document::Whole(bytes)) => bytes,
@@ -778,7 +783,7 @@ impl Registry {
             self.host,
             digest.oci()
         );
-        let agent = crate::pipeline::fetch::http_agent(self.timeout, 0, false, &self.proxies);
+        let agent = self.document_agent();
         let operation = format!("delete {repository}@{}", digest.oci());
         let failed = |reason: String, hint: &str| Error::Registry {
             operation: operation.clone(),

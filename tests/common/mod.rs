@@ -191,6 +191,27 @@ pub fn protoc_version(tree: &Path) -> String {
     String::from_utf8_lossy(&v.stdout).trim().to_string()
 }
 
+/// `o` succeeded and left in `tree` a protoc 36.2 that runs.
+pub fn assert_protoc_materialized(o: &Output, tree: &Path) {
+    assert!(o.status.success(), "{}", text(o));
+    assert_eq!(protoc_version(tree), "libprotoc 36.2", "{}", text(o));
+}
+
+/// A Docker config directory (for `DOCKER_CONFIG`) under `parent` whose `config.json` has
+/// basic credentials for `host` in `auths`.
+pub fn docker_config_auths(parent: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine;
+    let docker = parent.join("docker");
+    fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    fs::write(
+        docker.join("config.json"),
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    )
+    .unwrap();
+    docker
+}
+
 /// A plain-HTTP docker-registry holding the fixture protoc 36.2 (linux-x86_64) at
 /// `ns/tools/protoc`, as this project publishes it.
 pub fn registry_with_protoc() -> (RegistryServer, Pinned) {

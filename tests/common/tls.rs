@@ -106,3 +106,36 @@ impl Drop for HttpsServer {
         let _ = self.child.wait();
     }
 }
+
+/// Set `dir` up to push a small descriptor set over TLS: a registry.yaml whose primary
+/// registry is `authority` (namespace `ns`), and `image.binpb`; returns the image's path.
+pub fn image_to_push(dir: &Path, authority: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("registry.yaml"),
+        format!("primary_registry:\n  url: \"{authority}\"\n  namespace: \"ns\"\n"),
+    )
+    .unwrap();
+    let image = dir.join("image.binpb");
+    std::fs::write(
+        &image,
+        [
+            0x0a, 0x09, 0x0a, 0x07, b'a', b'.', b'p', b'r', b'o', b't', b'o',
+        ],
+    )
+    .unwrap();
+    image
+}
+
+/// `protoreg baseline push` of `dir`'s image (see [`image_to_push`]) as `ns/images/x:v1`,
+/// run in `dir` with its cache in `dir/cache-push`; the caller sets the trust and proxies.
+pub fn push_image(dir: &Path) -> Command {
+    let mut cmd = super::protoreg();
+    cmd.env_remove("SSL_CERT_DIR")
+        .current_dir(dir)
+        .arg("--cache-dir")
+        .arg(dir.join("cache-push"))
+        .args(["baseline", "push"])
+        .arg(dir.join("image.binpb"))
+        .args(["--repository", "images/x", "--tag", "v1", "--json"]);
+    cmd
+}
