@@ -161,27 +161,72 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// `scheme://user:password@host/…` becomes `scheme://***@host/…`, wherever it occurs in `text`.
-fn redact_userinfo(text: &str) -> String {
+pub fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        let end = tail
-            .find(|c: char| "/?#`'\"<>".contains(c) || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
+        let end = tail.find(ends_url).unwrap_or(tail.len());
+        out.push_str(&redact_authority(&tail[..end]));
         rest = &tail[end..];
     }
     out.push_str(rest);
     out
+}
+
+/// Where a URL in running text ends: whitespace, or a quote or bracket messages put around it.
+fn ends_url(c: char) -> bool {
+    c.is_whitespace() || "`'\"<>".contains(c)
+}
+
+/// `user:password@host/path` (a URL after its `scheme://`, or a registry address without one)
+/// as `***@host/path`. Which `@` ends the credentials is not what the URL grammar says but
+/// what leaks least: a password holding `/`, `?`, `#` or `@` is still a password, so the
+/// userinfo runs to the *last* `@` that is followed by something shaped like `host[:port]`.
+/// A path with an `@` in it may be hidden too; a digest (`repo@sha256:…`) is not a host and
+/// stays.
+pub fn redact_authority(url: &str) -> String {
+    let at = url
+        .char_indices()
+        .filter(|&(i, c)| c == '@' && looks_like_host(&url[i + 1..]))
+        .map(|(i, _)| i)
+        .last();
+    match at {
+        Some(at) => format!("***{}", &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// Whether `s` starts with `host[:port]` followed by the end, `/`, `?`, `#` or punctuation
+/// that ends a URL in a sentence: a reg-name or IP literal, then optional digits.
+fn looks_like_host(s: &str) -> bool {
+    let name_end = if let Some(v6) = s.strip_prefix('[') {
+        match v6.find(']') {
+            Some(close)
+                if v6[..close]
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || ".:".contains(c)) =>
+            {
+                close + 2
+            }
+            _ => return false,
+        }
+    } else {
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%".contains(c)))
+            .unwrap_or(s.len())
+    };
+    let mut rest = &s[name_end..];
+    if let Some(port) = rest.strip_prefix(':') {
+        let digits = port
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(port.len());
+        if digits == 0 || digits > 5 {
+            return false;
+        }
+        rest = &port[digits..];
+    }
+    rest.chars().next().is_none_or(|c| "/?#),;.!]".contains(c))
 }
 
 fn all_sources_failed(sha256: &str, attempts: &[Attempt]) -> String {
@@ -319,6 +364,14 @@ mod tests {
         assert!(shown.contains("http://***@b/x?q"), "{shown}");
         assert!(shown.contains("https://docs.example/x"), "{shown}");
         assert!(shown.contains("oci://***@h/r"), "{shown}");
+        // A password holding `/`, `?`, `#` or `@` is hidden whole.
+        let e = Error::input(
+            "`http://u:pa/ss?x#y@z@h:5/r` failed (see https://u:p/w@h)",
+            "-",
+        );
+        let shown = e.to_string();
+        assert!(shown.contains("`http://***@h:5/r`"), "{shown}");
+        assert!(shown.contains("(see https://***@h)"), "{shown}");
     }
 
     #[test]

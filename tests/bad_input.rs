@@ -244,3 +244,59 @@ fn a_pins_file_nested_too_deep_or_not_utf8_is_exit_2_naming_it() {
         assert!(err.contains("hint:"), "{err}");
     }
 }
+
+/// A password holding `/` (or `?`, `#`, `@`) is still a password: no error shows it, whether
+/// the URL came from a proxy variable, registry.yaml, PROTOREG_REGISTRY or `--source`.
+#[test]
+fn a_password_with_a_slash_is_never_printed() {
+    const SECRET: &str = "pa/ss?w#rd@x";
+    let tmp = scratch();
+    let check = |what: &str, o: &std::process::Output| {
+        let stderr = text(o);
+        assert!(!o.status.success(), "{what}: {stderr}");
+        for part in ["pa/ss", "ss?w", "w#rd", "rd@x"] {
+            assert!(!stderr.contains(part), "{what} showed `{part}`: {stderr}");
+        }
+        assert!(stderr.contains("***@"), "{what}: {stderr}");
+    };
+    // A proxy variable that is not usable (an unsupported scheme).
+    let o = run(protoreg()
+        .arg("materialize")
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .args(with(&[("--source", "https://127.0.0.1:9/a.zip")]))
+        .env(
+            "HTTPS_PROXY",
+            format!("socks5://user:{SECRET}@127.0.0.1:1080"),
+        )
+        .current_dir(tmp.path()));
+    check("a proxy variable", &o);
+    // registry.yaml's `url` with credentials in it is refused by name.
+    let yaml = tmp.path().join("registry.yaml");
+    std::fs::write(
+        &yaml,
+        format!("primary_registry:\n  url: \"https://user:{SECRET}@127.0.0.1:9\"\n"),
+    )
+    .unwrap();
+    let o = run(protoreg()
+        .args(["--config", yaml.to_str().unwrap(), "health"])
+        .current_dir(tmp.path()));
+    check("registry.yaml", &o);
+    // PROTOREG_REGISTRY with credentials.
+    let o = run(protoreg()
+        .args(["health"])
+        .env("PROTOREG_REGISTRY", format!("user:{SECRET}@127.0.0.1:9/ns"))
+        .current_dir(tmp.path()));
+    check("PROTOREG_REGISTRY", &o);
+    // A failed `--source http://user:pa/ss@…`: the attempt line names the source.
+    let o = run(protoreg()
+        .arg("materialize")
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .args(with(&[(
+            "--source",
+            &format!("http://user:{SECRET}@127.0.0.1:9/a.zip"),
+        )]))
+        .current_dir(tmp.path()));
+    check("--source", &o);
+}

@@ -74,23 +74,7 @@ impl Audit {
 
     fn scrub(&self, s: &str) -> String {
         // Error texts may hold several URLs: drop the `user:password@` of each.
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find("://") {
-            let (head, tail) = rest.split_at(i + 3);
-            out.push_str(head);
-            let end = tail
-                .find(|c: char| c == '/' || c.is_whitespace() || c == '"')
-                .unwrap_or(tail.len());
-            match tail[..end].rfind('@') {
-                Some(at) => {
-                    out.push_str("***");
-                    rest = &tail[at..];
-                }
-                None => rest = tail,
-            }
-        }
-        out.push_str(rest);
+        let mut out = crate::error::redact_userinfo(s);
         for secret in &self.secrets {
             out = out.replace(secret.as_str(), "***");
         }

@@ -145,16 +145,11 @@ pub fn valid_host(host: &str) -> bool {
 }
 
 /// Drop `user:password@` from a URL (with or without its `scheme://`) so credentials never
-/// reach output or logs.
+/// reach output or logs: [`crate::error::redact_authority`] decides where they end.
 pub fn redact_url(url: &str) -> String {
-    let (prefix, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at) => format!("{prefix}***@{}", &rest[at + 1..]),
-        None => url.to_string(),
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", crate::error::redact_authority(rest)),
+        None => crate::error::redact_authority(url),
     }
 }
 
@@ -233,11 +228,17 @@ mod tests {
     #[test]
     fn redacts_credentials() {
         assert_eq!(redact_url("u:pw@h:5000/ns"), "***@h:5000/ns");
-        assert_eq!(redact_url("h:5000/a@b"), "h:5000/a@b");
+        // A password may hold `/`, `?`, `#` and `@`: the last `@` before a host ends it.
+        assert_eq!(redact_url("u:pa/ss@h:5000/ns"), "***@h:5000/ns");
+        assert_eq!(redact_url("https://u:p@s/s?#@h/x"), "https://***@h/x");
         assert_eq!(
-            redact_url("https://u:secret@h/p@x"),
-            "https://***@h/p@x".to_string()
+            redact_url("http://u:pw@[::1]:5000/x"),
+            "http://***@[::1]:5000/x"
         );
+        // A digest is not a host; a path's `@` before a host-like segment is hidden (over-
+        // redacting is the safe side).
+        assert_eq!(redact_url("h:5000/r@sha256:0a1b"), "h:5000/r@sha256:0a1b");
+        assert_eq!(redact_url("https://u:secret@h/p@x"), "https://***@x");
         assert!(!Source::Http {
             url: "https://u:pw@h/x".into()
         }
