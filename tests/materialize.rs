@@ -546,3 +546,53 @@ fn an_out_that_is_a_symlink_is_refused_with_a_hint_and_never_written_through() {
     }
     assert_eq!(server.count("/p.zip"), 0, "refused before any download");
 }
+
+/// An --out inside the cache is refused before anything is written (root, whom read-only
+/// trees do not stop, used to copy a tree into itself until ENAMETOOLONG), wherever it
+/// points: into a cached tree, the cache's root, or there through `..` and a symlink.
+#[test]
+fn an_out_inside_the_cache_is_refused_and_the_cache_is_untouched() {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let server = HttpServer::start();
+    let url = server.route("/p.zip", Route::File(protoc.path.clone()));
+    let tmp = scratch();
+    let cache = tmp.path().join("cache");
+    let o = run(protoreg()
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &cache,
+            &tmp.path().join("first"),
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let trees = cache_trees(&cache);
+    let tree = trees.first().expect("a cached tree");
+    let trees_dir = cache.join("trees-v1");
+    let before = tree_listing(&trees_dir);
+    let link = tmp.path().join("to-cache");
+    std::os::unix::fs::symlink(&cache, &link).unwrap();
+    for out in [
+        tree.join("include/out"),
+        tree.join("new/deeper"),
+        cache.join("out"),
+        tmp.path().join("elsewhere/../cache/out"),
+        link.join("out"),
+    ] {
+        let o = run(protoreg()
+            .args(materialize_args(&protoc, "zip", &cache, &out))
+            .args(["--source", &url]));
+        assert_eq!(o.status.code(), Some(2), "{}: {}", out.display(), text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("is inside the cache") && err.contains("hint:"),
+            "{err}"
+        );
+        assert!(
+            tree_listing(&trees_dir) == before,
+            "{} changed the cache",
+            out.display()
+        );
+    }
+    assert_eq!(server.count("/p.zip"), 1, "only the first run downloaded");
+}

@@ -43,6 +43,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
     let mut ctx = Context::load(global)?;
     let store = ctx.store();
     let _in_use = crate::operate::cleanup::use_guard(store.root());
+    crate::pipeline::materialize::check_outside_cache(&args.out, store.root())?;
     let mut net = NetOptions::from_env(global.plain_http)?;
     let (doc, from) = if args.offline {
         cached_document(&ctx, &store, name, tag)?

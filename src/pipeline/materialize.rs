@@ -97,6 +97,53 @@ pub fn check_output(out: &Path) -> Result<()> {
     }
 }
 
+/// Refuse an output inside the cache: a tree copied into itself never ends (root, whom
+/// read-only trees do not stop, copied until ENAMETOOLONG), and anything written there is
+/// protoreg's to remove. Both paths are compared as the file system resolves them.
+pub fn check_outside_cache(out: &Path, cache: &Path) -> Result<()> {
+    let (Some(out_real), Ok(cache_real)) = (resolved(out), fs::canonicalize(cache)) else {
+        return Ok(()); // no cache yet: nothing to be inside of
+    };
+    if out_real.starts_with(&cache_real) {
+        return Err(Error::input(
+            format!(
+                "the output `{}` is inside the cache `{}`",
+                out.display(),
+                cache.display()
+            ),
+            "give --out a directory outside the cache (Buck2 gives each action its own); \
+             the cache's trees are protoreg's and are never written to",
+        ));
+    }
+    Ok(())
+}
+
+/// `path` with its longest existing ancestor canonicalized and the rest appended: where it
+/// would be created, through any symlinked directory on the way.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(path).ok()?;
+    let mut rest = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        if let Ok(mut real) = fs::canonicalize(cur) {
+            // What does not exist yet is created as plain directories: `..` there is lexical.
+            for c in rest.iter().rev() {
+                match c {
+                    Component::ParentDir => {
+                        real.pop();
+                    }
+                    Component::Normal(name) => real.push(name),
+                    _ => {}
+                }
+            }
+            return Some(real);
+        }
+        rest.push(cur.components().next_back()?);
+        cur = cur.parent()?;
+    }
+}
+
 /// A staging path beside `out` (same file system, so the final rename is atomic).
 pub fn staging_path(out: &Path) -> Result<PathBuf> {
     let name = out.file_name().ok_or_else(|| {

@@ -348,6 +348,7 @@ pub fn materialize(
     // Refuse a non-empty --out before any download (materialize checks it again right before
     // writing, which costs one more read_dir on an empty directory).
     materialize::check_output(out)?;
+    materialize::check_outside_cache(out, store.root())?;
     let mut outcome = ensure_tree(store, artifact, sources, opts)?;
     outcome.linked = materialize::materialize(&outcome.tree, out, link)?;
     Ok(outcome)
