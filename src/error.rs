@@ -189,9 +189,9 @@ fn ends_url(c: char) -> bool {
 pub fn redact_authority(url: &str) -> String {
     let at = url
         .char_indices()
-        .filter(|&(i, c)| c == '@' && looks_like_host(&url[i + 1..]))
-        .map(|(i, _)| i)
-        .last();
+        .rev()
+        .find(|&(i, c)| c == '@' && looks_like_host(&url[i + 1..]))
+        .map(|(i, _)| i);
     match at {
         Some(at) => format!("***{}", &url[at..]),
         None => url.to_string(),
