@@ -199,8 +199,12 @@ pub fn redact_authority(url: &str) -> String {
 }
 
 /// Whether `s` starts with `host[:port]` followed by the end, `/`, `?`, `#` or punctuation
-/// that ends a URL in a sentence: a reg-name or IP literal, then optional digits.
+/// that ends a URL in a sentence: a reg-name or IP literal, then anything up to there (a
+/// malformed port is still a host's). A digest (`sha256:…`) is not a host.
 fn looks_like_host(s: &str) -> bool {
+    if s.starts_with("sha256:") || s.starts_with("sha512:") {
+        return false;
+    }
     let name_end = if let Some(v6) = s.strip_prefix('[') {
         match v6.find(']') {
             Some(close)
@@ -216,17 +220,12 @@ fn looks_like_host(s: &str) -> bool {
         s.find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%".contains(c)))
             .unwrap_or(s.len())
     };
-    let mut rest = &s[name_end..];
-    if let Some(port) = rest.strip_prefix(':') {
-        let digits = port
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(port.len());
-        if digits == 0 || digits > 5 {
-            return false;
-        }
-        rest = &port[digits..];
-    }
-    rest.chars().next().is_none_or(|c| "/?#),;.!]".contains(c))
+    let rest = &s[name_end..];
+    let rest = match rest.strip_prefix(':') {
+        Some(port) => port.trim_start_matches(|c: char| !"/?#@),;!]".contains(c)),
+        None => rest,
+    };
+    rest.chars().next().is_none_or(|c| "/?#),;!]".contains(c))
 }
 
 fn all_sources_failed(sha256: &str, attempts: &[Attempt]) -> String {

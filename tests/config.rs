@@ -174,3 +174,96 @@ fn an_empty_port_and_a_non_utf8_file_are_refused_with_the_file() {
         "{err}"
     );
 }
+
+/// `security.audit_log` and PROTOREG_AUDIT_LOG name only a `.jsonl`/`.log` file protoreg
+/// started: a shell profile, a symlink to one, or someone else's log is refused (exit 2,
+/// the file and line), and a line with registry-chosen `$(…)` expands nothing in a shell.
+#[test]
+fn the_audit_log_is_never_a_file_protoreg_did_not_start() {
+    let dir = scratch();
+    let home = dir.path();
+    let bashrc = home.join(".bashrc");
+    std::fs::write(&bashrc, "# mine\n").unwrap();
+    std::os::unix::fs::symlink(&bashrc, home.join("profile.jsonl")).unwrap();
+    std::fs::write(home.join("notes.log"), "my notes\n").unwrap();
+    let cmd = |config_value: Option<&str>, env_value: Option<&str>, args: &[&str]| {
+        let yaml = home.join("registry.yaml");
+        let mut text = String::from("primary_registry:\n  url: \"127.0.0.1:9\"\n");
+        if let Some(v) = config_value {
+            text.push_str(&format!("security:\n  audit_log: \"{v}\"\n"));
+        }
+        std::fs::write(&yaml, text).unwrap();
+        let mut c = protoreg();
+        c.current_dir(home)
+            .env("HOME", home)
+            .env_remove("PROTOREG_AUDIT_LOG")
+            .arg("--config")
+            .arg(&yaml)
+            .arg("--cache-dir")
+            // Text that reaches a log line (here the cache's path) with `$(…)` and backticks.
+            .arg(home.join("cache$(touch${IFS}pwned)`touch${IFS}pwned2`"));
+        if let Some(v) = env_value {
+            c.env("PROTOREG_AUDIT_LOG", v);
+        }
+        run(c.args(args))
+    };
+    let materialize = [
+        "materialize",
+        "--sha256",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "--format",
+        "zip",
+        "--out",
+        "out",
+        "--source",
+        "http://127.0.0.1:9/a.zip",
+    ];
+    for (value, why) in [
+        ("~/.bashrc", "not a `.jsonl` or `.log` file"),
+        ("profile.jsonl", "symbolic link"),
+        ("notes.log", "not a protoreg audit log"),
+    ] {
+        let o = cmd(Some(value), None, &materialize);
+        assert_eq!(o.status.code(), Some(2), "{value}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("registry.yaml:4:") && err.contains(why),
+            "{err}"
+        );
+        let path = home.join(value.trim_start_matches("~/"));
+        let o = cmd(None, Some(path.to_str().unwrap()), &materialize);
+        assert_eq!(o.status.code(), Some(2), "{value}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("PROTOREG_AUDIT_LOG"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# mine\n");
+    assert_eq!(
+        std::fs::read_to_string(home.join("notes.log")).unwrap(),
+        "my notes\n"
+    );
+    // A log of protoreg's own: the failed source is recorded, and the line is inert in bash.
+    let o = cmd(Some("audit.jsonl"), None, &materialize);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let log = std::fs::read_to_string(home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("touch"), "{log}");
+    let o = run(std::process::Command::new("bash")
+        .arg("audit.jsonl")
+        .current_dir(home));
+    assert!(!o.status.success());
+    assert!(
+        !home.join("pwned").exists() && !home.join("pwned2").exists(),
+        "{log}"
+    );
+    // And it is appended to next time.
+    let o = cmd(Some("audit.jsonl"), None, &materialize);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        std::fs::read_to_string(home.join("audit.jsonl"))
+            .unwrap()
+            .len()
+            > log.len()
+    );
+}

@@ -35,12 +35,16 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     crate::settings::check()?;
     let mut net = NetOptions::from_env(global.plain_http)?;
     let mut config_cache_dir = None;
+    // registry.yaml's security.audit_log, when a configuration is read: every command's
+    // records go where the operator said.
+    let mut audit_log = None;
     let artifact = match &args.tool {
         Some(spec) => {
             let pinned = pinned(global, args, spec)?;
             sources.extend(pinned.sources);
             net.hosts = pinned.hosts;
             config_cache_dir = pinned.cache_dir;
+            audit_log = pinned.audit_log;
             pinned.artifact
         }
         None => Artifact {
@@ -54,9 +58,9 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     // registry.yaml's cache.local_cache_dir counts when a configuration is named (--config or
     // PROTOREG_CONFIG); a plain --sha256 run reads no file it was not pointed at.
     if config_cache_dir.is_none() && global.config.is_some() {
-        config_cache_dir = Config::load(global.config.as_deref(), global.plain_http)?
-            .cache
-            .local_cache_dir;
+        let config = Config::load(global.config.as_deref(), global.plain_http)?;
+        config_cache_dir = config.cache.local_cache_dir;
+        audit_log = audit_log.or(config.security.audit_log);
     }
     let link: Link = args.link.parse()?;
     let store = Store::new(store::cache_dir(
@@ -81,7 +85,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
     let result = resolve::materialize(&store, &artifact, &sources, &opts, &args.out, link);
     crate::operate::telemetry::materialized(
         store.root(),
-        None,
+        audit_log.as_deref(),
         &artifact.expected,
         &result,
         started.elapsed(),
@@ -119,6 +123,7 @@ struct Pinned {
     sources: Vec<Source>,
     hosts: Vec<HostAccess>,
     cache_dir: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
 }
 
 /// The artifact from the pins file; the sources from registry.yaml (when there is one: the
@@ -153,10 +158,12 @@ fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned>
     let mut sources = Vec::new();
     let mut hosts = Vec::new();
     let mut cache_dir = None;
+    let mut audit_log = None;
     if config::locate(global.config.as_deref()).is_some() {
         let config = Config::load(global.config.as_deref(), global.plain_http)?;
         (sources, hosts) = config::registry_sources(&config, tool)?;
         cache_dir = config.cache.local_cache_dir.clone();
+        audit_log = config.security.audit_log.clone();
     }
     sources.push(pin.url.parse()?);
     Ok(Pinned {
@@ -164,5 +171,6 @@ fn pinned(global: &Global, args: &MaterializeArgs, spec: &str) -> Result<Pinned>
         sources,
         hosts,
         cache_dir,
+        audit_log,
     })
 }

@@ -248,7 +248,12 @@ impl Config {
                         match k.as_str() {
                             "verify_signatures" => c.security.verify_signatures = v.boolean()?,
                             "verify_checksums" => c.security.verify_checksums = v.boolean()?,
-                            _ => c.security.audit_log = Some(path_value(&v, file)?),
+                            _ => {
+                                let path = path_value(&v, file)?;
+                                crate::operate::audit::check_path(&path)
+                                    .map_err(|(what, hint)| v.error(what, hint))?;
+                                c.security.audit_log = Some(path);
+                            }
                         }
                     }
                 }
@@ -321,7 +326,10 @@ impl Config {
                 })?;
         }
         if let Some(p) = env(ENV_AUDIT_LOG) {
-            self.security.audit_log = Some(PathBuf::from(p));
+            let path = PathBuf::from(p);
+            crate::operate::audit::check_path(&path)
+                .map_err(|(what, hint)| Error::input(format!("{ENV_AUDIT_LOG}: {what}"), hint))?;
+            self.security.audit_log = Some(path);
         }
         Ok(())
     }

@@ -16,6 +16,61 @@ pub fn default_path(cache_dir: &Path) -> PathBuf {
     cache_dir.join("audit-v1.jsonl")
 }
 
+/// Whether protoreg may append to `path` as its audit log; `Err((what, hint))` says why not.
+/// The path comes from registry.yaml or the environment, and a line may hold text a
+/// registry chose: so only a `.jsonl` or `.log` file, never through a symlink, and never a
+/// file that protoreg did not start (a shell profile, a config file).
+pub fn check_path(path: &Path) -> std::result::Result<(), (String, String)> {
+    let hint = "name a new `.jsonl` file (or one protoreg already writes), e.g. \
+                `/var/log/protoreg/audit.jsonl`";
+    let refuse = |why: &str| {
+        Err((
+            format!("the audit log `{}` {why}", path.display()),
+            hint.to_string(),
+        ))
+    };
+    if !matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jsonl" | "log")
+    ) {
+        return refuse("is not a `.jsonl` or `.log` file; protoreg appends to no other kind");
+    }
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(_) => return Ok(()), // created on first use
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link; protoreg never appends through one");
+    }
+    if !meta.is_file() {
+        return refuse("exists and is not a regular file");
+    }
+    if meta.len() > 0 && !starts_with_a_record(path) {
+        return refuse(
+            "exists and is not a protoreg audit log (its first line is not an audit record)",
+        );
+    }
+    Ok(())
+}
+
+/// Whether the file's first line is an [`Entry`] (read to at most 64 KiB).
+fn starts_with_a_record(path: &Path) -> bool {
+    use std::io::{BufRead, Read};
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    if std::io::BufReader::new(f.take(64 << 10))
+        .read_until(b'\n', &mut first)
+        .is_err()
+    {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(&first).is_ok_and(|v| {
+        v.get("time").is_some_and(|t| t.is_string()) && v.get("op").is_some_and(|o| o.is_string())
+    })
+}
+
 /// Environment variables whose values are secrets wherever they appear.
 const SECRET_VARS: &[&str] = &[
     crate::auth::ENV_PASSWORD,
@@ -87,9 +142,15 @@ impl Audit {
         e.target = self.scrub(&e.target);
         e.source = e.source.map(|s| self.scrub(&s));
         e.detail = e.detail.map(|s| self.scrub(&s));
-        let Ok(mut line) = serde_json::to_vec(&e) else {
+        let Ok(json) = serde_json::to_string(&e) else {
             return;
         };
+        // `$` and a backtick only occur inside JSON strings: as `\u0024`/`\u0060` they decode
+        // the same, and a line pasted into (or appended to) a shell script expands nothing.
+        let mut line = json
+            .replace('$', "\\u0024")
+            .replace('`', "\\u0060")
+            .into_bytes();
         line.push(b'\n');
         if let Err(err) = append(&self.path, &line) {
             static WARNED: std::sync::Once = std::sync::Once::new();
@@ -164,6 +225,10 @@ impl Op<'_> {
 }
 
 fn append(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    // Checked when the path was configured; a symlink put there since is still not followed.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("it is a symbolic link"));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -187,5 +252,20 @@ mod tests {
             s.contains("https://***@h/x") && s.contains("http://***@k/y"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn a_line_expands_nothing_in_a_shell_and_decodes_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let a = Audit::new(log.clone());
+        a.op("materialize", "r")
+            .detail("$(touch pwned) `touch pwned2`")
+            .done("failed");
+        let line = std::fs::read_to_string(&log).unwrap();
+        assert!(!line.contains('$') && !line.contains('`'), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["detail"], "$(touch pwned) `touch pwned2`");
+        assert!(check_path(&log).is_ok());
     }
 }
