@@ -164,3 +164,92 @@ fn bad_input_is_refused_before_anything_is_pushed() {
     let tags = reg.client(None).tags(&format!("{NS}/images/x")).unwrap();
     assert!(tags.is_empty(), "{tags:?}");
 }
+
+/// Two pushes of different images to one new tag, at once, ten times: from one machine (one
+/// cache: they take turns) and as if from two (two caches: no shared lock). Each time at
+/// most one reports `pushed`, and the tag holds that one's image: a released tag never moves.
+#[test]
+fn racing_pushes_of_two_images_to_one_tag_release_at_most_one() {
+    let reg = RegistryServer::start();
+    let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
+    let images = [
+        image(ws.dir.path(), "race/a.proto"),
+        image(ws.dir.path(), "race/b.proto"),
+    ];
+    let client = reg.client(None);
+    let repository = format!("{NS}/images/race");
+    let mut pushed_total = 0;
+    for round in 0..10 {
+        let shared_cache = round % 2 == 0;
+        let tag = format!("v{round}.0.0");
+        let children: Vec<_> = images
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let cache = if shared_cache {
+                    ws.cache()
+                } else {
+                    ws.dir.path().join(format!("cache-{i}"))
+                };
+                protoreg()
+                    .current_dir(ws.dir.path())
+                    .env_remove("PROTOREG_AUDIT_LOG")
+                    .arg("--config")
+                    .arg(ws.config())
+                    .arg("--cache-dir")
+                    .arg(cache)
+                    .args(["baseline", "push"])
+                    .arg(file)
+                    .args(["--repository", "images/race", "--tag", &tag, "--json"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = (0..2)
+            .filter(|&i| {
+                outputs[i].status.success()
+                    && serde_json::from_slice::<serde_json::Value>(&outputs[i].stdout)
+                        .is_ok_and(|r| r["status"] == "pushed")
+            })
+            .collect();
+        let shown = || outputs.iter().map(text).collect::<Vec<_>>().join("\n");
+        assert!(
+            winners.len() <= 1,
+            "round {round}: both pushed\n{}",
+            shown()
+        );
+        for (i, o) in outputs.iter().enumerate() {
+            if !winners.contains(&i) {
+                assert!(!o.status.success(), "round {round}: {}", shown());
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    err.contains("already holds another image")
+                        || err.contains("a concurrent push put another image"),
+                    "round {round}: {}",
+                    shown()
+                );
+            }
+        }
+        let (bytes, _) = client.manifest(&repository, &tag).unwrap().unwrap();
+        let m: protoreg::artifact::Manifest = serde_json::from_slice(&bytes).unwrap();
+        if let Some(&w) = winners.first() {
+            pushed_total += 1;
+            assert_eq!(
+                m.layers[0].digest,
+                pin(&images[w]).sha256.oci(),
+                "round {round}"
+            );
+        }
+    }
+    // A release happened in most rounds (a push fails only when it raced another).
+    assert!(
+        pushed_total >= 5,
+        "{pushed_total} of 10 rounds released an image"
+    );
+}

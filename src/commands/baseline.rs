@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use crate::artifact::{self, Manifest};
 use crate::cli::{BaselinePushArgs, Global};
@@ -46,27 +47,43 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     let manifest = manifest(&sha256, size, &args.tag);
     let bytes = artifact::to_bytes(&manifest);
     let manifest_digest = Sha256::of_bytes(&bytes).oci();
-    let op = ctx.audit.op(
-        "baseline.push",
-        format!("{}/{repository}:{}", reg.host, args.tag),
-    );
-    let status = match client.manifest(&repository, &args.tag)? {
-        Some((existing, _)) => {
-            let held = layer_digest(&existing);
-            if held.as_deref() != Some(sha256.oci().as_str()) {
-                op.detail("tag holds another image").done("refused");
-                return Err(Error::input(
-                    format!(
-                        "{}/{repository}:{} already holds another image ({})",
-                        reg.host,
-                        args.tag,
-                        held.unwrap_or_else(|| "not a baseline".into())
-                    ),
-                    "a released baseline never changes: push this one under the new release's tag",
-                ));
-            }
-            "unchanged"
+    let target = format!("{}/{repository}:{}", reg.host, args.tag);
+    let op = ctx.audit.op("baseline.push", target.clone());
+    // Pushes of one tag from this machine take turns; across machines, `confirm` below.
+    let lock_path = ctx.cache_dir.join("locks").join(format!(
+        "baseline-{}.lock",
+        Sha256::of_bytes(target.as_bytes()).hex()
+    ));
+    let _turn = crate::pipeline::store::lock_exclusive(
+        crate::pipeline::store::open_lock_file(&lock_path)?,
+        &lock_path,
+        crate::settings::lock_timeout()?.as_secs(),
+    )?;
+    let held = |existing: Option<(Vec<u8>, String)>| -> Result<Option<&'static str>> {
+        let Some((existing, _)) = existing else {
+            return Ok(None);
+        };
+        let held = layer_digest(&existing);
+        if held.as_deref() == Some(sha256.oci().as_str()) {
+            return Ok(Some("unchanged"));
         }
+        Err(Error::input(
+            format!(
+                "{target} already holds another image ({})",
+                held.unwrap_or_else(|| "not a baseline".into())
+            ),
+            "a released baseline never changes: push this one under the new release's tag",
+        ))
+    };
+    let refused = |e: Error| {
+        ctx.audit
+            .op("baseline.push", target.clone())
+            .detail("tag holds another image")
+            .done("refused");
+        e
+    };
+    let status = match held(client.manifest(&repository, &args.tag)?).map_err(refused)? {
+        Some(status) => status,
         None => {
             client.push_blob_file(
                 &repository,
@@ -76,13 +93,37 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
                 &crate::progress::Bar::hidden(),
             )?;
             client.push_blob_bytes(&repository, artifact::EMPTY_CONFIG)?;
-            client.push_manifest(
-                &repository,
-                Some(&args.tag),
-                &bytes,
-                artifact::MANIFEST_MEDIA_TYPE,
-            )?;
-            "pushed"
+            // The race window starts at the last look at the tag: right before the put.
+            let checked = Instant::now();
+            match held(client.manifest(&repository, &args.tag)?).map_err(refused)? {
+                Some(status) => status,
+                None => {
+                    client.push_manifest(
+                        &repository,
+                        Some(&args.tag),
+                        &bytes,
+                        artifact::MANIFEST_MEDIA_TYPE,
+                    )?;
+                    let confirmed = confirm(&client, &repository, &args.tag, &sha256, checked);
+                    if let Err(e) = &confirmed {
+                        ctx.audit
+                            .op("baseline.push", target.clone())
+                            .detail(e.clone())
+                            .done("failed");
+                    }
+                    confirmed.map_err(|reason| Error::Registry {
+                        operation: format!("baseline push of {}", args.tag),
+                        registry: reg.host.clone(),
+                        reason,
+                        hint: "registries cannot refuse a second push to a tag, so protoreg \
+                               reports `pushed` only once the tag has held its image for a \
+                               moment; see which image the tag holds now, and push this one \
+                               again (a no-op if the tag holds it) or under another tag"
+                            .into(),
+                    })?;
+                    "pushed"
+                }
+            }
         }
     };
     op.digest(manifest_digest.clone()).done("ok");
@@ -111,6 +152,46 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Registries have no compare-and-swap for tags: two pushes that both saw a tag free both
+/// put their manifest, and the later one wins. So a push reports `pushed` only if its put
+/// finished within [`PUT_WINDOW`] of its last look at the free tag, and the tag still holds
+/// its image [`SETTLE`] later. Of two racing pushes that both keep to the window, the one
+/// whose put came first sees the other's image when it looks again (the other's put landed
+/// less than a window after the first one's), and the later one sees its own: at most one
+/// reports `pushed`, and a tag reported pushed is never moved by a push that raced it.
+const PUT_WINDOW: Duration = Duration::from_secs(1);
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn confirm(
+    client: &crate::registry::Registry,
+    repository: &str,
+    tag: &str,
+    sha256: &Sha256,
+    checked: Instant,
+) -> std::result::Result<(), String> {
+    let took = checked.elapsed();
+    if took > PUT_WINDOW {
+        return Err(format!(
+            "the push took {:.1} s from the last look at the tag, too long to rule out a \
+             concurrent push of another image",
+            took.as_secs_f64()
+        ));
+    }
+    std::thread::sleep(SETTLE);
+    let now = client
+        .manifest(repository, tag)
+        .map_err(|e| e.summary())?
+        .and_then(|(bytes, _)| layer_digest(&bytes));
+    if now.as_deref() == Some(sha256.oci().as_str()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a concurrent push put another image under `{tag}` ({}): this one was not released",
+            now.unwrap_or_else(|| "none".into())
+        ))
+    }
 }
 
 /// A FileDescriptorSet (what `buf build -o x.binpb` and protoc's `--descriptor_set_out`
