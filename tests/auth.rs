@@ -249,3 +249,72 @@ fn netrc_credentials_go_to_their_host_only() {
     assert!(text(&o).contains("HTTP 401"), "{}", text(&o));
     assert!(!text(&o).contains(PASSWORD));
 }
+
+/// A credential helper `docker-credential-NAME` in `dir/bin` running `body` (a shell script).
+fn helper_script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\nread -r server\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_credential_helper_that_writes_a_lot_neither_hangs_nor_floods() {
+    let (_reg, protoc, source) = registry_with_protoc();
+    let tmp = scratch();
+    // ~1 MiB of chatter on stderr (a pipe holds 64 KiB), then the right answer.
+    let bin = helper_script(
+        tmp.path(),
+        "chatty",
+        &format!(
+            "head -c 1000000 /dev/zero | tr '\\0' x >&2\nprintf '{{\"Username\":\"ci\",\"Secret\":\"{PASSWORD}\"}}'"
+        ),
+    );
+    // Never stops talking (bounded: `yes` dies of SIGPIPE once nobody reads, and the test
+    // process kills nothing it did not start).
+    helper_script(tmp.path(), "endless", "exec yes '{\"Username\":'");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let materialize = |store: &str| {
+        let docker = tmp.path().join(format!("docker-{store}"));
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(
+            docker.join("config.json"),
+            format!("{{\"credsStore\": \"{store}\"}}"),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let o = run(protoreg()
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{store}")),
+                &tmp.path().join(format!("out-{store}")),
+            ))
+            .args(["--plain-http", "--source", &source]));
+        (o, started.elapsed())
+    };
+    let (o, took) = materialize("chatty");
+    assert_protoc_materialized(&o, &tmp.path().join("out-chatty"));
+    assert!(took.as_secs() < 10, "took {took:?}: {}", text(&o));
+    assert!(!text(&o).contains(PASSWORD));
+
+    let (o, took) = materialize("endless");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(took.as_secs() < 10, "took {took:?}: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`docker-credential-endless` wrote more than 1.0 MiB on stdout"),
+        "{err}"
+    );
+    assert!(err.len() < 4096, "{err}");
+    assert!(absent_or_empty(&tmp.path().join("out-endless")));
+}
