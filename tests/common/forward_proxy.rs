@@ -114,11 +114,14 @@ impl Drop for ForwardProxy {
     }
 }
 
-/// `host:port` with a `.test` (or loopback) host, as 127.0.0.1:port; anything else is refused.
+/// `host:port` with a `.test` (or loopback) host, with or without a trailing dot, as
+/// 127.0.0.1:port; anything else is refused.
 fn loopback(authority: &str) -> Option<String> {
     let (host, port) = authority.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
+    // A fully qualified name (trailing dot) is the same host.
     let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
     (host.ends_with(".test") || host == "127.0.0.1" || host == "localhost")
         .then(|| format!("127.0.0.1:{port}"))
 }

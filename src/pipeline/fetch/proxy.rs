@@ -11,7 +11,8 @@
 //!   1080, as curl). `https://` destinations are tunnelled with `CONNECT`.
 //! - `no_proxy` / `NO_PROXY`: comma-separated host names (a name matches itself and its
 //!   subdomains; a leading `.` or `*.` is the same), IP addresses, CIDR ranges, or `*` for
-//!   every host. A `:PORT` on an entry is ignored: the host goes direct on every port.
+//!   every host. A `:PORT` on an entry is ignored: the host goes direct on every port. A
+//!   trailing dot on an entry or a host is dropped (curl's rule), for both clients.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -273,13 +274,15 @@ impl Bypass {
     }
 
     /// The same entry in reqwest's `NO_PROXY` syntax, which matches what [`Proxies::bypassed`]
-    /// matches (its `*` alone leaves IP addresses proxied, hence the two ranges).
+    /// matches (its `*` alone leaves IP addresses proxied, hence the two ranges; it compares
+    /// a host's trailing dot literally, where curl and `bypassed` drop it, hence both
+    /// spellings of a name).
     fn reqwest(&self) -> String {
         match self {
             Bypass::All => "*,0.0.0.0/0,::/0".into(),
             Bypass::Ip(ip) => ip.to_string(),
             Bypass::Net(net, len) => format!("{net}/{len}"),
-            Bypass::Domain(d) => d.clone(),
+            Bypass::Domain(d) => format!("{d},{d}."),
         }
     }
 }
