@@ -77,7 +77,7 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
     if let Some(c) = docker_config(registry)? {
         return Ok(c);
     }
-    Ok(match crate::netrc::lookup(registry) {
+    Ok(match crate::netrc::lookup(registry)? {
         Some((username, password)) => Credentials::Basic { username, password },
         None => Credentials::Anonymous,
     })

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use common::bounded::run_within;
 use common::tls::{image_to_push, push_image, test_ca, HttpsServer};
 use common::*;
 
@@ -201,30 +202,6 @@ fn a_ca_bundle_is_trusted_besides_the_system_store_for_sources_and_registries() 
         );
         assert!(absent_or_empty(&tmp.path().join(format!("out-{case}"))));
     }
-}
-
-/// `cmd`'s output, or None when it did not finish within `limit` (then it was killed, by
-/// the PID this started).
-fn run_within(
-    cmd: &mut std::process::Command,
-    limit: std::time::Duration,
-) -> Option<std::process::Output> {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().unwrap())
 }
 
 /// Every file TLS would read gets the `--ca-bundle` checks: a FIFO (whose read blocks
