@@ -494,3 +494,47 @@ fn a_netrc_that_is_not_one_is_named_or_ignored_never_waited_on() {
     }
     assert_eq!(server.authorizations("/protoc.zip"), [None, None]);
 }
+
+/// `docker login`'s Docker Hub key serves a pull from each of Docker Hub's names, through
+/// the real resolution path: a proxy takes Docker Hub's addresses to a loopback registry
+/// with htpasswd (over plain HTTP, so no certificate for Docker Hub's names is needed).
+#[test]
+fn docker_logins_hub_key_serves_every_name_of_docker_hub() {
+    use common::forward_proxy::ForwardProxy;
+    let (reg, protoc, _) = registry_with_protoc();
+    let tmp = scratch();
+    let hub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    let aliases: Vec<(String, &str)> = hub
+        .iter()
+        .map(|h| (format!("{h}:80"), reg.host.as_str()))
+        .collect();
+    let aliases: Vec<(&str, &str)> = aliases.iter().map(|(f, t)| (f.as_str(), *t)).collect();
+    let proxy = ForwardProxy::with_aliases(&aliases);
+    let docker = docker_config_auths(tmp.path(), "https://index.docker.io/v1/", "ci", PASSWORD);
+    for host in hub {
+        let o = run(protoreg()
+            .env("DOCKER_CONFIG", &docker)
+            .env("http_proxy", proxy.url())
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{host}")),
+                &tmp.path().join(format!("out-{host}")),
+            ))
+            .args([
+                "--plain-http",
+                "--source",
+                &format!("oci://{host}/ns/tools/protoc"),
+            ]));
+        assert_protoc_materialized(&o, &tmp.path().join(format!("out-{host}")));
+        assert!(!text(&o).contains(PASSWORD));
+    }
+    // Every request went to Docker Hub's names (none anywhere else).
+    for (_, target) in proxy.targets() {
+        assert!(
+            hub.iter()
+                .any(|h| target.starts_with(&format!("http://{h}/"))),
+            "{target}"
+        );
+    }
+}
