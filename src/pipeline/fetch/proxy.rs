@@ -398,6 +398,15 @@ mod tests {
         ] {
             assert!(via(&p, proxied).is_some(), "{proxied}");
         }
+        // A trailing dot on the host or the entry is the same name, for both clients.
+        let dotted = resolve(&[("ALL_PROXY", "http://p:1"), ("NO_PROXY", "reg.example.")]);
+        assert_eq!(via(&dotted, "https://reg.example.:5000/v2/"), None);
+        assert_eq!(via(&dotted, "https://a.REG.example/"), None);
+        assert_eq!(
+            dotted.for_oci().2.as_deref(),
+            Some("reg.example,reg.example."),
+            "reqwest compares the trailing dot literally"
+        );
         let star = resolve(&[("https_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(via(&star, "https://127.0.0.1:5000/"), None);
         assert_eq!(via(&star, "https://any.where/"), None);
