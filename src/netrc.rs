@@ -126,9 +126,10 @@ impl<'a> Lexer<'a> {
 
     fn next_token(&mut self) -> Result<Option<Token>, Malformed> {
         loop {
-            let rest = self.rest.trim_start_matches([' ', '\t']);
-            // Carriage returns and other space end a token but start none.
-            let rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() && c != '\n');
+            // Blanks and carriage returns separate tokens.
+            let rest = self
+                .rest
+                .trim_start_matches(|c: char| c.is_ascii_whitespace());
             if rest.is_empty() || rest.starts_with('#') {
                 let Some((i, line)) = self.lines.next() else {
                     return Ok(None);
