@@ -5,7 +5,8 @@
 //!    per host, as Docker reads it: `credHelpers.<host>` (runs `docker-credential-<name>
 //!    get`), then `auths.<host>.auth` (base64 `user:password`) or `.registrytoken` (bearer),
 //!    then `credsStore` (the helper for every host); a helper that is missing or fails is an
-//!    error naming it;
+//!    error naming it. Docker Hub's names share `docker login`'s key
+//!    `https://index.docker.io/v1/`;
 //! 3. `.netrc` (`$NETRC`, else `~/.netrc`): the host's `machine` entry, or `default`;
 //! 4. anonymous.
 //!
@@ -76,20 +77,55 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
     if let Some(c) = docker_config(registry)? {
         return Ok(c);
     }
-    Ok(match crate::netrc::lookup(registry) {
+    Ok(match crate::netrc::lookup(registry)? {
         Some((username, password)) => Credentials::Basic { username, password },
         None => Credentials::Anonymous,
     })
 }
 
-/// The keys Docker's config may file `registry` under.
-fn config_keys(registry: &str) -> [String; 4] {
-    [
-        registry.to_string(),
-        format!("https://{registry}"),
-        format!("http://{registry}"),
-        format!("https://{registry}/v2/"),
-    ]
+/// The key `docker login` files Docker Hub under, whichever of its names was used.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+/// The names Docker's client treats as Docker Hub.
+const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_HOSTS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// The key Docker's client files `registry` under (and asks a credential helper for):
+/// Docker Hub's for any of its names, else `host[:port]`.
+fn config_key(registry: &str) -> &str {
+    if is_docker_hub(registry) {
+        DOCKER_HUB_KEY
+    } else {
+        registry
+    }
+}
+
+/// `host[:port]` of a config.json key, as Docker's `ConvertToHostname` reads it: without
+/// `http(s)://` and without a path.
+fn key_host(key: &str) -> &str {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// The entry of `map` (`auths` or `credHelpers`) for `registry`, as Docker finds it: its
+/// key exactly, else a key naming the same host in another spelling (`https://HOST/v2/`, a
+/// legacy `https://HOST/v1/`; for Docker Hub any of its names).
+fn entry_for<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    registry: &str,
+) -> Option<&'a serde_json::Value> {
+    let same = |host: &str| {
+        host.eq_ignore_ascii_case(registry) || (is_docker_hub(host) && is_docker_hub(registry))
+    };
+    map.get(config_key(registry))
+        .or_else(|| map.iter().find(|(k, _)| same(key_host(k))).map(|(_, v)| v))
 }
 
 fn docker_config(registry: &str) -> Result<Option<Credentials>, String> {
@@ -105,27 +141,39 @@ fn docker_config(registry: &str) -> Result<Option<Credentials>, String> {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Ok(None);
     };
-    let keys = config_keys(registry);
+    from_docker_config(&json, registry, run_helper)
+}
+
+/// Credentials for `registry` from a parsed config.json; `helper(name, server, key)` runs a
+/// credential helper.
+fn from_docker_config(
+    json: &serde_json::Value,
+    registry: &str,
+    helper: impl Fn(&str, &str, &str) -> Result<Option<Credentials>, String>,
+) -> Result<Option<Credentials>, String> {
+    // Helpers are asked for the key Docker filed the credentials under (Hub's URL).
+    let server = config_key(registry);
     let helper_for = json
         .get("credHelpers")
-        .and_then(|h| keys.iter().find_map(|k| h.get(k)))
+        .and_then(|h| h.as_object())
+        .and_then(|h| entry_for(h, registry))
         .and_then(|v| v.as_str());
-    if let Some(helper) = helper_for {
-        return run_helper(helper, registry, &format!("credHelpers.{registry}"));
+    if let Some(name) = helper_for {
+        return helper(name, server, &format!("credHelpers.{registry}"));
     }
-    if let Some(c) = inline_auth(&json, &keys) {
+    if let Some(c) = inline_auth(json, registry) {
         return Ok(Some(c));
     }
     match json.get("credsStore").and_then(|v| v.as_str()) {
-        Some(store) if !store.is_empty() => run_helper(store, registry, "credsStore"),
+        Some(store) if !store.is_empty() => helper(store, server, "credsStore"),
         _ => Ok(None),
     }
 }
 
 /// `auths.<host>`: a bearer `registrytoken`, or `auth`, base64 of `user:password`.
-fn inline_auth(json: &serde_json::Value, keys: &[String]) -> Option<Credentials> {
+fn inline_auth(json: &serde_json::Value, registry: &str) -> Option<Credentials> {
     let auths = json.get("auths")?.as_object()?;
-    let entry = keys.iter().find_map(|k| auths.get(k))?;
+    let entry = entry_for(auths, registry)?;
     if let Some(token) = entry.get("registrytoken").and_then(|v| v.as_str()) {
         return Some(Credentials::Bearer(token.to_string()));
     }
@@ -183,25 +231,7 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
         // A helper that exits without reading is reported by its status below.
         let _ = stdin.write_all(server.as_bytes());
     }
-    let started = Instant::now();
-    while child
-        .try_wait()
-        .map_err(|e| format!("`{program} get`: {e}"))?
-        .is_none()
-    {
-        if started.elapsed() > HELPER_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "the Docker credential helper `{program}` gave no answer within {} s",
-                HELPER_TIMEOUT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("`{program} get`: {e}"))?;
+    let out = wait_bounded(child, &program)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         if stdout.contains("credentials not found") {
@@ -238,6 +268,96 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
     }))
 }
 
+/// What a credential helper may write on each of stdout and stderr (an answer is a few
+/// hundred bytes).
+const HELPER_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// A finished helper's status and output.
+struct HelperOutput {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Wait for `child` within [`HELPER_TIMEOUT`], reading stdout and stderr while it runs (a
+/// helper blocked on a full pipe never exits), each bounded by [`HELPER_OUTPUT_BYTES`]: past
+/// it, or past the timeout, the helper is killed and named in the error.
+fn wait_bounded(mut child: std::process::Child, program: &str) -> Result<HelperOutput, String> {
+    use std::io::Read;
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel::<(bool, std::io::Result<Vec<u8>>)>();
+    let readers: [(bool, Option<Box<dyn Read + Send>>); 2] = [
+        (true, child.stdout.take().map(|r| Box::new(r) as _)),
+        (false, child.stderr.take().map(|r| Box::new(r) as _)),
+    ];
+    for (is_stdout, reader) in readers {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let read = match reader {
+                // One byte past the bound tells "too much" from "exactly the bound".
+                Some(r) => r
+                    .take(HELPER_OUTPUT_BYTES + 1)
+                    .read_to_end(&mut buf)
+                    .map(|_| buf),
+                None => Ok(buf),
+            };
+            // The receiver is gone when the helper was already given up on.
+            let _ = tx.send((is_stdout, read));
+        });
+    }
+    drop(tx);
+    let give_up = |child: &mut std::process::Child, why: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(why)
+    };
+    let deadline = Instant::now() + HELPER_TIMEOUT;
+    let timed_out = || {
+        format!(
+            "the Docker credential helper `{program}` gave no answer within {} s",
+            HELPER_TIMEOUT.as_secs()
+        )
+    };
+    let (mut stdout, mut stderr) = (None, None);
+    // Both streams end (at the helper's exit, or past the bound), each within the deadline.
+    while stdout.is_none() || stderr.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (is_stdout, read) = match rx.recv_timeout(left) {
+            Ok(got) => got,
+            Err(_) => return give_up(&mut child, timed_out()),
+        };
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(e) => return give_up(&mut child, format!("`{program} get`: {e}")),
+        };
+        if bytes.len() as u64 > HELPER_OUTPUT_BYTES {
+            return give_up(
+                &mut child,
+                format!(
+                    "the Docker credential helper `{program}` wrote more than {} on {}: it was stopped; check the helper",
+                    crate::error::Bytes(HELPER_OUTPUT_BYTES),
+                    if is_stdout { "stdout" } else { "stderr" }
+                ),
+            );
+        }
+        *(if is_stdout { &mut stdout } else { &mut stderr }) = Some(bytes);
+    }
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => return give_up(&mut child, timed_out()),
+            Err(e) => return give_up(&mut child, format!("`{program} get`: {e}")),
+        }
+    };
+    Ok(HelperOutput {
+        status,
+        stdout: stdout.unwrap_or_default(),
+        stderr: stderr.unwrap_or_default(),
+    })
+}
+
 /// Replace every secret in `text` by `***` (third-party errors may echo request details).
 pub fn redact(text: &str, creds: &Credentials) -> String {
     let mut out = text.to_string();
@@ -261,5 +381,61 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(redact("bad hunter2 here", &c), "bad *** here");
+    }
+
+    #[test]
+    fn docker_hub_login_key_serves_every_name_of_docker_hub() {
+        // What `docker login` (no server) writes, and a `credsStore` it fills.
+        let auth = base64::engine::general_purpose::STANDARD.encode("hubuser:hubpass");
+        let json: serde_json::Value = serde_json::from_str(&format!(
+            "{{\"auths\": {{\"https://index.docker.io/v1/\": {{\"auth\": \"{auth}\"}}}}}}"
+        ))
+        .unwrap();
+        let no_helper = |_: &str, _: &str, _: &str| -> Result<Option<Credentials>, String> {
+            panic!("no helper is configured")
+        };
+        let hub = Credentials::Basic {
+            username: "hubuser".into(),
+            password: "hubpass".into(),
+        };
+        for host in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "Docker.IO",
+        ] {
+            assert_eq!(
+                from_docker_config(&json, host, no_helper).unwrap(),
+                Some(hub.clone()),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            from_docker_config(&json, "ghcr.io", no_helper).unwrap(),
+            None
+        );
+        // A helper is asked for the key Docker stored the login under.
+        let asked = std::cell::RefCell::new(Vec::new());
+        let helper = |name: &str, server: &str, _: &str| {
+            asked.borrow_mut().push(format!("{name} {server}"));
+            Ok(None)
+        };
+        let store: serde_json::Value =
+            serde_json::from_str("{\"credsStore\": \"desktop\"}").unwrap();
+        from_docker_config(&store, "registry-1.docker.io", helper).unwrap();
+        from_docker_config(&store, "ghcr.io", helper).unwrap();
+        let helpers: serde_json::Value =
+            serde_json::from_str("{\"credHelpers\": {\"https://index.docker.io/v1/\": \"hub\", \"https://reg.example:5000/v2/\": \"reg\"}}").unwrap();
+        from_docker_config(&helpers, "docker.io", helper).unwrap();
+        from_docker_config(&helpers, "reg.example:5000", helper).unwrap();
+        assert_eq!(
+            *asked.borrow(),
+            [
+                "desktop https://index.docker.io/v1/",
+                "desktop ghcr.io",
+                "hub https://index.docker.io/v1/",
+                "reg reg.example:5000",
+            ]
+        );
     }
 }

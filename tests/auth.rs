@@ -249,3 +249,292 @@ fn netrc_credentials_go_to_their_host_only() {
     assert!(text(&o).contains("HTTP 401"), "{}", text(&o));
     assert!(!text(&o).contains(PASSWORD));
 }
+
+/// A credential helper `docker-credential-NAME` in `dir/bin` running `body` (a shell script).
+fn helper_script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\nread -r server\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_credential_helper_that_writes_a_lot_neither_hangs_nor_floods() {
+    let (_reg, protoc, source) = registry_with_protoc();
+    let tmp = scratch();
+    // ~1 MiB of chatter on stderr (a pipe holds 64 KiB), then the right answer.
+    let bin = helper_script(
+        tmp.path(),
+        "chatty",
+        &format!(
+            "head -c 1000000 /dev/zero | tr '\\0' x >&2\nprintf '{{\"Username\":\"ci\",\"Secret\":\"{PASSWORD}\"}}'"
+        ),
+    );
+    // Never stops talking (bounded: `yes` dies of SIGPIPE once nobody reads, and the test
+    // process kills nothing it did not start).
+    helper_script(tmp.path(), "endless", "exec yes '{\"Username\":'");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let materialize = |store: &str| {
+        let docker = tmp.path().join(format!("docker-{store}"));
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(
+            docker.join("config.json"),
+            format!("{{\"credsStore\": \"{store}\"}}"),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let o = run(protoreg()
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{store}")),
+                &tmp.path().join(format!("out-{store}")),
+            ))
+            .args(["--plain-http", "--source", &source]));
+        (o, started.elapsed())
+    };
+    let (o, took) = materialize("chatty");
+    assert_protoc_materialized(&o, &tmp.path().join("out-chatty"));
+    assert!(took.as_secs() < 10, "took {took:?}: {}", text(&o));
+    assert!(!text(&o).contains(PASSWORD));
+
+    let (o, took) = materialize("endless");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(took.as_secs() < 10, "took {took:?}: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`docker-credential-endless` wrote more than 1.0 MiB on stdout"),
+        "{err}"
+    );
+    assert!(err.len() < 4096, "{err}");
+    assert!(absent_or_empty(&tmp.path().join("out-endless")));
+}
+
+/// `.netrc` is read as curl reads it: for each file, real curl (`--netrc-file`) and protoreg
+/// (`NETRC`) fetch from the same loopback server, which records the `Authorization` each
+/// sent; they must agree, and on the expected credentials (or none). The cases are the
+/// issue's (comments that named `default` or a machine, a commented-out `default` line, a
+/// quoted password with a space) and curl's other rules (escapes in quotes, `#` inside a
+/// token, `macdef` bodies, `default`, CRLF).
+#[test]
+fn netrc_is_read_as_curl_reads_it() {
+    use common::http::{HttpServer, Route};
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let server = HttpServer::start();
+    let tmp = scratch();
+    let basic = |user_pass: &str| {
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        ))
+    };
+    let cases: [(&str, &str, Option<String>); 10] = [
+        (
+            "comment-names-default",
+            "machine other.example # default for other.example\n  login u password p\n",
+            None,
+        ),
+        (
+            "commented-default-line",
+            "machine other.example login a password b\n# default login u password p\n",
+            None,
+        ),
+        (
+            "comment-names-machine",
+            "machine other.example # was: machine 127.0.0.1\n  login u password p\n",
+            None,
+        ),
+        (
+            "quoted-password",
+            "machine 127.0.0.1 login ci password \"two words\"\n",
+            basic("ci:two words"),
+        ),
+        (
+            "quoted-escapes",
+            "machine 127.0.0.1 login \"c i\" password \"q\\\"x\\\\y\\tz\"\n",
+            basic("c i:q\"x\\y\tz"),
+        ),
+        (
+            "hash-inside-a-token",
+            "machine 127.0.0.1 login ci password pa#ss # a comment\n",
+            basic("ci:pa#ss"),
+        ),
+        (
+            "macro-body",
+            "macdef init\nmachine 127.0.0.1 login evil password bad\n\nmachine 127.0.0.1 login ci password good\n",
+            basic("ci:good"),
+        ),
+        (
+            "default",
+            "machine other.example login a password b\ndefault login d password x\n",
+            basic("d:x"),
+        ),
+        (
+            "crlf-and-case",
+            "MACHINE 127.0.0.1\r\n  LOGIN ci\r\n  PASSWORD crlf\r\n",
+            basic("ci:crlf"),
+        ),
+        (
+            "indented-comment",
+            "   # machine 127.0.0.1 login u password p\nmachine other.example login a password b\n",
+            None,
+        ),
+    ];
+    for (case, netrc, want) in cases {
+        let file = tmp.path().join(format!("netrc-{case}"));
+        std::fs::write(&file, netrc).unwrap();
+        let by_curl = server.route(&format!("/{case}/curl"), Route::File(protoc.path.clone()));
+        let mut curl = std::process::Command::new("curl");
+        for var in PROXY_VARS {
+            curl.env_remove(var);
+        }
+        // -q: no ~/.curlrc; the netrc file is the only source of credentials.
+        let o = run(curl
+            .args([
+                "-q",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "20",
+                "--noproxy",
+                "*",
+            ])
+            .arg("--netrc-file")
+            .arg(&file)
+            .arg(&by_curl));
+        assert!(o.status.success(), "curl, {case}: {}", text(&o));
+        let by_protoreg = server.route(
+            &format!("/{case}/protoreg"),
+            Route::File(protoc.path.clone()),
+        );
+        let o = run(protoreg()
+            .env("NETRC", &file)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{case}")),
+                &tmp.path().join(format!("out-{case}")),
+            ))
+            .args(["--source", &by_protoreg]));
+        assert!(o.status.success(), "protoreg, {case}: {}", text(&o));
+        let curl_sent = server.authorizations(&format!("/{case}/curl"));
+        let protoreg_sent = server.authorizations(&format!("/{case}/protoreg"));
+        assert_eq!(curl_sent, [want], "curl, {case}");
+        assert_eq!(protoreg_sent, curl_sent, "protoreg and curl differ: {case}");
+    }
+}
+
+/// A netrc that is not one: an open quote names the file and line; a huge file is refused
+/// unread past the bound; `/dev/null` and a FIFO give no credentials (neither blocks).
+#[test]
+fn a_netrc_that_is_not_one_is_named_or_ignored_never_waited_on() {
+    use common::http::{HttpServer, Route};
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let server = HttpServer::start();
+    let url = server.route("/protoc.zip", Route::File(protoc.path.clone()));
+    let tmp = scratch();
+    let fetch = |case: &str, netrc: &std::path::Path| {
+        let mut cmd = protoreg();
+        cmd.env("NETRC", netrc)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{case}")),
+                &tmp.path().join(format!("out-{case}")),
+            ))
+            .args(["--source", &url]);
+        common::bounded::run_within(&mut cmd, std::time::Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{case}: NETRC={} hung", netrc.display()))
+    };
+    let open_quote = tmp.path().join("open-quote");
+    std::fs::write(
+        &open_quote,
+        format!("machine 127.0.0.1\n  login ci\n  password \"{PASSWORD}\n"),
+    )
+    .unwrap();
+    let o = fetch("open-quote", &open_quote);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&format!(
+            "`{}` line 3: a quoted token is not closed",
+            open_quote.display()
+        )),
+        "{t}"
+    );
+    assert!(!t.contains(PASSWORD), "{t}");
+    assert!(absent_or_empty(&tmp.path().join("out-open-quote")));
+    let huge = tmp.path().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let o = fetch("huge", &huge);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("is larger than 1.0 MiB"), "{}", text(&o));
+    let fifo = tmp.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (case, path) in [("null", std::path::Path::new("/dev/null")), ("fifo", &fifo)] {
+        let o = fetch(case, path);
+        assert_protoc_materialized(&o, &tmp.path().join(format!("out-{case}")));
+    }
+    assert_eq!(server.authorizations("/protoc.zip"), [None, None]);
+}
+
+/// `docker login`'s Docker Hub key serves a pull from each of Docker Hub's names, through
+/// the real resolution path: a proxy takes Docker Hub's addresses to a loopback registry
+/// with htpasswd (over plain HTTP, so no certificate for Docker Hub's names is needed).
+#[test]
+fn docker_logins_hub_key_serves_every_name_of_docker_hub() {
+    use common::forward_proxy::ForwardProxy;
+    let (reg, protoc, _) = registry_with_protoc();
+    let tmp = scratch();
+    let hub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    let aliases: Vec<(String, &str)> = hub
+        .iter()
+        .map(|h| (format!("{h}:80"), reg.host.as_str()))
+        .collect();
+    let aliases: Vec<(&str, &str)> = aliases.iter().map(|(f, t)| (f.as_str(), *t)).collect();
+    let proxy = ForwardProxy::with_aliases(&aliases);
+    let docker = docker_config_auths(tmp.path(), "https://index.docker.io/v1/", "ci", PASSWORD);
+    for host in hub {
+        let o = run(protoreg()
+            .env("DOCKER_CONFIG", &docker)
+            .env("http_proxy", proxy.url())
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{host}")),
+                &tmp.path().join(format!("out-{host}")),
+            ))
+            .args([
+                "--plain-http",
+                "--source",
+                &format!("oci://{host}/ns/tools/protoc"),
+            ]));
+        assert_protoc_materialized(&o, &tmp.path().join(format!("out-{host}")));
+        assert!(!text(&o).contains(PASSWORD));
+    }
+    // Every request went to Docker Hub's names (none anywhere else).
+    for (_, target) in proxy.targets() {
+        assert!(
+            hub.iter()
+                .any(|h| target.starts_with(&format!("http://{h}/"))),
+            "{target}"
+        );
+    }
+}

@@ -351,6 +351,63 @@ fn no_proxy_sends_listed_hosts_direct() {
     assert_eq!(proxy.count(), 1, "{:?}", proxy.seen());
 }
 
+/// A host spelled fully qualified (`localhost.`) is the same host to `NO_PROXY` (curl's
+/// rule: a trailing dot on the host or the entry is dropped), for registries and file sources
+/// alike. Only the proxy resolves `localhost.` here, so a direct attempt fails to connect:
+/// what counts is that the proxy saw nothing.
+#[test]
+fn no_proxy_matches_a_host_with_a_trailing_dot_for_registries_and_sources() {
+    let ((_reg, _server), protoc, url, source) = both_sources(false);
+    let source = source.replace("127.0.0.1", "localhost.");
+    let url = url.replace("127.0.0.1", "localhost.");
+    let tmp = scratch();
+    let proxy = ForwardProxy::start();
+    let cases = [
+        ("oci", vec!["--plain-http", "--source", source.as_str()]),
+        ("http", vec!["--source", url.as_str()]),
+    ];
+    // Not listed: through the proxy, which carries it.
+    for (case, args) in &cases {
+        let before = proxy.count();
+        let o = materialize(
+            tmp.path(),
+            &format!("proxied-{case}"),
+            &protoc,
+            &[("http_proxy", &proxy.url())],
+            args,
+        );
+        assert_protoc_materialized(&o, &tmp.path().join(format!("out-proxied-{case}")));
+        assert!(proxy.count() > before, "{case}: {:?}", proxy.seen());
+    }
+    // Listed, with or without the dot, or as a parent domain: direct for both clients.
+    for list in [
+        "localhost",
+        "localhost.",
+        ".localhost",
+        "example.com,LOCALHOST",
+    ] {
+        for (case, args) in &cases {
+            let before = proxy.seen().len();
+            let name = format!("{case}-{}", list.replace(['.', ','], "_"));
+            let o = materialize(
+                tmp.path(),
+                &name,
+                &protoc,
+                &[("http_proxy", &proxy.url()), ("NO_PROXY", list)],
+                args,
+            );
+            assert_eq!(
+                proxy.seen().len(),
+                before,
+                "NO_PROXY={list}, {case}: went through the proxy: {:?}\n{}",
+                proxy.seen(),
+                text(&o)
+            );
+            assert!(!text(&o).contains("through the proxy"), "{}", text(&o));
+        }
+    }
+}
+
 #[test]
 fn each_scheme_uses_only_its_own_proxy_variable() {
     let ((_reg, _server), protoc, url, source) = both_sources(false);

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use common::bounded::run_within;
 use common::tls::{image_to_push, push_image, test_ca, HttpsServer};
 use common::*;
 
@@ -201,4 +202,71 @@ fn a_ca_bundle_is_trusted_besides_the_system_store_for_sources_and_registries() 
         );
         assert!(absent_or_empty(&tmp.path().join(format!("out-{case}"))));
     }
+}
+
+/// Every file TLS would read gets the `--ca-bundle` checks: a FIFO (whose read blocks
+/// forever), `/dev/zero` (which never ends) or an oversized file named by `SSL_CERT_FILE`,
+/// `PROTOREG_CA_BUNDLE` or inside `SSL_CERT_DIR` is exit 2 naming the variable, at once,
+/// even for a run that only speaks plain HTTP to its registry.
+#[test]
+fn trust_files_that_never_end_are_refused_naming_the_variable() {
+    let (reg, protoc) = registry_with_protoc();
+    let tmp = scratch();
+    let fifo = tmp.path().join("certs.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Larger than any store (sparse: it takes no room).
+    let huge = tmp.path().join("huge.pem");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let source = format!("oci://{}/ns/tools/protoc", reg.host);
+    let materialize = |case: &str, var: &str, value: &Path| {
+        let mut cmd = protoreg();
+        cmd.env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("PROTOREG_CA_BUNDLE")
+            .env(var, value)
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join(format!("cache-{case}")),
+                &tmp.path().join(format!("out-{case}")),
+            ))
+            .args(["--plain-http", "--source", &source]);
+        let o = run_within(&mut cmd, std::time::Duration::from_secs(20));
+        o.unwrap_or_else(|| panic!("{case}: {var}={} hung", value.display()))
+    };
+    let dir_with = |name: &str, file: &Path| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(file, dir.join("0a1b2c3d.0")).unwrap();
+        dir
+    };
+    let zero = Path::new("/dev/zero");
+    for (case, var, value) in [
+        ("file-fifo", "SSL_CERT_FILE", fifo.clone()),
+        ("file-zero", "SSL_CERT_FILE", zero.to_path_buf()),
+        ("file-huge", "SSL_CERT_FILE", huge.clone()),
+        ("bundle-fifo", "PROTOREG_CA_BUNDLE", fifo.clone()),
+        ("bundle-zero", "PROTOREG_CA_BUNDLE", zero.to_path_buf()),
+        ("dir-huge", "SSL_CERT_DIR", dir_with("dir-huge", &huge)),
+    ] {
+        let o = materialize(case, var, &value);
+        assert_eq!(o.status.code(), Some(2), "{case}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(var) && err.contains("hint:"), "{case}: {err}");
+        assert!(absent_or_empty(&tmp.path().join(format!("out-{case}"))));
+    }
+    // The loader itself skips what is not a regular file in a directory: a FIFO or a
+    // device beside a real certificate there is harmless, and the run goes on.
+    let dir = dir_with("dir-fifo", &fifo);
+    std::os::unix::fs::symlink(zero, dir.join("0a1b2c3d.1")).unwrap();
+    test_ca(&dir, "IP:127.0.0.1");
+    let o = materialize("dir-fifo", "SSL_CERT_DIR", &dir);
+    assert_protoc_materialized(&o, &tmp.path().join("out-dir-fifo"));
 }

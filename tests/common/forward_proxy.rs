@@ -35,25 +35,43 @@ pub struct ForwardProxy {
     stop: Arc<AtomicBool>,
 }
 
+/// `(host:port, 127.0.0.1:port)`: names the proxy takes to a loopback server of the test's
+/// (a public registry's name, say), before its `.test` rule.
+type Aliases = Vec<(String, String)>;
+
 impl ForwardProxy {
     pub fn start() -> ForwardProxy {
-        Self::start_with(None)
+        Self::start_with(None, Vec::new())
+    }
+
+    /// Also taking each `host:port` of `aliases` to its loopback `127.0.0.1:port`.
+    pub fn with_aliases(aliases: &[(&str, &str)]) -> ForwardProxy {
+        let aliases = aliases
+            .iter()
+            .map(|(from, to)| (from.to_ascii_lowercase(), to.to_string()))
+            .collect();
+        Self::start_with(None, aliases)
     }
 
     /// Requiring `Proxy-Authorization: Basic base64(user:password)`.
     pub fn with_auth(user: &str, password: &str) -> ForwardProxy {
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        Self::start_with(Some(format!("Basic {token}")))
+        Self::start_with(Some(format!("Basic {token}")), Vec::new())
     }
 
-    fn start_with(auth: Option<String>) -> ForwardProxy {
+    fn start_with(auth: Option<String>, aliases: Aliases) -> ForwardProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
-        let (s, st, auth) = (seen.clone(), stop.clone(), Arc::new(auth));
+        let (s, st, auth, aliases) = (
+            seen.clone(),
+            stop.clone(),
+            Arc::new(auth),
+            Arc::new(aliases),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -67,9 +85,10 @@ impl ForwardProxy {
                     );
                     continue;
                 }
-                let (s, auth, active) = (s.clone(), auth.clone(), active.clone());
+                let (s, auth, active, aliases) =
+                    (s.clone(), auth.clone(), active.clone(), aliases.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &s, auth.as_deref());
+                    let _ = serve(conn, &s, auth.as_deref(), &aliases);
                     active.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -114,16 +133,28 @@ impl Drop for ForwardProxy {
     }
 }
 
-/// `host:port` with a `.test` (or loopback) host, as 127.0.0.1:port; anything else is refused.
-fn loopback(authority: &str) -> Option<String> {
+/// `host:port` with a `.test` (or loopback) host, with or without a trailing dot, as
+/// 127.0.0.1:port; anything else is refused.
+fn loopback(authority: &str, aliases: &Aliases) -> Option<String> {
+    let lower = authority.to_ascii_lowercase();
+    if let Some((_, to)) = aliases.iter().find(|(from, _)| *from == lower) {
+        return Some(to.clone());
+    }
     let (host, port) = authority.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
+    // A fully qualified name (trailing dot) is the same host.
     let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
     (host.ends_with(".test") || host == "127.0.0.1" || host == "localhost")
         .then(|| format!("127.0.0.1:{port}"))
 }
 
-fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, auth: Option<&str>) -> std::io::Result<()> {
+fn serve(
+    conn: TcpStream,
+    seen: &Mutex<Vec<Seen>>,
+    auth: Option<&str>,
+    aliases: &Aliases,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -175,7 +206,7 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, auth: Option<&str>) -> std::i
         );
     }
     if method == "CONNECT" {
-        let Some(to) = loopback(&target) else {
+        let Some(to) = loopback(&target, aliases) else {
             return answer(&mut client, "502 Bad Gateway", "");
         };
         let Ok(upstream) = TcpStream::connect(&to) else {
@@ -211,7 +242,7 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, auth: Option<&str>) -> std::i
     } else {
         format!("{authority}:80")
     };
-    let Some(to) = loopback(&authority_port) else {
+    let Some(to) = loopback(&authority_port, aliases) else {
         return answer(&mut client, "502 Bad Gateway", "");
     };
     let Ok(mut upstream) = TcpStream::connect(&to) else {

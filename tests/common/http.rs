@@ -1,6 +1,7 @@
 //! A loopback HTTP/1.1 server for tests: serves real files, counts requests per path, and
 //! injects the faults a mirror can show (404, 500, a body cut short, a changed byte, a stall,
-//! a slow body). One thread per connection; stopped on drop.
+//! a slow body), and records the `Authorization` each request carried. One thread per
+//! connection; stopped on drop.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,8 +51,12 @@ pub struct HttpServer {
     pub addr: String,
     routes: Arc<Mutex<HashMap<String, Route>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    auths: Auths,
     stop: Arc<AtomicBool>,
 }
+
+/// The `Authorization` header (None: none) of each request, per path, in order.
+type Auths = Arc<Mutex<HashMap<String, Vec<Option<String>>>>>;
 
 impl HttpServer {
     pub fn start() -> HttpServer {
@@ -59,17 +64,18 @@ impl HttpServer {
         let addr = listener.local_addr().unwrap().to_string();
         let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let auths: Auths = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, c, s) = (routes.clone(), counts.clone(), stop.clone());
+        let (r, c, a, s) = (routes.clone(), counts.clone(), auths.clone(), stop.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, c) = (r.clone(), c.clone());
+                let (r, c, a) = (r.clone(), c.clone(), a.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &r, &c);
+                    let _ = serve(conn, &r, &c, &a);
                 });
             }
         });
@@ -77,6 +83,7 @@ impl HttpServer {
             addr,
             routes,
             counts,
+            auths,
             stop,
         }
     }
@@ -94,6 +101,16 @@ impl HttpServer {
     pub fn count(&self, path: &str) -> usize {
         *self.counts.lock().unwrap().get(path).unwrap_or(&0)
     }
+
+    /// The `Authorization` header of each request for `path` (None: it had none), in order.
+    pub fn authorizations(&self, path: &str) -> Vec<Option<String>> {
+        self.auths
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for HttpServer {
@@ -107,6 +124,7 @@ fn serve(
     mut conn: TcpStream,
     routes: &Mutex<HashMap<String, Route>>,
     counts: &Mutex<HashMap<String, usize>>,
+    auths: &Mutex<HashMap<String, Vec<Option<String>>>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
@@ -126,6 +144,12 @@ fn serve(
         }
     }
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    auths
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push(authorization.clone());
     let route = routes.lock().unwrap().get(&path).cloned();
     let head = |status: &str, len: u64, ctype: &str| {
         format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Type: {ctype}\r\nConnection: close\r\n\r\n")

@@ -100,7 +100,7 @@ pub fn fetch(
     budget: Duration,
     sink: &mut dyn Write,
 ) -> Result<(), String> {
-    let response = get(agent, url, &netrc_authorization(url), Some(budget))?;
+    let response = get(agent, url, &netrc_authorization(url)?, Some(budget))?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
     }
@@ -190,16 +190,16 @@ fn follow(base: &str, location: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{authority}{dir}{location}"))
 }
 
-/// `scheme://authority`, lowercased: where credentials may be sent.
 /// Basic credentials for `url`'s host from `.netrc`, if it has them: sent to that origin only
-/// (a redirect elsewhere drops them, see [`get`]).
-fn netrc_authorization(url: &str) -> Vec<(&'static str, String)> {
+/// (a redirect elsewhere drops them, see [`get`]). The error names a netrc that cannot be
+/// used.
+fn netrc_authorization(url: &str) -> Result<Vec<(&'static str, String)>, String> {
     use base64::Engine;
     let host = origin(url).split_once("://").map(|(_, h)| h.to_string());
     let Some(host) = host.map(|h| h.rsplit('@').next().unwrap_or("").to_string()) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    match crate::netrc::lookup(&host) {
+    Ok(match crate::netrc::lookup(&host)? {
         Some((login, password)) => vec![(
             "Authorization",
             format!(
@@ -208,9 +208,10 @@ fn netrc_authorization(url: &str) -> Vec<(&'static str, String)> {
             ),
         )],
         None => Vec::new(),
-    }
+    })
 }
 
+/// `scheme://authority`, lowercased: where credentials may be sent.
 fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());

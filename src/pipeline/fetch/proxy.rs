@@ -11,7 +11,8 @@
 //!   1080, as curl). `https://` destinations are tunnelled with `CONNECT`.
 //! - `no_proxy` / `NO_PROXY`: comma-separated host names (a name matches itself and its
 //!   subdomains; a leading `.` or `*.` is the same), IP addresses, CIDR ranges, or `*` for
-//!   every host. A `:PORT` on an entry is ignored: the host goes direct on every port.
+//!   every host. A `:PORT` on an entry is ignored: the host goes direct on every port. A
+//!   trailing dot on an entry or a host is dropped (curl's rule), for both clients.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -273,13 +274,15 @@ impl Bypass {
     }
 
     /// The same entry in reqwest's `NO_PROXY` syntax, which matches what [`Proxies::bypassed`]
-    /// matches (its `*` alone leaves IP addresses proxied, hence the two ranges).
+    /// matches (its `*` alone leaves IP addresses proxied, hence the two ranges; it compares
+    /// a host's trailing dot literally, where curl and `bypassed` drop it, hence both
+    /// spellings of a name).
     fn reqwest(&self) -> String {
         match self {
             Bypass::All => "*,0.0.0.0/0,::/0".into(),
             Bypass::Ip(ip) => ip.to_string(),
             Bypass::Net(net, len) => format!("{net}/{len}"),
-            Bypass::Domain(d) => d.clone(),
+            Bypass::Domain(d) => format!("{d},{d}."),
         }
     }
 }
@@ -395,6 +398,15 @@ mod tests {
         ] {
             assert!(via(&p, proxied).is_some(), "{proxied}");
         }
+        // A trailing dot on the host or the entry is the same name, for both clients.
+        let dotted = resolve(&[("ALL_PROXY", "http://p:1"), ("NO_PROXY", "reg.example.")]);
+        assert_eq!(via(&dotted, "https://reg.example.:5000/v2/"), None);
+        assert_eq!(via(&dotted, "https://a.REG.example/"), None);
+        assert_eq!(
+            dotted.for_oci().2.as_deref(),
+            Some("reg.example,reg.example."),
+            "reqwest compares the trailing dot literally"
+        );
         let star = resolve(&[("https_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(via(&star, "https://127.0.0.1:5000/"), None);
         assert_eq!(via(&star, "https://any.where/"), None);

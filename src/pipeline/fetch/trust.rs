@@ -3,7 +3,10 @@
 //! `SSL_CERT_DIR` replace the store, as for curl). `--ca-bundle` / `PROTOREG_CA_BUNDLE` adds
 //! the certificates of one PEM file to that, for protoreg alone: a corporate CA without
 //! touching the machine. Read once per run; a file that is missing or holds no certificate
-//! is an input error (exit 2) before any work.
+//! is an input error (exit 2) before any work. Every file TLS would read (the bundle,
+//! `SSL_CERT_FILE`, the files of `SSL_CERT_DIR`) must be a regular file of bounded size,
+//! checked before any client is built: a FIFO blocks the read forever and a device such as
+//! `/dev/zero` never ends, even for a run that only speaks plain HTTP.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -42,14 +45,94 @@ fn bundle_path() -> Option<(PathBuf, String)> {
         .map(|v| (PathBuf::from(v), ENV_CA_BUNDLE.to_string()))
 }
 
-/// Refuse a bundle that is unreadable or holds no certificate ([`crate::run`] calls this
-/// before any command's work).
+/// Refuse a bundle that is unreadable or holds no certificate, and a system store
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`) that is not regular files of bounded size
+/// ([`crate::run`] calls this before any command's work).
 pub fn check() -> Result<()> {
-    match EXTRA.get_or_init(load) {
-        Ok(_) => Ok(()),
-        Err((what, hint)) => Err(Error::input(what.clone(), hint.clone())),
+    let store = store_files(|name| std::env::var_os(name));
+    let bundle = EXTRA.get_or_init(load).as_ref().map(|_| ());
+    match store.and(bundle.map_err(Clone::clone)) {
+        Ok(()) => Ok(()),
+        Err((what, hint)) => Err(Error::input(what, hint)),
     }
 }
+
+/// Variables that replace the system store, as rustls-native-certs reads them.
+const ENV_CERT_FILE: &str = "SSL_CERT_FILE";
+const ENV_CERT_DIR: &str = "SSL_CERT_DIR";
+
+/// Check the files `SSL_CERT_FILE` and `SSL_CERT_DIR` (as `lookup` gives them) name, before
+/// rustls-native-certs reads them: the file must be a regular file of bounded size; in the
+/// directories (which it does not descend) so must every regular file, the only ones it
+/// reads (devices and FIFOs there are skipped by it).
+fn store_files(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Refusal {
+    let fix = |var: &str| {
+        let what = if var == ENV_CERT_DIR {
+            "a directory of PEM files"
+        } else {
+            "a PEM file"
+        };
+        format!("point {var} at {what} of CA certificates, or unset it to use the system store")
+    };
+    if let Some(file) = lookup(ENV_CERT_FILE).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(file);
+        bounded_file(&path).map_err(|why| {
+            (
+                format!("{ENV_CERT_FILE}=`{}` {why}", path.display()),
+                fix(ENV_CERT_FILE),
+            )
+        })?;
+    }
+    let Some(dirs) = lookup(ENV_CERT_DIR) else {
+        return Ok(());
+    };
+    for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+        // A directory that cannot be listed is the loader's to report: it never blocks.
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+            if !is_file {
+                continue;
+            }
+            bounded_file(&path).map_err(|why| {
+                (
+                    format!(
+                        "`{}` in {ENV_CERT_DIR}=`{}` {why}",
+                        path.display(),
+                        dir.display()
+                    ),
+                    fix(ENV_CERT_DIR),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Why `path` is not a regular file of at most [`MAX_BUNDLE_BYTES`] (symbolic links
+/// followed, as the readers do), if it is not.
+fn bounded_file(path: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err(
+            "is not a regular file (a FIFO, device or directory is never read as certificates)"
+                .into(),
+        );
+    }
+    if meta.len() > MAX_BUNDLE_BYTES {
+        return Err(format!(
+            "is larger than {}, more than any certificate store",
+            crate::error::Bytes(MAX_BUNDLE_BYTES)
+        ));
+    }
+    Ok(())
+}
+
+/// What was refused and how to fix it, if anything was.
+type Refusal = std::result::Result<(), (String, String)>;
 
 /// The certificates trusted beyond the platform's (empty without a bundle).
 pub fn extra_roots() -> &'static [CertificateDer<'static>] {
@@ -71,13 +154,7 @@ fn load() -> Loaded {
             format!("point {from} at a PEM file of CA certificates (`-----BEGIN CERTIFICATE-----`), or unset it"),
         )
     };
-    let meta = std::fs::metadata(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
-    if !meta.is_file() || meta.len() > MAX_BUNDLE_BYTES {
-        return Err(bad(format!(
-            "is not a file of at most {}",
-            crate::error::Bytes(MAX_BUNDLE_BYTES)
-        )));
-    }
+    bounded_file(&path).map_err(bad)?;
     let certs = CertificateDer::pem_file_iter(&path)
         .map_err(|e| bad(format!("cannot be read: {e}")))?
         .collect::<std::result::Result<Vec<_>, _>>()
