@@ -558,3 +558,162 @@ fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
         .unwrap()
         .contains("\"linux-x86_64\": (\"zip\", None, "));
 }
+
+/// A workspace in `dir` whose catalogue (beside its empty pins) declares `fake`, released on
+/// `gh` as v1.0.0: a tar.gz for this machine's platform holding `script` as `bin/fake`, the
+/// binary a bump runs. Returns the pins file.
+fn fake_release(gh: &FakeGitHub, dir: &Path, script: &str) -> PathBuf {
+    let host = protoreg::platform::host().unwrap().name;
+    let toolchains = dir.join("toolchains");
+    std::fs::create_dir_all(&toolchains).unwrap();
+    std::fs::write(
+        toolchains.join("tools.bzl"),
+        format!(
+            "TOOLS = {{\n    \"fake\": {{\n        \"upstream\": \"github\",\n        \"repository\": \"acme/fake\",\n        \"tag\": \"v{{version}}\",\n        \"asset\": \"fake-{{version}}-{{platform}}.tar.gz\",\n        \"platforms\": [\"{host}\"],\n        \"binaries\": [\"bin/fake\"],\n        \"oci_repository\": \"plugins/fake\",\n        \"version_output\": \"fake {{version}}\",\n    }},\n}}\n"
+        ),
+    )
+    .unwrap();
+    let pins = toolchains.join("pins.bzl");
+    std::fs::write(&pins, "PINS = {}\n").unwrap();
+    let files = dir.join("release");
+    std::fs::create_dir_all(&files).unwrap();
+    let name = format!("fake-1.0.0-{host}.tar.gz");
+    let tgz = tgz_files(&files, &name, &[("bin/fake", 0o755, script.as_bytes())]);
+    gh.release(
+        "acme/fake",
+        "v1.0.0",
+        &[Asset::new(&name, &tgz)],
+        false,
+        false,
+    );
+    pins
+}
+
+/// Run `cmd` (its output into files under `dir`) for at most `limit`; None if it was still
+/// running then (it is killed).
+fn run_within(cmd: &mut Command, dir: &Path, limit: Duration) -> Option<std::process::Output> {
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = cmd
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Some(std::process::Output {
+        status,
+        stdout: std::fs::read(out).unwrap(),
+        stderr: std::fs::read(err).unwrap(),
+    })
+}
+
+#[test]
+fn the_upstream_binary_runs_with_nothing_of_the_callers() {
+    // A compromised release: its binary reads its environment and writes where it stands
+    // and into HOME, then answers its version as if nothing happened.
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let seen = tmp.path().join("seen");
+    let (caller, home) = (tmp.path().join("caller"), tmp.path().join("home"));
+    for d in [&seen, &caller, &home] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let script = format!(
+        "#!/bin/sh\nenv > '{s}/env'\npwd > '{s}/cwd'\necho x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\necho 'fake 1.0.0'\n",
+        s = seen.display()
+    );
+    let pins = fake_release(&gh, tmp.path(), &script);
+    for dry_run in [true, false] {
+        let mut cmd = protoreg();
+        cmd.current_dir(&caller)
+            .env("HOME", &home)
+            .env("GITHUB_API_URL", gh.api_url())
+            .env("GITHUB_TOKEN", "ghs_caller_token_with_write_access")
+            .env("PROTOREG_REGISTRY_PASSWORD", "registry-secret-hunter2")
+            .args(["bump", "fake", "1.0.0", "--pins"])
+            .arg(&pins);
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let o = run(&mut cmd);
+        assert!(o.status.success(), "{}", text(&o));
+        let env = std::fs::read_to_string(seen.join("env")).unwrap();
+        for secret in [
+            "ghs_caller_token_with_write_access",
+            "registry-secret-hunter2",
+            "GITHUB_",
+            "PROTOREG_",
+            "DOCKER_CONFIG",
+            "NETRC",
+        ] {
+            assert!(!env.contains(secret), "{secret} reached the binary:\n{env}");
+        }
+        assert!(
+            !env.contains(&home.display().to_string()),
+            "the caller's HOME:\n{env}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&caller).unwrap().count(),
+            0,
+            "it wrote into the caller's directory"
+        );
+        assert_eq!(
+            std::fs::read_dir(&home).unwrap().count(),
+            0,
+            "it wrote into the caller's HOME"
+        );
+        let cwd = std::fs::read_to_string(seen.join("cwd")).unwrap();
+        assert!(
+            !Path::new(cwd.trim()).exists(),
+            "its scratch directory {cwd} is left behind"
+        );
+    }
+    // (Read as text: this process's catalogue is the built-in one, without `fake`.)
+    let after = std::fs::read_to_string(&pins).unwrap();
+    assert!(after.contains("\"fake\": \"1.0.0\""), "{after}");
+    assert!(after.contains("reported `fake 1.0.0`"), "{after}");
+}
+
+#[test]
+fn an_upstream_binary_that_hangs_fails_the_bump_within_the_time_limit() {
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    // It also leaves a child behind that holds its output open.
+    let pins = fake_release(&gh, tmp.path(), "#!/bin/sh\nsleep 120 &\nsleep 120\n");
+    let before = std::fs::read_to_string(&pins).unwrap();
+    let started = std::time::Instant::now();
+    let o = run_within(
+        protoreg()
+            .current_dir(tmp.path())
+            .env("GITHUB_API_URL", gh.api_url())
+            .env_remove("GITHUB_TOKEN")
+            .args(["bump", "fake", "1.0.0", "--pins"])
+            .arg(&pins),
+        tmp.path(),
+        Duration::from_secs(60),
+    )
+    .expect("bump still running after 60 s: the binary's hang is not bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the version fake") && err.contains("no answer within 10 s"),
+        "{err}"
+    );
+    assert!(err.contains("hint: the release's binary hangs"), "{err}");
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+}
