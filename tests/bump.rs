@@ -563,13 +563,24 @@ fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
 /// `gh` as v1.0.0: a tar.gz for this machine's platform holding `script` as `bin/fake`, the
 /// binary a bump runs. Returns the pins file.
 fn fake_release(gh: &FakeGitHub, dir: &Path, script: &str) -> PathBuf {
+    fake_release_as(
+        gh,
+        dir,
+        script,
+        "\"asset\": \"fake-{version}-{platform}.tar.gz\",",
+    )
+}
+
+/// The same with the entry's `asset` (or `assets`) fields as given; the release's one asset
+/// is named as `asset` expands for this machine.
+fn fake_release_as(gh: &FakeGitHub, dir: &Path, script: &str, asset_fields: &str) -> PathBuf {
     let host = protoreg::platform::host().unwrap().name;
     let toolchains = dir.join("toolchains");
     std::fs::create_dir_all(&toolchains).unwrap();
     std::fs::write(
         toolchains.join("tools.bzl"),
         format!(
-            "TOOLS = {{\n    \"fake\": {{\n        \"upstream\": \"github\",\n        \"repository\": \"acme/fake\",\n        \"tag\": \"v{{version}}\",\n        \"asset\": \"fake-{{version}}-{{platform}}.tar.gz\",\n        \"platforms\": [\"{host}\"],\n        \"binaries\": [\"bin/fake\"],\n        \"oci_repository\": \"plugins/fake\",\n        \"version_output\": \"fake {{version}}\",\n    }},\n}}\n"
+            "TOOLS = {{\n    \"fake\": {{\n        \"upstream\": \"github\",\n        \"repository\": \"acme/fake\",\n        \"tag\": \"v{{version}}\",\n        {asset_fields}\n        \"platforms\": [\"{host}\"],\n        \"binaries\": [\"bin/fake\"],\n        \"oci_repository\": \"plugins/fake\",\n        \"version_output\": \"fake {{version}}\",\n    }},\n}}\n"
         ),
     )
     .unwrap();
@@ -577,8 +588,20 @@ fn fake_release(gh: &FakeGitHub, dir: &Path, script: &str) -> PathBuf {
     std::fs::write(&pins, "PINS = {}\n").unwrap();
     let files = dir.join("release");
     std::fs::create_dir_all(&files).unwrap();
-    let name = format!("fake-1.0.0-{host}.tar.gz");
-    let tgz = tgz_files(&files, &name, &[("bin/fake", 0o755, script.as_bytes())]);
+    let tgz = tgz_files(
+        &files,
+        "fake.tar.gz",
+        &[("bin/fake", 0o755, script.as_bytes())],
+    );
+    // What the template says, as the bump would expand it (Starlark's `\\` is one `\`).
+    let template = asset_fields
+        .split('"')
+        .nth(3)
+        .unwrap_or_default()
+        .replace("\\\\", "\\");
+    let name = template
+        .replace("{version}", "1.0.0")
+        .replace("{platform}", host);
     gh.release(
         "acme/fake",
         "v1.0.0",
@@ -716,4 +739,90 @@ fn an_upstream_binary_that_hangs_fails_the_bump_within_the_time_limit() {
     );
     assert!(err.contains("hint: the release's binary hangs"), "{err}");
     assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+}
+
+#[test]
+fn an_asset_that_is_not_one_plain_file_name_is_refused_before_anything_is_fetched() {
+    let host = protoreg::platform::host().unwrap().name;
+    let tmp = scratch();
+    // Where a bump's scratch directory is made, and a directory outside everything.
+    let (tmpdir, outside) = (tmp.path().join("tmp"), tmp.path().join("outside"));
+    for d in [&tmpdir, &outside] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let absolute = format!(
+        "\"asset\": \"{}/abs-{{version}}.tar.gz\",",
+        outside.display()
+    );
+    let cases = [
+        absolute.as_str(),
+        "\"asset\": \"../up-{version}.tar.gz\",",
+        "\"asset\": \"sub/../../x-{version}.tar.gz\",",
+        "\"asset\": \"a\\\\b-{version}.tar.gz\",",
+        "\"asset\": \"nul-{version}\u{0}.tar.gz\",",
+        "\"asset\": \"..\",",
+    ];
+    let overriding = format!(
+        "\"asset\": \"fake-{{version}}.tar.gz\", \"assets\": {{\"{host}\": \"../../o-{{version}}.tar.gz\"}},"
+    );
+    for (i, fields) in cases
+        .iter()
+        .copied()
+        .chain(std::iter::once(overriding.as_str()))
+        .enumerate()
+    {
+        let gh = FakeGitHub::start();
+        let ws = tmp.path().join(format!("ws{i}"));
+        let pins = fake_release_as(&gh, &ws, "#!/bin/sh\necho 'fake 1.0.0'\n", fields);
+        let catalogue = std::fs::read_to_string(ws.join("toolchains/tools.bzl")).unwrap();
+        let line = catalogue
+            .lines()
+            .position(|l| l.contains("\"asset"))
+            .unwrap()
+            + 1;
+        let key = if i == cases.len() {
+            format!("TOOLS[\"fake\"][\"assets\"][\"{host}\"]")
+        } else {
+            "TOOLS[\"fake\"][\"asset\"]".to_string()
+        };
+        for dry_run in [true, false] {
+            let mut cmd = protoreg();
+            cmd.current_dir(&ws)
+                .env("TMPDIR", &tmpdir)
+                .env("GITHUB_API_URL", gh.api_url())
+                .env_remove("GITHUB_TOKEN")
+                .args(["bump", "fake", "1.0.0", "--pins"])
+                .arg(&pins);
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            let o = run(&mut cmd);
+            assert_eq!(o.status.code(), Some(2), "{fields}: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&format!("toolchains/tools.bzl:{line}: `{key}`: "))
+                    && err.contains("is not one plain file name"),
+                "{fields}: {err}"
+            );
+            assert!(err.contains("hint:"), "{err}");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{fields}");
+            assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "{fields}");
+            assert_eq!(std::fs::read_to_string(&pins).unwrap(), "PINS = {}\n");
+        }
+    }
+    // A version is one plain name too: it is part of the asset's name and the tag.
+    let gh = FakeGitHub::start();
+    let ws = tmp.path().join("version");
+    let pins = fake_release(&gh, &ws, "#!/bin/sh\necho 'fake 1.0.0'\n");
+    for version in ["1.0.0/../../x", "1.0.0\u{1b}[31m", "1 0"] {
+        let o = run(protoreg()
+            .current_dir(&ws)
+            .env("TMPDIR", &tmpdir)
+            .env("GITHUB_API_URL", gh.api_url())
+            .args(["bump", "fake", version, "--dry-run", "--pins"])
+            .arg(&pins));
+        assert_eq!(o.status.code(), Some(2), "{version:?}: {}", text(&o));
+        assert!(text(&o).contains("is not a version"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
 }

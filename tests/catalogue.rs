@@ -310,6 +310,31 @@ fn wrong_declarations_are_refused_with_file_line_and_key() {
             "TOOLS[\"protoc-gen-x\"][\"binaries\"]",
             "`../../etc/passwd` is not a relative path inside the tree",
         ),
+        // One path rule for every field that becomes a file name or a URL path segment.
+        (
+            good.replace("\"v{version}\"", "\"../../v{version}\""),
+            "\"tag\": \"../",
+            "TOOLS[\"protoc-gen-x\"][\"tag\"]",
+            "`../../v{version}` is not a tag name",
+        ),
+        (
+            good.replace("\"acme/x\"", "\"acme/..\""),
+            "\"repository\": \"acme/..",
+            "TOOLS[\"protoc-gen-x\"][\"repository\"]",
+            "`acme/..` is not OWNER/REPO",
+        ),
+        (
+            format!("{good}        \"checksum_file\": \"../sums-{{version}}.txt\",\n"),
+            "\"checksum_file\": \"../",
+            "TOOLS[\"protoc-gen-x\"][\"checksum_file\"]",
+            "`../sums-{version}.txt` is not one plain file name",
+        ),
+        (
+            good.replace("\"x-{version}", "\"/x-{version}"),
+            "\"asset\": \"/x-",
+            "TOOLS[\"protoc-gen-x\"][\"asset\"]",
+            "`/x-{version}-{goos}-{goarch}.tar.gz` is not one plain file name (for linux-x86_64: `/x-1.0.0-linux-amd64.tar.gz`)",
+        ),
     ];
     for (body, at, key, what) in cases {
         let text = entry(&body);

@@ -9,7 +9,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let tool = tools::by_name(&args.tool)?;
     // A tool's version starts with a digit (`31.1`); an archive of sources may be a commit.
     let version_ok = match tool.kind {
-        tools::Kind::Tool => args.version.starts_with(|c: char| c.is_ascii_digit()),
+        tools::Kind::Tool => crate::maintain::version::valid(&args.version),
         tools::Kind::Protos => {
             !args.version.is_empty()
                 && args.version.len() <= 128
