@@ -826,3 +826,92 @@ fn an_asset_that_is_not_one_plain_file_name_is_refused_before_anything_is_fetche
     }
     assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
 }
+
+#[test]
+fn terminal_controls_in_upstream_tags_and_dates_never_reach_the_output() {
+    // A hostile releases API: a newest "version" whose tag carries ESC and BEL, and a date
+    // carrying a C1 control (CSI, U+009B, which JSON does not escape).
+    let (gh, _) = github_with_protoc("v36.2");
+    let evil_tag = "v99.0-\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    gh.raw_release(
+        REPO,
+        serde_json::json!({
+            "tag_name": evil_tag, "draft": false, "prerelease": false,
+            "published_at": "2025-07-01\u{9b}31m", "assets": [],
+        }),
+    );
+    gh.raw_release(
+        REPO,
+        serde_json::json!({
+            "tag_name": "v36.3", "draft": false, "prerelease": false,
+            "published_at": "2025-07-02\u{9b}31m\u{1b}[2J", "assets": [],
+        }),
+    );
+    let clean = |what: &str, out: &[u8]| {
+        let out = String::from_utf8_lossy(out);
+        assert!(
+            !out.contains(|c: char| c.is_control() && c != '\n'),
+            "{what}: a control character reached stdout: {out:?}"
+        );
+    };
+    let tmp = scratch();
+    let pins = seed_pins(tmp.path());
+    for json in [false, true] {
+        let mut cmd = protoreg();
+        cmd.current_dir(tmp.path())
+            .env("GITHUB_API_URL", gh.api_url())
+            .env_remove("GITHUB_TOKEN")
+            .args(["outdated", "--pins"])
+            .arg(&pins);
+        if json {
+            cmd.arg("--json");
+        }
+        let o = run(&mut cmd);
+        assert!(o.status.success(), "{}", text(&o));
+        clean("outdated", &o.stdout);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("36.3"),
+            "the newest real release: {}",
+            text(&o)
+        );
+    }
+
+    let reg = RegistryServer::start();
+    let ws = common::ops::Workspace::new(&reg.host, &gh.api_url(), "");
+    for args in [
+        &["versions", "protoc", "--upstream"][..],
+        &["versions", "protoc", "--upstream", "--json"][..],
+    ] {
+        let o = ws.run(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        clean(&format!("{args:?}"), &o.stdout);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("36.3") && !out.contains("99.0"), "{out}");
+    }
+    // The release a bump reads is the one asked for: another tag (here one carrying ESC,
+    // bound for the provenance) is refused.
+    let body = serde_json::json!({
+        "tag_name": "v36.9\u{1b}[2J", "draft": false, "prerelease": false, "assets": [],
+    });
+    gh.server.route(
+        &format!("/repos/{REPO}/releases/tags/v36.9"),
+        Route::Body("application/json", serde_json::to_vec(&body).unwrap()),
+    );
+    let o = bump(&gh, &pins, &["protoc", "36.9", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("asked for tag `v36.9`"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // The date is recorded in the provenance a bump writes: only one that looks like a date.
+    let o = ws.json(&["versions", "protoc", "--upstream", "--json"]);
+    let dated: Vec<_> = o["upstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["version"].clone(), r["published_at"].clone()))
+        .collect();
+    assert!(
+        dated.contains(&(serde_json::json!("36.3"), serde_json::Value::Null)),
+        "{dated:?}"
+    );
+}
