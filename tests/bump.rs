@@ -652,7 +652,7 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
         std::fs::create_dir_all(d).unwrap();
     }
     let script = format!(
-        "#!/bin/sh\nenv > '{s}/env'\npwd > '{s}/cwd'\necho x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\necho 'fake 1.0.0'\n",
+        "#!/bin/sh\nenv > '{s}/env'\npwd > '{s}/cwd'\necho x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\nprintf 'fake 1.0.0\\033]0;pwned\\007\\n'\n",
         s = seen.display()
     );
     let pins = fake_release(&gh, tmp.path(), &script);
@@ -670,6 +670,8 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
         }
         let o = run(&mut cmd);
         assert!(o.status.success(), "{}", text(&o));
+        // What it printed is shown (and recorded) escaped.
+        assert!(!text(&o).contains(['\u{1b}', '\u{7}']), "{:?}", text(&o));
         let env = std::fs::read_to_string(seen.join("env")).unwrap();
         for secret in [
             "ghs_caller_token_with_write_access",
@@ -704,7 +706,8 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
     // (Read as text: this process's catalogue is the built-in one, without `fake`.)
     let after = std::fs::read_to_string(&pins).unwrap();
     assert!(after.contains("\"fake\": \"1.0.0\""), "{after}");
-    assert!(after.contains("reported `fake 1.0.0`"), "{after}");
+    assert!(after.contains("reported `fake 1.0.0"), "{after}");
+    assert!(!after.contains(['\u{1b}', '\u{7}']), "{after:?}");
 }
 
 #[test]

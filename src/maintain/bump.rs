@@ -260,7 +260,8 @@ fn check_host_binary(
         String::from_utf8_lossy(&ran.stdout),
         String::from_utf8_lossy(&ran.stderr)
     );
-    let first = text.lines().next().unwrap_or("").trim().to_string();
+    // Printed, and recorded in the provenance (pins.bzl, the pull request): escaped.
+    let first = crate::error::sanitize(text.lines().next().unwrap_or("").trim());
     let hung = matches!(ran.ended, Ended::TimedOut(_));
     let (ok, actual) = match ran.ended {
         Ended::TimedOut(limit) => (
