@@ -612,34 +612,6 @@ fn fake_release_as(gh: &FakeGitHub, dir: &Path, script: &str, asset_fields: &str
     pins
 }
 
-/// Run `cmd` (its output into files under `dir`) for at most `limit`; None if it was still
-/// running then (it is killed).
-fn run_within(cmd: &mut Command, dir: &Path, limit: Duration) -> Option<std::process::Output> {
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let mut child = cmd
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Some(std::process::Output {
-        status,
-        stdout: std::fs::read(out).unwrap(),
-        stderr: std::fs::read(err).unwrap(),
-    })
-}
-
 #[test]
 fn the_upstream_binary_runs_with_nothing_of_the_callers() {
     // A compromised release: its binary reads its environment and writes where it stands
@@ -718,14 +690,13 @@ fn an_upstream_binary_that_hangs_fails_the_bump_within_the_time_limit() {
     let pins = fake_release(&gh, tmp.path(), "#!/bin/sh\nsleep 120 &\nsleep 120\n");
     let before = std::fs::read_to_string(&pins).unwrap();
     let started = std::time::Instant::now();
-    let o = run_within(
+    let o = common::bounded::run_within(
         protoreg()
             .current_dir(tmp.path())
             .env("GITHUB_API_URL", gh.api_url())
             .env_remove("GITHUB_TOKEN")
             .args(["bump", "fake", "1.0.0", "--pins"])
             .arg(&pins),
-        tmp.path(),
         Duration::from_secs(60),
     )
     .expect("bump still running after 60 s: the binary's hang is not bounded");

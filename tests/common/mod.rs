@@ -3,6 +3,7 @@
 //! protoreg binary. Every server listens on 127.0.0.1 and is stopped by the PID we started.
 #![allow(dead_code)]
 
+pub mod bounded;
 pub mod forward_proxy;
 pub mod github;
 pub mod http;
