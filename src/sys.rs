@@ -272,6 +272,32 @@ pub fn grow_pipe(pipe: &std::io::PipeWriter) {
     let _ = pipe;
 }
 
+/// Start `cmd` as the leader of a new process group, so [`kill_group`] reaches whatever it
+/// starts (Unix; elsewhere the process alone is killed).
+pub fn own_process_group(cmd: &mut std::process::Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    #[cfg(not(unix))]
+    let _ = cmd;
+}
+
+/// Kill `child` and, on Unix, the process group it leads (see [`own_process_group`]). Call it
+/// while the group is known to be in use (the child not reaped yet, or a member still
+/// holding its pipes), so its id cannot have been reused.
+pub fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) takes no pointers; a negative pid signals that process group.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

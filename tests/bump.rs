@@ -558,3 +558,334 @@ fn a_pin_of_unknown_size_materializes_and_a_bump_records_exact_sizes() {
         .unwrap()
         .contains("\"linux-x86_64\": (\"zip\", None, "));
 }
+
+/// A workspace in `dir` whose catalogue (beside its empty pins) declares `fake`, released on
+/// `gh` as v1.0.0: a tar.gz for this machine's platform holding `script` as `bin/fake`, the
+/// binary a bump runs. Returns the pins file.
+fn fake_release(gh: &FakeGitHub, dir: &Path, script: &str) -> PathBuf {
+    fake_release_as(
+        gh,
+        dir,
+        script,
+        "\"asset\": \"fake-{version}-{platform}.tar.gz\",",
+    )
+}
+
+/// The same with the entry's `asset` (or `assets`) fields as given; the release's one asset
+/// is named as `asset` expands for this machine.
+fn fake_release_as(gh: &FakeGitHub, dir: &Path, script: &str, asset_fields: &str) -> PathBuf {
+    let host = protoreg::platform::host().unwrap().name;
+    let toolchains = dir.join("toolchains");
+    std::fs::create_dir_all(&toolchains).unwrap();
+    std::fs::write(
+        toolchains.join("tools.bzl"),
+        format!(
+            "TOOLS = {{\n    \"fake\": {{\n        \"upstream\": \"github\",\n        \"repository\": \"acme/fake\",\n        \"tag\": \"v{{version}}\",\n        {asset_fields}\n        \"platforms\": [\"{host}\"],\n        \"binaries\": [\"bin/fake\"],\n        \"oci_repository\": \"plugins/fake\",\n        \"version_output\": \"fake {{version}}\",\n    }},\n}}\n"
+        ),
+    )
+    .unwrap();
+    let pins = toolchains.join("pins.bzl");
+    std::fs::write(&pins, "PINS = {}\n").unwrap();
+    let files = dir.join("release");
+    std::fs::create_dir_all(&files).unwrap();
+    let tgz = tgz_files(
+        &files,
+        "fake.tar.gz",
+        &[("bin/fake", 0o755, script.as_bytes())],
+    );
+    // What the template says, as the bump would expand it (Starlark's `\\` is one `\`).
+    let template = asset_fields
+        .split('"')
+        .nth(3)
+        .unwrap_or_default()
+        .replace("\\\\", "\\");
+    let name = template
+        .replace("{version}", "1.0.0")
+        .replace("{platform}", host);
+    gh.release(
+        "acme/fake",
+        "v1.0.0",
+        &[Asset::new(&name, &tgz)],
+        false,
+        false,
+    );
+    pins
+}
+
+#[test]
+fn the_upstream_binary_runs_with_nothing_of_the_callers() {
+    // A compromised release: its binary reads its environment and writes where it stands
+    // and into HOME, then answers its version as if nothing happened.
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let seen = tmp.path().join("seen");
+    let (caller, home) = (tmp.path().join("caller"), tmp.path().join("home"));
+    for d in [&seen, &caller, &home] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let script = format!(
+        "#!/bin/sh\nenv > '{s}/env'\npwd > '{s}/cwd'\necho x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\nprintf 'fake 1.0.0\\033]0;pwned\\007\\n'\n",
+        s = seen.display()
+    );
+    let pins = fake_release(&gh, tmp.path(), &script);
+    for dry_run in [true, false] {
+        let mut cmd = protoreg();
+        cmd.current_dir(&caller)
+            .env("HOME", &home)
+            .env("GITHUB_API_URL", gh.api_url())
+            .env("GITHUB_TOKEN", "ghs_caller_token_with_write_access")
+            .env("PROTOREG_REGISTRY_PASSWORD", "registry-secret-hunter2")
+            .args(["bump", "fake", "1.0.0", "--pins"])
+            .arg(&pins);
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let o = run(&mut cmd);
+        assert!(o.status.success(), "{}", text(&o));
+        // What it printed is shown (and recorded) escaped.
+        assert!(!text(&o).contains(['\u{1b}', '\u{7}']), "{:?}", text(&o));
+        let env = std::fs::read_to_string(seen.join("env")).unwrap();
+        for secret in [
+            "ghs_caller_token_with_write_access",
+            "registry-secret-hunter2",
+            "GITHUB_",
+            "PROTOREG_",
+            "DOCKER_CONFIG",
+            "NETRC",
+        ] {
+            assert!(!env.contains(secret), "{secret} reached the binary:\n{env}");
+        }
+        assert!(
+            !env.contains(&home.display().to_string()),
+            "the caller's HOME:\n{env}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&caller).unwrap().count(),
+            0,
+            "it wrote into the caller's directory"
+        );
+        assert_eq!(
+            std::fs::read_dir(&home).unwrap().count(),
+            0,
+            "it wrote into the caller's HOME"
+        );
+        let cwd = std::fs::read_to_string(seen.join("cwd")).unwrap();
+        assert!(
+            !Path::new(cwd.trim()).exists(),
+            "its scratch directory {cwd} is left behind"
+        );
+    }
+    // (Read as text: this process's catalogue is the built-in one, without `fake`.)
+    let after = std::fs::read_to_string(&pins).unwrap();
+    assert!(after.contains("\"fake\": \"1.0.0\""), "{after}");
+    assert!(after.contains("reported `fake 1.0.0"), "{after}");
+    assert!(!after.contains(['\u{1b}', '\u{7}']), "{after:?}");
+}
+
+#[test]
+fn an_upstream_binary_that_hangs_fails_the_bump_within_the_time_limit() {
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    // It also leaves a child behind that holds its output open.
+    let pins = fake_release(&gh, tmp.path(), "#!/bin/sh\nsleep 120 &\nsleep 120\n");
+    let before = std::fs::read_to_string(&pins).unwrap();
+    let started = std::time::Instant::now();
+    let o = common::bounded::run_within(
+        protoreg()
+            .current_dir(tmp.path())
+            .env("GITHUB_API_URL", gh.api_url())
+            .env_remove("GITHUB_TOKEN")
+            .args(["bump", "fake", "1.0.0", "--pins"])
+            .arg(&pins),
+        Duration::from_secs(60),
+    )
+    .expect("bump still running after 60 s: the binary's hang is not bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the version fake") && err.contains("no answer within 10 s"),
+        "{err}"
+    );
+    assert!(err.contains("hint: the release's binary hangs"), "{err}");
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+}
+
+#[test]
+fn an_asset_that_is_not_one_plain_file_name_is_refused_before_anything_is_fetched() {
+    let host = protoreg::platform::host().unwrap().name;
+    let tmp = scratch();
+    // Where a bump's scratch directory is made, and a directory outside everything.
+    let (tmpdir, outside) = (tmp.path().join("tmp"), tmp.path().join("outside"));
+    for d in [&tmpdir, &outside] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let absolute = format!(
+        "\"asset\": \"{}/abs-{{version}}.tar.gz\",",
+        outside.display()
+    );
+    let cases = [
+        absolute.as_str(),
+        "\"asset\": \"../up-{version}.tar.gz\",",
+        "\"asset\": \"sub/../../x-{version}.tar.gz\",",
+        "\"asset\": \"a\\\\b-{version}.tar.gz\",",
+        "\"asset\": \"nul-{version}\u{0}.tar.gz\",",
+        "\"asset\": \"..\",",
+    ];
+    let overriding = format!(
+        "\"asset\": \"fake-{{version}}.tar.gz\", \"assets\": {{\"{host}\": \"../../o-{{version}}.tar.gz\"}},"
+    );
+    for (i, fields) in cases
+        .iter()
+        .copied()
+        .chain(std::iter::once(overriding.as_str()))
+        .enumerate()
+    {
+        let gh = FakeGitHub::start();
+        let ws = tmp.path().join(format!("ws{i}"));
+        let pins = fake_release_as(&gh, &ws, "#!/bin/sh\necho 'fake 1.0.0'\n", fields);
+        let catalogue = std::fs::read_to_string(ws.join("toolchains/tools.bzl")).unwrap();
+        let line = catalogue
+            .lines()
+            .position(|l| l.contains("\"asset"))
+            .unwrap()
+            + 1;
+        let key = if i == cases.len() {
+            format!("TOOLS[\"fake\"][\"assets\"][\"{host}\"]")
+        } else {
+            "TOOLS[\"fake\"][\"asset\"]".to_string()
+        };
+        for dry_run in [true, false] {
+            let mut cmd = protoreg();
+            cmd.current_dir(&ws)
+                .env("TMPDIR", &tmpdir)
+                .env("GITHUB_API_URL", gh.api_url())
+                .env_remove("GITHUB_TOKEN")
+                .args(["bump", "fake", "1.0.0", "--pins"])
+                .arg(&pins);
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            let o = run(&mut cmd);
+            assert_eq!(o.status.code(), Some(2), "{fields}: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&format!("toolchains/tools.bzl:{line}: `{key}`: "))
+                    && err.contains("is not one plain file name"),
+                "{fields}: {err}"
+            );
+            assert!(err.contains("hint:"), "{err}");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{fields}");
+            assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "{fields}");
+            assert_eq!(std::fs::read_to_string(&pins).unwrap(), "PINS = {}\n");
+        }
+    }
+    // A version is one plain name too: it is part of the asset's name and the tag.
+    let gh = FakeGitHub::start();
+    let ws = tmp.path().join("version");
+    let pins = fake_release(&gh, &ws, "#!/bin/sh\necho 'fake 1.0.0'\n");
+    for version in ["1.0.0/../../x", "1.0.0\u{1b}[31m", "1 0"] {
+        let o = run(protoreg()
+            .current_dir(&ws)
+            .env("TMPDIR", &tmpdir)
+            .env("GITHUB_API_URL", gh.api_url())
+            .args(["bump", "fake", version, "--dry-run", "--pins"])
+            .arg(&pins));
+        assert_eq!(o.status.code(), Some(2), "{version:?}: {}", text(&o));
+        assert!(text(&o).contains("is not a version"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
+}
+
+#[test]
+fn terminal_controls_in_upstream_tags_and_dates_never_reach_the_output() {
+    // A hostile releases API: a newest "version" whose tag carries ESC and BEL, and a date
+    // carrying a C1 control (CSI, U+009B, which JSON does not escape).
+    let (gh, _) = github_with_protoc("v36.2");
+    let evil_tag = "v99.0-\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    gh.raw_release(
+        REPO,
+        serde_json::json!({
+            "tag_name": evil_tag, "draft": false, "prerelease": false,
+            "published_at": "2025-07-01\u{9b}31m", "assets": [],
+        }),
+    );
+    gh.raw_release(
+        REPO,
+        serde_json::json!({
+            "tag_name": "v36.3", "draft": false, "prerelease": false,
+            "published_at": "2025-07-02\u{9b}31m\u{1b}[2J", "assets": [],
+        }),
+    );
+    let clean = |what: &str, out: &[u8]| {
+        let out = String::from_utf8_lossy(out);
+        assert!(
+            !out.contains(|c: char| c.is_control() && c != '\n'),
+            "{what}: a control character reached stdout: {out:?}"
+        );
+    };
+    let tmp = scratch();
+    let pins = seed_pins(tmp.path());
+    for json in [false, true] {
+        let mut cmd = protoreg();
+        cmd.current_dir(tmp.path())
+            .env("GITHUB_API_URL", gh.api_url())
+            .env_remove("GITHUB_TOKEN")
+            .args(["outdated", "--pins"])
+            .arg(&pins);
+        if json {
+            cmd.arg("--json");
+        }
+        let o = run(&mut cmd);
+        assert!(o.status.success(), "{}", text(&o));
+        clean("outdated", &o.stdout);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("36.3"),
+            "the newest real release: {}",
+            text(&o)
+        );
+    }
+
+    let reg = RegistryServer::start();
+    let ws = common::ops::Workspace::new(&reg.host, &gh.api_url(), "");
+    for args in [
+        &["versions", "protoc", "--upstream"][..],
+        &["versions", "protoc", "--upstream", "--json"][..],
+    ] {
+        let o = ws.run(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        clean(&format!("{args:?}"), &o.stdout);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("36.3") && !out.contains("99.0"), "{out}");
+    }
+    // The release a bump reads is the one asked for: another tag (here one carrying ESC,
+    // bound for the provenance) is refused.
+    let body = serde_json::json!({
+        "tag_name": "v36.9\u{1b}[2J", "draft": false, "prerelease": false, "assets": [],
+    });
+    gh.server.route(
+        &format!("/repos/{REPO}/releases/tags/v36.9"),
+        Route::Body("application/json", serde_json::to_vec(&body).unwrap()),
+    );
+    let o = bump(&gh, &pins, &["protoc", "36.9", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("asked for tag `v36.9`"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // The date is recorded in the provenance a bump writes: only one that looks like a date.
+    let o = ws.json(&["versions", "protoc", "--upstream", "--json"]);
+    let dated: Vec<_> = o["upstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["version"].clone(), r["published_at"].clone()))
+        .collect();
+    assert!(
+        dated.contains(&(serde_json::json!("36.3"), serde_json::Value::Null)),
+        "{dated:?}"
+    );
+}

@@ -310,6 +310,31 @@ fn wrong_declarations_are_refused_with_file_line_and_key() {
             "TOOLS[\"protoc-gen-x\"][\"binaries\"]",
             "`../../etc/passwd` is not a relative path inside the tree",
         ),
+        // One path rule for every field that becomes a file name or a URL path segment.
+        (
+            good.replace("\"v{version}\"", "\"../../v{version}\""),
+            "\"tag\": \"../",
+            "TOOLS[\"protoc-gen-x\"][\"tag\"]",
+            "`../../v{version}` is not a tag name",
+        ),
+        (
+            good.replace("\"acme/x\"", "\"acme/..\""),
+            "\"repository\": \"acme/..",
+            "TOOLS[\"protoc-gen-x\"][\"repository\"]",
+            "`acme/..` is not OWNER/REPO",
+        ),
+        (
+            format!("{good}        \"checksum_file\": \"../sums-{{version}}.txt\",\n"),
+            "\"checksum_file\": \"../",
+            "TOOLS[\"protoc-gen-x\"][\"checksum_file\"]",
+            "`../sums-{version}.txt` is not one plain file name",
+        ),
+        (
+            good.replace("\"x-{version}", "\"/x-{version}"),
+            "\"asset\": \"/x-",
+            "TOOLS[\"protoc-gen-x\"][\"asset\"]",
+            "`/x-{version}-{goos}-{goarch}.tar.gz` is not one plain file name (for linux-x86_64: `/x-1.0.0-linux-amd64.tar.gz`)",
+        ),
     ];
     for (body, at, key, what) in cases {
         let text = entry(&body);
@@ -513,4 +538,120 @@ fn an_archive_without_a_declared_proto_is_not_pinned() {
         "{}",
         text(&o)
     );
+}
+
+/// A workspace's `toolchains/` with `catalogue` and `pins` in it; `outdated` there, against
+/// an upstream nothing listens on (an accepted catalogue fails next, with exit 1).
+fn outdated_with(catalogue: &str, pins: &str) -> (Scratch, std::process::Output) {
+    let tmp = scratch();
+    let dir = tmp.path().join("toolchains");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tools.bzl"), catalogue).unwrap();
+    std::fs::write(dir.join("pins.bzl"), pins).unwrap();
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .env_remove("PROTOREG_PINS")
+        .env_remove("PROTOREG_CATALOGUE")
+        .env_remove("GITHUB_TOKEN")
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .args(["outdated"]));
+    (tmp, o)
+}
+
+/// Pins of buf 1.75.0 (the fixture's values), `extra` added inside PINS.
+fn buf_pins(extra: &str) -> String {
+    let p = pin(&fixture(BUF_TGZ));
+    format!(
+        "DEFAULTS = {{\"buf\": \"1.75.0\"}}\n\
+         PINS = {{\n\
+         \x20   \"buf\": {{\"1.75.0\": {{\"linux-x86_64\": (\"tar.gz\", {}, \"{}\", \"https://example.invalid/buf.tar.gz\")}}}},\n\
+         {extra}}}\n\
+         PROVENANCE = {{}}\n",
+        p.size, p.sha256
+    )
+}
+
+#[test]
+fn a_repeated_key_in_the_catalogue_or_the_pins_is_refused_at_its_second_line() {
+    // Buck2 refuses both files; "last wins" would let a second entry hide behind the first.
+    let repeated = catalogue_with(
+        "    \"buf\": {\"upstream\": \"github\", \"repository\": \"evil/buf\", \"tag\": \"v{version}\", \"asset\": \"b\", \"platforms\": [\"linux-x86_64\"], \"binaries\": [\"b\"], \"oci_repository\": \"tools/buf\"},\n",
+    );
+    let second = repeated
+        .lines()
+        .position(|l| l.contains("evil/buf"))
+        .unwrap()
+        + 1;
+    let first = repeated
+        .lines()
+        .position(|l| l.trim_start().starts_with("\"buf\": {"))
+        .unwrap()
+        + 1;
+    let (_tmp, o) = outdated_with(&repeated, &buf_pins(""));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "toolchains/tools.bzl:{second}: `TOOLS`: key \"buf\" repeated (first on line {first})"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    // A field repeated inside one entry, too.
+    let field = catalogue_with(
+        "    \"x\": {\"upstream\": \"github\", \"repository\": \"a/x\", \"tag\": \"v{version}\",\n        \"asset\": \"x\", \"platforms\": [\"linux-x86_64\"], \"binaries\": [\"x\"],\n        \"asset\": \"../x\", \"oci_repository\": \"plugins/x\"},\n",
+    );
+    let line = field.lines().position(|l| l.contains("../x")).unwrap() + 1;
+    let (_tmp, o) = outdated_with(&field, &buf_pins(""));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "tools.bzl:{line}: `TOOLS`: key \"asset\" repeated"
+        )),
+        "{}",
+        text(&o)
+    );
+
+    // The pins: a second "buf" in PINS.
+    let p = pin(&fixture(BUF_TGZ));
+    let pins = buf_pins(&format!(
+        "    \"buf\": {{\"1.75.0\": {{\"linux-x86_64\": (\"tar.gz\", {}, \"{}\", \"https://evil.invalid/buf.tar.gz\")}}}},\n",
+        p.size, p.sha256
+    ));
+    let line = pins
+        .lines()
+        .position(|l| l.contains("evil.invalid"))
+        .unwrap()
+        + 1;
+    let (_tmp, o) = outdated_with(SHIPPED, &pins);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "toolchains/pins.bzl:{line}: `pins`: key \"buf\" repeated (first on line 3)"
+        )),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn outdated_reports_a_broken_catalogue_entry_with_the_catalogue_s_file_and_line() {
+    // buf's entry broken: the error is the catalogue's, not "`buf`: unknown tool" in the pins.
+    let broken = SHIPPED.replacen("\"buf-{buf}.{tgz_or_exe}\"", "\"buf-{arch}.tar.gz\"", 1);
+    assert_ne!(broken, SHIPPED);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("buf-{arch}"))
+        .unwrap()
+        + 1;
+    let (_tmp, o) = outdated_with(&broken, &buf_pins(""));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "toolchains/tools.bzl:{line}: `TOOLS[\"buf\"][\"asset\"]`: unknown placeholder `{{arch}}`"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("unknown tool"), "{err}");
 }

@@ -96,7 +96,7 @@ fn bumps_are_proposed_with_their_evidence_and_a_second_run_changes_nothing() {
     assert_eq!(pins.defaults["protoc-gen-go"], "1.0.0");
 
     assert!(
-        body.contains("- `protoc` 36.1 → 36.2: pinned protoc 36.2 for 5 platforms"),
+        body.contains("- `protoc` `36.1` → `36.2`: `pinned protoc 36.2 for 5 platforms"),
         "{body}"
     );
     assert!(
@@ -104,7 +104,10 @@ fn bumps_are_proposed_with_their_evidence_and_a_second_run_changes_nothing() {
         "the host binary's report:\n{body}"
     );
     assert!(body.contains("### Not bumped"), "{body}");
-    assert!(body.contains("`protoc-gen-go` 1.0.0 → 1.28.1"), "{body}");
+    assert!(
+        body.contains("`protoc-gen-go` `1.0.0` → `1.28.1`"),
+        "{body}"
+    );
     assert!(body.contains("no asset `protoc-gen-go.v1.28.1."), "{body}");
     assert!(
         body.contains("```diff\n--- a/toolchains/pins.bzl\n+++ b/toolchains/pins.bzl\n"),
@@ -250,7 +253,9 @@ fn an_archive_of_protos_released_on_github_is_proposed_too() {
         "{body}"
     );
     assert!(
-        body.contains("- `acme-protos` 1.0.0 → 1.1.0: pinned acme-protos 1.1.0 for 1 platforms"),
+        body.contains(
+            "- `acme-protos` `1.0.0` → `1.1.0`: `pinned acme-protos 1.1.0 for 1 platforms"
+        ),
         "{body}"
     );
     assert!(body.contains("1 .proto files present"), "{body}");
@@ -258,5 +263,113 @@ fn an_archive_of_protos_released_on_github_is_proposed_too() {
     assert!(
         text_after.contains(&pin(&assets[1].2).sha256.hex().to_string()),
         "{text_after}"
+    );
+}
+
+/// The Markdown of `body` outside its fenced code blocks (CommonMark's rule: a block closes
+/// at a line of at least as many backticks as opened it, and nothing else), and the
+/// contents of those blocks.
+fn outside_and_inside_code(body: &str) -> (String, Vec<String>) {
+    let (mut outside, mut blocks) = (String::new(), Vec::new());
+    let mut open: Option<(usize, String)> = None;
+    for line in body.lines() {
+        let ticks = line.len() - line.trim_start_matches('`').len();
+        match &mut open {
+            None if ticks >= 3 && !line[ticks..].contains('`') => {
+                open = Some((ticks, String::new()))
+            }
+            None => {
+                outside.push_str(line);
+                outside.push('\n');
+            }
+            Some((n, _)) if ticks >= *n && line.trim_end().len() == ticks => {
+                if let Some((_, text)) = open.take() {
+                    blocks.push(text);
+                }
+            }
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    assert!(open.is_none(), "a code block is never closed:\n{body}");
+    (outside, blocks)
+}
+
+#[test]
+fn a_failed_bump_s_output_lands_in_the_body_only_as_code() {
+    // A compromised release whose binary answers its version with Markdown and HTML meant
+    // for the pull request (and a run of backticks to close a code block early).
+    let host = protoreg::platform::host().unwrap().name;
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let dir = tmp.path();
+    let hostile =
+        "fake 0.1 ``````\n</pre><img src=x> [link](http://x) @someone ![i](http://y) <!--";
+    let script = format!(
+        "#!/bin/sh\nprintf '%s' '{}'\nprintf 'padding%.0s' $(seq 1 600)\necho\n",
+        hostile.replace('\n', " ")
+    );
+    let files = dir.join("release");
+    std::fs::create_dir_all(&files).unwrap();
+    let name = format!("fake-1.0.0-{host}.tar.gz");
+    let tgz = tgz_files(&files, &name, &[("bin/fake", 0o755, script.as_bytes())]);
+    gh.release(
+        "acme/fake",
+        "v1.0.0",
+        &[Asset::new(&name, &tgz)],
+        false,
+        false,
+    );
+    std::fs::create_dir_all(dir.join("toolchains")).unwrap();
+    std::fs::write(
+        dir.join("toolchains/tools.bzl"),
+        format!(
+            "TOOLS = {{\"fake\": {{\"upstream\": \"github\", \"repository\": \"acme/fake\", \"tag\": \"v{{version}}\", \"asset\": \"fake-{{version}}-{{platform}}.tar.gz\", \"platforms\": [\"{host}\"], \"binaries\": [\"bin/fake\"], \"oci_repository\": \"plugins/fake\", \"version_output\": \"fake {{version}}\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    let pins = dir.join("toolchains/pins.bzl");
+    let seed = format!(
+        "DEFAULTS = {{\"fake\": \"0.9.0\"}}\nPINS = {{\"fake\": {{\"0.9.0\": {{\"{host}\": (\"tar.gz\", 10, \"{}\", \"https://example.invalid/fake.tar.gz\")}}}}}}\nPROVENANCE = {{}}\n",
+        "ab".repeat(32)
+    );
+    std::fs::write(&pins, &seed).unwrap();
+
+    let (out, body) = propose(&gh, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), seed);
+    assert!(body.contains("### Not bumped"), "{body}");
+    let (outside, blocks) = outside_and_inside_code(&body);
+    for markup in [
+        "<img",
+        "](http://",
+        "@someone",
+        "</pre>",
+        "<!--",
+        "``````",
+        "padding",
+    ] {
+        assert!(
+            !outside.contains(markup),
+            "`{markup}` outside a code block:\n{outside}\n--- body:\n{body}"
+        );
+    }
+    assert!(body.contains("- `fake` `0.9.0` → `1.0.0`:"), "{body}");
+    let failure = blocks
+        .iter()
+        .find(|b| b.contains("expected fake 1.0.0"))
+        .unwrap_or_else(|| panic!("the failure is not in a code block:\n{body}"));
+    // All of it, inside the one block: nothing closed it early.
+    for markup in ["<img src=x>", "[link](http://x)", "@someone", "``````"] {
+        assert!(failure.contains(markup), "{markup}: {failure}");
+    }
+    // Bounded: the binary's 4 KiB of output is cut at 2 KiB, and says so.
+    assert!(failure.len() <= 2048 + 1, "{} bytes", failure.len());
+    assert!(outside.contains("(cut at 2048 bytes)"), "{body}");
+    assert!(
+        !body.contains(|c: char| c.is_control() && c != '\n'),
+        "{body:?}"
     );
 }

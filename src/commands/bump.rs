@@ -9,7 +9,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let tool = tools::by_name(&args.tool)?;
     // A tool's version starts with a digit (`31.1`); an archive of sources may be a commit.
     let version_ok = match tool.kind {
-        tools::Kind::Tool => args.version.starts_with(|c: char| c.is_ascii_digit()),
+        tools::Kind::Tool => crate::maintain::version::valid(&args.version),
         tools::Kind::Protos => {
             !args.version.is_empty()
                 && args.version.len() <= 128
@@ -44,7 +44,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     }
     let old_text = Pins::read_text(&path)?;
     let current = Pins::parse(&old_text, &path)?;
-    let work = tempfile_dir()?;
+    let work = crate::maintain::sandbox::Scratch::new("protoreg-bump")?;
     let prepared = bump::prepare(
         &Upstream::configured(global)?,
         tool,
@@ -86,25 +86,4 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
         prepared.reported
     );
     Ok(())
-}
-
-/// A scratch directory removed on drop (downloads of the bump live there).
-pub struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        crate::pipeline::store::remove_tree(&self.0);
-    }
-}
-
-fn tempfile_dir() -> Result<ScratchDir> {
-    let dir = std::env::temp_dir().join(crate::pipeline::store::unique_name("protoreg-bump"));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-    Ok(ScratchDir(dir))
 }

@@ -77,7 +77,14 @@ pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
                     "unknown: its static host lists no versions (`protoreg bump TOOL VERSION` moves it)".to_string()
                 }
             };
-            println!("{:<22} {:<10} {:<10} {status}", r.tool, r.pinned, latest);
+            // Versions are upstream's and the pins file's text: made safe for a terminal.
+            println!(
+                "{}",
+                crate::error::sanitize(&format!(
+                    "{:<22} {:<10} {:<10} {status}",
+                    r.tool, r.pinned, latest
+                ))
+            );
         }
     }
     if args.check && (behind > 0 || missing > 0) {

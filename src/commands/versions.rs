@@ -120,27 +120,30 @@ pub fn run(global: &Global, args: &VersionsArgs) -> Result<()> {
         }
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        println!("{} in {}/{repo}:", tool.name, reg.host);
+        // Tags and versions are a registry's and upstream's text: every line is made safe
+        // for a terminal (JSON above escapes its own).
+        let say = |line: String| println!("{}", crate::error::sanitize(&line));
+        say(format!("{} in {}/{repo}:", tool.name, reg.host));
         if order.is_empty() {
-            println!("  (none)");
+            say("  (none)".into());
         }
         for v in &order {
             let (platforms, index) = &held[v];
-            println!(
+            say(format!(
                 "  {v}  {}{}",
                 platforms.join(" "),
                 if *index { "" } else { "  (no index)" }
-            );
+            ));
         }
         if let Some(releases) = &upstream {
-            println!("upstream ({}):", tool.github_repo);
+            say(format!("upstream ({}):", tool.github_repo));
             for r in releases {
                 let mark = if held.contains_key(&r.version) {
                     "in registry"
                 } else {
                     "MISSING"
                 };
-                println!("  {}  {mark}", r.version);
+                say(format!("  {}  {mark}", r.version));
             }
         }
     }

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use crate::error::{Error, Result};
 use crate::maintain::pins::{self, Pin, Pins};
+use crate::maintain::sandbox::{self, Ended};
 use crate::maintain::tools::{self, Kind, Origin, Tool};
 use crate::maintain::upstream::{self, Release, Upstream};
 use crate::pipeline::extract;
@@ -253,17 +253,33 @@ fn check_host_binary(
     if tool.version_output.is_none() {
         return Ok(String::from("(no version flag)"));
     }
-    let out = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .map_err(|e| Error::io("run", &binary, e))?;
+    // Fresh from upstream and unreviewed: run with nothing of ours (see sandbox).
+    let ran = sandbox::run(&binary, &["--version"], sandbox::TIMEOUT)?;
     let text = format!(
         "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
     );
-    let first = text.lines().next().unwrap_or("").trim().to_string();
-    if !out.status.success() || !tools::reports_version(tool, &text, version) {
+    // Printed, and recorded in the provenance (pins.bzl, the pull request): escaped.
+    let first = crate::error::sanitize(text.lines().next().unwrap_or("").trim());
+    let hung = matches!(ran.ended, Ended::TimedOut(_));
+    let (ok, actual) = match ran.ended {
+        Ended::TimedOut(limit) => (
+            false,
+            format!(
+                "no answer within {} s (killed, with what it started)",
+                limit.as_secs()
+            ),
+        ),
+        Ended::Exited(status) if first.is_empty() => {
+            (false, format!("exit {:?}, no output", status.code()))
+        }
+        Ended::Exited(status) => (
+            status.success() && tools::reports_version(tool, &text, version),
+            first.clone(),
+        ),
+    };
+    if !ok {
         return Err(Error::Verification {
             what: format!("the version {} {} reports", tool.name, host.name),
             expected: tool
@@ -271,12 +287,12 @@ fn check_host_binary(
                 .as_deref()
                 .unwrap_or("{version}")
                 .replace("{version}", version),
-            actual: if first.is_empty() {
-                format!("exit {:?}, no output", out.status.code())
+            actual,
+            hint: if hung {
+                "the release's binary hangs when asked its version (it runs with an empty environment, in a scratch directory): refusing to pin it".into()
             } else {
-                first
+                "the release's binary is not the version its tag says: refusing to pin it".into()
             },
-            hint: "the release's binary is not the version its tag says: refusing to pin it".into(),
         });
     }
     Ok(first)

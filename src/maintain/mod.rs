@@ -4,6 +4,7 @@
 
 pub mod bump;
 pub mod pins;
+pub mod sandbox;
 pub mod starlark_lit;
 pub mod tools;
 pub mod upstream;

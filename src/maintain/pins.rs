@@ -143,6 +143,9 @@ impl Pins {
                 .ok_or_else(|| bad(line, key, "must be a dict".into()))
                 .map(|d| d.to_vec())
         };
+        // A broken catalogue is its own error (its file and line), not every pinned tool
+        // reported unknown against the pins.
+        tools::catalogue()?;
         for (tool, versions) in dict(table, "PINS")? {
             let tool = tool.as_str().unwrap_or_default().to_string();
             tools::by_name(&tool).map_err(|_| bad(line, &tool, "unknown tool".into()))?;

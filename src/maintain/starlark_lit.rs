@@ -161,14 +161,27 @@ impl Parser<'_> {
                 self.i += 1;
                 let mut entries = Vec::new();
                 let mut lines = Vec::new();
+                let mut seen = BTreeMap::new();
                 loop {
                     self.skip_ws();
                     if self.s.get(self.i) == Some(&b'}') {
                         self.i += 1;
                         return Ok(Value::Dict(entries, lines));
                     }
-                    lines.push(self.line);
+                    let line = self.line;
                     let k = self.value()?;
+                    // Buck2 refuses a repeated key; reading it as "last wins" would let a
+                    // second entry silently replace the first one a reviewer saw.
+                    if let Some(first) = seen.insert(show_key(&k), line) {
+                        return Err(ParseError {
+                            line,
+                            message: format!(
+                                "key {} repeated (first on line {first}): each key once",
+                                show_key(&k),
+                            ),
+                        });
+                    }
+                    lines.push(line);
                     self.expect(b':')?;
                     let v = self.value()?;
                     entries.push((k, v));
@@ -254,6 +267,15 @@ impl Parser<'_> {
     }
 }
 
+/// A dict key as written, for messages.
+fn show_key(k: &Value) -> String {
+    match k {
+        Value::Str(s) => quote(s),
+        Value::Int(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Render a string literal.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -319,5 +341,19 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(parse("A = 1\nA = 2\n").is_err());
         assert!(parse("A = \"open\n").is_err());
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_at_its_second_line() {
+        let e = parse("A = {\n\"k\": 1,\n\"j\": {\"x\": 1},\n\"k\": 2,\n}\n").unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(
+            e.message.contains("key \"k\" repeated (first on line 2)"),
+            "{e:?}"
+        );
+        // Nested dicts too, and equal keys in different dicts are fine.
+        let e = parse("A = {\"a\": {\"x\": 1, \"x\": 2}}\n").unwrap_err();
+        assert!(e.message.contains("key \"x\" repeated"), "{e:?}");
+        assert!(parse("A = {\"a\": {\"x\": 1}, \"b\": {\"x\": 1}}\n").is_ok());
     }
 }

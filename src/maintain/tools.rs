@@ -360,11 +360,7 @@ impl Tool {
             "github" => {
                 let repo = string("repository", true)?.unwrap_or_default();
                 let parts: Vec<&str> = repo.split('/').collect();
-                if parts.len() != 2
-                    || parts
-                        .iter()
-                        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
-                {
+                if parts.len() != 2 || !parts.iter().all(|p| plain_name(p)) {
                     return Err(here(
                         at("repository"),
                         &key("repository"),
@@ -380,6 +376,15 @@ impl Tool {
                         &key("tag"),
                         "has no {version}".into(),
                         "as in \"v{version}\"",
+                    ));
+                }
+                // In the releases API's and the downloads' URL paths.
+                if !relative_path(&tag.replace("{version}", SAMPLE_VERSION)) {
+                    return Err(here(
+                        at("tag"),
+                        &key("tag"),
+                        format!("`{tag}` is not a tag name"),
+                        PATH_RULE,
                     ));
                 }
                 for k in ["url", "checksum_url"] {
@@ -526,6 +531,23 @@ impl Tool {
             Kind::Protos => &["version"],
         };
         template("asset", &asset, asset_placeholders)?;
+        // The asset names a file in bump's scratch directory and a URL path segment: for
+        // every platform, expanded, one plain file name.
+        let one_name = |l: usize, k: &str, t: &str, p: &str| {
+            let plat = platform::by_name(p)
+                .map_err(|_| here(l, k, format!("unknown platform `{p}`"), "name a platform"))?;
+            let name = fill(t, SAMPLE_VERSION, plat);
+            if plain_name(&name) {
+                Ok(())
+            } else {
+                Err(here(
+                    l,
+                    k,
+                    format!("`{t}` is not one plain file name (for {p}: `{name}`)"),
+                    PATH_RULE,
+                ))
+            }
+        };
         let mut assets = BTreeMap::new();
         if let Some((l, v)) = fields.get("assets") {
             let entries = v.dict_entries().ok_or_else(|| {
@@ -561,8 +583,12 @@ impl Tool {
                         &format!("placeholders: {}", braced(PLATFORM_PLACEHOLDERS)),
                     )
                 })?;
+                one_name(l, &format!("[\"assets\"][\"{p}\"]"), a, p)?;
                 assets.insert(p.to_string(), a.to_string());
             }
+        }
+        for p in platforms.iter().filter(|p| !assets.contains_key(*p)) {
+            one_name(at("asset"), &key("asset"), &asset, p)?;
         }
         let binaries = list("binaries", kind == Kind::Tool)?;
         let srcs = list("srcs", kind == Kind::Protos)?;
@@ -606,7 +632,7 @@ impl Tool {
                     at(k),
                     &key(k),
                     format!("`{p}` is not a relative path inside the tree"),
-                    "no leading `/`, no `..`, no empty parts",
+                    PATH_RULE,
                 ));
             }
         }
@@ -624,6 +650,14 @@ impl Tool {
         let checksum_file = string("checksum_file", false)?;
         if let Some(c) = &checksum_file {
             template("checksum_file", c, &["version"])?;
+            if !plain_name(&c.replace("{version}", SAMPLE_VERSION)) {
+                return Err(here(
+                    at("checksum_file"),
+                    &key("checksum_file"),
+                    format!("`{c}` is not one plain file name"),
+                    PATH_RULE,
+                ));
+            }
         }
         let version_output = string("version_output", false)?;
         if let Some(v) = &version_output {
@@ -693,10 +727,25 @@ fn braced(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// The version catalogue templates are checked with (any valid version expands alike).
+const SAMPLE_VERSION: &str = "1.0.0";
+const PATH_RULE: &str = "each part a plain name: no leading `/`, no `..` or `.`, no `\\`, `:`, `?`, `#`, `%`, spaces or control characters";
+
+/// The one path rule of the catalogue: one plain name, for a file (in bump's scratch
+/// directory, in a tree) or a URL path segment, on every platform.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s != "."
+        && s != ".."
+        && !s
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "/\\:?#%".contains(c))
+}
+
+/// Plain names joined by `/`: a path inside a tree, or URL path segments.
 fn relative_path(p: &str) -> bool {
-    !p.starts_with('/')
-        && !p.contains('\\')
-        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    p.split('/').all(plain_name)
 }
 
 /// One upstream file for (tool, version, platform).
@@ -716,7 +765,8 @@ impl Tool {
     pub fn version_of_tag(&self, tag: &str) -> Option<String> {
         let (prefix, suffix) = self.tag.split_once("{version}")?;
         let v = tag.strip_prefix(prefix)?.strip_suffix(suffix)?;
-        (!v.is_empty() && v.starts_with(|c: char| c.is_ascii_digit())).then(|| v.to_string())
+        // A tag is upstream's text: only a valid version is read from it.
+        crate::maintain::version::valid(v).then(|| v.to_string())
     }
 
     pub fn ships(&self, platform: &Platform) -> bool {
@@ -773,6 +823,16 @@ impl Tool {
             ));
         }
         let name = fill(template, version, platform);
+        // Checked when the catalogue was read; again here, expanded with this version.
+        if !plain_name(&name) {
+            return Err(Error::input(
+                format!(
+                    "`{name}`, {}'s asset for {} at {version}, is not one plain file name",
+                    self.name, platform.name
+                ),
+                format!("fix the tool's asset in the catalogue, or give a version: {PATH_RULE}"),
+            ));
+        }
         let format = if name.ends_with(".zip") {
             Format::Zip
         } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {

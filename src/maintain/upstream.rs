@@ -100,6 +100,18 @@ impl Upstream {
         })
     }
 
+    /// A release as read: its date kept only if it looks like one (it is printed, and
+    /// recorded in the pins' provenance).
+    fn checked(mut r: Release) -> Release {
+        let date_like = |d: &String| {
+            d.len() <= 40
+                && d.bytes()
+                    .all(|b| b.is_ascii_digit() || b"-:TZ.+".contains(&b))
+        };
+        r.published_at = r.published_at.filter(date_like);
+        r
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Option<T>> {
         let mut headers = vec![
             ("Accept", "application/vnd.github+json".to_string()),
@@ -142,7 +154,8 @@ impl Upstream {
             );
             let batch: Vec<Release> = self.get_json(&url)?.unwrap_or_default();
             let done = batch.len() < 100;
-            for mut r in batch {
+            for r in batch {
+                let mut r = Self::checked(r);
                 if r.draft || r.prerelease {
                     continue;
                 }
@@ -169,7 +182,8 @@ impl Upstream {
             "{}/repos/{}/releases/tags/{tag}",
             self.api, tool.github_repo
         );
-        let mut r: Release = self.get_json(&url)?.ok_or_else(|| {
+        let found: Option<Release> = self.get_json(&url)?;
+        let mut r = found.map(Self::checked).ok_or_else(|| {
             Error::input(
                 format!(
                     "{} has no release `{tag}` upstream ({})",
@@ -181,6 +195,18 @@ impl Upstream {
                 ),
             )
         })?;
+        // The release asked for, or none: its tag goes into the provenance the pins record.
+        if r.tag_name != tag {
+            return Err(Error::Registry {
+                operation: "read the release".into(),
+                registry: redact_url(&url),
+                reason: format!(
+                    "asked for tag `{tag}`, the answer is tagged `{}`",
+                    r.tag_name
+                ),
+                hint: format!("check {ENV_API_URL}: that is not GitHub's answer"),
+            });
+        }
         if r.draft {
             return Err(Error::input(
                 format!("release `{tag}` of {} is a draft", tool.name),

@@ -3,6 +3,16 @@
 
 use std::cmp::Ordering;
 
+/// Is `v` a version protoreg takes (from the command line or read from an upstream tag)?
+/// It becomes part of file names, URL paths, tags and printed lines: a digit first, then
+/// letters, digits and `.`, `_`, `-`, `+` only (no `/`, no control character), at most 128.
+pub fn valid(v: &str) -> bool {
+    v.len() <= 128
+        && v.starts_with(|c: char| c.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+}
+
 pub fn compare(a: &str, b: &str) -> Ordering {
     let split = |v: &str| {
         let v = v.trim_start_matches('v');

@@ -92,6 +92,23 @@ impl FakeGitHub {
         );
     }
 
+    /// Add a release of `repo` as given (any JSON, for releases upstream spells oddly).
+    pub fn raw_release(&self, repo: &str, release: serde_json::Value) {
+        if let Some(tag) = release["tag_name"].as_str() {
+            self.server.route(
+                &format!("/repos/{repo}/releases/tags/{tag}"),
+                Route::Body("application/json", serde_json::to_vec(&release).unwrap()),
+            );
+        }
+        let mut all = self.releases.borrow_mut();
+        let entry = all.entry(repo.to_string()).or_default();
+        entry.push(release);
+        self.server.route(
+            &format!("/repos/{repo}/releases"),
+            Route::Body("application/json", serde_json::to_vec(&entry).unwrap()),
+        );
+    }
+
     /// Replace a served asset (to simulate a changed upstream byte).
     pub fn replace_asset(&self, repo: &str, tag: &str, name: &str, route: Route) {
         self.server
