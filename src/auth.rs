@@ -13,10 +13,9 @@
 //! Credentials are never printed: `Debug` of [`Credentials`] redacts them.
 
 use std::fmt;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine;
 
@@ -220,20 +219,30 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
                 "the Docker credential helper `{program}` (config.json `{key}`) is not on PATH: install it, or remove `{key}`"
             )
         })?;
-    let mut child = Command::new(&path)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not run the Docker credential helper `{program}`: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading is reported by its status below.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let out = wait_bounded(child, &program)?;
+    let out = crate::process::run(
+        Command::new(&path).arg("get"),
+        Some(server.as_bytes()),
+        HELPER_TIMEOUT,
+        HELPER_OUTPUT_BYTES,
+    )
+    .map_err(|e| format!("could not run the Docker credential helper `{program}`: {e}"))?;
+    let status = match out.ended {
+        crate::process::Ended::Exited(status) => status,
+        crate::process::Ended::TimedOut(limit) => {
+            return Err(format!(
+                "the Docker credential helper `{program}` gave no answer within {} s",
+                limit.as_secs()
+            ))
+        }
+        crate::process::Ended::TooMuchOutput { stream, limit } => {
+            return Err(format!(
+                "the Docker credential helper `{program}` wrote more than {} on {stream}: it was stopped; check the helper",
+                crate::error::Bytes(limit as u64)
+            ))
+        }
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
+    if !status.success() {
         if stdout.contains("credentials not found") {
             return Ok(None);
         }
@@ -244,7 +253,7 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
             .find(|l| !l.trim().is_empty());
         return Err(format!(
             "the Docker credential helper `{program}` failed for {server} ({}): {}",
-            out.status,
+            status,
             crate::error::sanitize(first.unwrap_or("no message").trim())
         ));
     }
@@ -270,93 +279,7 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
 
 /// What a credential helper may write on each of stdout and stderr (an answer is a few
 /// hundred bytes).
-const HELPER_OUTPUT_BYTES: u64 = 1 << 20;
-
-/// A finished helper's status and output.
-struct HelperOutput {
-    status: std::process::ExitStatus,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-/// Wait for `child` within [`HELPER_TIMEOUT`], reading stdout and stderr while it runs (a
-/// helper blocked on a full pipe never exits), each bounded by [`HELPER_OUTPUT_BYTES`]: past
-/// it, or past the timeout, the helper is killed and named in the error.
-fn wait_bounded(mut child: std::process::Child, program: &str) -> Result<HelperOutput, String> {
-    use std::io::Read;
-    use std::sync::mpsc;
-    let (tx, rx) = mpsc::channel::<(bool, std::io::Result<Vec<u8>>)>();
-    let readers: [(bool, Option<Box<dyn Read + Send>>); 2] = [
-        (true, child.stdout.take().map(|r| Box::new(r) as _)),
-        (false, child.stderr.take().map(|r| Box::new(r) as _)),
-    ];
-    for (is_stdout, reader) in readers {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let read = match reader {
-                // One byte past the bound tells "too much" from "exactly the bound".
-                Some(r) => r
-                    .take(HELPER_OUTPUT_BYTES + 1)
-                    .read_to_end(&mut buf)
-                    .map(|_| buf),
-                None => Ok(buf),
-            };
-            // The receiver is gone when the helper was already given up on.
-            let _ = tx.send((is_stdout, read));
-        });
-    }
-    drop(tx);
-    let give_up = |child: &mut std::process::Child, why: String| {
-        let _ = child.kill();
-        let _ = child.wait();
-        Err(why)
-    };
-    let deadline = Instant::now() + HELPER_TIMEOUT;
-    let timed_out = || {
-        format!(
-            "the Docker credential helper `{program}` gave no answer within {} s",
-            HELPER_TIMEOUT.as_secs()
-        )
-    };
-    let (mut stdout, mut stderr) = (None, None);
-    // Both streams end (at the helper's exit, or past the bound), each within the deadline.
-    while stdout.is_none() || stderr.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (is_stdout, read) = match rx.recv_timeout(left) {
-            Ok(got) => got,
-            Err(_) => return give_up(&mut child, timed_out()),
-        };
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(e) => return give_up(&mut child, format!("`{program} get`: {e}")),
-        };
-        if bytes.len() as u64 > HELPER_OUTPUT_BYTES {
-            return give_up(
-                &mut child,
-                format!(
-                    "the Docker credential helper `{program}` wrote more than {} on {}: it was stopped; check the helper",
-                    crate::error::Bytes(HELPER_OUTPUT_BYTES),
-                    if is_stdout { "stdout" } else { "stderr" }
-                ),
-            );
-        }
-        *(if is_stdout { &mut stdout } else { &mut stderr }) = Some(bytes);
-    }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => return give_up(&mut child, timed_out()),
-            Err(e) => return give_up(&mut child, format!("`{program} get`: {e}")),
-        }
-    };
-    Ok(HelperOutput {
-        status,
-        stdout: stdout.unwrap_or_default(),
-        stderr: stderr.unwrap_or_default(),
-    })
-}
+const HELPER_OUTPUT_BYTES: usize = 1 << 20;
 
 /// Replace every secret in `text` by `***` (third-party errors may echo request details).
 pub fn redact(text: &str, creds: &Credentials) -> String {

@@ -11,7 +11,7 @@
 //!
 //! Shared by all three: [`platform`] (the one table of platform names), [`error`] (the one
 //! error type), [`config`] (registry.yaml), [`registry`] and [`artifact`] (the OCI facade and
-//! the ORAS manifest shape), [`auth`], [`settings`], [`utc`], [`progress`] (bars on a terminal) and [`sys`] (every call beyond
+//! the ORAS manifest shape), [`auth`], [`settings`], [`utc`], [`progress`] (bars on a terminal), [`process`] (other programs, to a deadline) and [`sys`] (every call beyond
 //! portable `std`, with a fallback for other systems). [`commands`] holds the
 //! command-line glue, one module per subcommand.
 
@@ -26,6 +26,7 @@ pub mod netrc;
 pub mod operate;
 pub mod pipeline;
 pub mod platform;
+pub mod process;
 pub mod progress;
 pub mod registry;
 pub mod settings;

@@ -271,6 +271,13 @@ fn check_host_binary(
                 limit.as_secs()
             ),
         ),
+        Ended::TooMuchOutput { stream, limit } => (
+            false,
+            format!(
+                "more than {} on {stream} (killed)",
+                crate::error::Bytes(limit as u64)
+            ),
+        ),
         Ended::Exited(status) if first.is_empty() => {
             (false, format!("exit {:?}, no output", status.code()))
         }
