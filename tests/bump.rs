@@ -889,3 +889,47 @@ fn terminal_controls_in_upstream_tags_and_dates_never_reach_the_output() {
         "{dated:?}"
     );
 }
+
+/// The releases API's download URLs go into pins.bzl, where every build downloads from them:
+/// one that is not a plain http(s) URL (another scheme, credentials, a control character) is
+/// refused by name, and the pins stay as they were.
+#[test]
+fn a_download_url_that_is_not_plain_http_is_never_pinned() {
+    let (gh, assets) = github_with_protoc("v36.2");
+    let tmp = scratch();
+    let pins = seed_pins(tmp.path());
+    let before = std::fs::read_to_string(&pins).unwrap();
+    for (i, url) in [
+        "file:///etc/passwd",
+        "http://user:secret@127.0.0.1:9/protoc.zip",
+        "https://127.0.0.1:9/protoc.zip\u{1b}[2J",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tag = format!("v36.{}", 3 + i);
+        let list: Vec<serde_json::Value> = assets
+            .iter()
+            .map(|(name, path)| {
+                serde_json::json!({
+                    "name": name.replace("36.2", tag.trim_start_matches('v')),
+                    "size": std::fs::metadata(path).unwrap().len(),
+                    "browser_download_url": url,
+                })
+            })
+            .collect();
+        gh.raw_release(
+            REPO,
+            serde_json::json!({
+                "tag_name": tag, "draft": false, "prerelease": false,
+                "published_at": "2025-07-01T00:00:00Z", "assets": list,
+            }),
+        );
+        let o = bump(&gh, &pins, &["protoc", tag.trim_start_matches('v')]);
+        assert_eq!(o.status.code(), Some(1), "{url}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("not a plain http(s) URL"), "{url}: {err}");
+        assert!(!err.contains("secret") && !err.contains('\u{1b}'), "{err}");
+        assert_eq!(std::fs::read_to_string(&pins).unwrap(), before, "{url}");
+    }
+}

@@ -70,6 +70,27 @@ pub fn prepare(up: &Upstream, tool: &'static Tool, version: &str, work: &Path) -
             reason: format!("no asset `{asset_name}` for {}", plat.name),
             hint: "upstream may have renamed its assets: fix the tool's `asset` (or `assets`) in toolchains/tools.bzl".into(),
         })?;
+        // The URL goes into pins.bzl, where builds download from it: a plain http(s) URL
+        // with no credentials, whatever the releases API says.
+        let url_ok = matches!(
+            asset.browser_download_url.parse(),
+            Ok(crate::pipeline::source::Source::Http { .. })
+        ) && crate::pipeline::source::redact_url(&asset.browser_download_url)
+            == asset.browser_download_url;
+        if !url_ok {
+            return Err(Error::Registry {
+                operation: "read the release asset".into(),
+                registry: format!("{} {}", tool.github_repo, release.tag_name),
+                reason: format!(
+                    "`{asset_name}` has the download URL `{}`, not a plain http(s) URL",
+                    asset.browser_download_url
+                ),
+                hint: format!(
+                    "check {}: that is not GitHub's answer",
+                    upstream::ENV_API_URL
+                ),
+            });
+        }
         let from_file = checksums.get(&asset_name).cloned();
         let from_api = asset.reported_sha256();
         // A host that states no size (0): the asset is downloaded, for its exact size.
