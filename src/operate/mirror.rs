@@ -56,6 +56,7 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
             namespace: String::new(),
             auth_required: false,
             plain_http: false,
+            plain_http_token_realm: false,
             auth: Default::default(),
             key: format!("--from/--to {spec}"),
         });

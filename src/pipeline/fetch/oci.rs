@@ -1,5 +1,7 @@
 //! `oci://HOST[:PORT]/REPOSITORY` sources: the blob is fetched by the pin's digest with
-//! oci-client's streaming blob call (never `pull()`, which buffers whole layers).
+//! oci-client's streaming blob call (never `pull()`, which buffers whole layers). The token
+//! is negotiated by the registry facade's one bounded flow ([`crate::registry::token`]),
+//! never by oci-client; credentials are looked up when a host is first contacted.
 //!
 //! Timeouts are the same as an `http(s)://` source's: authentication and the response head
 //! within the timeout, no read waiting longer than the timeout, and the whole fetch within
@@ -10,7 +12,7 @@ use std::io::Write;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 
 use super::NetOptions;
 use crate::auth;
@@ -18,7 +20,11 @@ use crate::pipeline::verify::Expected;
 
 pub struct OciFetcher {
     runtime: tokio::runtime::Runtime,
-    client: Client,
+    net: NetOptions,
+    /// The agent of token documents, built on first use.
+    documents: Option<super::HttpAgent>,
+    /// Credentials of hosts registry.yaml does not configure, looked up once per run.
+    other_credentials: std::collections::HashMap<String, Result<auth::Credentials, String>>,
     stall: std::time::Duration,
     hosts: Vec<super::HostAccess>,
     plain_http: bool,
@@ -63,14 +69,11 @@ impl OciFetcher {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let client = {
-            let _guard = runtime.enter();
-            Client::try_from(oci_client_config(net))
-                .map_err(|e| format!("cannot build the OCI client: {e}"))?
-        };
         Ok(OciFetcher {
             runtime,
-            client,
+            net: net.clone(),
+            documents: None,
+            other_credentials: Default::default(),
             stall: net.timeout,
             hosts: net.hosts.clone(),
             plain_http: net.plain_http,
@@ -88,25 +91,50 @@ impl OciFetcher {
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
-        let creds = match self.hosts.iter().find(|h| h.host == registry) {
-            Some(h) => h.credentials.clone()?,
-            None => auth::for_registry(registry)?,
+        let access = self.hosts.iter().find(|h| h.host == registry);
+        let creds = match access {
+            Some(h) => h.credentials.get()?,
+            None => self
+                .other_credentials
+                .entry(registry.to_string())
+                .or_insert_with(|| auth::for_registry(registry))
+                .clone()?,
         };
+        let (stall, proxies) = (self.stall, &self.proxies);
+        let agent = self
+            .documents
+            .get_or_insert_with(|| super::http_agent(stall, super::DOCUMENT_BYTES, false, proxies));
+        let flow = crate::registry::token::TokenFlow {
+            agent,
+            budget: super::transfer_budget(stall, super::DOCUMENT_BYTES),
+            host: registry,
+            plain_http: self.plain_http || access.is_some_and(|h| h.plain_http),
+            plain_realm: access.is_some_and(|h| h.plain_http_token_realm),
+            creds: &creds,
+        };
+        let token = flow
+            .repository_token(repository, false)
+            .map_err(|f| auth::redact(&format!("{} ({})", f.reason, f.hint), &creds))?;
+        let client = self
+            .runtime
+            .block_on(crate::registry::token::authorized_client(
+                oci_client_config(&self.net),
+                registry,
+                repository,
+                token.as_deref(),
+                &creds,
+            ))?;
         let reference = Reference::with_digest(
             registry.to_string(),
             repository.to_string(),
             expected.sha256.oci(),
         );
         let digest = expected.sha256.oci();
-        let client = &self.client;
-        let stall = self.stall;
+        let client = &client;
         let budget = super::transfer_budget(stall, most);
         let result: Result<(), String> = self.runtime.block_on(async {
             let transfer = async {
-                client
-                    .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
-                    .await;
-                // Authentication (the token round trip) and the response head.
+                // The response head.
                 let mut stream = tokio::time::timeout(
                     stall,
                     client.pull_blob_stream(&reference, digest.as_str()),
