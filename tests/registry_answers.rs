@@ -282,3 +282,27 @@ fn credentials_are_looked_up_only_when_a_registry_is_contacted() {
         assert_eq!(calls(), 1, "cache hit {i} ran the credential helper");
     }
 }
+
+/// A registry answering a blob with HTTP 500 and a 256 MiB error body: the pull fails with
+/// the status, having read at most the document bound of the body.
+#[test]
+fn a_huge_error_body_of_a_blob_pull_is_not_read_whole() {
+    let tokens = TokenServer::start(Policy::default());
+    tokens.set_hostile(Hostile::HugeErrorBody(HUGE));
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let tmp = scratch();
+    assert_refused_fast(
+        &tokens,
+        protoreg()
+            .args(materialize_args(
+                &protoc,
+                "zip",
+                &tmp.path().join("cache"),
+                &tmp.path().join("out"),
+            ))
+            .args(["--plain-http", "--source"])
+            .arg(format!("oci://{}/{NS}/tools/protoc", tokens.host)),
+        "HTTP 500",
+    );
+    assert!(absent_or_empty(&tmp.path().join("out")));
+}

@@ -2,12 +2,17 @@
 //! blob existence). It owns its current-thread runtime, so callers stay synchronous; blobs
 //! are streamed from disk in chunks, never read whole.
 //!
+//! oci-client only pushes and checks blobs, with what [`token`]'s one bounded flow
+//! negotiated; tokens, manifests, tag lists, the catalog, deletes and blob pulls are
+//! requested here, every answer (error answers included) read to at most 4 MiB.
+//!
 //! Every call is bounded like a fetch ([`crate::pipeline::fetch::transfer_budget`]): a document
 //! (manifest, tag list, catalog page, token) must arrive within the timeout plus the time its
 //! 4 MiB budget takes at 256 KiB/s, a blob within the timeout plus its size at that rate,
 //! and no read of a pulled blob may wait longer than the timeout. A registry that trickles
 //! its answers fails the call instead of holding it up forever.
 
+pub(crate) mod blob;
 mod challenge;
 pub(crate) mod token;
 
@@ -36,8 +41,9 @@ const CHUNK: usize = 4 << 20;
 /// The most pages of one repository's tag list protoreg follows.
 pub const MAX_TAG_PAGES: usize = 1000;
 
-/// The most bytes of one repository's tag list, all pages together: about 500 000 tags.
-pub const MAX_TAG_LIST_BYTES: u64 = 4 * DOCUMENT_BYTES;
+/// The most bytes of one listing (a repository's tag list, the catalog), all pages
+/// together: about 500 000 names.
+pub const MAX_LIST_BYTES: u64 = 4 * DOCUMENT_BYTES;
 
 /// An OCI tag (the distribution spec's `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`).
 pub fn valid_tag(tag: &str) -> bool {
@@ -98,28 +104,39 @@ fn io_reason(e: &std::io::Error) -> String {
 /// ` (CODE, CODE)` from an OCI error envelope, or nothing: the codes call for different
 /// remedies; the free-text details stay out.
 fn error_codes(body: &[u8]) -> String {
-    let codes: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
+    error_summary(body, false)
+}
+
+/// ` (CODE, CODE)`, or with `messages` ` (CODE: message, ...)`: at most 4 errors, each
+/// message cut to 120 characters. Codes that are not the spec's upper-case words are left
+/// out (they may be an echo of the request, credentials included).
+fn error_summary(body: &[u8], messages: bool) -> String {
+    let errors: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v["errors"].as_array().map(|errors| {
                 errors
                     .iter()
-                    .filter_map(|e| e["code"].as_str())
-                    // The spec's codes are upper-case words; anything else may be an echo
-                    // of the request (credentials included) and is left out.
-                    .filter(|c| {
+                    .filter_map(|e| Some((e["code"].as_str()?, e["message"].as_str())))
+                    .filter(|(c, _)| {
                         (1..=40).contains(&c.len())
                             && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
                     })
-                    .map(str::to_string)
+                    .take(4)
+                    .map(|(c, m)| match m {
+                        Some(m) if messages && !m.trim().is_empty() => {
+                            format!("{c}: {}", m.trim().chars().take(120).collect::<String>())
+                        }
+                        _ => c.to_string(),
+                    })
                     .collect()
             })
         })
         .unwrap_or_default();
-    if codes.is_empty() {
+    if errors.is_empty() {
         String::new()
     } else {
-        format!(" ({})", codes.join(", "))
+        format!(" ({})", errors.join(", "))
     }
 }
 
@@ -587,7 +604,7 @@ impl Registry {
     /// Read here rather than through oci-client, which buffers a tag list of any length:
     /// each page is a document (at most [`DOCUMENT_BYTES`]), pages follow the registry's
     /// `Link` header (same registry only) up to [`MAX_TAG_PAGES`], and the whole list is
-    /// bounded by [`MAX_TAG_LIST_BYTES`]. A tag that is not an OCI tag (the grammar's
+    /// bounded by [`MAX_LIST_BYTES`]. A tag that is not an OCI tag (the grammar's
     /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) is refused before anything shows or uses it.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
         let operation = format!("list tags of {repository}");
@@ -665,11 +682,11 @@ impl Registry {
                 }
             }
             total += body.len() as u64;
-            if total > MAX_TAG_LIST_BYTES {
+            if total > MAX_LIST_BYTES {
                 return Err(failed(
                     format!(
                         "the tag list is larger than {} in all its pages, the most protoreg reads",
-                        crate::error::Bytes(MAX_TAG_LIST_BYTES)
+                        crate::error::Bytes(MAX_LIST_BYTES)
                     ),
                     "the registry serves an endless or hostile tag list; check it, or prune the repository's tags",
                 ));
@@ -719,7 +736,8 @@ impl Registry {
         ))
     }
 
-    /// Stream a blob of at most `most` bytes into `sink` (verification is the caller's).
+    /// Stream a blob of at most `most` bytes into `sink` (verification is the caller's),
+    /// through [`blob::pull`]: an error answer is read to 4 MiB for its codes, never whole.
     pub fn pull_blob(
         &self,
         repository: &str,
@@ -727,30 +745,50 @@ impl Registry {
         most: u64,
         sink: &mut dyn std::io::Write,
     ) -> Result<()> {
-        let r = self.reference(repository, &digest.oci());
-        let client = self.client("pull blob", repository, false)?;
-        let stall = self.timeout;
-        let stalled = || Error::Registry {
-            operation: "pull blob".into(),
+        let operation = format!("pull blob {repository}@{}", digest.oci());
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: operation.clone(),
             registry: self.host.clone(),
-            reason: format!("timed out: stalled for {}s", stall.as_secs()),
-            hint: "the registry stopped sending: check it (`protoreg health`) and re-run".into(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
         };
-        self.bounded("pull blob", transfer_budget(stall, most), async {
-            let mut stream = client
-                .pull_blob_stream(&r, digest.oci().as_str())
-                .await
-                .map_err(|e| self.err("pull blob", e))?;
-            while let Some(chunk) = tokio::time::timeout(stall, stream.next())
-                .await
-                .map_err(|_| stalled())?
-            {
-                let chunk = chunk.map_err(|e| Error::io("download", &self.host, e))?;
-                sink.write_all(&chunk)
-                    .map_err(|e| Error::io("write", &self.host, e))?;
-            }
-            Ok::<(), Error>(())
-        })
+        let url = blob::url(self.plain_http, &self.host, repository, &digest.oci());
+        // A cached token the registry no longer takes (expired) is renewed once.
+        for renew in [false, true] {
+            let token = self.repository_token(&operation, repository, false, renew)?;
+            let answer = blob::pull(
+                self.document_agent(),
+                &url,
+                self.authorization(token.as_deref()),
+                transfer_budget(self.timeout, most),
+                sink,
+            );
+            return match answer {
+                Ok(()) => Ok(()),
+                Err(blob::PullError::Status { code: 401, .. }) if !renew && token.is_some() => {
+                    continue
+                }
+                Err(blob::PullError::Status {
+                    code: code @ (401 | 403),
+                    codes,
+                }) => Err(failed(
+                    format!("HTTP {code}{codes}"),
+                    "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+                )),
+                Err(blob::PullError::Status { code, codes }) => Err(failed(
+                    format!("HTTP {code}{codes}"),
+                    "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                )),
+                Err(blob::PullError::Failed(reason)) => Err(failed(
+                    reason,
+                    "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                )),
+            };
+        }
+        Err(failed(
+            "HTTP 401 with a renewed token".into(),
+            "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+        ))
     }
 }
 
@@ -769,7 +807,8 @@ impl Registry {
             hint: hint.into(),
         };
         let mut out: Vec<String> = Vec::new();
-        // Bounded: 1000 pages of 1000 repositories.
+        let mut total: u64 = 0;
+        // Bounded: 1000 pages of 1000 repositories, MAX_LIST_BYTES in all.
         for _ in 0..1000 {
             let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", self.host);
             if let Some(last) = out.last() {
@@ -820,6 +859,16 @@ impl Registry {
                     ))
                 }
             }
+            total += body.len() as u64;
+            if total > MAX_LIST_BYTES {
+                return Err(failed(
+                    format!(
+                        "the catalog is larger than {} in all its pages, the most protoreg reads",
+                        crate::error::Bytes(MAX_LIST_BYTES)
+                    ),
+                    "the registry serves an endless or hostile catalog; check it",
+                ));
+            }
             let page: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| {
@@ -850,8 +899,8 @@ impl Registry {
     /// challenge once. `send` gets the `Authorization` value: the token cached under `key`,
     /// else the credentials themselves. On HTTP 401 with `WWW-Authenticate: Bearer realm=…,
     /// service=…,scope=…`, a token for the scope the challenge names is fetched from the realm
-    /// (with the credentials, as the token protocol has it: the registry names its realm),
-    /// cached under `key`, and the request sent again. The answer is the last response,
+    /// (see [`TokenFlow::token`]: an https realm, unless allowed), cached under `key`, and the
+    /// request sent again. The answer is the last response,
     /// whatever its status.
     fn send_authorized(
         &self,
@@ -989,5 +1038,39 @@ pub fn describe(e: &OciDistributionError) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_oci_grammar() {
+        assert!(valid_tag("v36.2-linux-x86_64") && valid_tag("_x") && valid_tag(&"a".repeat(128)));
+        for bad in ["", ".x", "-x", "a/b", "a\u{1b}]0;x", &"a".repeat(129)] {
+            assert!(!valid_tag(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_next_page_comes_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://h/prev>; rel="prev", <https://h/next>; rel=next"#).as_deref(),
+            Some("https://h/next")
+        );
+        assert_eq!(next_link(r#"<https://h/x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn error_summaries_keep_spec_codes_only() {
+        let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"},{"code":"Basic Y2k6cHc=","message":"x"}]}"#;
+        assert_eq!(error_codes(body), " (BLOB_UNKNOWN)");
+        assert_eq!(error_summary(body, true), " (BLOB_UNKNOWN: blob unknown)");
+        assert_eq!(error_codes(b"not json"), "");
     }
 }

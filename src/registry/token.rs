@@ -67,9 +67,11 @@ impl TokenFlow<'_> {
         let url = format!("{}://{}/v2/", self.scheme(), self.host);
         let resp = crate::pipeline::fetch::http_get(self.agent, &url, &[], Some(self.budget))
             .map_err(|e| {
+                // The URL says which scheme was tried (a TLS handshake with a plain-HTTP
+                // server fails with nothing better than "corrupt message").
                 failure(
-                    e,
-                    "check that the registry is up (`protoreg health`) and re-run",
+                    format!("{url}: {e}"),
+                    "check that the registry is up (`protoreg health`) and re-run; a registry that serves plain HTTP needs --plain-http (registry.yaml `plain_http: true`)",
                 )
             })?;
         if resp.status().as_u16() != 401 {

@@ -70,6 +70,9 @@ pub enum Hostile {
     /// Also act as a registry whose tag lists hold one tag of this many bytes, with
     /// terminal escape sequences.
     LongTag(u64),
+    /// Also act as a registry answering every blob with HTTP 500 and an error body of this
+    /// many bytes.
+    HugeErrorBody(u64),
 }
 
 struct Shared {
@@ -323,12 +326,13 @@ impl Signer {
     }
 }
 
-/// Answer 200 with `head`, then `fill` repeated, then `tail`, `total` bytes in all (as its
-/// `Content-Length` says): counted into `sent` until the client stops reading. Bounded by
+/// Answer `status` with `head`, then `fill` repeated, then `tail`, `total` bytes in all (as
+/// its `Content-Length` says): counted into `sent` until the client stops reading. Bounded by
 /// `total` and by the socket's write timeout.
 fn stream(
     conn: &mut TcpStream,
     shared: &Mutex<Shared>,
+    status: &str,
     head: &str,
     fill: u8,
     tail: &str,
@@ -336,7 +340,7 @@ fn stream(
 ) -> std::io::Result<()> {
     write!(
         conn,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
     )?;
     let chunk = vec![fill; 64 << 10];
     let count = |n: usize| shared.lock().unwrap_or_else(|e| e.into_inner()).sent += n as u64;
@@ -414,16 +418,22 @@ fn serve(mut conn: TcpStream, state: &Mutex<Shared>, signer: &Signer) -> std::io
         .hostile
         .clone();
     match (&hostile, path) {
-        (Some(Hostile::HugeTagList(_) | Hostile::LongTag(_)), "/v2/") => {
-            return respond(&mut conn, "200 OK", "{}")
+        (
+            Some(Hostile::HugeTagList(_) | Hostile::LongTag(_) | Hostile::HugeErrorBody(_)),
+            "/v2/",
+        ) => return respond(&mut conn, "200 OK", "{}"),
+        (Some(Hostile::HugeErrorBody(total)), p) if p.contains("/blobs/") => {
+            let head = "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"";
+            let status = "500 Internal Server Error";
+            return stream(&mut conn, shared, status, head, b'e', "\"}]}", *total);
         }
         (Some(Hostile::HugeTagList(total)), p) if p.ends_with("/tags/list") => {
             let head = "{\"name\":\"x\",\"tags\":[\"";
-            return stream(&mut conn, shared, head, b'a', "\"]}", *total);
+            return stream(&mut conn, shared, "200 OK", head, b'a', "\"]}", *total);
         }
         (Some(Hostile::LongTag(total)), p) if p.ends_with("/tags/list") => {
             let head = "{\"name\":\"x\",\"tags\":[\"v1\",\"\\u001b]0;pwned\\u0007";
-            return stream(&mut conn, shared, head, b'b', "\"]}", *total);
+            return stream(&mut conn, shared, "200 OK", head, b'b', "\"]}", *total);
         }
         _ => {}
     }
@@ -478,7 +488,15 @@ fn serve(mut conn: TcpStream, state: &Mutex<Shared>, signer: &Signer) -> std::io
         }
         Some(Hostile::HugeToken(total)) => {
             drop(shared);
-            return stream(&mut conn, state, "{\"token\":\"", b't', "\"}", total);
+            return stream(
+                &mut conn,
+                state,
+                "200 OK",
+                "{\"token\":\"",
+                b't',
+                "\"}",
+                total,
+            );
         }
         _ => {}
     }
