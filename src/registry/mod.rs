@@ -140,12 +140,19 @@ fn error_summary(body: &[u8], messages: bool) -> String {
     }
 }
 
+/// (repository, push): what a token is for.
+type ScopeKey = (String, bool);
+
+/// A negotiated token (None: none needed) and when it is to be renewed.
+type Negotiated = (Option<String>, std::time::Instant);
+
 pub struct Registry {
     runtime: tokio::runtime::Runtime,
     /// The run's network settings, for each oci-client built here.
     net: NetOptions,
-    /// oci-clients by (repository, push): each sends only what [`TokenFlow`] negotiated.
-    clients: std::sync::Mutex<std::collections::HashMap<(String, bool), Client>>,
+    /// oci-clients by (repository, push), each with when its token is to be renewed: each
+    /// sends only what [`TokenFlow`] negotiated.
+    clients: std::sync::Mutex<std::collections::HashMap<ScopeKey, (Client, std::time::Instant)>>,
     pub host: String,
     creds: Credentials,
     plain_http: bool,
@@ -159,7 +166,7 @@ pub struct Registry {
     base_url: String,
     /// Tokens by (repository, push), negotiated by [`TokenFlow`] (None: the registry asks
     /// for none, or for Basic).
-    repository_tokens: std::sync::Mutex<std::collections::HashMap<(String, bool), Option<String>>>,
+    repository_tokens: std::sync::Mutex<std::collections::HashMap<ScopeKey, Negotiated>>,
     /// Tokens answering a bearer challenge, by what they are for (`delete <repository>`,
     /// `catalog`): scopes oci-client does not ask for.
     challenge_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -245,18 +252,20 @@ impl Registry {
     }
 
     /// The oci-client for calls on `repository` (`push`: pull and push), authorized by the
-    /// one bounded token flow; built once per repository and operation.
+    /// one bounded token flow; built once per repository and operation, and again when its
+    /// token is due for renewal (oci-client would keep sending it).
     fn client(&self, operation: &str, repository: &str, push: bool) -> Result<Client> {
         let key = (repository.to_string(), push);
-        if let Some(c) = self
+        if let Some((c, _)) = self
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
+            .filter(|(_, renew_at)| std::time::Instant::now() < *renew_at)
         {
             return Ok(c.clone());
         }
-        let token = self.repository_token(operation, repository, push, false)?;
+        let (token, renew_at) = self.negotiated(operation, repository, push, false)?;
         let config = crate::pipeline::fetch::oci_client_config(&self.net);
         let client = self
             .runtime
@@ -276,7 +285,7 @@ impl Registry {
         self.clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, client.clone());
+            .insert(key, (client.clone(), renew_at));
         Ok(client)
     }
 
@@ -553,7 +562,7 @@ impl Registry {
 
     /// The token for `repository` (`push`: pull and push; None: the registry asks for none,
     /// or for Basic), negotiated by the one bounded [`TokenFlow`] once per repository and
-    /// cached; `renew` drops the cached one first.
+    /// cached until it is due for renewal; `renew` drops the cached one first.
     fn repository_token(
         &self,
         operation: &str,
@@ -561,6 +570,17 @@ impl Registry {
         push: bool,
         renew: bool,
     ) -> Result<Option<String>> {
+        Ok(self.negotiated(operation, repository, push, renew)?.0)
+    }
+
+    /// [`Registry::repository_token`] with when it is to be renewed.
+    fn negotiated(
+        &self,
+        operation: &str,
+        repository: &str,
+        push: bool,
+        renew: bool,
+    ) -> Result<Negotiated> {
         let key = (repository.to_string(), push);
         let mut cached = self
             .repository_tokens
@@ -573,15 +593,19 @@ impl Registry {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&key);
         }
-        if let Some(token) = cached.get(&key) {
-            return Ok(token.clone());
+        if let Some(found) = cached
+            .get(&key)
+            .filter(|(_, renew_at)| std::time::Instant::now() < *renew_at)
+        {
+            return Ok(found.clone());
         }
-        let token = self
+        let (token, reuse) = self
             .token_flow()
             .repository_token(repository, push)
             .map_err(|f| self.token_failure(operation, f))?;
-        cached.insert(key, token.clone());
-        Ok(token)
+        let found = (token, std::time::Instant::now() + reuse);
+        cached.insert(key, found.clone());
+        Ok(found)
     }
 
     fn token_failure(&self, operation: &str, f: token::Failure) -> Error {
@@ -939,6 +963,7 @@ impl Registry {
     fn challenge_token(&self, operation: &str, challenge: &BearerChallenge) -> Result<String> {
         self.token_flow()
             .token(challenge)
+            .map(|(token, _)| token)
             .map_err(|f| self.token_failure(operation, f))
     }
 

@@ -15,6 +15,9 @@ use super::{io_reason, read_document, Document};
 use crate::auth::Credentials;
 use crate::pipeline::fetch::{HttpAgent, DOCUMENT_BYTES};
 
+/// The longest a negotiated token (or the finding that none is needed) is reused.
+const LONGEST_REUSE: Duration = Duration::from_secs(3600);
+
 /// Why a token could not be had: one line (not yet redacted: the caller knows the
 /// credentials) and what to do about it.
 pub struct Failure {
@@ -54,15 +57,15 @@ impl TokenFlow<'_> {
     }
 
     /// The token for `repository` (`pull`, or `pull,push`), or None when the registry does
-    /// not ask for one (it answers `/v2/` without a bearer challenge: no auth, or Basic).
-    /// Bearer credentials are the token themselves.
+    /// not ask for one (it answers `/v2/` without a bearer challenge: no auth, or Basic), and
+    /// how long it may be reused. Bearer credentials are the token themselves.
     pub fn repository_token(
         &self,
         repository: &str,
         push: bool,
-    ) -> Result<Option<String>, Failure> {
+    ) -> Result<(Option<String>, Duration), Failure> {
         if let Credentials::Bearer(t) = self.creds {
-            return Ok(Some(t.clone()));
+            return Ok((Some(t.clone()), LONGEST_REUSE));
         }
         let url = format!("{}://{}/v2/", self.scheme(), self.host);
         let resp = crate::pipeline::fetch::http_get(self.agent, &url, &[], Some(self.budget))
@@ -75,7 +78,7 @@ impl TokenFlow<'_> {
                 )
             })?;
         if resp.status().as_u16() != 401 {
-            return Ok(None);
+            return Ok((None, LONGEST_REUSE));
         }
         let Some(mut challenge) = resp
             .headers()
@@ -84,11 +87,11 @@ impl TokenFlow<'_> {
             .filter_map(|v| v.to_str().ok())
             .find_map(BearerChallenge::parse)
         else {
-            return Ok(None);
+            return Ok((None, LONGEST_REUSE));
         };
         let actions = if push { "pull,push" } else { "pull" };
         challenge.scope = Some(format!("repository:{repository}:{actions}"));
-        self.token(&challenge).map(Some)
+        self.token(&challenge).map(|(t, reuse)| (Some(t), reuse))
     }
 
     /// A token from the challenge's realm for the scopes it names. The realm must be https
@@ -96,7 +99,9 @@ impl TokenFlow<'_> {
     /// and Basic credentials would go with it) unless registry.yaml allows it for this
     /// registry. The answer is read to [`DOCUMENT_BYTES`]; a refusal's body is never
     /// shown (token servers echo the request, `Authorization` included).
-    pub(super) fn token(&self, challenge: &BearerChallenge) -> Result<String, Failure> {
+    /// With the token, how long it may be reused: three quarters of its `expires_in` (the
+    /// token protocol's default, 60 s, when absent or shorter), at most [`LONGEST_REUSE`].
+    pub(super) fn token(&self, challenge: &BearerChallenge) -> Result<(String, Duration), Failure> {
         let realm = &challenge.realm;
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {
             return Err(failure(
@@ -171,9 +176,12 @@ impl TokenFlow<'_> {
         serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| {
+                let lives = v["expires_in"].as_u64().unwrap_or(60).max(60);
+                let reuse = Duration::from_secs(lives * 3 / 4).min(LONGEST_REUSE);
                 [&v["token"], &v["access_token"]]
                     .into_iter()
                     .find_map(|t| t.as_str().filter(|t| !t.is_empty()).map(str::to_string))
+                    .map(|t| (t, reuse))
             })
             .ok_or_else(|| {
                 failure(

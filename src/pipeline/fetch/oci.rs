@@ -104,7 +104,7 @@ impl OciFetcher {
             plain_realm: access.is_some_and(|h| h.plain_http_token_realm),
             creds: &creds,
         };
-        let token = flow
+        let (token, _) = flow
             .repository_token(repository, false)
             .map_err(|f| auth::redact(&format!("{} ({})", f.reason, f.hint), &creds))?;
         let url = blob::url(plain_http, registry, repository, &expected.sha256.oci());
