@@ -257,8 +257,8 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
     }))
 }
 
-/// Replace every secret in `text` by `***`, in each form [`Credentials::secrets`] lists
-/// (third-party errors may echo request details, headers and URLs included).
+/// Replace every secret in `text` by `***` (third-party errors may echo request details).
+/// Each form [`Credentials::secrets`] lists goes: headers and URLs are echoed too.
 pub fn redact(text: &str, creds: &Credentials) -> String {
     let mut out = text.to_string();
     for s in creds.secrets() {
@@ -272,16 +272,6 @@ pub fn redact(text: &str, creds: &Credentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let c = Credentials::Basic {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(redact("bad hunter2 here", &c), "bad *** here");
-    }
 
     #[test]
     fn redaction_covers_encoded_forms() {
@@ -298,5 +288,15 @@ mod tests {
             out,
             "echo: Authorization: Basic ***; query password=***; raw ***"
         );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(redact("bad hunter2 here", &c), "bad *** here");
     }
 }
