@@ -140,6 +140,16 @@ fn error_summary(body: &[u8], messages: bool) -> String {
     }
 }
 
+/// The host that serves `host`'s registry API: Docker Hub's `docker.io` is
+/// `index.docker.io` (as oci-client and Docker resolve it).
+pub(crate) fn api_host(host: &str) -> &str {
+    if host.eq_ignore_ascii_case("docker.io") {
+        "index.docker.io"
+    } else {
+        host
+    }
+}
+
 /// (repository, push): what a token is for.
 type ScopeKey = (String, bool);
 
@@ -472,7 +482,7 @@ impl Registry {
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
-            self.host
+            api_host(&self.host)
         );
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
@@ -639,7 +649,7 @@ impl Registry {
             hint: hint.into(),
         };
         let scheme = if self.plain_http { "http" } else { "https" };
-        let origin = format!("{scheme}://{}", self.host);
+        let origin = format!("{scheme}://{}", api_host(&self.host));
         let mut url = format!("{origin}/v2/{repository}/tags/list");
         let mut out: Vec<String> = Vec::new();
         let mut total: u64 = 0;
@@ -776,7 +786,12 @@ impl Registry {
             reason: auth::redact(&reason, &self.creds),
             hint: hint.into(),
         };
-        let url = blob::url(self.plain_http, &self.host, repository, &digest.oci());
+        let url = blob::url(
+            self.plain_http,
+            api_host(&self.host),
+            repository,
+            &digest.oci(),
+        );
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
             let token = self.repository_token(&operation, repository, false, renew)?;
@@ -834,7 +849,7 @@ impl Registry {
         let mut total: u64 = 0;
         // Bounded: 1000 pages of 1000 repositories, MAX_LIST_BYTES in all.
         for _ in 0..1000 {
-            let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", self.host);
+            let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", api_host(&self.host));
             if let Some(last) = out.last() {
                 url.push_str(&format!("&last={}", query_escape(last)));
             }
@@ -975,7 +990,7 @@ impl Registry {
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{}",
-            self.host,
+            api_host(&self.host),
             digest.oci()
         );
         let agent = self.document_agent();

@@ -67,7 +67,7 @@ impl TokenFlow<'_> {
         if let Credentials::Bearer(t) = self.creds {
             return Ok((Some(t.clone()), LONGEST_REUSE));
         }
-        let url = format!("{}://{}/v2/", self.scheme(), self.host);
+        let url = format!("{}://{}/v2/", self.scheme(), super::api_host(self.host));
         let resp = crate::pipeline::fetch::http_get(self.agent, &url, &[], Some(self.budget))
             .map_err(|e| {
                 // The URL says which scheme was tried (a TLS handshake with a plain-HTTP

@@ -107,7 +107,8 @@ impl OciFetcher {
         let (token, _) = flow
             .repository_token(repository, false)
             .map_err(|f| auth::redact(&format!("{} ({})", f.reason, f.hint), &creds))?;
-        let url = blob::url(plain_http, registry, repository, &expected.sha256.oci());
+        let api = crate::registry::api_host(registry);
+        let url = blob::url(plain_http, api, repository, &expected.sha256.oci());
         let budget = super::transfer_budget(stall, most);
         let authorization = crate::registry::authorization(token.as_deref(), &creds);
         blob::pull(agent, &url, authorization, budget, sink)
