@@ -52,13 +52,32 @@ impl Credentials {
         }
     }
 
-    /// Values that must never appear in output, for redaction of third-party error text.
-    pub fn secrets(&self) -> Vec<&str> {
-        match self {
-            Credentials::Anonymous => vec![],
-            Credentials::Basic { password, .. } => vec![password.as_str()],
-            Credentials::Bearer(t) => vec![t.as_str()],
+    /// Values that must never appear in output, for redaction of third-party error text: the
+    /// secret, its percent-encoded form (a URL or query echoed back), and for Basic
+    /// credentials the base64 `user:password` of an `Authorization` header (echoed by servers
+    /// that print the request). Longest first, so no form is left half-replaced.
+    pub fn secrets(&self) -> Vec<String> {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let secret = match self {
+            Credentials::Anonymous => return vec![],
+            Credentials::Basic { password, .. } => password,
+            Credentials::Bearer(t) => t,
+        };
+        if secret.is_empty() {
+            return vec![];
         }
+        let mut out = vec![secret.clone(), crate::registry::query_escape(secret)];
+        if let Credentials::Basic { username, password } = self {
+            let pair = format!("{username}:{password}");
+            for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+                out.push(engine.encode(&pair));
+            }
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
+        out
     }
 }
 
@@ -282,11 +301,12 @@ fn run_helper(name: &str, server: &str, key: &str) -> Result<Option<Credentials>
 const HELPER_OUTPUT_BYTES: usize = 1 << 20;
 
 /// Replace every secret in `text` by `***` (third-party errors may echo request details).
+/// Each form [`Credentials::secrets`] lists goes: headers and URLs are echoed too.
 pub fn redact(text: &str, creds: &Credentials) -> String {
     let mut out = text.to_string();
     for s in creds.secrets() {
         if !s.is_empty() {
-            out = out.replace(s, "***");
+            out = out.replace(&s, "***");
         }
     }
     out
@@ -295,6 +315,23 @@ pub fn redact(text: &str, creds: &Credentials) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_covers_encoded_forms() {
+        let c = Credentials::Basic {
+            username: "ci".into(),
+            password: "p@ss w/rd".into(),
+        };
+        let basic = base64::engine::general_purpose::STANDARD.encode("ci:p@ss w/rd");
+        let text = format!(
+            "echo: Authorization: Basic {basic}; query password=p%40ss%20w%2Frd; raw p@ss w/rd"
+        );
+        let out = redact(&text, &c);
+        assert_eq!(
+            out,
+            "echo: Authorization: Basic ***; query password=***; raw ***"
+        );
+    }
 
     #[test]
     fn debug_never_shows_secrets() {

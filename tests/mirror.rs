@@ -599,3 +599,50 @@ fn an_index_nested_within_the_limit_is_copied() {
         size: Some(protoc.size),
     }));
 }
+
+/// A source manifest claiming a 1 TiB layer (served as an endless body) is refused by the
+/// mirror's cap (PROTOREG_MAX_UNSIZED_BYTES) before any blob is asked for: the claimed size
+/// is remote data, not a bound.
+#[test]
+fn a_manifest_claiming_a_huge_layer_is_refused_before_any_transfer() {
+    use common::http::Route;
+    use protoreg::artifact::{EMPTY_CONFIG, MANIFEST_MEDIA_TYPE};
+    use protoreg::pipeline::verify::Sha256;
+    let config = Sha256::of_bytes(EMPTY_CONFIG).oci();
+    let layer = Sha256::of_bytes(b"never served whole").oci();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/zip", "digest": layer, "size": 1u64 << 40}],
+    });
+    let fake = hostile_registry(&["v1"], |_| {
+        Route::Body(MANIFEST_MEDIA_TYPE, serde_json::to_vec(&manifest).unwrap())
+    });
+    let blob_path = |d: &str| format!("/v2/{NS}/tools/protoc/blobs/{d}");
+    fake.route(
+        &blob_path(&config),
+        Route::Body("application/octet-stream", EMPTY_CONFIG.to_vec()),
+    );
+    fake.route(
+        &blob_path(&layer),
+        Route::Huge {
+            ctype: "application/octet-stream",
+            declared: Some(1u64 << 40),
+            sent: 64 << 20,
+        },
+    );
+    let ws = Workspace::new("127.0.0.1:9", "http://127.0.0.1:9", "");
+    let (o, took) = mirror_from(&ws, &fake);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("claims a 1099511627776-byte blob, more than the 256.0 MiB")
+            && err.contains("PROTOREG_MAX_UNSIZED_BYTES"),
+        "{err}"
+    );
+    assert_eq!(fake.count(&blob_path(&layer)), 0, "the layer was requested");
+    assert_eq!(fake.count(&blob_path(&config)), 0, "a blob moved first");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    assert!(!ws.dir.path().join("dst/tools/protoc/index.json").exists());
+}

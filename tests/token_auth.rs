@@ -210,7 +210,7 @@ fn a_wrong_password_is_refused_clearly_and_never_printed() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&format!(
-            "oci://{}/{repo}: unauthorized (HTTP 401): the registry (or its token server) refused the credentials",
+            "oci://{}/{repo}: the token server refused: HTTP 401 (UNAUTHORIZED) (check the registry credentials",
             reg.host
         )) && err.contains("PROTOREG_REGISTRY_USERNAME"),
         "{err}"
@@ -230,7 +230,7 @@ fn a_wrong_password_is_refused_clearly_and_never_printed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "authenticate on {} failed: authentication failed",
+            "list tags of {repo} on {} failed: the token server refused: HTTP 401",
             reg.host
         )) && err.contains("check the registry credentials"),
         "{err}"
@@ -406,15 +406,18 @@ fn assert_each_token_fetched_once(seen: &[(Caller, String)]) {
     assert_eq!(unique.len(), seen.len(), "a token fetched twice: {seen:?}");
 }
 
-/// A registry on TLS whose token realm is plain HTTP: the requests protoreg authorizes
-/// itself (the catalog, deletes) send no credentials there unless --plain-http was asked
-/// for. `mirror` then does without the catalog (as on registries that have none).
+/// A registry on TLS whose token realm is plain HTTP: no token and no credential crosses
+/// the network in cleartext. The catalog, the tag lists and the blob pulls (`mirror`,
+/// `versions`, `health`, `materialize` from an `oci://` source) are all refused, naming the
+/// realm and the opt-in, before anything is sent there (mirror no longer falls back from the
+/// refused catalog to pulls that send the same password). With registry.yaml's
+/// `allow_plain_http_token_realm: true` for that registry, the realm is followed.
 #[test]
-fn the_catalog_sends_no_credentials_to_a_plain_http_realm_of_a_tls_registry() {
+fn a_plain_http_token_realm_of_a_tls_registry_gets_nothing_unless_allowed() {
     let tokens = TokenServer::start(Policy {
         user: USER.into(),
         password: PASSWORD.into(),
-        anonymous: vec![],
+        anonymous: vec![(format!("{NS}/tools/protoc"), vec!["pull".into()])],
         expires_in: 300,
     });
     let certs = scratch();
@@ -430,29 +433,94 @@ fn the_catalog_sends_no_credentials_to_a_plain_http_realm_of_a_tls_registry() {
         )),
     );
     let ws = Workspace::new(&reg.host, "http://127.0.0.1:9", "");
-    std::fs::write(
-        ws.config(),
-        format!(
-            "primary_registry:\n  url: \"{}\"\n  namespace: \"{NS}\"\n",
-            reg.host
-        ),
-    )
-    .unwrap();
+    let write_config = |extra: &str| {
+        std::fs::write(
+            ws.config(),
+            format!(
+                "primary_registry:\n  url: \"{}\"\n  namespace: \"{NS}\"\n{extra}",
+                reg.host
+            ),
+        )
+        .unwrap()
+    };
+    write_config("");
+    let tls = |cmd: &mut std::process::Command| {
+        cmd.env("SSL_CERT_FILE", certs.path().join("ca.pem"))
+            .env_remove("SSL_CERT_DIR");
+    };
+    let layout = ws.dir.path().join("layout");
+    let mirror = |creds: bool| {
+        let mut cmd = ws.cmd();
+        tls(&mut cmd);
+        if creds {
+            with_creds(&mut cmd, PASSWORD);
+        }
+        run(cmd
+            .args(["mirror", "--from", "primary", "--to"])
+            .arg(format!("oci-layout:{}", layout.display()))
+            .arg("--json"))
+    };
+    let refused = |what: &str, out: &std::process::Output| {
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(out));
+        assert_no_secret(out, PASSWORD);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "the registry's token realm `{}` is plain HTTP",
+                tokens.realm
+            )) && err.contains("allow_plain_http_token_realm: true"),
+            "{what}: {err}"
+        );
+    };
     tokens.reset();
-    let out = run(with_creds(&mut ws.cmd(), PASSWORD)
-        .env("SSL_CERT_FILE", certs.path().join("ca.pem"))
-        .env_remove("SSL_CERT_DIR")
-        .args(["mirror", "--from", "primary", "--to"])
-        .arg(format!(
-            "oci-layout:{}",
-            ws.dir.path().join("layout").display()
+    refused("mirror", &mirror(true));
+    // Anonymous callers too: a token fetched in cleartext can be read or swapped.
+    refused("mirror without credentials", &mirror(false));
+    for args in [
+        vec!["versions", "protoc", "--json"],
+        vec!["health", "--json"],
+    ] {
+        let mut cmd = ws.cmd();
+        tls(&mut cmd);
+        let out = run(with_creds(&mut cmd, PASSWORD).args(&args));
+        assert_no_secret(&out, PASSWORD);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        // health's report keeps the first line of each error.
+        assert!(
+            text(&out).contains(&format!("`{}` is plain HTTP", tokens.realm)),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let mut cmd = protoreg();
+    tls(&mut cmd);
+    let out = run(with_creds(&mut cmd, PASSWORD)
+        .args(materialize_args(
+            &protoc,
+            "zip",
+            &ws.dir.path().join("cache-tls"),
+            &ws.dir.path().join("out-tls"),
         ))
-        .arg("--json"));
+        .arg("--source")
+        .arg(format!("oci://{}/{NS}/tools/protoc", reg.host)));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is plain HTTP"), "{}", text(&out));
+    assert_no_secret(&out, PASSWORD);
+    assert_eq!(
+        tokens.summary(),
+        vec![],
+        "a token was asked for over plain HTTP"
+    );
+
+    // Allowed for this registry: the realm is followed, with the credentials.
+    write_config("  allow_plain_http_token_realm: true\n");
+    let out = mirror(true);
     assert!(out.status.success(), "{}", text(&out));
     assert_no_secret(&out, PASSWORD);
-    let seen = tokens.summary();
     assert!(
-        !seen.iter().any(|r| r.1 == "registry:catalog:*"),
-        "credentials went to a plain-HTTP realm for the catalog: {seen:?}"
+        tokens.summary().iter().any(|r| r.0 == Caller::User),
+        "{:?}",
+        tokens.summary()
     );
 }

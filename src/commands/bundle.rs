@@ -51,7 +51,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
         // Per-host transport and credentials, for the members as for the document.
         net.hosts = crate::config::host_access(&ctx.config)?;
         for h in &net.hosts {
-            if let Ok(creds) = &h.credentials {
+            if let Ok(creds) = &h.credentials.get() {
                 ctx.scrub(creds);
             }
         }

@@ -43,7 +43,7 @@ impl Context {
 
     /// From here on, these credentials' values are scrubbed from the audit log.
     pub fn scrub(&mut self, creds: &Credentials) {
-        let secrets: Vec<String> = creds.secrets().iter().map(|s| s.to_string()).collect();
+        let secrets: Vec<String> = creds.secrets();
         let audit = std::mem::replace(&mut self.audit, Audit::new(PathBuf::new()));
         self.audit = audit.with_secrets(secrets);
     }

@@ -16,6 +16,10 @@
 //! | `PROTOREG_AUDIT_LOG` | `security.audit_log` |
 //! | `GITHUB_API_URL`, `GITHUB_TOKEN` | `publishing.github_api_url`; the API token |
 //! | `PROTOREG_REGISTRY_USERNAME`/`_PASSWORD`/`_TOKEN` | credentials of registries without an `auth:` block |
+//!
+//! Per-registry keys that only the file sets: `allow_plain_http_token_realm` (default
+//! false) lets a TLS registry name an `http://` token realm; without it such a registry is
+//! refused before any token or credential is sent.
 
 mod bundles;
 mod publishing;
@@ -122,6 +126,7 @@ impl Default for Config {
                 namespace: "buck2-protobuf".into(),
                 auth_required: false,
                 plain_http: false,
+                plain_http_token_realm: false,
                 auth: AuthConfig::default(),
                 key: "primary_registry".into(),
             },

@@ -14,6 +14,9 @@ pub struct RegistryConfig {
     pub namespace: String,
     pub auth_required: bool,
     pub plain_http: bool,
+    /// `allow_plain_http_token_realm`: this TLS registry may name a plain-HTTP token realm
+    /// (refused by default: tokens and credentials would cross the network in cleartext).
+    pub plain_http_token_realm: bool,
     pub auth: AuthConfig,
     /// The dotted key of this registry in the file, for messages.
     pub key: String,
@@ -38,8 +41,22 @@ impl RegistryConfig {
         }
     }
 
+    /// The network settings of a connection to this registry (its transport and token realm
+    /// switches; credentials are passed to the connection itself).
     pub fn net(&self) -> Result<NetOptions> {
-        NetOptions::from_env(self.plain_http)
+        let mut net = NetOptions::from_env(self.plain_http)?;
+        net.hosts.push(crate::pipeline::fetch::HostAccess {
+            host: self.host.clone(),
+            plain_http: self.plain_http,
+            plain_http_token_realm: self.plain_http_token_realm,
+            credentials: {
+                let reg = self.clone();
+                crate::pipeline::fetch::LazyCredentials::new(move || {
+                    reg.credentials().map_err(|e| e.to_string())
+                })
+            },
+        });
+        Ok(net)
     }
 
     /// This registry's credentials: its own `auth:` environment variables, else the shared
@@ -133,6 +150,7 @@ pub(super) fn registry(node: &Node, r: &mut RegistryConfig) -> Result<()> {
         "namespace",
         "auth_required",
         "plain_http",
+        "allow_plain_http_token_realm",
         "auth",
     ])? {
         match k.as_str() {
@@ -184,6 +202,7 @@ pub(super) fn registry(node: &Node, r: &mut RegistryConfig) -> Result<()> {
             }
             "auth_required" => r.auth_required = v.boolean()?,
             "plain_http" => r.plain_http |= v.boolean()?,
+            "allow_plain_http_token_realm" => r.plain_http_token_realm = v.boolean()?,
             _ => {
                 for (ak, av) in v.mapping(&["username_env", "password_env", "token_env"])? {
                     let name = av.string()?;

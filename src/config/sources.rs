@@ -41,7 +41,13 @@ pub fn host_access(config: &Config) -> Result<Vec<HostAccess>> {
         hosts.push(HostAccess {
             host: reg.host.clone(),
             plain_http: reg.plain_http,
-            credentials: reg.credentials().map_err(|e| e.to_string()),
+            plain_http_token_realm: reg.plain_http_token_realm,
+            credentials: {
+                let reg = reg.clone();
+                crate::pipeline::fetch::LazyCredentials::new(move || {
+                    reg.credentials().map_err(|e| e.to_string())
+                })
+            },
         });
     }
     Ok(hosts)

@@ -117,7 +117,9 @@ fn check_registry(ctx: &mut Context, reg: &RegistryConfig, pins: Option<&Pins>) 
     let op = ctx
         .audit
         .op("health", format!("{}/{}", reg.host, reg.namespace));
-    let mut found_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Per repository, the number of tags and those of them the pins expect: one list is
+    // held at a time, never every repository's.
+    let mut found_tags: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
     for repo in &repos {
         let started = Instant::now();
         match client.tags(repo) {
@@ -126,7 +128,12 @@ fn check_registry(ctx: &mut Context, reg: &RegistryConfig, pins: Option<&Pins>) 
                     check.latency_ms =
                         Some((started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0);
                 }
-                found_tags.insert(repo.clone(), tags);
+                let wanted: Vec<String> = tags
+                    .iter()
+                    .filter(|t| expected.iter().any(|(r, e)| r == repo && e == *t))
+                    .cloned()
+                    .collect();
+                found_tags.insert(repo.clone(), (tags.len(), wanted));
             }
             Err(e) => {
                 fail(&mut check, e);
@@ -137,10 +144,10 @@ fn check_registry(ctx: &mut Context, reg: &RegistryConfig, pins: Option<&Pins>) 
         }
     }
     if expected.is_empty() {
-        check.test_tags_found = found_tags.values().map(Vec::len).sum();
+        check.test_tags_found = found_tags.values().map(|(n, _)| n).sum();
     } else {
         for (repo, tag) in &expected {
-            if found_tags.get(repo).is_some_and(|t| t.contains(tag)) {
+            if found_tags.get(repo).is_some_and(|(_, t)| t.contains(tag)) {
                 check.test_tags_found += 1;
             } else {
                 check.missing_tags.push(format!("{repo}:{tag}"));

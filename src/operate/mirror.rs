@@ -56,6 +56,7 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
             namespace: String::new(),
             auth_required: false,
             plain_http: false,
+            plain_http_token_realm: false,
             auth: Default::default(),
             key: format!("--from/--to {spec}"),
         });
@@ -273,19 +274,15 @@ fn checked_repository(from: &Endpoint, rel: &str) -> Result<()> {
 /// A tag from the source goes into request paths and the target's index: it must be a tag
 /// by the OCI grammar (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
 fn checked_tag(from: &Endpoint, rel: &str, tag: &str) -> Result<()> {
-    let mut chars = tag.chars();
-    let ok = tag.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+    if crate::registry::valid_tag(tag) {
         return Ok(());
     }
+    // Shown cut short: a hostile tag may be megabytes.
+    let shown: String = tag.chars().take(40).collect();
     Err(Error::Registry {
         operation: format!("list the tags of {}", from.full(rel)),
         registry: from.label(),
-        reason: format!("`{}` is not an OCI tag", tag.escape_debug()),
+        reason: format!("`{}` is not an OCI tag", shown.escape_debug()),
         hint: "a registry never names a tag like that; check what --from points at".into(),
     })
 }
@@ -325,6 +322,9 @@ struct Copier<'a> {
     store: &'a Store,
     report: Report,
     progress: &'a Progress,
+    /// The most bytes one blob may have (PROTOREG_MAX_UNSIZED_BYTES): a source manifest's
+    /// claimed size is remote data, never a bound by itself.
+    max_blob: u64,
 }
 
 impl Copier<'_> {
@@ -384,6 +384,26 @@ impl Copier<'_> {
         } else {
             let mut descriptors = vec![doc["config"].clone()];
             descriptors.extend(doc["layers"].as_array().cloned().unwrap_or_default());
+            // Every claimed size is checked before any blob moves: a manifest claiming more
+            // than the cap is refused with nothing transferred.
+            for d in &descriptors {
+                let claimed = d["size"].as_u64().unwrap_or(0);
+                if claimed > self.max_blob {
+                    return Err(Error::Registry {
+                        operation: format!("copy a manifest of {}", self.from.full(rel)),
+                        registry: self.from.label(),
+                        reason: format!(
+                            "it claims a {claimed}-byte blob, more than the {} ({} bytes) protoreg copies",
+                            crate::error::Bytes(self.max_blob),
+                            self.max_blob
+                        ),
+                        hint: format!(
+                            "the source manifest is damaged or hostile; if the blob is real, raise {}",
+                            crate::pipeline::verify::ENV_MAX_UNSIZED
+                        ),
+                    });
+                }
+            }
             for d in descriptors {
                 let Some(digest) = d["digest"].as_str() else {
                     continue;
@@ -439,6 +459,7 @@ pub fn mirror(
         store,
         report: Report::default(),
         progress,
+        max_blob: crate::pipeline::verify::max_unsized_bytes()?,
     };
     for rel in from.repositories(config)? {
         checked_repository(from, &rel)?;

@@ -64,7 +64,7 @@ impl BearerChallenge {
 }
 
 /// `value` percent-encoded for a URL's query (unreserved characters kept).
-pub(super) fn query_escape(value: &str) -> String {
+pub(crate) fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

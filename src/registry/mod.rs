@@ -2,13 +2,19 @@
 //! blob existence). It owns its current-thread runtime, so callers stay synchronous; blobs
 //! are streamed from disk in chunks, never read whole.
 //!
+//! oci-client only pushes and checks blobs, with what [`token`]'s one bounded flow
+//! negotiated; tokens, manifests, tag lists, the catalog, deletes and blob pulls are
+//! requested here, every answer (error answers included) read to at most 4 MiB.
+//!
 //! Every call is bounded like a fetch ([`crate::pipeline::fetch::transfer_budget`]): a document
 //! (manifest, tag list, catalog page, token) must arrive within the timeout plus the time its
 //! 4 MiB budget takes at 256 KiB/s, a blob within the timeout plus its size at that rate,
 //! and no read of a pulled blob may wait longer than the timeout. A registry that trickles
 //! its answers fails the call instead of holding it up forever.
 
+pub(crate) mod blob;
 mod challenge;
+pub(crate) mod token;
 
 use std::future::Future;
 use std::io::Read;
@@ -18,17 +24,50 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
 
 use crate::auth::{self, Credentials};
 use crate::error::{Error, Result};
 use crate::pipeline::fetch::{transfer_budget, NetOptions, DOCUMENT_BYTES};
 use crate::pipeline::verify::Sha256;
 use crate::progress::Bar;
-use challenge::{query_escape, BearerChallenge};
+pub(crate) use challenge::query_escape;
+use challenge::BearerChallenge;
+pub use token::authorization;
+use token::TokenFlow;
 
 const CHUNK: usize = 4 << 20;
+
+/// The most pages of one repository's tag list protoreg follows.
+pub const MAX_TAG_PAGES: usize = 1000;
+
+/// The most bytes of one listing (a repository's tag list, the catalog), all pages
+/// together: about 500 000 names.
+pub const MAX_LIST_BYTES: u64 = 4 * DOCUMENT_BYTES;
+
+/// An OCI tag (the distribution spec's `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`).
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    (1..=128).contains(&b.len())
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+}
+
+/// The target of a `Link: <URL>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_string())
+    })
+}
 
 /// The most bytes a manifest or index may have, from a registry or an image-layout
 /// directory: the OCI distribution spec's 4 MiB manifest limit. Larger is refused by name.
@@ -65,38 +104,79 @@ fn io_reason(e: &std::io::Error) -> String {
 /// ` (CODE, CODE)` from an OCI error envelope, or nothing: the codes call for different
 /// remedies; the free-text details stay out.
 fn error_codes(body: &[u8]) -> String {
-    let codes: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
+    error_summary(body, false)
+}
+
+/// ` (CODE, CODE)`, or with `messages` ` (CODE: message, ...)`: at most 4 errors, each
+/// message cut to 120 characters. Codes that are not the spec's upper-case words are left
+/// out (they may be an echo of the request, credentials included).
+fn error_summary(body: &[u8], messages: bool) -> String {
+    let errors: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v["errors"].as_array().map(|errors| {
                 errors
                     .iter()
-                    .filter_map(|e| e["code"].as_str().map(str::to_string))
+                    .filter_map(|e| Some((e["code"].as_str()?, e["message"].as_str())))
+                    .filter(|(c, _)| {
+                        (1..=40).contains(&c.len())
+                            && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                    })
+                    .take(4)
+                    .map(|(c, m)| match m {
+                        Some(m) if messages && !m.trim().is_empty() => {
+                            format!("{c}: {}", m.trim().chars().take(120).collect::<String>())
+                        }
+                        _ => c.to_string(),
+                    })
                     .collect()
             })
         })
         .unwrap_or_default();
-    if codes.is_empty() {
+    if errors.is_empty() {
         String::new()
     } else {
-        format!(" ({})", codes.join(", "))
+        format!(" ({})", errors.join(", "))
     }
 }
 
+/// The host that serves `host`'s registry API: Docker Hub's `docker.io` is
+/// `index.docker.io` (as oci-client and Docker resolve it).
+pub(crate) fn api_host(host: &str) -> &str {
+    if host.eq_ignore_ascii_case("docker.io") {
+        "index.docker.io"
+    } else {
+        host
+    }
+}
+
+/// (repository, push): what a token is for.
+type ScopeKey = (String, bool);
+
+/// A negotiated token (None: none needed) and when it is to be renewed.
+type Negotiated = (Option<String>, std::time::Instant);
+
 pub struct Registry {
     runtime: tokio::runtime::Runtime,
-    client: Client,
+    /// The run's network settings, for each oci-client built here.
+    net: NetOptions,
+    /// oci-clients by (repository, push), each with when its token is to be renewed: each
+    /// sends only what [`TokenFlow`] negotiated.
+    clients: std::sync::Mutex<std::collections::HashMap<ScopeKey, (Client, std::time::Instant)>>,
     pub host: String,
     creds: Credentials,
     plain_http: bool,
+    /// registry.yaml `allow_plain_http_token_realm`: a plain-HTTP token realm is followed.
+    plain_realm: bool,
     timeout: std::time::Duration,
     /// The run's proxies: for the requests made here, and to name the proxy when a request
     /// through it fails.
     proxies: crate::pipeline::fetch::Proxies,
     /// `http://HOST/` or `https://HOST/`, as oci-client reaches the registry (for its proxy).
     base_url: String,
-    /// Pull tokens by repository, for the requests made here (manifests).
-    pull_tokens: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    /// Tokens by (repository, push), negotiated by [`TokenFlow`] (None: the registry asks
+    /// for none, or for Basic).
+    repository_tokens: std::sync::Mutex<std::collections::HashMap<ScopeKey, Negotiated>>,
     /// Tokens answering a bearer challenge, by what they are for (`delete <repository>`,
     /// `catalog`): scopes oci-client does not ask for.
     challenge_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -112,20 +192,11 @@ impl Registry {
             .enable_all()
             .build()
             .map_err(|e| Error::io("start the async runtime for", host, e))?;
-        let client = {
-            let _guard = runtime.enter();
-            Client::try_from(crate::pipeline::fetch::oci_client_config(net)).map_err(|e| {
-                Error::Registry {
-                    operation: "connect".into(),
-                    registry: host.into(),
-                    reason: e.to_string(),
-                    hint: "check the TLS settings".into(),
-                }
-            })?
-        };
+        let access = net.hosts.iter().find(|h| h.host == host);
         Ok(Registry {
             runtime,
-            client,
+            net: net.clone(),
+            clients: Default::default(),
             host: host.to_string(),
             creds: match creds {
                 Some(c) => c,
@@ -136,15 +207,15 @@ impl Registry {
                     )
                 })?,
             },
-            plain_http: net.plain_http,
+            plain_http: net.plain_http || access.is_some_and(|h| h.plain_http),
+            plain_realm: access.is_some_and(|h| h.plain_http_token_realm),
             timeout: net.timeout,
             proxies: net.proxies.clone(),
             base_url: {
-                let plain = net.plain_http
-                    || net.hosts.iter().any(|h| h.host == host && h.plain_http);
+                let plain = net.plain_http || access.is_some_and(|h| h.plain_http);
                 format!("{}://{host}/", if plain { "http" } else { "https" })
             },
-            pull_tokens: Default::default(),
+            repository_tokens: Default::default(),
             challenge_tokens: Default::default(),
             documents: Default::default(),
         })
@@ -179,8 +250,53 @@ impl Registry {
         }
     }
 
-    fn auth(&self) -> RegistryAuth {
-        self.creds.to_oci()
+    fn token_flow(&self) -> TokenFlow<'_> {
+        TokenFlow {
+            agent: self.document_agent(),
+            budget: self.document_budget(),
+            host: &self.host,
+            plain_http: self.plain_http,
+            plain_realm: self.plain_realm,
+            creds: &self.creds,
+        }
+    }
+
+    /// The oci-client for calls on `repository` (`push`: pull and push), authorized by the
+    /// one bounded token flow; built once per repository and operation, and again when its
+    /// token is due for renewal (oci-client would keep sending it).
+    fn client(&self, operation: &str, repository: &str, push: bool) -> Result<Client> {
+        let key = (repository.to_string(), push);
+        if let Some((c, _)) = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(_, renew_at)| std::time::Instant::now() < *renew_at)
+        {
+            return Ok(c.clone());
+        }
+        let (token, renew_at) = self.negotiated(operation, repository, push, false)?;
+        let config = crate::pipeline::fetch::oci_client_config(&self.net);
+        let client = self
+            .runtime
+            .block_on(token::authorized_client(
+                config,
+                &self.host,
+                repository,
+                token.as_deref(),
+                &self.creds,
+            ))
+            .map_err(|reason| Error::Registry {
+                operation: operation.into(),
+                registry: self.host.clone(),
+                reason,
+                hint: "check the TLS settings".into(),
+            })?;
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (client.clone(), renew_at));
+        Ok(client)
     }
 
     /// The budget of a call that moves a document (or nothing much) either way.
@@ -245,12 +361,12 @@ impl Registry {
 
     pub fn blob_exists(&self, repository: &str, digest: &Sha256) -> Result<bool> {
         let r = self.reference(repository, &digest.oci());
-        self.bounded("check blob", self.document_budget(), async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                .await;
-            self.client.blob_exists(&r, &digest.oci()).await
-        })
+        let client = self.client("check blob", repository, false)?;
+        self.bounded(
+            "check blob",
+            self.document_budget(),
+            client.blob_exists(&r, &digest.oci()),
+        )
     }
 
     /// Push a blob from memory (small documents: configs).
@@ -260,10 +376,11 @@ impl Registry {
             return Ok(digest);
         }
         let r = self.reference(repository, &digest.oci());
+        let client = self.client("push blob", repository, true)?;
         self.bounded(
             "push blob",
             transfer_budget(self.timeout, data.len() as u64),
-            self.client.push_blob(&r, data.to_vec(), &digest.oci()),
+            client.push_blob(&r, data.to_vec(), &digest.oci()),
         )?;
         Ok(digest)
     }
@@ -303,14 +420,12 @@ impl Registry {
         })
         .boxed();
         let r = self.reference(repository, &digest.oci());
-        self.bounded("push blob", transfer_budget(self.timeout, size), async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                .await;
-            self.client
-                .push_blob_stream(&r, stream, &digest.oci(), Some(size))
-                .await
-        })?;
+        let client = self.client("push blob", repository, true)?;
+        self.bounded(
+            "push blob",
+            transfer_budget(self.timeout, size),
+            client.push_blob_stream(&r, stream, &digest.oci(), Some(size)),
+        )?;
         Ok(true)
     }
 
@@ -331,14 +446,12 @@ impl Registry {
                 "use an OCI media type",
             )
         })?;
-        self.bounded("push manifest", self.document_budget(), async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                .await;
-            self.client
-                .push_manifest_raw(&r, bytes.to_vec(), content_type)
-                .await
-        })?;
+        let client = self.client("push manifest", repository, true)?;
+        self.bounded(
+            "push manifest",
+            self.document_budget(),
+            client.push_manifest_raw(&r, bytes.to_vec(), content_type),
+        )?;
         Ok(digest)
     }
 
@@ -369,11 +482,11 @@ impl Registry {
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{tag_or_digest}",
-            self.host
+            api_host(&self.host)
         );
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
-            let token = self.pull_token(repository, renew)?;
+            let token = self.repository_token(&operation, repository, false, renew)?;
             let mut headers = vec![(
                 "Accept",
                 format!("{OCI_IMAGE_MEDIA_TYPE}, {OCI_IMAGE_INDEX_MEDIA_TYPE}"),
@@ -457,70 +570,208 @@ impl Registry {
         ))
     }
 
-    /// The bearer token for pulling from `repository` (None: basic or no credentials, as the
-    /// registry's challenge says), negotiated by oci-client once per repository and cached;
-    /// `renew` drops the cached one first.
-    fn pull_token(&self, repository: &str, renew: bool) -> Result<Option<String>> {
+    /// The token for `repository` (`push`: pull and push; None: the registry asks for none,
+    /// or for Basic), negotiated by the one bounded [`TokenFlow`] once per repository and
+    /// cached until it is due for renewal; `renew` drops the cached one first.
+    fn repository_token(
+        &self,
+        operation: &str,
+        repository: &str,
+        push: bool,
+        renew: bool,
+    ) -> Result<Option<String>> {
+        Ok(self.negotiated(operation, repository, push, renew)?.0)
+    }
+
+    /// [`Registry::repository_token`] with when it is to be renewed.
+    fn negotiated(
+        &self,
+        operation: &str,
+        repository: &str,
+        push: bool,
+        renew: bool,
+    ) -> Result<Negotiated> {
+        let key = (repository.to_string(), push);
         let mut cached = self
-            .pull_tokens
+            .repository_tokens
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if renew {
-            cached.remove(repository);
+            cached.remove(&key);
+            self.clients
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&key);
         }
-        if let Some(token) = cached.get(repository) {
-            return Ok(token.clone());
+        if let Some(found) = cached
+            .get(&key)
+            .filter(|(_, renew_at)| std::time::Instant::now() < *renew_at)
+        {
+            return Ok(found.clone());
         }
-        let r = self.reference(repository, "latest");
-        let token = self.bounded(
-            "authenticate",
-            self.document_budget(),
-            self.client.auth(&r, &self.auth(), RegistryOperation::Pull),
-        )?;
-        cached.insert(repository.to_string(), token.clone());
-        Ok(token)
+        let (token, reuse) = self
+            .token_flow()
+            .repository_token(repository, push)
+            .map_err(|f| self.token_failure(operation, f))?;
+        let found = (token, std::time::Instant::now() + reuse);
+        cached.insert(key, found.clone());
+        Ok(found)
+    }
+
+    fn token_failure(&self, operation: &str, f: token::Failure) -> Error {
+        Error::Registry {
+            operation: operation.into(),
+            registry: self.host.clone(),
+            reason: auth::redact(&f.reason, &self.creds),
+            hint: f.hint,
+        }
     }
 
     /// The `Authorization` header of a request made here rather than by oci-client: the
     /// negotiated token, else the credentials themselves.
     fn authorization(&self, token: Option<&str>) -> Option<String> {
-        match (token, &self.creds) {
-            (Some(t), _) => Some(format!("Bearer {t}")),
-            (None, Credentials::Basic { username, password }) => {
-                use base64::Engine;
-                let b = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                Some(format!("Basic {b}"))
-            }
-            (None, Credentials::Bearer(t)) => Some(format!("Bearer {t}")),
-            (None, Credentials::Anonymous) => None,
-        }
+        token::authorization(token, &self.creds)
     }
 
     /// Every tag of a repository (empty when the repository does not exist).
+    ///
+    /// Read here rather than through oci-client, which buffers a tag list of any length:
+    /// each page is a document (at most [`DOCUMENT_BYTES`]), pages follow the registry's
+    /// `Link` header (same registry only) up to [`MAX_TAG_PAGES`], and the whole list is
+    /// bounded by [`MAX_LIST_BYTES`]. A tag that is not an OCI tag (the grammar's
+    /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) is refused before anything shows or uses it.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        // Negotiated through the one cache first: oci-client's `auth` never looks in its own,
-        // so a list_tags before a manifest read would fetch the same pull token twice.
-        self.pull_token(repository, false)?;
-        let r = self.reference(repository, "latest");
-        let answer = self.bounded("list tags", self.document_budget(), async {
-            Ok::<_, BoundedError>(self.client.list_tags(&r, &self.auth(), None, None).await)
-        })?;
-        match answer {
-            Ok(t) => Ok(t.tags),
-            Err(OciDistributionError::RegistryError { envelope, .. })
-                if envelope
-                    .errors
-                    .iter()
-                    .any(|e| matches!(e.code, oci_client::errors::OciErrorCode::NameUnknown)) =>
-            {
-                Ok(vec![])
+        let operation = format!("list tags of {repository}");
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: operation.clone(),
+            registry: self.host.clone(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
+        };
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let origin = format!("{scheme}://{}", api_host(&self.host));
+        let mut url = format!("{origin}/v2/{repository}/tags/list");
+        let mut out: Vec<String> = Vec::new();
+        let mut total: u64 = 0;
+        for _ in 0..MAX_TAG_PAGES {
+            let mut renewed = false;
+            let resp = loop {
+                let token = self.repository_token(&operation, repository, false, renewed)?;
+                let headers: Vec<(&str, String)> = self
+                    .authorization(token.as_deref())
+                    .map(|v| vec![("Authorization", v)])
+                    .unwrap_or_default();
+                let resp = self.get_document(&url, &headers).map_err(|e| {
+                    failed(
+                        e,
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    )
+                })?;
+                // A cached token the registry no longer takes (expired) is renewed once.
+                if resp.status().as_u16() == 401 && token.is_some() && !renewed {
+                    renewed = true;
+                    continue;
+                }
+                break resp;
+            };
+            let status = resp.status().as_u16();
+            let next = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
+                Ok(Document::Whole(bytes)) => bytes,
+                Ok(Document::TooLarge) if status == 200 => {
+                    return Err(failed(
+                        format!(
+                            "a tag list page larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
+                            crate::error::Bytes(DOCUMENT_BYTES)
+                        ),
+                        "the registry serves something that is not a tag list (damaged or hostile); check it",
+                    ))
+                }
+                Ok(Document::TooLarge) => Vec::new(),
+                Err(e) => {
+                    return Err(failed(
+                        format!("transfer failed: {}", io_reason(&e)),
+                        "check that the registry is up (`protoreg health`) and re-run",
+                    ))
+                }
+            };
+            match status {
+                200 => {}
+                404 => return Ok(vec![]),
+                401 | 403 => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+                    ))
+                }
+                _ => {
+                    return Err(failed(
+                        format!("HTTP {status}{}", error_codes(&body)),
+                        "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                    ))
+                }
             }
-            Err(e) => Err(self.err("list tags", e)),
+            total += body.len() as u64;
+            if total > MAX_LIST_BYTES {
+                return Err(failed(
+                    format!(
+                        "the tag list is larger than {} in all its pages, the most protoreg reads",
+                        crate::error::Bytes(MAX_LIST_BYTES)
+                    ),
+                    "the registry serves an endless or hostile tag list; check it, or prune the repository's tags",
+                ));
+            }
+            let page = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| match &v["tags"] {
+                    serde_json::Value::Null => Some(Vec::new()),
+                    serde_json::Value::Array(a) => a
+                        .iter()
+                        .map(|t| t.as_str().map(str::to_string))
+                        .collect::<Option<Vec<String>>>(),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    failed(
+                        "a tag list that is not `{\"tags\": [...]}`".into(),
+                        "the registry serves something that is not a tag list",
+                    )
+                })?;
+            if let Some(bad) = page.iter().find(|t| !valid_tag(t)) {
+                return Err(failed(
+                    format!(
+                        "the tag list has `{}`, not an OCI tag (letters, digits, `_`, `.`, `-`; at most 128, not starting with `.` or `-`)",
+                        crate::error::sanitize(&bad.chars().take(40).collect::<String>())
+                    ),
+                    "the registry serves tags no client can pull (damaged or hostile); check it",
+                ));
+            }
+            out.extend(page);
+            match next {
+                // Only a page of the same registry (relative, or this origin).
+                Some(link) if link.starts_with('/') && !link.starts_with("//") => {
+                    url = format!("{origin}{link}")
+                }
+                Some(link) if link.starts_with(&format!("{origin}/")) => url = link,
+                Some(_) => return Err(failed(
+                    "the tag list's next page is on another server".into(),
+                    "the registry's `Link` header points elsewhere (damaged or hostile); check it",
+                )),
+                None => return Ok(out),
+            }
         }
+        Err(failed(
+            format!("the tag list has more than {MAX_TAG_PAGES} pages"),
+            "the registry serves an endless tag list; check it, or prune the repository's tags",
+        ))
     }
 
-    /// Stream a blob of at most `most` bytes into `sink` (verification is the caller's).
+    /// Stream a blob of at most `most` bytes into `sink` (verification is the caller's),
+    /// through [`blob::pull`]: an error answer is read to 4 MiB for its codes, never whole.
     pub fn pull_blob(
         &self,
         repository: &str,
@@ -528,33 +779,55 @@ impl Registry {
         most: u64,
         sink: &mut dyn std::io::Write,
     ) -> Result<()> {
-        let r = self.reference(repository, &digest.oci());
-        let stall = self.timeout;
-        let stalled = || Error::Registry {
-            operation: "pull blob".into(),
+        let operation = format!("pull blob {repository}@{}", digest.oci());
+        let failed = |reason: String, hint: &str| Error::Registry {
+            operation: operation.clone(),
             registry: self.host.clone(),
-            reason: format!("timed out: stalled for {}s", stall.as_secs()),
-            hint: "the registry stopped sending: check it (`protoreg health`) and re-run".into(),
+            reason: auth::redact(&reason, &self.creds),
+            hint: hint.into(),
         };
-        self.bounded("pull blob", transfer_budget(stall, most), async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth())
-                .await;
-            let mut stream = self
-                .client
-                .pull_blob_stream(&r, digest.oci().as_str())
-                .await
-                .map_err(|e| self.err("pull blob", e))?;
-            while let Some(chunk) = tokio::time::timeout(stall, stream.next())
-                .await
-                .map_err(|_| stalled())?
-            {
-                let chunk = chunk.map_err(|e| Error::io("download", &self.host, e))?;
-                sink.write_all(&chunk)
-                    .map_err(|e| Error::io("write", &self.host, e))?;
-            }
-            Ok::<(), Error>(())
-        })
+        let url = blob::url(
+            self.plain_http,
+            api_host(&self.host),
+            repository,
+            &digest.oci(),
+        );
+        // A cached token the registry no longer takes (expired) is renewed once.
+        for renew in [false, true] {
+            let token = self.repository_token(&operation, repository, false, renew)?;
+            let answer = blob::pull(
+                self.document_agent(),
+                &url,
+                self.authorization(token.as_deref()),
+                transfer_budget(self.timeout, most),
+                sink,
+            );
+            return match answer {
+                Ok(()) => Ok(()),
+                Err(blob::PullError::Status { code: 401, .. }) if !renew && token.is_some() => {
+                    continue
+                }
+                Err(blob::PullError::Status {
+                    code: code @ (401 | 403),
+                    codes,
+                }) => Err(failed(
+                    format!("HTTP {code}{codes}"),
+                    "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+                )),
+                Err(blob::PullError::Status { code, codes }) => Err(failed(
+                    format!("HTTP {code}{codes}"),
+                    "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                )),
+                Err(blob::PullError::Failed(reason)) => Err(failed(
+                    reason,
+                    "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                )),
+            };
+        }
+        Err(failed(
+            "HTTP 401 with a renewed token".into(),
+            "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+        ))
     }
 }
 
@@ -573,9 +846,10 @@ impl Registry {
             hint: hint.into(),
         };
         let mut out: Vec<String> = Vec::new();
-        // Bounded: 1000 pages of 1000 repositories.
+        let mut total: u64 = 0;
+        // Bounded: 1000 pages of 1000 repositories, MAX_LIST_BYTES in all.
         for _ in 0..1000 {
-            let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", self.host);
+            let mut url = format!("{scheme}://{}/v2/_catalog?n=1000", api_host(&self.host));
             if let Some(last) = out.last() {
                 url.push_str(&format!("&last={}", query_escape(last)));
             }
@@ -624,6 +898,16 @@ impl Registry {
                     ))
                 }
             }
+            total += body.len() as u64;
+            if total > MAX_LIST_BYTES {
+                return Err(failed(
+                    format!(
+                        "the catalog is larger than {} in all its pages, the most protoreg reads",
+                        crate::error::Bytes(MAX_LIST_BYTES)
+                    ),
+                    "the registry serves an endless or hostile catalog; check it",
+                ));
+            }
             let page: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| {
@@ -654,8 +938,8 @@ impl Registry {
     /// challenge once. `send` gets the `Authorization` value: the token cached under `key`,
     /// else the credentials themselves. On HTTP 401 with `WWW-Authenticate: Bearer realm=…,
     /// service=…,scope=…`, a token for the scope the challenge names is fetched from the realm
-    /// (with the credentials, as the token protocol has it: the registry names its realm),
-    /// cached under `key`, and the request sent again. The answer is the last response,
+    /// (see [`TokenFlow::token`]: an https realm, unless allowed), cached under `key`, and the
+    /// request sent again. The answer is the last response,
     /// whatever its status.
     fn send_authorized(
         &self,
@@ -690,86 +974,12 @@ impl Registry {
         send(Some(format!("Bearer {token}")))
     }
 
-    /// A token from the challenge's realm for the scopes it names.
+    /// A token from the challenge's realm for the scopes it names (see [`TokenFlow::token`]).
     fn challenge_token(&self, operation: &str, challenge: &BearerChallenge) -> Result<String> {
-        let failed = |reason: String, hint: &str| Error::Registry {
-            operation: operation.into(),
-            registry: self.host.clone(),
-            reason: auth::redact(&reason, &self.creds),
-            hint: hint.into(),
-        };
-        let realm = &challenge.realm;
-        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            return Err(failed(
-                "the registry's bearer challenge names a token realm that is not an http(s) URL"
-                    .into(),
-                "check the registry's token auth configuration (its `realm`)",
-            ));
-        }
-        // Credentials travel over TLS unless plain HTTP was asked for.
-        if realm.starts_with("http://") && !self.plain_http {
-            return Err(failed(
-                format!("the registry's token realm `{}` is plain HTTP, and credentials are sent only over TLS", crate::pipeline::source::redact_url(realm)),
-                "serve the token realm over https, or pass --plain-http (registry.yaml `plain_http: true`) for a registry you trust on this network",
-            ));
-        }
-        let mut url = realm.clone();
-        let mut sep = if url.contains('?') { '&' } else { '?' };
-        let mut param = |k: &str, v: &str| {
-            url.push_str(&format!("{sep}{k}={}", query_escape(v)));
-            sep = '&';
-        };
-        if let Some(service) = &challenge.service {
-            param("service", service);
-        }
-        for scope in challenge.scope.iter().flat_map(|s| s.split(' ')) {
-            if !scope.is_empty() {
-                param("scope", scope);
-            }
-        }
-        let mut headers = Vec::new();
-        if let Credentials::Basic { username, .. } = &self.creds {
-            param("account", username);
-            if let Some(value) = self.authorization(None) {
-                headers.push(("Authorization", value));
-            }
-        }
-        let resp = self.get_document(&url, &headers).map_err(|e| {
-            failed(
-                format!("the token server did not answer: {e}"),
-                "check that the registry's token server (its auth realm) is up and re-run",
-            )
-        })?;
-        let status = resp.status().as_u16();
-        let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
-            Ok(Document::Whole(bytes)) => bytes,
-            Ok(Document::TooLarge) => Vec::new(),
-            Err(e) => {
-                return Err(failed(
-                    format!("the token transfer failed: {}", io_reason(&e)),
-                    "check that the registry's token server (its auth realm) is up and re-run",
-                ))
-            }
-        };
-        if status != 200 {
-            return Err(failed(
-                format!("the token server refused: HTTP {status}"),
-                "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
-            ));
-        }
-        serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                [&v["token"], &v["access_token"]]
-                    .into_iter()
-                    .find_map(|t| t.as_str().filter(|t| !t.is_empty()).map(str::to_string))
-            })
-            .ok_or_else(|| {
-                failed(
-                    "the token server's answer has no `token`".into(),
-                    "check the registry's token server (its auth realm)",
-                )
-            })
+        self.token_flow()
+            .token(challenge)
+            .map(|(token, _)| token)
+            .map_err(|f| self.token_failure(operation, f))
     }
 
     /// Delete a manifest or index by digest (the distribution API deletes by digest only;
@@ -780,7 +990,7 @@ impl Registry {
         let scheme = if self.plain_http { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{repository}/manifests/{}",
-            self.host,
+            api_host(&self.host),
             digest.oci()
         );
         let agent = self.document_agent();
@@ -840,7 +1050,9 @@ impl From<Error> for BoundedError {
 pub fn describe(e: &OciDistributionError) -> String {
     use OciDistributionError as E;
     match e {
-        E::AuthenticationFailure(m) => format!("authentication failed: {m}"),
+        // Its text is the token server's body, which may echo the request (Authorization
+        // included): never shown.
+        E::AuthenticationFailure(_) => "authentication failed".into(),
         E::UnauthorizedError { .. } => "unauthorized (HTTP 401)".into(),
         // Keep the registry's error codes (400 MANIFEST_BLOB_UNKNOWN and MANIFEST_INVALID
         // call for different remedies); their free-text details stay out.
@@ -866,5 +1078,39 @@ pub fn describe(e: &OciDistributionError) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_oci_grammar() {
+        assert!(valid_tag("v36.2-linux-x86_64") && valid_tag("_x") && valid_tag(&"a".repeat(128)));
+        for bad in ["", ".x", "-x", "a/b", "a\u{1b}]0;x", &"a".repeat(129)] {
+            assert!(!valid_tag(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_next_page_comes_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://h/prev>; rel="prev", <https://h/next>; rel=next"#).as_deref(),
+            Some("https://h/next")
+        );
+        assert_eq!(next_link(r#"<https://h/x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn error_summaries_keep_spec_codes_only() {
+        let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"},{"code":"Basic Y2k6cHc=","message":"x"}]}"#;
+        assert_eq!(error_codes(body), " (BLOB_UNKNOWN)");
+        assert_eq!(error_summary(body, true), " (BLOB_UNKNOWN: blob unknown)");
+        assert_eq!(error_codes(b"not json"), "");
     }
 }

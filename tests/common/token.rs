@@ -56,9 +56,31 @@ pub struct Policy {
     pub expires_in: u64,
 }
 
+/// A misbehaving token server (or registry), for tests of what protoreg does with hostile
+/// answers.
+#[derive(Clone, Debug)]
+pub enum Hostile {
+    /// Answer every token request 200 with a JSON token document of this many bytes.
+    HugeToken(u64),
+    /// Refuse every token request (401) with a body echoing the request: its
+    /// `Authorization` header and query, in the message and in an error code.
+    EchoRequest,
+    /// Also act as a registry (`/v2/` answers 200) whose tag lists are this many bytes.
+    HugeTagList(u64),
+    /// Also act as a registry whose tag lists hold one tag of this many bytes, with
+    /// terminal escape sequences.
+    LongTag(u64),
+    /// Also act as a registry answering every blob with HTTP 500 and an error body of this
+    /// many bytes.
+    HugeErrorBody(u64),
+}
+
 struct Shared {
     policy: Policy,
     requests: Vec<TokenRequest>,
+    hostile: Option<Hostile>,
+    /// Body bytes written by the hostile answers (the rest unread once the client hangs up).
+    sent: u64,
 }
 
 pub struct TokenServer {
@@ -208,6 +230,8 @@ impl TokenServer {
         let shared = Arc::new(Mutex::new(Shared {
             policy,
             requests: Vec::new(),
+            hostile: None,
+            sent: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let x5c = base64::engine::general_purpose::STANDARD.encode(&cert_der);
@@ -245,6 +269,17 @@ impl TokenServer {
     /// Forget the requests so far.
     pub fn reset(&self) {
         self.shared.lock().unwrap().requests.clear();
+    }
+
+    /// Misbehave from now on.
+    pub fn set_hostile(&self, hostile: Hostile) {
+        self.shared.lock().unwrap().hostile = Some(hostile);
+    }
+
+    /// Body bytes the hostile answers got out so far (what the client read, plus what the
+    /// sockets buffered).
+    pub fn sent(&self) -> u64 {
+        self.shared.lock().unwrap().sent
     }
 
     /// Change what is granted from now on.
@@ -291,6 +326,38 @@ impl Signer {
     }
 }
 
+/// Answer `status` with `head`, then `fill` repeated, then `tail`, `total` bytes in all (as
+/// its `Content-Length` says): counted into `sent` until the client stops reading. Bounded by
+/// `total` and by the socket's write timeout.
+fn stream(
+    conn: &mut TcpStream,
+    shared: &Mutex<Shared>,
+    status: &str,
+    head: &str,
+    fill: u8,
+    tail: &str,
+    total: u64,
+) -> std::io::Result<()> {
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+    )?;
+    let chunk = vec![fill; 64 << 10];
+    let count = |n: usize| shared.lock().unwrap_or_else(|e| e.into_inner()).sent += n as u64;
+    conn.write_all(head.as_bytes())?;
+    count(head.len());
+    let mut left = total.saturating_sub((head.len() + tail.len()) as u64);
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        conn.write_all(&chunk[..n])?;
+        count(n);
+        left -= n as u64;
+    }
+    conn.write_all(tail.as_bytes())?;
+    count(tail.len());
+    conn.flush()
+}
+
 fn respond(conn: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
     write!(
         conn,
@@ -324,7 +391,8 @@ fn grant(policy: &Policy, caller: &Caller, scope: &str) -> Option<serde_json::Va
     Some(serde_json::json!({"type": kind, "name": name, "actions": granted}))
 }
 
-fn serve(mut conn: TcpStream, shared: &Mutex<Shared>, signer: &Signer) -> std::io::Result<()> {
+fn serve(mut conn: TcpStream, state: &Mutex<Shared>, signer: &Signer) -> std::io::Result<()> {
+    let shared = state;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -344,6 +412,31 @@ fn serve(mut conn: TcpStream, shared: &Mutex<Shared>, signer: &Signer) -> std::i
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let hostile = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hostile
+        .clone();
+    match (&hostile, path) {
+        (
+            Some(Hostile::HugeTagList(_) | Hostile::LongTag(_) | Hostile::HugeErrorBody(_)),
+            "/v2/",
+        ) => return respond(&mut conn, "200 OK", "{}"),
+        (Some(Hostile::HugeErrorBody(total)), p) if p.contains("/blobs/") => {
+            let head = "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"";
+            let status = "500 Internal Server Error";
+            return stream(&mut conn, shared, status, head, b'e', "\"}]}", *total);
+        }
+        (Some(Hostile::HugeTagList(total)), p) if p.ends_with("/tags/list") => {
+            let head = "{\"name\":\"x\",\"tags\":[\"";
+            return stream(&mut conn, shared, "200 OK", head, b'a', "\"]}", *total);
+        }
+        (Some(Hostile::LongTag(total)), p) if p.ends_with("/tags/list") => {
+            let head = "{\"name\":\"x\",\"tags\":[\"v1\",\"\\u001b]0;pwned\\u0007";
+            return stream(&mut conn, shared, "200 OK", head, b'b', "\"]}", *total);
+        }
+        _ => {}
+    }
     if path != "/token" {
         return respond(&mut conn, "404 Not Found", "{}");
     }
@@ -384,6 +477,29 @@ fn serve(mut conn: TcpStream, shared: &Mutex<Shared>, signer: &Signer) -> std::i
         caller: caller.clone(),
         query: query.to_string(),
     });
+    let echo = serde_json::json!({"errors": [{
+        "code": authorization.clone().unwrap_or_default(),
+        "message": format!("denied: Authorization: {} for {query}", authorization.clone().unwrap_or_default()),
+    }]});
+    match hostile {
+        Some(Hostile::EchoRequest) => {
+            drop(shared);
+            return respond(&mut conn, "401 Unauthorized", &echo.to_string());
+        }
+        Some(Hostile::HugeToken(total)) => {
+            drop(shared);
+            return stream(
+                &mut conn,
+                state,
+                "200 OK",
+                "{\"token\":\"",
+                b't',
+                "\"}",
+                total,
+            );
+        }
+        _ => {}
+    }
     if caller == Caller::Refused {
         return respond(
             &mut conn,

@@ -56,9 +56,52 @@ pub struct HostAccess {
     /// `HOST[:PORT]`.
     pub host: String,
     pub plain_http: bool,
-    /// Resolved up front but reported only when the host is actually tried: a cache hit
-    /// must not fail for want of credentials it never needed.
-    pub credentials: std::result::Result<crate::auth::Credentials, String>,
+    /// registry.yaml `allow_plain_http_token_realm`: this TLS registry may name a plain-HTTP
+    /// token realm (refused otherwise).
+    pub plain_http_token_realm: bool,
+    /// Resolved only when the host is actually contacted, at most once: a cache hit runs no
+    /// credential helper, and cannot fail for want of credentials it never needed.
+    pub credentials: LazyCredentials,
+}
+
+type Resolve = dyn Fn() -> std::result::Result<crate::auth::Credentials, String> + Send + Sync;
+
+/// Credentials looked up on first use (Docker's credential helpers are programs, some slow)
+/// and kept for the run; clones share the one lookup.
+#[derive(Clone)]
+pub struct LazyCredentials {
+    resolve: std::sync::Arc<Resolve>,
+    resolved:
+        std::sync::Arc<std::sync::OnceLock<std::result::Result<crate::auth::Credentials, String>>>,
+}
+
+impl LazyCredentials {
+    pub fn new(
+        resolve: impl Fn() -> std::result::Result<crate::auth::Credentials, String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> LazyCredentials {
+        LazyCredentials {
+            resolve: std::sync::Arc::new(resolve),
+            resolved: Default::default(),
+        }
+    }
+
+    /// The credentials, looked up now if this is the first call.
+    pub fn get(&self) -> std::result::Result<crate::auth::Credentials, String> {
+        self.resolved.get_or_init(|| (self.resolve)()).clone()
+    }
+}
+
+impl std::fmt::Debug for LazyCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.resolved.get() {
+            Some(Ok(c)) => write!(f, "{c:?}"),
+            Some(Err(_)) => f.write_str("unavailable"),
+            None => f.write_str("not yet resolved"),
+        }
+    }
 }
 
 impl NetOptions {

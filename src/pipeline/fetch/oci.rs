@@ -1,24 +1,27 @@
-//! `oci://HOST[:PORT]/REPOSITORY` sources: the blob is fetched by the pin's digest with
-//! oci-client's streaming blob call (never `pull()`, which buffers whole layers).
+//! `oci://HOST[:PORT]/REPOSITORY` sources: the blob is fetched by the pin's digest and
+//! streamed ([`crate::registry::blob`]), after the registry facade's one bounded token flow
+//! ([`crate::registry::token`]); oci-client is not involved (it reads error answers whole).
+//! Credentials are looked up when a host is first contacted, once per run.
 //!
-//! Timeouts are the same as an `http(s)://` source's: authentication and the response head
-//! within the timeout, no read waiting longer than the timeout, and the whole fetch within
-//! [`super::transfer_budget`] of the most bytes the body may have, so a registry trickling
-//! bytes too slowly to ever stall is cut off like one that stalls.
+//! Timeouts are the same as an `http(s)://` source's (the same agent): connection and the
+//! response head within the timeout, no read waiting longer than the timeout, and the whole
+//! body within [`super::transfer_budget`] of the most bytes it may have, so a registry
+//! trickling bytes too slowly to ever stall is cut off like one that stalls.
 
 use std::io::Write;
 
-use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::{Client, Reference};
 
 use super::NetOptions;
 use crate::auth;
 use crate::pipeline::verify::Expected;
+use crate::registry::blob;
 
 pub struct OciFetcher {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
+    /// The agent of token documents and blobs, built on first use.
+    agent: Option<super::HttpAgent>,
+    /// Credentials of hosts registry.yaml does not configure, looked up once per run.
+    other_credentials: std::collections::HashMap<String, Result<auth::Credentials, String>>,
     stall: std::time::Duration,
     hosts: Vec<super::HostAccess>,
     plain_http: bool,
@@ -58,19 +61,9 @@ pub fn oci_client_config(net: &NetOptions) -> ClientConfig {
 
 impl OciFetcher {
     pub fn new(net: &NetOptions) -> Result<OciFetcher, String> {
-        super::install_tls_provider();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let client = {
-            let _guard = runtime.enter();
-            Client::try_from(oci_client_config(net))
-                .map_err(|e| format!("cannot build the OCI client: {e}"))?
-        };
         Ok(OciFetcher {
-            runtime,
-            client,
+            agent: None,
+            other_credentials: Default::default(),
             stall: net.timeout,
             hosts: net.hosts.clone(),
             plain_http: net.plain_http,
@@ -88,103 +81,65 @@ impl OciFetcher {
         expected: &Expected,
         sink: &mut dyn Write,
     ) -> Result<(), String> {
-        let creds = match self.hosts.iter().find(|h| h.host == registry) {
-            Some(h) => h.credentials.clone()?,
-            None => auth::for_registry(registry)?,
+        let access = self.hosts.iter().find(|h| h.host == registry);
+        let creds = match access {
+            Some(h) => h.credentials.get()?,
+            None => self
+                .other_credentials
+                .entry(registry.to_string())
+                .or_insert_with(|| auth::for_registry(registry))
+                .clone()?,
         };
-        let reference = Reference::with_digest(
-            registry.to_string(),
-            repository.to_string(),
-            expected.sha256.oci(),
-        );
-        let digest = expected.sha256.oci();
-        let client = &self.client;
-        let stall = self.stall;
+        let (stall, proxies) = (self.stall, &self.proxies);
+        // Per request, each body gets its own budget: the agent's is a token's.
+        let agent = self
+            .agent
+            .get_or_insert_with(|| super::http_agent(stall, super::DOCUMENT_BYTES, false, proxies));
+        let plain_http = self.plain_http || access.is_some_and(|h| h.plain_http);
+        let flow = crate::registry::token::TokenFlow {
+            agent,
+            budget: super::transfer_budget(stall, super::DOCUMENT_BYTES),
+            host: registry,
+            plain_http,
+            plain_realm: access.is_some_and(|h| h.plain_http_token_realm),
+            creds: &creds,
+        };
+        let (token, _) = flow
+            .repository_token(repository, false)
+            .map_err(|f| auth::redact(&format!("{} ({})", f.reason, f.hint), &creds))?;
+        let api = crate::registry::api_host(registry);
+        let url = blob::url(plain_http, api, repository, &expected.sha256.oci());
         let budget = super::transfer_budget(stall, most);
-        let result: Result<(), String> = self.runtime.block_on(async {
-            let transfer = async {
-                client
-                    .store_auth_if_needed(reference.resolve_registry(), &creds.to_oci())
-                    .await;
-                // Authentication (the token round trip) and the response head.
-                let mut stream = tokio::time::timeout(
-                    stall,
-                    client.pull_blob_stream(&reference, digest.as_str()),
-                )
-                .await
-                .map_err(|_| {
-                    format!(
-                        "timed out after {}s waiting for the registry",
-                        stall.as_secs()
-                    )
-                })?
-                .map_err(|e| self.reason(registry, &creds, &e))?;
-                loop {
-                    let next = tokio::time::timeout(stall, stream.next())
-                        .await
-                        .map_err(|_| format!("timed out: stalled for {}s", stall.as_secs()))?;
-                    match next {
-                        None => return Ok(()),
-                        Some(Ok(chunk)) => sink
-                            .write_all(&chunk)
-                            .map_err(|e| format!("write failed: {e}"))?,
-                        Some(Err(e)) => return Err(format!("transfer failed: {e}")),
-                    }
-                }
-            };
-            tokio::time::timeout(budget, transfer).await.map_err(|_| {
-                format!(
-                    "timed out: not done after {}s ({}s of PROTOREG_TIMEOUT plus {most} bytes at {} KiB/s)",
-                    budget.as_secs(),
-                    stall.as_secs(),
-                    super::FLOOR_RATE >> 10
-                )
-            })?
-        });
-        result.map_err(|e| auth::redact(&e, &creds))
+        let authorization = crate::registry::authorization(token.as_deref(), &creds);
+        blob::pull(agent, &url, authorization, budget, sink)
+            .map_err(|e| auth::redact(&Self::reason(&creds, e), &creds))
     }
 
     /// A one-line reason; authentication failures say where credentials come from (or that
-    /// the ones sent were refused), and a request that got no answer names the proxy it went
-    /// through, if any.
-    fn reason(
-        &self,
-        registry: &str,
-        creds: &auth::Credentials,
-        e: &oci_client::errors::OciDistributionError,
-    ) -> String {
-        use oci_client::errors::OciDistributionError as E;
-        let text = crate::registry::describe(e);
+    /// the ones sent were refused). A request that got no answer already names the proxy it
+    /// went through, if any.
+    fn reason(creds: &auth::Credentials, e: blob::PullError) -> String {
         match e {
-            // A token server's refusal reaches us as the registry's 401: oci-client then
-            // retries without a token.
-            E::AuthenticationFailure(_) | E::UnauthorizedError { .. }
-                if !matches!(creds, auth::Credentials::Anonymous) =>
-            {
-                format!(
-                    "{text}: the registry (or its token server) refused the credentials protoreg sent; check them ({}/{}, {}, Docker's config.json or its helper, .netrc: the first that has this host)",
-                    auth::ENV_USERNAME,
-                    auth::ENV_PASSWORD,
-                    auth::ENV_TOKEN
-                )
-            }
-            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => format!(
-                "{text}: no credentials were sent; set {}/{} (or {}), or add the registry to Docker's config.json or .netrc",
+            blob::PullError::Status {
+                code: code @ (401 | 403),
+                ..
+            } if !matches!(creds, auth::Credentials::Anonymous) => format!(
+                "unauthorized (HTTP {code}): the registry refused the credentials protoreg sent; check them ({}/{}, {}, Docker's config.json or its helper, .netrc: the first that has this host)",
                 auth::ENV_USERNAME,
                 auth::ENV_PASSWORD,
                 auth::ENV_TOKEN
             ),
-            E::RequestError(_) | E::ServerError { code: 407, .. } => {
-                let plain = self.plain_http
-                    || self
-                        .hosts
-                        .iter()
-                        .any(|h| h.host == registry && h.plain_http);
-                let url = format!("{}://{registry}/", if plain { "http" } else { "https" });
-                let auth_refused = matches!(e, E::ServerError { code: 407, .. });
-                super::proxy::via_proxy(self.proxies.for_url(&url), text, auth_refused)
-            }
-            _ => text,
+            blob::PullError::Status {
+                code: code @ (401 | 403),
+                ..
+            } => format!(
+                "unauthorized (HTTP {code}): no credentials were sent; set {}/{} (or {}), or add the registry to Docker's config.json or .netrc",
+                auth::ENV_USERNAME,
+                auth::ENV_PASSWORD,
+                auth::ENV_TOKEN
+            ),
+            blob::PullError::Status { code, codes } => format!("HTTP {code}{codes}"),
+            blob::PullError::Failed(reason) => reason,
         }
     }
 }
