@@ -674,73 +674,25 @@ impl Registry {
                 }
                 break resp;
             };
-            let status = resp.status().as_u16();
             let next = resp
                 .headers()
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
-                Ok(Document::Whole(bytes)) => bytes,
-                Ok(Document::TooLarge) if status == 200 => {
-                    return Err(failed(
-                        format!(
-                            "a tag list page larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
-                            crate::error::Bytes(DOCUMENT_BYTES)
-                        ),
-                        "the registry serves something that is not a tag list (damaged or hostile); check it",
-                    ))
-                }
-                Ok(Document::TooLarge) => Vec::new(),
-                Err(e) => {
-                    return Err(failed(
-                        format!("transfer failed: {}", io_reason(&e)),
-                        "check that the registry is up (`protoreg health`) and re-run",
-                    ))
-                }
+            let Some(page) = list_page(
+                resp,
+                &ListPage {
+                    what: "tag list",
+                    field: "tags",
+                    denied: "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
+                    other: "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
+                },
+                &mut total,
+                &failed,
+            )?
+            else {
+                return Ok(vec![]);
             };
-            match status {
-                200 => {}
-                404 => return Ok(vec![]),
-                401 | 403 => {
-                    return Err(failed(
-                        format!("HTTP {status}{}", error_codes(&body)),
-                        "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login)",
-                    ))
-                }
-                _ => {
-                    return Err(failed(
-                        format!("HTTP {status}{}", error_codes(&body)),
-                        "check that the registry is up (`protoreg health`) and re-run: every step is idempotent",
-                    ))
-                }
-            }
-            total += body.len() as u64;
-            if total > MAX_LIST_BYTES {
-                return Err(failed(
-                    format!(
-                        "the tag list is larger than {} in all its pages, the most protoreg reads",
-                        crate::error::Bytes(MAX_LIST_BYTES)
-                    ),
-                    "the registry serves an endless or hostile tag list; check it, or prune the repository's tags",
-                ));
-            }
-            let page = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| match &v["tags"] {
-                    serde_json::Value::Null => Some(Vec::new()),
-                    serde_json::Value::Array(a) => a
-                        .iter()
-                        .map(|t| t.as_str().map(str::to_string))
-                        .collect::<Option<Vec<String>>>(),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    failed(
-                        "a tag list that is not `{\"tags\": [...]}`".into(),
-                        "the registry serves something that is not a tag list",
-                    )
-                })?;
             if let Some(bad) = page.iter().find(|t| !valid_tag(t)) {
                 return Err(failed(
                     format!(
@@ -864,65 +816,23 @@ impl Registry {
                     )
                 })
             })?;
-            let status = resp.status().as_u16();
-            let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
-                Ok(Document::Whole(bytes)) => bytes,
-                Ok(Document::TooLarge) => {
-                    return Err(failed(
-                        format!(
-                            "a catalog page larger than {}",
-                            crate::error::Bytes(DOCUMENT_BYTES)
-                        ),
-                        "the registry serves something that is not a catalog page",
-                    ))
-                }
-                Err(e) => {
-                    return Err(failed(
-                        format!("transfer failed: {}", io_reason(&e)),
-                        "check that the registry is up (`protoreg health`) and re-run",
-                    ))
-                }
-            };
-            match status {
-                200 => {}
-                401 | 403 => {
-                    return Err(failed(
-                        format!("HTTP {status}{}", error_codes(&body)),
-                        "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login), and that they may list the catalog",
-                    ))
-                }
-                _ => {
-                    return Err(failed(
-                        format!("HTTP {status}{}", error_codes(&body)),
-                        "the registry may not offer a catalog; check it (`protoreg health`)",
-                    ))
-                }
-            }
-            total += body.len() as u64;
-            if total > MAX_LIST_BYTES {
+            let Some(page) = list_page(
+                resp,
+                &ListPage {
+                    what: "catalog",
+                    field: "repositories",
+                    denied: "check the registry credentials (PROTOREG_REGISTRY_USERNAME/PASSWORD, registry.yaml auth, docker login), and that they may list the catalog",
+                    other: "the registry may not offer a catalog; check it (`protoreg health`)",
+                },
+                &mut total,
+                &failed,
+            )?
+            else {
                 return Err(failed(
-                    format!(
-                        "the catalog is larger than {} in all its pages, the most protoreg reads",
-                        crate::error::Bytes(MAX_LIST_BYTES)
-                    ),
-                    "the registry serves an endless or hostile catalog; check it",
+                    "HTTP 404".into(),
+                    "the registry may not offer a catalog; check it (`protoreg health`)",
                 ));
-            }
-            let page: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v["repositories"].as_array().map(|a| {
-                        a.iter()
-                            .filter_map(|r| r.as_str().map(str::to_string))
-                            .collect()
-                    })
-                })
-                .ok_or_else(|| {
-                    failed(
-                        "a catalog page that is not `{\"repositories\": [...]}`".into(),
-                        "the registry serves something that is not a catalog page",
-                    )
-                })?;
+            };
             let n = page.len();
             out.extend(page);
             if n < 1000 {
@@ -1079,6 +989,94 @@ pub fn describe(e: &OciDistributionError) -> String {
             s
         }
     }
+}
+
+/// What a paged list is, for [`list_page`]'s errors.
+struct ListPage {
+    /// `tag list` or `catalog`.
+    what: &'static str,
+    /// The array it is under: `tags` or `repositories`.
+    field: &'static str,
+    /// The hint for HTTP 401/403, and for any other failure.
+    denied: &'static str,
+    other: &'static str,
+}
+
+/// One page of a paged list: its body read to [`DOCUMENT_BYTES`], the running `total` of all
+/// pages kept under [`MAX_LIST_BYTES`], and the strings of its array (`null` is none).
+/// `Ok(None)` is HTTP 404: no such repository.
+fn list_page(
+    resp: ureq::http::Response<ureq::Body>,
+    kind: &ListPage,
+    total: &mut u64,
+    failed: &dyn Fn(String, &str) -> Error,
+) -> Result<Option<Vec<String>>> {
+    let what = kind.what;
+    let status = resp.status().as_u16();
+    let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
+        Ok(Document::Whole(bytes)) => bytes,
+        Ok(Document::TooLarge) if status == 200 => {
+            return Err(failed(
+                format!(
+                    "a {what} page larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
+                    crate::error::Bytes(DOCUMENT_BYTES)
+                ),
+                &format!("the registry serves something that is not a {what} (damaged or hostile); check it"),
+            ))
+        }
+        // An error answer too large to hold its codes: the status says enough.
+        Ok(Document::TooLarge) => Vec::new(),
+        Err(e) => {
+            return Err(failed(
+                format!("transfer failed: {}", io_reason(&e)),
+                "check that the registry is up (`protoreg health`) and re-run",
+            ))
+        }
+    };
+    match status {
+        200 => {}
+        404 => return Ok(None),
+        401 | 403 => {
+            return Err(failed(
+                format!("HTTP {status}{}", error_codes(&body)),
+                kind.denied,
+            ))
+        }
+        _ => {
+            return Err(failed(
+                format!("HTTP {status}{}", error_codes(&body)),
+                kind.other,
+            ))
+        }
+    }
+    *total += body.len() as u64;
+    if *total > MAX_LIST_BYTES {
+        return Err(failed(
+            format!(
+                "the {what} is larger than {} in all its pages, the most protoreg reads",
+                crate::error::Bytes(MAX_LIST_BYTES)
+            ),
+            &format!("the registry serves an endless or hostile {what}; check it"),
+        ));
+    }
+    let field = kind.field;
+    serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| match &v[field] {
+            serde_json::Value::Null => Some(Vec::new()),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|t| t.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>(),
+            _ => None,
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            failed(
+                format!("a {what} page that is not `{{\"{field}\": [...]}}`"),
+                &format!("the registry serves something that is not a {what}"),
+            )
+        })
 }
 
 #[cfg(test)]
