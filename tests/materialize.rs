@@ -509,6 +509,60 @@ fn a_multi_member_gzip_is_extracted_whole() {
 }
 
 #[test]
+fn concatenated_xz_streams_are_extracted_whole() {
+    // One tar stream cut at a member boundary, each part compressed by `xz` on its own and
+    // concatenated (`cat a.xz b.xz`): `tar xJf` reads both, and so must protoreg, from the
+    // verified blob and while streaming.
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("first/a.txt", &b"first\n"[..]),
+        ("second/b.txt", b"second\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let tmp = scratch();
+    let mut body = Vec::new();
+    for (i, part) in [&tar[..1024], &tar[1024..]].into_iter().enumerate() {
+        let path = tmp.path().join(format!("part{i}"));
+        fs::write(&path, part).unwrap();
+        let o = run(Command::new("xz").args(["--threads=1", "-1"]).arg(&path));
+        assert!(o.status.success(), "{}", text(&o));
+        body.extend(fs::read(path.with_extension("xz")).unwrap());
+    }
+    let archive = tmp.path().join("two.tar.xz");
+    fs::write(&archive, &body).unwrap();
+    let p = pin(&archive);
+
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&archive)
+        .args(["--sha256", p.sha256.hex(), "--format", "tar.xz", "--out"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read(out.join("first/a.txt")).unwrap(), b"first\n");
+    assert_eq!(fs::read(out.join("second/b.txt")).unwrap(), b"second\n");
+
+    let server = HttpServer::start();
+    let url = server.route("/two.tar.xz", Route::File(archive.clone()));
+    let out = tmp.path().join("out2");
+    let o = run(protoreg()
+        .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
+        .arg(p.size.to_string())
+        .args(["--format", "tar.xz", "--cache-dir"])
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read(out.join("second/b.txt")).unwrap(), b"second\n");
+}
+
+#[test]
 fn an_out_that_is_a_symlink_is_refused_with_a_hint_and_never_written_through() {
     let protoc = pin(&fixture(PROTOC_ZIP));
     let server = HttpServer::start();
@@ -595,4 +649,94 @@ fn an_out_inside_the_cache_is_refused_and_the_cache_is_untouched() {
         );
     }
     assert_eq!(server.count("/p.zip"), 1, "only the first run downloaded");
+}
+
+/// `materialize` arguments for [`xz::protoc_txz`]: Node's layout, one top directory.
+fn protoc_txz_args(p: &Pinned, cache: &std::path::Path, out: &std::path::Path) -> Vec<String> {
+    let mut a = materialize_args(p, "tar.xz", cache, out);
+    a.extend(
+        [
+            "--strip-prefix",
+            xz::PROTOC_TXZ_PREFIX,
+            "--executable",
+            "bin/protoc",
+        ]
+        .map(String::from),
+    );
+    a
+}
+
+#[test]
+fn a_tar_xz_in_nodes_layout_comes_from_a_registry_an_http_source_and_extract() {
+    let tmp = scratch();
+    let txz = pin(&xz::protoc_txz(tmp.path()));
+    let reg = RegistryServer::start();
+    reg.push(
+        "ns/tools/protoc-xz",
+        &txz,
+        Format::TarXz,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    let from_registry = tmp.path().join("from-registry");
+    let o = run(protoreg()
+        .args(protoc_txz_args(
+            &txz,
+            &tmp.path().join("cache1"),
+            &from_registry,
+        ))
+        .args(["--plain-http", "--json", "--source"])
+        .arg(format!("oci://{}/ns/tools/protoc-xz", reg.host)));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "miss");
+    assert_protoc_works(&from_registry);
+    assert_eq!(
+        fs::read_link(from_registry.join("bin/protoc-link")).unwrap(),
+        std::path::PathBuf::from("protoc")
+    );
+
+    let server = HttpServer::start();
+    let url = server.route("/protoc.tar.xz", Route::File(txz.path.clone()));
+    let from_http = tmp.path().join("from-http");
+    let o = run(protoreg()
+        .args(protoc_txz_args(
+            &txz,
+            &tmp.path().join("cache2"),
+            &from_http,
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&from_http);
+
+    // Buck2's native mode: `extract` of the file download_file fetched.
+    let extracted = tmp.path().join("extracted");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&txz.path)
+        .args(["--sha256", txz.sha256.hex(), "--format", "tar.xz"])
+        .args(["--strip-prefix", xz::PROTOC_TXZ_PREFIX])
+        .args(["--executable", "bin/protoc", "--out"])
+        .arg(&extracted));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&extracted);
+    let listing = tree_listing(&from_registry);
+    assert!(listing.len() > 10, "{listing:?}");
+    assert_eq!(listing, tree_listing(&from_http));
+    assert_eq!(listing, tree_listing(&extracted));
+
+    // The same tree as the upstream zip gives (less the link the repack added): nothing
+    // lost or changed in the tar walk.
+    let from_zip = tmp.path().join("from-zip");
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&protoc.path)
+        .args(["--sha256", protoc.sha256.hex(), "--format", "zip"])
+        .args(["--executable", "bin/protoc", "--out"])
+        .arg(&from_zip));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut without_link = listing;
+    without_link.retain(|(path, _, _)| path != "bin/protoc-link");
+    assert_eq!(without_link, tree_listing(&from_zip));
 }
