@@ -104,6 +104,30 @@ fn assert_refused(archive: &Path, format: &str, expect: &str, env: &[(&str, &str
     }
 }
 
+/// `protoreg extract` of `archive` (pinned by its own digest) into `out`.
+fn extract(archive: &Path, format: &str, out: &Path) -> std::process::Output {
+    let p = pin(archive);
+    run(protoreg()
+        .arg("extract")
+        .arg(archive)
+        .args(["--sha256", p.sha256.hex(), "--format", format, "--out"])
+        .arg(out))
+}
+
+/// [`extract`] refuses `archive` (exit 1), saying `expect`, and writes nothing to `out`.
+fn assert_extract_refused(archive: &Path, format: &str, expect: &str) -> std::process::Output {
+    let out = archive.with_extension("out");
+    let o = extract(archive, format, &out);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(expect),
+        "{}",
+        text(&o)
+    );
+    assert!(absent_or_empty(&out));
+    o
+}
+
 /// [`assert_refused`] for a tar.gz and for the same tar recompressed by `xz`: both formats
 /// walk one tar reader, and must refuse alike.
 fn assert_tar_refused(tgz: &Path, expect: &str, env: &[(&str, &str)]) {
@@ -197,46 +221,27 @@ fn devices_and_hardlinks_are_refused() {
 }
 
 #[test]
-fn zip_bomb_past_the_cap_is_refused() {
+fn bombs_past_the_cap_are_refused() {
     let t = scratch();
     let zeros = vec![0u8; 64 << 20];
-    // 256 MiB of zeros in four members; the archive itself is a few hundred KiB.
-    let members: Vec<(String, &[u8], u32)> = (0..4)
-        .map(|i| (format!("blob{i}"), &zeros[..], 0o100644))
-        .collect();
-    let refs: Vec<(&str, &[u8], u32)> = members
+    // 256 MiB of zeros in four members; the archive itself is a few hundred KiB (zip,
+    // tar.gz) or some tens of KiB (tar.xz).
+    let names: Vec<String> = (0..4).map(|i| format!("blob{i}")).collect();
+    let cap = [("PROTOREG_MAX_EXTRACT_BYTES", "100000000")];
+    let zip_members: Vec<(&str, &[u8], u32)> = names
         .iter()
-        .map(|(n, d, m)| (n.as_str(), *d, *m))
+        .map(|n| (n.as_str(), &zeros[..], 0o100644))
         .collect();
-    let z = zip_with(t.path(), "bomb.zip", &refs);
+    let z = zip_with(t.path(), "bomb.zip", &zip_members);
     assert!(std::fs::metadata(&z).unwrap().len() < 2 << 20);
-    assert_refused(
-        &z,
-        "zip",
-        "expands past the cap",
-        &[("PROTOREG_MAX_EXTRACT_BYTES", "100000000")],
-    );
-}
-
-#[test]
-fn tar_bombs_past_the_cap_are_refused() {
-    let t = scratch();
-    let zeros = vec![0u8; 64 << 20];
-    let members: Vec<(String, u32, &[u8])> = (0..4)
-        .map(|i| (format!("blob{i}"), 0o644, &zeros[..]))
-        .collect();
-    let refs: Vec<(&str, u32, &[u8])> = members
+    assert_refused(&z, "zip", "expands past the cap", &cap);
+    let tar_members: Vec<(&str, u32, &[u8])> = names
         .iter()
-        .map(|(n, m, d)| (n.as_str(), *m, *d))
+        .map(|n| (n.as_str(), 0o644, &zeros[..]))
         .collect();
-    // 256 MiB of zeros: a few hundred KiB as tar.gz, some tens of KiB as tar.xz.
-    let g = tgz_files(t.path(), "bomb.tgz", &refs);
+    let g = tgz_files(t.path(), "bomb.tgz", &tar_members);
     assert!(std::fs::metadata(&g).unwrap().len() < 2 << 20);
-    assert_tar_refused(
-        &g,
-        "expands past the cap",
-        &[("PROTOREG_MAX_EXTRACT_BYTES", "100000000")],
-    );
+    assert_tar_refused(&g, "expands past the cap", &cap);
 }
 
 /// `txz` with the dictionary size its first block header asks for set to `props` (the
@@ -284,12 +289,7 @@ fn an_xz_dictionary_past_the_decoder_memory_cap_is_refused_before_it_is_allocate
     let txz = xz::xz_of(&g);
     // The same archive asking for a 128 MiB dictionary (twice `xz -9`'s) still extracts...
     let fits = with_xz_dictionary(&txz, 30);
-    let p = pin(&fits);
-    let o = run(protoreg()
-        .arg("extract")
-        .arg(&fits)
-        .args(["--sha256", p.sha256.hex(), "--format", "tar.xz", "--out"])
-        .arg(t.path().join("fits")));
+    let o = extract(&fits, "tar.xz", &t.path().join("fits"));
     assert!(o.status.success(), "{}", text(&o));
     // ...and asking for 4 GiB is refused, by name, both streamed and from the blob.
     let huge = with_xz_dictionary(&txz, 40);
@@ -299,20 +299,7 @@ fn an_xz_dictionary_past_the_decoder_memory_cap_is_refused_before_it_is_allocate
         "xz dictionary needs more than the 256 MiB",
         &[],
     );
-    let p = pin(&huge);
-    let out = t.path().join("huge");
-    let o = run(protoreg()
-        .arg("extract")
-        .arg(&huge)
-        .args(["--sha256", p.sha256.hex(), "--format", "tar.xz", "--out"])
-        .arg(&out));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("xz dictionary needs more than"),
-        "{}",
-        text(&o)
-    );
-    assert!(absent_or_empty(&out));
+    assert_extract_refused(&huge, "tar.xz", "xz dictionary needs more than");
 }
 
 #[test]
@@ -471,17 +458,7 @@ fn control_characters_from_an_archive_or_a_registry_reach_stderr_escaped() {
         )],
     );
     let p = pin(&g);
-    let o = run(protoreg()
-        .arg("extract")
-        .arg(&g)
-        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
-        .arg(t.path().join("out")));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("outside the tree"),
-        "{}",
-        text(&o)
-    );
+    let o = assert_extract_refused(&g, "tar.gz", "outside the tree");
     assert_escaped(&o.stderr);
 
     // A registry's JSON error message (JSON escapes decode to raw control characters).
@@ -759,20 +736,8 @@ fn a_symlink_target_that_is_not_utf8_is_refused_not_rewritten() {
     b.append(&h, &b""[..]).unwrap();
     b.into_inner().unwrap().finish().unwrap();
     assert_tar_refused(&path, "is not UTF-8", &[]);
-    let p = pin(&path);
-    let out = t.path().join("out");
-    let o = run(protoreg()
-        .arg("extract")
-        .arg(&path)
-        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
-        .arg(&out));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("not UTF-8"),
-        "{}",
-        text(&o)
-    );
-    assert!(absent_or_empty(&out));
+    assert_extract_refused(&path, "tar.gz", "not UTF-8");
+    assert_extract_refused(&xz::xz_of(&path), "tar.xz", "not UTF-8");
 }
 
 #[test]

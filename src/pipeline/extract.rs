@@ -2,9 +2,10 @@
 //! it: absolute paths, `..`, symlinks that leave the tree, hardlinks, device files, members
 //! listed twice, and archives that expand past a cap or hold too many entries.
 //!
-//! A tar.gz or tar.xz may be extracted while it downloads, before its bytes are verified. What such a
-//! stream may write is bounded by its pin ([`unverified_budget`]); past that it stops
-//! ([`Streamed::Deferred`]) and the archive is extracted from the verified blob instead.
+//! A tar.gz or tar.xz may be extracted while it downloads, before its bytes are verified
+//! (one tar walk, fed by either decoder). What such a stream may write is bounded by its pin
+//! ([`unverified_budget`]); past that it stops ([`Streamed::Deferred`]) and the archive is
+//! extracted from the verified blob instead.
 //! Nothing extracted gets an exec bit, and no symlink is created, until [`Unfinished::finish`],
 //! which runs only once the whole body has verified.
 
