@@ -709,3 +709,58 @@ fn a_tar_xz_in_nodes_layout_comes_from_a_registry_an_http_source_and_extract() {
     without_link.retain(|(path, _, _)| path != "bin/protoc-link");
     assert_eq!(without_link, tree_listing(&from_zip));
 }
+
+#[test]
+fn a_zip_made_on_windows_in_nodes_layout_materializes() {
+    // Node's Windows release is a zip of `node-v<version>-win-x64/...` written on Windows:
+    // MS-DOS attributes, no Unix modes, explicit directory entries. Python's zipfile writes
+    // one the same way (a writer this project did not write).
+    let tmp = scratch();
+    let archive = tmp.path().join("node-win.zip");
+    let script = r#"
+import sys, zipfile
+top = "node-v22.12.0-win-x64/"
+members = [(top, None), (top + "node.exe", b"MZ not really node"),
+           (top + "npm.cmd", b"@echo off\r\n"), (top + "node_modules/", None),
+           (top + "node_modules/npm/bin/npm-cli.js", b"// npm\n")]
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for name, data in members:
+        info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
+        info.create_system = 0  # MS-DOS
+        info.external_attr = 0x10 if data is None else 0x20
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, data or b"")
+"#;
+    let o = run(Command::new("python3").arg("-c").arg(script).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let p = pin(&archive);
+    let server = HttpServer::start();
+    let url = server.route("/node.zip", Route::File(archive.clone()));
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(["materialize", "--sha256", p.sha256.hex(), "--format", "zip"])
+        .args([
+            "--strip-prefix",
+            "node-v22.12.0-win-x64",
+            "--executable",
+            "node.exe",
+        ])
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    // Every file, under the stripped top directory; the declared binary alone executable.
+    let listing: Vec<(String, u32)> = tree_listing(&out)
+        .into_iter()
+        .map(|(path, _, exec)| (path, exec))
+        .collect();
+    let want = [
+        ("node.exe", 0o111),
+        ("node_modules/npm/bin/npm-cli.js", 0),
+        ("npm.cmd", 0),
+    ]
+    .map(|(path, exec)| (path.to_string(), exec));
+    assert_eq!(listing, want, "{}", text(&o));
+}
