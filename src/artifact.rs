@@ -39,6 +39,7 @@ pub fn layer_media_type(format: Format) -> &'static str {
     match format {
         Format::Zip => "application/zip",
         Format::TarGz => "application/vnd.buck2-protobuf.archive.v1.tar+gzip",
+        Format::TarXz => "application/vnd.buck2-protobuf.archive.v1.tar+xz",
         Format::Raw => "application/octet-stream",
     }
 }
@@ -51,6 +52,10 @@ pub fn format_of_media_type(media_type: &str) -> Option<Format> {
         | "application/gzip"
         | "application/x-gzip"
         | "application/vnd.oci.image.layer.v1.tar+gzip" => Some(Format::TarGz),
+        // OCI defines no xz layer type; `application/x-xz` is what file(1) and ORAS users name.
+        "application/vnd.buck2-protobuf.archive.v1.tar+xz" | "application/x-xz" => {
+            Some(Format::TarXz)
+        }
         "application/octet-stream" | "application/vnd.oci.image.layer.v1.tar" => Some(Format::Raw),
         _ => None,
     }
@@ -298,6 +303,26 @@ pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_format_reads_back_from_its_layer_media_type() {
+        for format in [Format::Zip, Format::TarGz, Format::TarXz, Format::Raw] {
+            assert_eq!(
+                format_of_media_type(layer_media_type(format)),
+                Some(format),
+                "{format}"
+            );
+        }
+        // Not an OCI layer type that ORAS would unpack: `oras pull` hands over the file.
+        assert_eq!(
+            layer_media_type(Format::TarXz),
+            "application/vnd.buck2-protobuf.archive.v1.tar+xz"
+        );
+        assert_eq!(
+            format_of_media_type("application/x-xz"),
+            Some(Format::TarXz)
+        );
+    }
 
     #[test]
     fn manifest_is_deterministic_and_ors_shaped() {

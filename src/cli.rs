@@ -186,7 +186,7 @@ pub struct OutdatedArgs {
 #[derive(Debug, Args)]
 pub struct LayoutArgs {
     /// Archive format.
-    #[arg(long, value_name = "zip|tar.gz|raw")]
+    #[arg(long, value_name = "zip|tar.gz|tar.xz|raw")]
     pub format: Option<String>,
     /// Leading directory to strip from every member.
     #[arg(long, value_name = "P")]

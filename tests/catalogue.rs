@@ -29,7 +29,8 @@ fn in_process_catalogue() {
     static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
         let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("catalogue-tests-tools.bzl");
-        std::fs::write(&path, catalogue_with(&grpc_cpp("http://127.0.0.1:9"))).unwrap();
+        let tools = grpc_cpp("http://127.0.0.1:9") + &protoc_xz("http://127.0.0.1:9");
+        std::fs::write(&path, catalogue_with(&tools)).unwrap();
         path
     });
     protoreg::maintain::tools::configure(Some(file), None);
@@ -51,6 +52,87 @@ fn grpc_cpp(base: &str) -> String {
          \x20       \"plugin_name\": \"grpc\",\n\
          \x20   }},\n"
     )
+}
+
+/// A tool shipped as `.tar.xz` in Node's layout (one top directory): the protoc fixture
+/// repacked by `tar -cJf`, on a static host with a `.sha256` beside it.
+fn protoc_xz(base: &str) -> String {
+    format!(
+        "    \"protoc-xz\": {{\n\
+         \x20       \"upstream\": \"url\",\n\
+         \x20       \"url\": \"{base}/xz/{{version}}/{{asset}}\",\n\
+         \x20       \"checksum_url\": \"{base}/xz/{{version}}/{{asset}}.sha256\",\n\
+         \x20       \"asset\": \"protoc-{{version}}-{{platform}}.tar.xz\",\n\
+         \x20       \"platforms\": [\"linux-x86_64\"],\n\
+         \x20       \"strip_prefix\": \"protoc-{{version}}-linux-x86_64\",\n\
+         \x20       \"binaries\": [\"bin/protoc\"],\n\
+         \x20       \"oci_repository\": \"tools/protoc-xz\",\n\
+         \x20   }},\n"
+    )
+}
+
+#[test]
+fn a_tar_xz_tool_is_bumped_published_and_materialized() {
+    let reg = RegistryServer::start();
+    let upstream_files = scratch();
+    let txz = pin(&xz::protoc_txz(upstream_files.path()));
+    let name = txz.path.file_name().unwrap().to_str().unwrap().to_string();
+    let sum = upstream_files.path().join("sum");
+    std::fs::write(&sum, format!("{}  {name}\n", txz.sha256.hex())).unwrap();
+    let server = HttpServer::start();
+    server.route(&format!("/xz/36.2/{name}"), Route::File(txz.path.clone()));
+    server.route(&format!("/xz/36.2/{name}.sha256"), Route::File(sum));
+    let ws = workspace(&reg, &catalogue_with(&protoc_xz(&server.url(""))));
+    let pins_path = ws.dir.path().join("toolchains/pins.bzl");
+    in_process_catalogue();
+
+    // bump: the asset's name makes the pin a tar.xz one.
+    let o = ws.run(&["bump", "protoc-xz", "36.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pins = protoreg::maintain::pins::Pins::load(&pins_path).unwrap();
+    let got = &pins.pins["protoc-xz"]["36.2"]["linux-x86_64"];
+    assert_eq!(got.format, protoreg::pipeline::extract::Format::TarXz);
+    assert_eq!((&got.sha256, got.size), (&txz.sha256, Some(txz.size)));
+    let text_after = std::fs::read_to_string(&pins_path).unwrap();
+    assert!(text_after.contains("(\"tar.xz\", "), "{text_after}");
+
+    // publish: one layer of this project's tar+xz type, the upstream file byte for byte.
+    let report = ws.json(&[
+        "publish",
+        "--tool",
+        "protoc-xz",
+        "--version",
+        "36.2",
+        "--json",
+    ]);
+    assert!(report.to_string().contains("published"), "{report}");
+    let manifest = run(std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{}/{NS}/tools/protoc-xz:v36.2-linux-x86_64",
+            reg.host
+        )));
+    assert!(manifest.status.success(), "{}", text(&manifest));
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["mediaType"], "application/vnd.buck2-protobuf.archive.v1.tar+xz",
+        "{manifest}"
+    );
+    assert_eq!(manifest["layers"][0]["digest"], txz.sha256.oci());
+
+    // materialize by name, upstream gone: from the registry, streamed and verified.
+    drop(server);
+    let out = ws.dir.path().join("protoc-xz");
+    let o = ws.run(&[
+        "materialize",
+        "protoc-xz",
+        "--platform",
+        "linux-x86_64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(protoc_version(&out), "libprotoc 36.2");
 }
 
 /// An upstream-shaped release of Debian's grpc_cpp_plugin: `grpc-cpp-plugin-<v>/bin/…` in a

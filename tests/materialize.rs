@@ -455,11 +455,10 @@ fn raw_format_takes_at_most_one_executable() {
     assert_buf_works(&out);
 }
 
-#[test]
-fn a_multi_member_gzip_is_extracted_whole() {
-    // One tar stream cut at a member boundary, each part its own gzip member, concatenated
-    // (`cat a.gz b.gz`, as pigz or bgzip write): `tar xzf` reads both.
-    use std::io::Write;
+/// One tar stream cut at a member boundary, each part compressed on its own by `compress`
+/// and the parts concatenated: `extract` and the streaming path of `materialize` must both
+/// read every part, as `tar xzf` / `tar xJf` do.
+fn assert_concatenated_parts_extract_whole(format: &str, compress: impl Fn(&[u8]) -> Vec<u8>) {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in [
         ("first/a.txt", &b"first\n"[..]),
@@ -473,12 +472,10 @@ fn a_multi_member_gzip_is_extracted_whole() {
     let tar = b.into_inner().unwrap();
     let mut body = Vec::new();
     for part in [&tar[..1024], &tar[1024..]] {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(part).unwrap();
-        body.extend(gz.finish().unwrap());
+        body.extend(compress(part));
     }
     let tmp = scratch();
-    let archive = tmp.path().join("two.tar.gz");
+    let archive = tmp.path().join(format!("two.{format}"));
     fs::write(&archive, &body).unwrap();
     let p = pin(&archive);
 
@@ -486,7 +483,7 @@ fn a_multi_member_gzip_is_extracted_whole() {
     let o = run(protoreg()
         .arg("extract")
         .arg(&archive)
-        .args(["--sha256", p.sha256.hex(), "--format", "tar.gz", "--out"])
+        .args(["--sha256", p.sha256.hex(), "--format", format, "--out"])
         .arg(&out));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(fs::read(out.join("first/a.txt")).unwrap(), b"first\n");
@@ -494,18 +491,44 @@ fn a_multi_member_gzip_is_extracted_whole() {
 
     // The streaming path of materialize reads the same way.
     let server = HttpServer::start();
-    let url = server.route("/two.tar.gz", Route::File(archive.clone()));
+    let url = server.route("/two", Route::File(archive.clone()));
     let out = tmp.path().join("out2");
     let o = run(protoreg()
         .args(["materialize", "--sha256", p.sha256.hex(), "--size"])
         .arg(p.size.to_string())
-        .args(["--format", "tar.gz", "--cache-dir"])
+        .args(["--format", format, "--cache-dir"])
         .arg(tmp.path().join("cache"))
         .arg("--out")
         .arg(&out)
         .args(["--source", &url]));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(fs::read(out.join("second/b.txt")).unwrap(), b"second\n");
+}
+
+#[test]
+fn a_multi_member_gzip_is_extracted_whole() {
+    // `cat a.gz b.gz`, as pigz or bgzip write.
+    use std::io::Write;
+    assert_concatenated_parts_extract_whole("tar.gz", |part| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(part).unwrap();
+        gz.finish().unwrap()
+    });
+}
+
+#[test]
+fn concatenated_xz_streams_are_extracted_whole() {
+    // `cat a.xz b.xz`, each made by the system's xz.
+    let tmp = scratch();
+    assert_concatenated_parts_extract_whole("tar.xz", |part| {
+        let path = tmp.path().join("part");
+        fs::write(&path, part).unwrap();
+        let o = run(Command::new("xz")
+            .args(["--force", "--threads=1", "-1"])
+            .arg(&path));
+        assert!(o.status.success(), "{}", text(&o));
+        fs::read(path.with_extension("xz")).unwrap()
+    });
 }
 
 #[test]
@@ -595,4 +618,149 @@ fn an_out_inside_the_cache_is_refused_and_the_cache_is_untouched() {
         );
     }
     assert_eq!(server.count("/p.zip"), 1, "only the first run downloaded");
+}
+
+/// `materialize` arguments for [`xz::protoc_txz`]: Node's layout, one top directory.
+fn protoc_txz_args(p: &Pinned, cache: &std::path::Path, out: &std::path::Path) -> Vec<String> {
+    let mut a = materialize_args(p, "tar.xz", cache, out);
+    a.extend(
+        [
+            "--strip-prefix",
+            xz::PROTOC_TXZ_PREFIX,
+            "--executable",
+            "bin/protoc",
+        ]
+        .map(String::from),
+    );
+    a
+}
+
+#[test]
+fn a_tar_xz_in_nodes_layout_comes_from_a_registry_an_http_source_and_extract() {
+    let tmp = scratch();
+    let txz = pin(&xz::protoc_txz(tmp.path()));
+    let reg = RegistryServer::start();
+    reg.push(
+        "ns/tools/protoc-xz",
+        &txz,
+        Format::TarXz,
+        "v36.2-linux-x86_64",
+        None,
+    );
+    let from_registry = tmp.path().join("from-registry");
+    let o = run(protoreg()
+        .args(protoc_txz_args(
+            &txz,
+            &tmp.path().join("cache1"),
+            &from_registry,
+        ))
+        .args(["--plain-http", "--json", "--source"])
+        .arg(format!("oci://{}/ns/tools/protoc-xz", reg.host)));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cache"], "miss");
+    assert_protoc_works(&from_registry);
+    assert_eq!(
+        fs::read_link(from_registry.join("bin/protoc-link")).unwrap(),
+        std::path::PathBuf::from("protoc")
+    );
+
+    let server = HttpServer::start();
+    let url = server.route("/protoc.tar.xz", Route::File(txz.path.clone()));
+    let from_http = tmp.path().join("from-http");
+    let o = run(protoreg()
+        .args(protoc_txz_args(
+            &txz,
+            &tmp.path().join("cache2"),
+            &from_http,
+        ))
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&from_http);
+
+    // Buck2's native mode: `extract` of the file download_file fetched.
+    let extracted = tmp.path().join("extracted");
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&txz.path)
+        .args(["--sha256", txz.sha256.hex(), "--format", "tar.xz"])
+        .args(["--strip-prefix", xz::PROTOC_TXZ_PREFIX])
+        .args(["--executable", "bin/protoc", "--out"])
+        .arg(&extracted));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_protoc_works(&extracted);
+    let listing = tree_listing(&from_registry);
+    assert!(listing.len() > 10, "{listing:?}");
+    assert_eq!(listing, tree_listing(&from_http));
+    assert_eq!(listing, tree_listing(&extracted));
+
+    // The same tree as the upstream zip gives (less the link the repack added): nothing
+    // lost or changed in the tar walk.
+    let from_zip = tmp.path().join("from-zip");
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let o = run(protoreg()
+        .arg("extract")
+        .arg(&protoc.path)
+        .args(["--sha256", protoc.sha256.hex(), "--format", "zip"])
+        .args(["--executable", "bin/protoc", "--out"])
+        .arg(&from_zip));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut without_link = listing;
+    without_link.retain(|(path, _, _)| path != "bin/protoc-link");
+    assert_eq!(without_link, tree_listing(&from_zip));
+}
+
+#[test]
+fn a_zip_made_on_windows_in_nodes_layout_materializes() {
+    // Node's Windows release is a zip of `node-v<version>-win-x64/...` written on Windows:
+    // MS-DOS attributes, no Unix modes, explicit directory entries. Python's zipfile writes
+    // one the same way (a writer this project did not write).
+    let tmp = scratch();
+    let archive = tmp.path().join("node-win.zip");
+    let script = r#"
+import sys, zipfile
+top = "node-v22.12.0-win-x64/"
+members = [(top, None), (top + "node.exe", b"MZ not really node"),
+           (top + "npm.cmd", b"@echo off\r\n"), (top + "node_modules/", None),
+           (top + "node_modules/npm/bin/npm-cli.js", b"// npm\n")]
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for name, data in members:
+        info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
+        info.create_system = 0  # MS-DOS
+        info.external_attr = 0x10 if data is None else 0x20
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, data or b"")
+"#;
+    let o = run(Command::new("python3").arg("-c").arg(script).arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    let p = pin(&archive);
+    let server = HttpServer::start();
+    let url = server.route("/node.zip", Route::File(archive.clone()));
+    let out = tmp.path().join("out");
+    let o = run(protoreg()
+        .args(["materialize", "--sha256", p.sha256.hex(), "--format", "zip"])
+        .args([
+            "--strip-prefix",
+            "node-v22.12.0-win-x64",
+            "--executable",
+            "node.exe",
+        ])
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--source", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    // Every file, under the stripped top directory; the declared binary alone executable.
+    let listing: Vec<(String, u32)> = tree_listing(&out)
+        .into_iter()
+        .map(|(path, _, exec)| (path, exec))
+        .collect();
+    let want = [
+        ("node.exe", 0o111),
+        ("node_modules/npm/bin/npm-cli.js", 0),
+        ("npm.cmd", 0),
+    ]
+    .map(|(path, exec)| (path.to_string(), exec));
+    assert_eq!(listing, want, "{}", text(&o));
 }

@@ -13,7 +13,8 @@
 #   url             url: where one platform's asset is, e.g. "https://repo1.maven.org/…/{asset}"
 #   checksum_url    url, optional: a file holding the asset's sha256 (a bare digest, or
 #                   `sha256sum` lines naming the asset)
-#   asset           the asset's file name; `.zip`, `.tar.gz`/`.tgz`, or else one raw binary
+#   asset           the asset's file name; `.zip`, `.tar.gz`/`.tgz`, `.tar.xz`/`.txz`, or
+#                   else one raw binary
 #   assets          optional {platform: asset} overrides, for upstreams that spell one
 #                   platform differently
 #   platforms       the canonical platforms upstream ships

@@ -15,7 +15,7 @@ Two ways, chosen by `[protobuf] fetch_mode` in `.buckconfig`:
 
 load(":providers.bzl", "ProtoregInfo", "ToolDistributionInfo")
 
-_ARCHIVE_EXTENSIONS = {"raw": "", "tar.gz": ".tar.gz", "zip": ".zip"}
+_ARCHIVE_EXTENSIONS = {"raw": "", "tar.gz": ".tar.gz", "tar.xz": ".tar.xz", "zip": ".zip"}
 
 def binary_key(path: str) -> str:
     """`bin/protoc.exe` -> `protoc`: the sub-target and dict key naming a binary."""
@@ -154,7 +154,7 @@ tool_distribution = rule(
         "cache_dir": attrs.string(default = "", doc = "protoreg's cache; empty for its default."),
         "directories": attrs.list(attrs.string(), default = [], doc = "Directories to expose as sub-targets, e.g. `include`."),
         "fetch_mode": attrs.enum(["helper", "native"], default = "helper"),
-        "format": attrs.enum(["zip", "tar.gz", "raw"]),
+        "format": attrs.enum(["zip", "tar.gz", "tar.xz", "raw"]),
         "link": attrs.string(default = "", doc = "protoreg's `--link` (copy or hardlink); empty for its default."),
         "offline": attrs.bool(default = False, doc = "Helper mode: use only protoreg's cache."),
         "os": attrs.string(doc = "The platform's `prelude//os` value."),

@@ -38,10 +38,12 @@ pub fn parse_expected(sha256: &str, size: Option<&str>) -> Result<Expected> {
 }
 
 pub fn parse_layout(args: &LayoutArgs) -> Result<Layout> {
-    let format = args
-        .format
-        .as_deref()
-        .ok_or_else(|| Error::input("--format is required", "give --format zip, tar.gz or raw"))?;
+    let format = args.format.as_deref().ok_or_else(|| {
+        Error::input(
+            "--format is required",
+            "give --format zip, tar.gz, tar.xz or raw",
+        )
+    })?;
     let layout = Layout {
         format: format.parse()?,
         strip_prefix: args.strip_prefix.clone().filter(|p| !p.is_empty()),

@@ -54,8 +54,9 @@ pub struct Tool {
     pub github_repo: String,
     /// Release tag for a version: `{version}` is replaced.
     pub tag: String,
-    /// Asset name template (see [`PLATFORM_PLACEHOLDERS`]). A name ending in neither `.zip`
-    /// nor `.tar.gz`/`.tgz` is a raw single binary (only the first of `binaries` then exists).
+    /// Asset name template (see [`PLATFORM_PLACEHOLDERS`]). A name ending in none of `.zip`,
+    /// `.tar.gz`/`.tgz`, `.tar.xz`/`.txz` is a raw single binary (only the first of `binaries`
+    /// then exists); see [`Format::of_file_name`].
     pub asset: String,
     /// Per-platform asset templates, for upstreams that spell one platform apart.
     pub assets: BTreeMap<String, String>,
@@ -833,13 +834,7 @@ impl Tool {
                 format!("fix the tool's asset in the catalogue, or give a version: {PATH_RULE}"),
             ));
         }
-        let format = if name.ends_with(".zip") {
-            Format::Zip
-        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            Format::TarGz
-        } else {
-            Format::Raw
-        };
+        let format = Format::of_file_name(&name);
         let url = match &self.origin {
             Origin::GitHub => format!(
                 "{}/{}/releases/download/{}/{}",

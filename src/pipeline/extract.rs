@@ -2,9 +2,10 @@
 //! it: absolute paths, `..`, symlinks that leave the tree, hardlinks, device files, members
 //! listed twice, and archives that expand past a cap or hold too many entries.
 //!
-//! A tar.gz may be extracted while it downloads, before its bytes are verified. What such a
-//! stream may write is bounded by its pin ([`unverified_budget`]); past that it stops
-//! ([`Streamed::Deferred`]) and the archive is extracted from the verified blob instead.
+//! A tar.gz or tar.xz may be extracted while it downloads, before its bytes are verified
+//! (one tar walk, fed by either decoder). What such a stream may write is bounded by its pin
+//! ([`unverified_budget`]); past that it stops ([`Streamed::Deferred`]) and the archive is
+//! extracted from the verified blob instead.
 //! Nothing extracted gets an exec bit, and no symlink is created, until [`Unfinished::finish`],
 //! which runs only once the whole body has verified.
 
@@ -32,6 +33,9 @@ pub const UNVERIFIED_UNSIZED: u64 = 256 << 20;
 /// What each path component of each entry counts for against that budget, besides the
 /// file's contents: a file system block, for the inode or directory it may create.
 pub const ENTRY_COST: u64 = 4096;
+/// The most memory (KiB) the xz decoder may take for one block, checked before it allocates
+/// the dictionary a header asks for (up to 4 GiB): 256 MiB, four times what `xz -9` needs.
+pub const XZ_MEMORY_KIB: u32 = 256 << 10;
 
 /// The caps of any extraction, from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +94,7 @@ pub fn unverified_budget(size: Option<u64>) -> u64 {
 pub enum Format {
     Zip,
     TarGz,
+    TarXz,
     Raw,
 }
 
@@ -98,7 +103,27 @@ impl Format {
         match self {
             Format::Zip => "zip",
             Format::TarGz => "tar.gz",
+            Format::TarXz => "tar.xz",
             Format::Raw => "raw",
+        }
+    }
+
+    /// A tar stream: extracted as it downloads (see [`extract_tar_stream`]).
+    pub fn is_tar(&self) -> bool {
+        matches!(self, Format::TarGz | Format::TarXz)
+    }
+
+    /// The format an upstream file name stands for: `.zip`, `.tar.gz`/`.tgz`,
+    /// `.tar.xz`/`.txz`, or else one raw binary.
+    pub fn of_file_name(name: &str) -> Format {
+        if name.ends_with(".zip") {
+            Format::Zip
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Format::TarGz
+        } else if name.ends_with(".tar.xz") || name.ends_with(".txz") {
+            Format::TarXz
+        } else {
+            Format::Raw
         }
     }
 }
@@ -109,10 +134,11 @@ impl FromStr for Format {
         match s {
             "zip" => Ok(Format::Zip),
             "tar.gz" | "tgz" => Ok(Format::TarGz),
+            "tar.xz" | "txz" => Ok(Format::TarXz),
             "raw" => Ok(Format::Raw),
             _ => Err(Error::input(
                 format!("unknown format `{s}`"),
-                "use zip, tar.gz or raw",
+                "use zip, tar.gz, tar.xz or raw",
             )),
         }
     }
@@ -183,9 +209,9 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
     let mut x = Extractor::new(&name, layout, dest, Limits::from_env()?, None)?;
     x.bar = bar.clone();
     match layout.format {
-        Format::TarGz => {
+        Format::TarGz | Format::TarXz => {
             let file = File::open(archive).ctx("open", archive)?;
-            x.tar_gz(io::BufReader::with_capacity(256 << 10, file))?
+            x.tar(layout.format, io::BufReader::with_capacity(256 << 10, file))?
         }
         Format::Zip => x.zip(archive)?,
         Format::Raw => {
@@ -203,7 +229,8 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
     x.finish(layout)
 }
 
-/// Extract a tar.gz's files and directories as it streams in (`name` names it in errors).
+/// Extract a tar.gz's or tar.xz's files and directories (by `layout.format`) as it streams in
+/// (`name` names it in errors).
 /// The bytes are not verified yet, so what is written is bounded by `unverified` bytes (see
 /// [`unverified_budget`]): past it the extraction stops, removes `dest` and answers
 /// [`Streamed::Deferred`]. Files are written without exec bits; those and the symlinks wait
@@ -211,7 +238,7 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
 /// [`Unfinished::finish`]; unverified, `dest` is discarded.
 /// Each file's path is sent to `written`, if given, once its contents are complete (so it
 /// can be hashed while the rest of the archive inflates).
-pub fn extract_tar_gz_stream(
+pub fn extract_tar_stream(
     reader: impl Read,
     name: &str,
     layout: &Layout,
@@ -222,7 +249,7 @@ pub fn extract_tar_gz_stream(
 ) -> Result<Streamed> {
     let mut x = Extractor::new(name, layout, dest, limits, Some(unverified))?;
     x.written_files = written;
-    match x.tar_gz(reader) {
+    match x.tar(layout.format, reader) {
         _ if x.deferred => {
             crate::pipeline::store::remove_tree(dest);
             Ok(Streamed::Deferred)
@@ -399,6 +426,19 @@ impl Extractor {
         Ok(())
     }
 
+    /// A read of the archive failed: corrupt, or (xz) its decoder would need more memory than
+    /// [`XZ_MEMORY_KIB`].
+    fn unreadable(&self, what: String, e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::OutOfMemory {
+            self.unsafe_(format!(
+                "its xz dictionary needs more than the {} MiB protoreg allows a decoder",
+                XZ_MEMORY_KIB >> 10
+            ))
+        } else {
+            self.unsafe_(format!("{what}: {e}"))
+        }
+    }
+
     fn unsafe_(&self, reason: impl Into<String>) -> Error {
         Error::UnsafeArchive {
             archive: self.archive.clone(),
@@ -499,7 +539,7 @@ impl Extractor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The bytes were verified: a read error is a corrupt archive.
                 Err(e) => {
-                    break Err(self.unsafe_(format!("cannot read member `{}`: {e}", rel.display())))
+                    break Err(self.unreadable(format!("cannot read member `{}`", rel.display()), e))
                 }
             };
             n += k as u64;
@@ -603,12 +643,24 @@ impl Extractor {
         Ok(())
     }
 
-    fn tar_gz(&mut self, reader: impl Read) -> Result<()> {
-        // A gzip file may be several members back to back (`cat a.gz b.gz`, pigz, bgzip): all
-        // of them are the archive, as `tar xzf` reads it.
-        let gz = flate2::read::MultiGzDecoder::new(reader);
-        let mut tar = tar::Archive::new(gz);
-        let corrupt = |e: io::Error, this: &Self| this.unsafe_(format!("corrupt tar.gz: {e}"));
+    /// Walk a compressed tar, decoded by `format`'s decompressor as it is read.
+    fn tar(&mut self, format: Format, reader: impl Read) -> Result<()> {
+        match format {
+            // A gzip file may be several members back to back (`cat a.gz b.gz`, pigz, bgzip):
+            // all of them are the archive, as `tar xzf` reads it. Likewise xz streams.
+            Format::TarGz => self.tar_entries(format, flate2::read::MultiGzDecoder::new(reader)),
+            Format::TarXz => self.tar_entries(
+                format,
+                lzma_rust2::XzReader::new_mem_limit(reader, true, XZ_MEMORY_KIB),
+            ),
+            Format::Zip | Format::Raw => Err(self.unsafe_(format!("`{format}` is not a tar"))),
+        }
+    }
+
+    /// Walk a decompressed tar stream, writing each member.
+    fn tar_entries(&mut self, format: Format, decoded: impl Read) -> Result<()> {
+        let mut tar = tar::Archive::new(decoded);
+        let corrupt = |e: io::Error, this: &Self| this.unreadable(format!("corrupt {format}"), e);
         for entry in tar.entries().map_err(|e| corrupt(e, self))? {
             let mut entry = entry.map_err(|e| corrupt(e, self))?;
             self.count_entry()?;
@@ -808,7 +860,7 @@ mod tests {
         let body = tgz(&[("a", 0o644, b"a"), ("big", 0o644, &zeros)]);
         let budget = unverified_budget(Some(body.len() as u64));
         assert!(budget < zeros.len() as u64);
-        let got = extract_tar_gz_stream(
+        let got = extract_tar_stream(
             &body[..],
             "t",
             &layout(&[]),
@@ -847,11 +899,10 @@ mod tests {
         };
         let dest = t.path().join("x");
         fs::create_dir(&dest).unwrap();
-        let err =
-            extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None)
-                .err()
-                .unwrap()
-                .to_string();
+        let err = extract_tar_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("more than 10 entries") && err.contains(ENV_MAX_ENTRIES),
             "{err}"
@@ -862,7 +913,7 @@ mod tests {
             max_entries: 11,
             ..limits
         };
-        extract_tar_gz_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None).unwrap();
+        extract_tar_stream(&body[..], "t", &layout(&[]), &dest, limits, u64::MAX, None).unwrap();
     }
 
     #[test]
@@ -874,7 +925,7 @@ mod tests {
             ("bin/tool", 0o755, b"#!/bin/sh\n"),
             ("bin/plain", 0o644, b"x"),
         ]);
-        let got = extract_tar_gz_stream(
+        let got = extract_tar_stream(
             &body[..],
             "t",
             &layout(&["bin/plain"]),
@@ -922,7 +973,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dest = t.path().join("x");
         fs::create_dir(&dest).unwrap();
-        let Streamed::Extracted(u) = extract_tar_gz_stream(
+        let Streamed::Extracted(u) = extract_tar_stream(
             &body[..],
             "t",
             &layout(&[]),
@@ -936,6 +987,34 @@ mod tests {
         };
         u.finish(&layout(&[])).unwrap();
         assert_eq!(fs::read(dest.join("second")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn formats_by_name_and_by_file_name() {
+        for (name, format) in [
+            ("zip", Format::Zip),
+            ("tar.gz", Format::TarGz),
+            ("tgz", Format::TarGz),
+            ("tar.xz", Format::TarXz),
+            ("txz", Format::TarXz),
+            ("raw", Format::Raw),
+        ] {
+            assert_eq!(name.parse::<Format>().unwrap(), format);
+        }
+        let err = "tar.bz2".parse::<Format>().unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("tar.xz"), "{err}");
+        for (file, format) in [
+            ("protoc-36.2-win64.zip", Format::Zip),
+            ("buf-Linux-x86_64.tar.gz", Format::TarGz),
+            ("x.tgz", Format::TarGz),
+            ("node-v22.12.0-linux-x64.tar.xz", Format::TarXz),
+            ("x.txz", Format::TarXz),
+            ("buf-Windows-x86_64.exe", Format::Raw),
+            ("protoc-gen-es", Format::Raw),
+        ] {
+            assert_eq!(Format::of_file_name(file), format, "{file}");
+        }
     }
 
     #[test]

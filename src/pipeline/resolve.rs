@@ -234,7 +234,8 @@ impl Write for Tee {
 /// and the bytes the source sent.
 type Fetched = (Option<Result<()>>, u64, Prehashed);
 
-/// Fetch one source into `tmp`, verifying it, and say how many bytes it sent. A tar.gz is
+/// Fetch one source into `tmp`, verifying it, and say how many bytes it sent. A tar.gz or
+/// tar.xz is
 /// extracted into `staging` on a second thread as it streams (inflating overlaps the
 /// download); its result is returned only when the bytes verified, and only then may the tree
 /// be used. Until then the extraction writes at most [`extract::unverified_budget`] of the
@@ -256,7 +257,7 @@ fn fetch_one(
     let mut extractor = None;
     let mut pipe = None;
     let mut hasher = None;
-    if artifact.layout.format == extract::Format::TarGz {
+    if artifact.layout.format.is_tar() {
         std::fs::create_dir(staging)
             .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
         let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
@@ -272,7 +273,7 @@ fn fetch_one(
         hasher = Some(prehasher);
         extractor = Some(std::thread::spawn(move || {
             let reader = std::io::BufReader::with_capacity(256 << 10, reader);
-            extract::extract_tar_gz_stream(reader, &name, &layout, &dest, limits, budget, written)
+            extract::extract_tar_stream(reader, &name, &layout, &dest, limits, budget, written)
         }));
         pipe = Some(writer);
     }

@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod tls;
 pub mod token;
 pub mod user;
+pub mod xz;
 
 use std::fs;
 use std::io::Read;
