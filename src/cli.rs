@@ -50,6 +50,7 @@ impl Command {
         let arg = match self {
             Command::Bump(a) => &a.pins,
             Command::Outdated(a) => &a.pins,
+            Command::Sizes(a) => &a.pins,
             Command::Materialize(a) => &a.pins,
             Command::Health(a) => &a.pins,
             Command::Cleanup(a) => &a.pins,
@@ -69,6 +70,9 @@ pub enum Command {
     Bump(BumpArgs),
     /// Compare the pinned versions with the newest upstream releases.
     Outdated(OutdatedArgs),
+    /// Record the exact size of every pin that has none (each artifact fetched and verified by
+    /// its sha256), so Buck2 can defer its download.
+    Sizes(SizesArgs),
     /// Publish upstream releases to the registry as OCI artifacts (and the configured bundles).
     Publish(PublishArgs),
     /// Check each registry (reachability, latency, expected tags) and the cache.
@@ -168,6 +172,17 @@ pub struct BumpArgs {
     /// to rewrite from the new pins; repeatable.
     #[arg(long = "readme", value_name = "FILE")]
     pub readmes: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub pins: PinsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SizesArgs {
+    /// Only these tools (default: every tool with a pin of unknown size).
+    pub tools: Vec<String>,
+    /// Print the change to the pins file and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub pins: PinsArg,
 }

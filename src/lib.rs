@@ -46,6 +46,7 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Extract(args) => commands::extract::run(args),
         Command::Bump(args) => commands::bump::run(&cli.global, args),
         Command::Outdated(args) => commands::outdated::run(&cli.global, args),
+        Command::Sizes(args) => commands::sizes::run(&cli.global, args),
         Command::Health(args) => commands::health::run(&cli.global, args),
         Command::Versions(args) => commands::versions::run(&cli.global, args),
         Command::Cleanup(args) => commands::cleanup::run(&cli.global, args),

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::github::{protoc_assets, Asset, FakeGitHub};
-use common::http::Route;
+use common::http::{HttpServer, Route};
 use common::*;
 
 const REPO: &str = "protocolbuffers/protobuf";
@@ -932,4 +932,86 @@ fn a_download_url_that_is_not_plain_http_is_never_pinned() {
         assert!(!err.contains("secret") && !err.contains('\u{1b}'), "{err}");
         assert_eq!(std::fs::read_to_string(&pins).unwrap(), before, "{url}");
     }
+}
+
+/// `protoreg sizes` records the exact size of every pin that has none, as the byte count of
+/// bytes that matched the pin's sha256 (fetched from the pin's URL, or found in the cache);
+/// bytes that do not match leave the file as it was; a second run changes nothing.
+#[test]
+fn sizes_records_verified_byte_counts_for_pins_without_one() {
+    let zip = pin(&fixture(PROTOC_ZIP));
+    let tgz = pin(&fixture(BUF_TGZ));
+    let server = HttpServer::start();
+    let zip_url = server.route("/protoc.zip", Route::File(zip.path.clone()));
+    let tgz_url = server.route("/buf.tar.gz", Route::File(tgz.path.clone()));
+    let tmp = scratch();
+    let pins_path = tmp.path().join("pins.bzl");
+    let write = |buf_url: &str| {
+        std::fs::write(
+            &pins_path,
+            format!(
+                "TOOLS = {{\n    \"protoc\": {{\"default\": \"36.2\"}},\n    \"buf\": {{\"default\": \"1.75.0\"}},\n}}\n\
+                 PINS = {{\n    \"protoc\": {{\n        \"36.2\": {{\n            \"linux-x86_64\": (\"zip\", None, \"{}\", \"{zip_url}\"),\n        }},\n    }},\n\
+                 \"buf\": {{\n        \"1.75.0\": {{\n            \"linux-x86_64\": (\"tar.gz\", None, \"{}\", \"{buf_url}\"),\n        }},\n    }},\n}}\n\
+                 PROVENANCE = {{\n    \"protoc\": {{\n        \"36.2\": \"test\",\n    }},\n    \"buf\": {{\n        \"1.75.0\": \"test\",\n    }},\n}}\n",
+                zip.sha256.hex(),
+                tgz.sha256.hex()
+            ),
+        )
+        .unwrap();
+    };
+    let sizes = |extra: &[&str]| {
+        run(protoreg()
+            .current_dir(tmp.path())
+            .env_remove("PROTOREG_CONFIG")
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .arg("sizes")
+            .args(extra)
+            .arg("--pins")
+            .arg(&pins_path))
+    };
+    // buf's URL serves protoc's bytes: not the pinned sha256, so nothing is written.
+    write(&zip_url);
+    let before = std::fs::read_to_string(&pins_path).unwrap();
+    let o = sizes(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&pins_path).unwrap(), before);
+    // Right bytes: --dry-run shows the two lines and writes nothing; then both are recorded.
+    write(&tgz_url);
+    let before = std::fs::read_to_string(&pins_path).unwrap();
+    let o = sizes(&["--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let diff = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        diff.contains(&format!("(\"zip\", {}, ", zip.size))
+            && diff.contains(&format!("(\"tar.gz\", {}, ", tgz.size)),
+        "{diff}"
+    );
+    assert_eq!(std::fs::read_to_string(&pins_path).unwrap(), before);
+    let o = sizes(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pins = protoreg::maintain::pins::Pins::load(&pins_path).unwrap();
+    assert_eq!(
+        pins.pins["protoc"]["36.2"]["linux-x86_64"].size,
+        Some(zip.size)
+    );
+    assert_eq!(
+        pins.pins["buf"]["1.75.0"]["linux-x86_64"].size,
+        Some(tgz.size)
+    );
+    assert!(pins.provenance["buf"]["1.75.0"].contains("protoreg sizes"));
+    // Idempotent: nothing left to record, nothing fetched again.
+    let fetched = server.count("/protoc.zip") + server.count("/buf.tar.gz");
+    let after = std::fs::read_to_string(&pins_path).unwrap();
+    let o = sizes(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&pins_path).unwrap(), after);
+    assert_eq!(
+        server.count("/protoc.zip") + server.count("/buf.tar.gz"),
+        fetched
+    );
+    // An unknown tool is bad input.
+    let o = sizes(&["protoc-gen-nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

@@ -14,6 +14,7 @@ pub mod mirror;
 pub mod outdated;
 pub mod publish;
 pub mod retention;
+pub mod sizes;
 pub mod versions;
 
 use crate::cli::LayoutArgs;
