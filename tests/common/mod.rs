@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bounded;
+pub mod buck2;
 pub mod forward_proxy;
 pub mod github;
 pub mod http;
