@@ -8,6 +8,7 @@ pub mod buck2;
 pub mod forward_proxy;
 pub mod github;
 pub mod http;
+pub mod nativelink;
 pub mod ops;
 pub mod proxy;
 pub mod tls;
