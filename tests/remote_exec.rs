@@ -7,6 +7,8 @@
 //!   action to NativeLink; only the `local_only` fetches run here. After `buck2 clean` the
 //!   action cache answers: nothing executes remotely; with `allow_cache_uploads`, nothing
 //!   runs at all. Native mode likewise, with `protoreg extract` the local action.
+//! - A second checkout, by a user whose protoreg cache is empty, gets everything from the
+//!   action cache: nothing executes and nothing is fetched.
 
 mod common;
 
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::absent_or_empty;
 use common::buck2::*;
 use common::nativelink::NativeLink;
 use common::user::User;
@@ -330,4 +333,71 @@ fn hybrid_native_mode_runs_codegen_on_nativelink_and_uploads_what_it_extracted()
         "something executed again:\n{}",
         nl.log()
     );
+}
+
+/// A checkout of one unprivileged user with a home (and so a protoreg cache) of its own, in
+/// helper mode on the hybrid platform with cache uploads, and protoreg's default cache: two
+/// such checkouts send the executor the same fetch actions.
+fn fresh_checkout(nl: &NativeLink, up: &Loopback) -> Project {
+    let mut p = hybrid_project(nl, up, "helper");
+    let user = User::unprivileged();
+    p.edit(
+        ".buckconfig",
+        &format!(
+            "cache_dir = {}\n",
+            p.path().join(".protoreg-cache").display()
+        ),
+        "cache_dir =\n",
+    );
+    p.edit(
+        ".buckconfig",
+        &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
+        &format!("protoreg = {}", user.bin().display()),
+    );
+    p.edit(
+        ".buckconfig",
+        "allow_cache_uploads = false",
+        "allow_cache_uploads = true",
+    );
+    p.run_as(user);
+    p
+}
+
+#[test]
+fn a_second_checkout_with_an_empty_protoreg_cache_gets_everything_from_the_action_cache() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let user = User::unprivileged();
+    let nl = NativeLink::start(&user);
+    let up = Loopback::start();
+    let targets = example_targets();
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let remote: usize = CODEGEN.iter().map(|(_, n)| n).sum();
+
+    let first = fresh_checkout(&nl, &up);
+    build(&first, &targets);
+    assert_ran(&what_ran(&first), "re", "protoreg_materialize", 4);
+    assert!(!absent_or_empty(
+        &first.home().join(".cache/buck2-protobuf")
+    ));
+    drop(first);
+
+    // Another checkout, another home: nothing executes, nothing is fetched.
+    let second = fresh_checkout(&nl, &up);
+    build(&second, &targets);
+    let ran = what_ran(&second);
+    let report = format!("{:#?}", by_category(&ran));
+    assert_eq!(ran.len(), 4 + remote, "{report}");
+    assert!(
+        ran.iter().all(|(executor, _)| executor == "cache"),
+        "{report}"
+    );
+    assert_eq!(
+        nl.executed(),
+        remote,
+        "something executed again:\n{}",
+        nl.log()
+    );
+    assert!(absent_or_empty(
+        &second.home().join(".cache/buck2-protobuf")
+    ));
 }

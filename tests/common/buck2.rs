@@ -113,6 +113,14 @@ impl Project {
         self.command(args).output().unwrap()
     }
 
+    /// The home Buck2 runs with after [`Project::run_as`].
+    pub fn home(&self) -> &Path {
+        self.user
+            .as_ref()
+            .map(|(_, home)| home.path())
+            .expect("Project::run_as first")
+    }
+
     /// `buck2 ARGS`, or None when it did not finish within `limit` (a build waiting on a
     /// remote executor that never takes its actions); then the client is killed by its PID
     /// (the daemon dies with the project). Output goes through files: a build's can exceed
