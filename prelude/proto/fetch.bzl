@@ -76,6 +76,9 @@ def _materialize(ctx: AnalysisContext, out: Artifact) -> None:
         # The network and a cache shared across actions: neither exists in a sandbox or on a
         # remote executor.
         local_only = True,
+        # The tree is verified and content-addressed: with `[protobuf_re] allow_cache_uploads`
+        # another checkout on the same executor gets it from the action cache, unfetched.
+        allow_cache_upload = True,
     )
 
 def _download_and_extract(ctx: AnalysisContext) -> Artifact:
@@ -113,6 +116,9 @@ def _download_and_extract(ctx: AnalysisContext) -> Artifact:
         identifier = ctx.label.name,
         # A protoreg that is only a path on this machine cannot be shipped to an executor.
         local_only = local,
+        # Hermetic, from a verified archive: with `[protobuf_re] allow_cache_uploads` a local
+        # extraction is shared through the action cache like a remote one.
+        allow_cache_upload = True,
     )
     return out
 

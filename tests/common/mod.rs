@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod bounded;
+pub mod buck2;
 pub mod forward_proxy;
 pub mod github;
 pub mod http;
+pub mod nativelink;
 pub mod ops;
 pub mod proxy;
 pub mod tls;

@@ -1,0 +1,548 @@
+//! Real Buck2 on scratch copies of this repository: the project (its own daemon, killed on
+//! drop), and the loopback upstream and registry a project with fixture pins fetches from.
+//! Shared by `tests/buck2_real.rs` and `tests/remote_exec.rs`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::github::{Asset, FakeGitHub};
+use super::http::Route;
+use super::ops::{Workspace, BUF_REPO, NS, PROTOC_REPO};
+use super::user::User;
+use super::{fixture, pin, scratch, text, RegistryServer, Scratch};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Real Buck2: `$BUCK2`, else `../shared/tools/buck2/buck2` beside this checkout (CI has it).
+pub fn buck2_bin() -> PathBuf {
+    let path = std::env::var_os("BUCK2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/tools/buck2/buck2"));
+    assert!(
+        path.is_file(),
+        "real Buck2 not found at {} (set BUCK2 to a buck2 binary)",
+        path.display()
+    );
+    path
+}
+
+pub fn host_platform() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-x86_64",
+        ("linux", "aarch64") => "linux-aarch64",
+        ("macos", "x86_64") => "darwin-x86_64",
+        ("macos", "aarch64") => "darwin-arm64",
+        other => panic!("no canonical platform for {other:?}"),
+    }
+}
+
+/// A scratch Buck2 project with its own daemon, killed on drop.
+pub struct Project {
+    dir: Scratch,
+    /// Who runs Buck2 (the test's user when None), with a home of their own.
+    user: Option<(User, Scratch)>,
+}
+
+impl Project {
+    /// The repository's tracked files (in CI, a clean checkout: exactly what is committed):
+    /// no `.fixtures`, no `node_modules`, no `target`.
+    pub fn as_committed() -> Project {
+        let dir = scratch();
+        let list = Command::new("git")
+            .args(["ls-files", "-z", "--cached"])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert!(list.status.success(), "git ls-files: {}", text(&list));
+        for rel in list.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+            let rel = std::str::from_utf8(rel).unwrap();
+            let from = repo_root().join(rel);
+            if !from.is_file() {
+                continue; // deleted in the work tree
+            }
+            let to = dir.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+        Project { dir, user: None }
+    }
+
+    /// An empty project, to be written by the test.
+    pub fn empty() -> Project {
+        Project {
+            dir: scratch(),
+            user: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let p = self.path().join(rel);
+        let old = std::fs::read_to_string(&p).unwrap();
+        assert!(old.contains(from), "{rel} has no `{from}`");
+        std::fs::write(p, old.replace(from, to)).unwrap();
+    }
+
+    /// From now on Buck2 runs as `user`, who is given the project and a home.
+    pub fn run_as(&mut self, user: User) {
+        let home = user.tempdir();
+        if user.dropped() {
+            let owner = format!("{}:{}", user.uid, user.gid);
+            let chown = Command::new("chown")
+                .args(["-R", &owner])
+                .arg(self.path())
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        self.user = Some((user, home));
+    }
+
+    pub fn buck2(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The home Buck2 runs with after [`Project::run_as`].
+    pub fn home(&self) -> &Path {
+        self.user
+            .as_ref()
+            .map(|(_, home)| home.path())
+            .expect("Project::run_as first")
+    }
+
+    /// `buck2 ARGS`, or None when it did not finish within `limit` (a build waiting on a
+    /// remote executor that never takes its actions); then the client is killed by its PID
+    /// (the daemon dies with the project). Output goes through files: a build's can exceed
+    /// a pipe.
+    pub fn buck2_within(&self, args: &[&str], limit: std::time::Duration) -> Option<Output> {
+        let logs = scratch();
+        let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
+        let mut child = self
+            .command(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        Some(Output {
+            status,
+            stdout: std::fs::read(&out).unwrap(),
+            stderr: std::fs::read(&err).unwrap(),
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = match &self.user {
+            Some((user, home)) => {
+                let mut c = user.command(buck2_bin());
+                c.env("HOME", home.path()).env_remove("XDG_CACHE_HOME");
+                c
+            }
+            None => Command::new(buck2_bin()),
+        };
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("BUCK2_UNPACK_DIR", buck2_unpack_dir())
+            .env_remove("PROTOREG_CACHE_DIR")
+            .env("DOCKER_CONFIG", "/nonexistent-docker-config")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs buck2, requires success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.buck2(args);
+        assert!(
+            out.status.success(),
+            "buck2 {} failed in {}:\n{}",
+            args.join(" "),
+            self.path().display(),
+            buck2_errors(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.buck2(&["kill"]);
+        // Outputs and protoreg's cache are read-only; make them removable.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.path())
+            .status();
+    }
+}
+
+/// Where the buck2 launcher unpacks the binary: shared by every test, so it unpacks once.
+pub fn buck2_unpack_dir() -> PathBuf {
+    std::env::var_os("BUCK2_UNPACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("buck2-protobuf-buck2-bin"))
+}
+
+/// stderr without Buck2's timestamped progress lines, and stdout: what a failure shows.
+pub fn buck2_errors(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err.lines().filter(|l| !l.starts_with("[20")).collect();
+    format!(
+        "{}\n--- stdout\n{}",
+        err.join("\n"),
+        String::from_utf8_lossy(&out.stdout)
+    )
+}
+
+/// The loopback upstream and registry the fixture projects fetch from: a GitHub-shaped
+/// server with the real protoc 36.2, buf 1.75.0 and Go plugins in upstream's archive layouts,
+/// and a `docker-registry` holding the host's artifacts, published by `protoreg publish`.
+pub struct Loopback {
+    pub gh: FakeGitHub,
+    pub reg: RegistryServer,
+    pub ws: Workspace,
+}
+
+pub const GO_REPO: &str = "protocolbuffers/protobuf-go";
+pub const GRPC_REPO: &str = "grpc/grpc-go";
+pub const GO_TGZ: &str = "protoc-gen-go.v1.28.1.linux.amd64.tar.gz";
+pub const GRPC_TGZ: &str = "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz";
+pub const GRPC_TAG: &str = "cmd/protoc-gen-go-grpc/v1.0.0";
+/// protoc-gen-grpc-java, declared in the shipped catalogue with Maven Central's layout: Debian's
+/// build of it, served in that layout on loopback (the catalogue's host swapped for it).
+pub const GRPC_JAVA: &str = "protoc-gen-grpc-java";
+pub const GRPC_JAVA_VERSION: &str = "1.41.3";
+pub const GRPC_JAVA_BIN: &str = "/usr/bin/grpc_java_plugin";
+/// googleapis as GitHub serves a commit's archive, with PyPI's googleapis-common-protos
+/// files (scripts/pack_upstream.py); the ref names the fixture.
+pub const GOOGLEAPIS_REF: &str = "common-protos-1.76.0";
+
+pub fn googleapis_zip() -> (String, PathBuf) {
+    (
+        format!("/googleapis/googleapis/archive/{GOOGLEAPIS_REF}.zip"),
+        fixture(&format!("googleapis-{GOOGLEAPIS_REF}.zip")),
+    )
+}
+
+/// The host's grpc-java asset: (its path under the static host, its file).
+pub fn grpc_java_asset() -> (String, PathBuf) {
+    let spelling = protoreg::platform::by_name(host_platform()).unwrap().protoc;
+    let name = format!("{GRPC_JAVA}-{GRPC_JAVA_VERSION}-{spelling}.exe");
+    let bin = PathBuf::from(GRPC_JAVA_BIN);
+    assert!(
+        bin.is_file(),
+        "{GRPC_JAVA_BIN} missing: run scripts/install-deps"
+    );
+    (
+        format!("/maven2/io/grpc/{GRPC_JAVA}/{GRPC_JAVA_VERSION}/{name}"),
+        bin,
+    )
+}
+
+impl Loopback {
+    pub fn start() -> Loopback {
+        let gh = super::ops::github_with_protoc_and_buf();
+        let go = fixture(GO_TGZ);
+        gh.release(GO_REPO, "v1.28.1", &[Asset::new(GO_TGZ, &go)], false, false);
+        let grpc = fixture(GRPC_TGZ);
+        gh.release(
+            GRPC_REPO,
+            GRPC_TAG,
+            &[Asset::new(GRPC_TGZ, &grpc)],
+            false,
+            false,
+        );
+        let reg = RegistryServer::start();
+        let ws = Workspace::new(&reg.host, &gh.api_url(), "");
+        // The static host of a declared plugin: its asset and `.sha256`, and the shipped
+        // catalogue pointed at it (as a user of a Maven mirror would).
+        let (path, bin) = grpc_java_asset();
+        gh.server.route(&path, Route::File(bin.clone()));
+        let sum = ws.dir.path().join("grpc-java.sha256");
+        std::fs::write(&sum, format!("{}\n", pin(&bin).sha256.hex())).unwrap();
+        gh.server.route(&format!("{path}.sha256"), Route::File(sum));
+        let (path, zip) = googleapis_zip();
+        gh.server.route(&path, Route::File(zip));
+        let catalogue = ws.dir.path().join("tools.bzl");
+        let shipped = std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap();
+        for upstream in [
+            "https://repo1.maven.org/maven2/io/grpc/",
+            "https://github.com/googleapis/googleapis/archive/",
+        ] {
+            assert!(shipped.contains(upstream), "{upstream}");
+        }
+        std::fs::write(
+            &catalogue,
+            shipped
+                .replace("https://repo1.maven.org", &gh.server.url(""))
+                .replace(
+                    "https://github.com/googleapis/googleapis/archive",
+                    &gh.server.url("/googleapis/googleapis/archive"),
+                ),
+        )
+        .unwrap();
+        for (tool, version, platform) in [
+            ("protoc", "36.2", host_platform()),
+            ("buf", "1.75.0", host_platform()),
+            ("protoc-gen-go", "1.28.1", host_platform()),
+            ("protoc-gen-go-grpc", "1.0.0", host_platform()),
+            (GRPC_JAVA, GRPC_JAVA_VERSION, host_platform()),
+            ("googleapis", GOOGLEAPIS_REF, "any"),
+        ] {
+            let out = ws.run(&[
+                "publish",
+                "--tool",
+                tool,
+                "--version",
+                version,
+                "--platform",
+                platform,
+                "--catalogue",
+                catalogue.to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "publish {tool}: {}", text(&out));
+        }
+        Loopback { gh, reg, ws }
+    }
+
+    pub fn url(&self, repo: &str, tag: &str, name: &str) -> String {
+        self.gh
+            .server
+            .url(&format!("/download/{repo}/{tag}/{name}"))
+    }
+
+    /// Pins of the fixture archives, with the loopback upstream's URLs. protoc on the host
+    /// has no size (verified by sha256 alone, as most shipped pins are); buf on Windows is a
+    /// raw `.exe` (analysis only).
+    pub fn pins_bzl(&self) -> String {
+        use protoreg::maintain::pins::{Pin, Pins};
+        use protoreg::pipeline::extract::Format;
+        let mut pins = Pins::default();
+        let mut add = |tool: &str,
+                       version: &str,
+                       platform: &str,
+                       repo: &str,
+                       tag: &str,
+                       name: &str,
+                       sized: bool| {
+            let p = pin(&fixture(name));
+            let format = if name.ends_with(".zip") {
+                Format::Zip
+            } else if name.ends_with(".tar.gz") {
+                Format::TarGz
+            } else {
+                Format::Raw
+            };
+            pins.defaults.insert(tool.into(), version.into());
+            pins.provenance.entry(tool.into()).or_default().insert(
+                version.into(),
+                "test fixture: the real binaries repacked as upstream ships them".into(),
+            );
+            pins.pins
+                .entry(tool.into())
+                .or_default()
+                .entry(version.into())
+                .or_default()
+                .insert(
+                    platform.into(),
+                    Pin {
+                        format,
+                        size: sized.then_some(p.size),
+                        sha256: p.sha256,
+                        url: self.url(repo, tag, name),
+                    },
+                );
+        };
+        for (platform, asset) in [
+            ("linux-x86_64", "linux-x86_64"),
+            ("linux-aarch64", "linux-aarch_64"),
+            ("darwin-x86_64", "osx-x86_64"),
+            ("darwin-arm64", "osx-aarch_64"),
+            ("windows-x86_64", "win64"),
+        ] {
+            let name = format!("protoc-36.2-{asset}.zip");
+            add(
+                "protoc",
+                "36.2",
+                platform,
+                PROTOC_REPO,
+                "v36.2",
+                &name,
+                platform != host_platform(),
+            );
+        }
+        add(
+            "buf",
+            "1.75.0",
+            "linux-x86_64",
+            BUF_REPO,
+            "v1.75.0",
+            "buf-Linux-x86_64.tar.gz",
+            true,
+        );
+        add(
+            "buf",
+            "1.75.0",
+            "windows-x86_64",
+            BUF_REPO,
+            "v1.75.0",
+            "buf-Windows-x86_64.exe",
+            true,
+        );
+        add(
+            "protoc-gen-go",
+            "1.28.1",
+            "linux-x86_64",
+            GO_REPO,
+            "v1.28.1",
+            GO_TGZ,
+            true,
+        );
+        add(
+            "protoc-gen-go-grpc",
+            "1.0.0",
+            "linux-x86_64",
+            GRPC_REPO,
+            GRPC_TAG,
+            GRPC_TGZ,
+            true,
+        );
+        let (path, bin) = grpc_java_asset();
+        let p = pin(&bin);
+        pins.defaults
+            .insert(GRPC_JAVA.into(), GRPC_JAVA_VERSION.into());
+        pins.provenance.entry(GRPC_JAVA.into()).or_default().insert(
+            GRPC_JAVA_VERSION.into(),
+            "test fixture: Debian's grpc_java_plugin in Maven Central's layout".into(),
+        );
+        pins.pins
+            .entry(GRPC_JAVA.into())
+            .or_default()
+            .entry(GRPC_JAVA_VERSION.into())
+            .or_default()
+            .insert(
+                host_platform().into(),
+                Pin {
+                    format: Format::Raw,
+                    size: Some(p.size),
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                },
+            );
+        // googleapis, without a size as the shipped pin has none.
+        let (path, zip) = googleapis_zip();
+        let p = pin(&zip);
+        pins.defaults
+            .insert("googleapis".into(), GOOGLEAPIS_REF.into());
+        pins.provenance
+            .entry("googleapis".into())
+            .or_default()
+            .insert(
+                GOOGLEAPIS_REF.into(),
+                "test fixture: PyPI's googleapis-common-protos in GitHub's archive layout".into(),
+            );
+        pins.pins
+            .entry("googleapis".into())
+            .or_default()
+            .entry(GOOGLEAPIS_REF.into())
+            .or_default()
+            .insert(
+                "any".into(),
+                Pin {
+                    format: Format::Zip,
+                    size: None,
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                },
+            );
+        pins.render()
+    }
+
+    /// `[protobuf]` pointed at the loopback registry, protoreg built by this workspace, and a
+    /// cache of the project's own.
+    pub fn configure(&self, p: &Project) {
+        p.edit(
+            ".buckconfig",
+            "registry = oras.birb.homes/buck2-protobuf",
+            &format!("registry = {}/{NS}", self.reg.host),
+        );
+        p.edit(".buckconfig", "plain_http = false", "plain_http = true");
+        p.edit(
+            ".buckconfig",
+            "cache_dir =\n",
+            &format!(
+                "cache_dir = {}\n",
+                p.path().join(".protoreg-cache").display()
+            ),
+        );
+        p.edit(
+            ".buckconfig",
+            "protoreg = target/release/protoreg",
+            &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
+        );
+        p.write("toolchains/pins.bzl", &self.pins_bzl());
+    }
+
+    pub fn protoc_downloads(&self) -> usize {
+        self.gh
+            .downloads(PROTOC_REPO, "v36.2", "protoc-36.2-linux-x86_64.zip")
+    }
+}
+
+pub fn python() -> PathBuf {
+    repo_root().join(".fixtures/venv/bin/python")
+}
+
+/// `buck2 build TARGET --show-full-json-output`: the target's default outputs.
+pub fn outputs(p: &Project, target: &str, extra: &[&str]) -> Vec<PathBuf> {
+    let mut args = vec!["build", target, "--show-full-json-output"];
+    args.extend_from_slice(extra);
+    let json: serde_json::Value = serde_json::from_str(&p.ok(&args)).unwrap();
+    let mut out: Vec<PathBuf> = json
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| PathBuf::from(v.as_str().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Terminal colours out of Buck2's report.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
