@@ -300,3 +300,55 @@ fn a_password_with_a_slash_is_never_printed() {
         .current_dir(tmp.path()));
     check("--source", &o);
 }
+
+/// The refusals that echo what was given (a registry URL, a mirror endpoint, a source) hide a
+/// password wherever it ends: before a `/`, with a space in it, or in an address without a
+/// scheme.
+#[test]
+fn echoed_registry_addresses_and_sources_never_show_a_password() {
+    const SECRET: &str = "Hunter2SECRET";
+    let tmp = scratch();
+    let shows_no_secret = |what: &str, o: &std::process::Output| {
+        assert!(!o.status.success(), "{what}: {}", text(o));
+        let all = text(o);
+        assert!(
+            !all.contains("Hunter2") && !all.contains("SECRET"),
+            "{what}: {all}"
+        );
+    };
+    let yaml = tmp.path().join("registry.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "primary_registry:\n  url: \"https://ci:{SECRET}/x@reg.example\"\n  namespace: \"x\"\n"
+        ),
+    )
+    .unwrap();
+    let o = run(protoreg().args(["--config", yaml.to_str().unwrap(), "health"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    shows_no_secret("registry.yaml", &o);
+    let o = run(protoreg()
+        .current_dir(tmp.path())
+        .args(["health"])
+        .env("PROTOREG_REGISTRY", format!("ci:{SECRET}/x@127.0.0.1:9")));
+    shows_no_secret("PROTOREG_REGISTRY", &o);
+    let layout = tmp.path().join("layout");
+    for from in [
+        format!("ci:{SECRET}@127.0.0.1:9"),
+        format!("oci://ci:{SECRET}@127.0.0.1:9/ns"),
+    ] {
+        let o = run(protoreg()
+            .current_dir(tmp.path())
+            .args(["mirror", "--from", &from, "--to"])
+            .arg(format!("oci-layout:{}", layout.display())));
+        shows_no_secret("mirror --from", &o);
+    }
+    for source in [
+        format!("http://user:pa ss{SECRET}@127.0.0.1:9/x"),
+        format!("oci://ci:{SECRET}@127.0.0.1:9/repo"),
+    ] {
+        let (o, _tmp) = materialize(&with(&[("--source", &source)]));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        shows_no_secret("--source", &o);
+    }
+}

@@ -121,7 +121,9 @@ pub(super) fn split_url(url: &str) -> std::result::Result<(String, String, bool)
     };
     let rest = rest.trim_end_matches('/');
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if host.contains('@') {
+    // Anywhere, not only before the first `/`: a password may hold one, and no registry
+    // host or repository path has an `@`.
+    if rest.contains('@') {
         return Err(
             "credentials do not belong in the URL: name the environment variables that hold them under `auth:` (username_env, password_env or token_env)"
                 .into(),

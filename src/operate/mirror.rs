@@ -15,6 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::maintain::tools;
 use crate::operate::audit::Audit;
 use crate::operate::oci_layout::{self, Layout};
+use crate::pipeline::source::redact_url;
 use crate::pipeline::store::Store;
 use crate::pipeline::verify::{Expected, HashingWriter, Sha256};
 use crate::progress::{Bar, Progress};
@@ -46,7 +47,10 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
         let rest = rest.trim_end_matches('/');
         let (host, ns) = rest.split_once('/').unwrap_or((rest, ""));
         if !crate::pipeline::source::valid_host(host) {
-            return Err(Error::input(format!("`{spec}` is not a registry"), FORMS));
+            return Err(Error::input(
+                format!("`{}` is not a registry", redact_url(spec)),
+                FORMS,
+            ));
         }
         // A configured registry on the same host keeps its auth and plain_http settings.
         let known = config.registries().find(|r| r.host == host).cloned();
@@ -58,16 +62,18 @@ pub fn endpoint(spec: &str, config: &Config, plain_http: bool) -> Result<Endpoin
             plain_http: false,
             plain_http_token_realm: false,
             auth: Default::default(),
-            key: format!("--from/--to {spec}"),
+            key: format!("--from/--to {}", redact_url(spec)),
         });
         cfg.namespace = ns.to_string();
         cfg.plain_http |= plain_http;
         cfg
     } else {
-        config
-            .registry(spec)
-            .cloned()
-            .ok_or_else(|| Error::input(format!("`{spec}` is not a configured registry"), FORMS))?
+        config.registry(spec).cloned().ok_or_else(|| {
+            Error::input(
+                format!("`{}` is not a configured registry", redact_url(spec)),
+                FORMS,
+            )
+        })?
     };
     let client = Box::new(Registry::connect(
         &cfg.host,

@@ -26,7 +26,12 @@ const FORMS: &str =
 impl FromStr for Source {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::input(format!("malformed source `{s}`: {why}"), FORMS);
+        let bad = |why: &str| {
+            Error::input(
+                format!("malformed source `{}`: {why}", redact_url(s)),
+                FORMS,
+            )
+        };
         if let Some(rest) = s.strip_prefix("oci://") {
             let (registry, repository) = rest
                 .split_once('/')
