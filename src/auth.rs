@@ -153,10 +153,12 @@ fn docker_config(registry: &str) -> Result<Option<Credentials>, String> {
     else {
         return Ok(None);
     };
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
+    let bytes = match crate::textfile::read(&path, crate::textfile::MAX_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("Docker's config file `{}` {e}", path.display())),
     };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return Ok(None);
     };
     from_docker_config(&json, registry, run_helper)

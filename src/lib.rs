@@ -31,6 +31,7 @@ pub mod progress;
 pub mod registry;
 pub mod settings;
 pub mod sys;
+pub mod textfile;
 pub mod utc;
 
 use cli::{Cli, Command};

@@ -15,7 +15,6 @@
 //! refused (an error naming the file, and the line), never half read. Something other than
 //! a regular file (`NETRC=/dev/null`, a FIFO) gives no credentials and is not read.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The largest netrc read (curl reads at most 128 KiB).
@@ -45,26 +44,16 @@ pub fn lookup(host: &str) -> Result<Option<(String, String)>, String> {
 /// The text of the netrc at `path`: None when there is none (missing, unreadable, not a
 /// regular file).
 fn read(path: &Path) -> Result<Option<String>, String> {
-    // Checked before opening: opening a FIFO blocks until someone writes to it.
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => {}
-        _ => return Ok(None),
+    match crate::textfile::read(path, MAX_BYTES) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        // `NETRC=/dev/null`, a FIFO, a directory: no credentials, as for curl.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(format!(
+            "the netrc file `{}` {e}, not a netrc: point NETRC at the right file",
+            path.display()
+        )),
+        Err(_) => Ok(None),
     }
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("the netrc file `{}` cannot be read: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(format!(
-            "the netrc file `{}` is larger than {}, not a netrc: point NETRC at the right file",
-            path.display(),
-            crate::error::Bytes(MAX_BYTES)
-        ));
-    }
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// A line number and what is wrong there.

@@ -542,3 +542,88 @@ fn docker_logins_hub_key_serves_every_name_of_docker_hub() {
         );
     }
 }
+
+/// Every small file protoreg is pointed at is read only if it is a regular file of bounded
+/// size: a FIFO (whose open blocks until someone writes) or `/dev/zero` as Docker's
+/// config.json, registry.yaml, the pins file or the catalogue fails fast, naming it.
+#[test]
+fn a_fifo_or_a_device_as_any_input_file_fails_fast_naming_it() {
+    let reg = RegistryServer::start();
+    let tmp = scratch();
+    let fifo = tmp.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let docker = tmp.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(docker.join("config.json"))
+        .status()
+        .unwrap()
+        .success());
+    let zeros = std::path::Path::new("/dev/zero");
+    let sha = "0".repeat(64);
+    let base = |c: &mut std::process::Command| {
+        c.current_dir(tmp.path())
+            .env_remove("PROTOREG_CONFIG")
+            .env_remove("PROTOREG_PINS")
+            .env_remove("PROTOREG_CATALOGUE")
+            .env("HOME", tmp.path())
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"));
+    };
+    let limit = std::time::Duration::from_secs(20);
+    // Docker's config.json, reached when the registry is contacted.
+    let mut c = protoreg();
+    base(&mut c);
+    c.env("DOCKER_CONFIG", &docker)
+        .args([
+            "--plain-http",
+            "materialize",
+            "--sha256",
+            &sha,
+            "--format",
+            "raw",
+            "--out",
+        ])
+        .arg(tmp.path().join("out"))
+        .args(["--source", &format!("oci://{}/repo", reg.host)]);
+    let o = common::bounded::run_within(&mut c, limit).expect("hung on a FIFO config.json");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a regular file"), "{}", text(&o));
+    for file in [fifo.as_path(), zeros] {
+        // registry.yaml
+        let mut c = protoreg();
+        base(&mut c);
+        c.arg("--config").arg(file).arg("health");
+        let o = common::bounded::run_within(&mut c, limit).expect("hung on registry.yaml");
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("not a regular file"), "{}", text(&o));
+        // the pins file and the catalogue
+        for flag in ["--pins", "--catalogue"] {
+            let mut c = protoreg();
+            base(&mut c);
+            if flag == "--catalogue" {
+                c.arg("--catalogue")
+                    .arg(file)
+                    .arg("outdated")
+                    .arg("--pins")
+                    .arg(
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("toolchains/pins.bzl"),
+                    );
+            } else {
+                c.arg("outdated").arg("--pins").arg(file);
+            }
+            let o = common::bounded::run_within(&mut c, limit).expect("hung on a pins file");
+            assert_eq!(o.status.code(), Some(2), "{flag}: {}", text(&o));
+            assert!(
+                text(&o).contains("not a regular file"),
+                "{flag}: {}",
+                text(&o)
+            );
+        }
+    }
+}

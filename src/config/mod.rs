@@ -172,17 +172,11 @@ impl Config {
     pub fn load(flag: Option<&Path>, plain_http_flag: bool) -> Result<Config> {
         let mut config = match locate(flag) {
             Some(path) => {
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Error::input(
-                            format!("configuration file `{}` does not exist", path.display()),
-                            "pass an existing file to --config (or PROTOREG_CONFIG), or drop it to use ./registry.yaml",
-                        )
-                    } else {
-                        Error::io("read the configuration", &path, e)
-                    }
-                })?;
-                let text = crate::error::utf8_text(&path, bytes, "the configuration file")?;
+                let text = crate::textfile::read_text(
+                    &path,
+                    "the configuration file",
+                    "pass an existing file to --config (or PROTOREG_CONFIG), or drop it to use ./registry.yaml",
+                )?;
                 Config::parse(&path, &text)?
             }
             None => Config::default(),

@@ -80,14 +80,11 @@ impl Pins {
 
     /// The pins file's text: a missing file or one that is not UTF-8 is exit 2, naming it.
     pub fn read_text(path: &Path) -> Result<String> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::input(
-                format!("the pins file `{}` does not exist", path.display()),
-                format!("pass an existing --pins FILE (or {ENV_PINS}), or run from the repository"),
-            ),
-            _ => Error::io("read the pins file", path, e),
-        })?;
-        crate::error::utf8_text(path, bytes, "the pins file")
+        crate::textfile::read_text(
+            path,
+            "the pins file",
+            &format!("pass an existing --pins FILE (or {ENV_PINS}), or run from the repository"),
+        )
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Pins> {

@@ -133,14 +133,11 @@ pub fn catalogue() -> Result<&'static Catalogue> {
     }
     let loaded = match locate() {
         Some(file) => {
-            let bytes = std::fs::read(&file).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::input(
-                    format!("the tool catalogue `{}` does not exist", file.display()),
-                    format!("pass an existing --catalogue FILE (or {ENV_CATALOGUE}), or put {FILE_NAME} beside the pins file"),
-                ),
-                _ => Error::io("read the tool catalogue", &file, e),
-            })?;
-            let text = crate::error::utf8_text(&file, bytes, "the tool catalogue")?;
+            let text = crate::textfile::read_text(
+                &file,
+                "the tool catalogue",
+                &format!("pass an existing --catalogue FILE (or {ENV_CATALOGUE}), or put {FILE_NAME} beside the pins file"),
+            )?;
             Catalogue::parse(&text, &file)?
         }
         None => Catalogue::parse(BUILT_IN, Path::new(BUILT_IN_NAME))?,
