@@ -308,3 +308,54 @@ fn a_huge_error_body_of_a_blob_pull_is_not_read_whole() {
     );
     assert!(absent_or_empty(&tmp.path().join("out")));
 }
+
+/// A registry whose blob error message echoes the request: neither the bearer token the
+/// pull negotiated nor any part of the Basic credentials reaches stderr, whether the echo
+/// comes first or after padding that puts the cut for length inside the secret.
+#[test]
+fn a_blob_error_echoing_the_request_shows_no_token_and_no_part_of_a_secret() {
+    let protoc = pin(&fixture(PROTOC_ZIP));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for bearer in [true, false] {
+        for pad in [0, 84, 100] {
+            let tokens = TokenServer::start(Policy {
+                user: USER.into(),
+                password: PASSWORD.into(),
+                anonymous: vec![],
+                expires_in: 300,
+            });
+            tokens.set_hostile(Hostile::EchoBlobRequest { pad, bearer });
+            let tmp = scratch();
+            let o = run(with_creds(
+                protoreg()
+                    .args(materialize_args(
+                        &protoc,
+                        "zip",
+                        &tmp.path().join("cache"),
+                        &tmp.path().join("out"),
+                    ))
+                    .args(["--plain-http", "--source"])
+                    .arg(format!("oci://{}/{NS}/tools/protoc", tokens.host)),
+            ));
+            assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            assert!(err.contains("BLOB_UNKNOWN"), "{err}");
+            assert_no_secret("stderr", &err);
+            // No 8-character piece of the Basic value, nor of a token (a JWT's header
+            // always starts `eyJ`), nor of the password.
+            for secret in [basic.as_str(), PASSWORD] {
+                for piece in secret.as_bytes().windows(8) {
+                    let piece = String::from_utf8_lossy(piece);
+                    assert!(
+                        !err.contains(piece.as_ref()),
+                        "bearer={bearer} pad={pad}: `{piece}` in {err}"
+                    );
+                }
+            }
+            assert!(
+                !err.contains("eyJ"),
+                "bearer={bearer} pad={pad}: a token in {err}"
+            );
+        }
+    }
+}

@@ -18,6 +18,16 @@ pub enum PullError {
     Failed(String),
 }
 
+/// `text` without `creds`' secrets or the bearer `token` the pull sent: a registry's error
+/// message may echo the request.
+pub fn scrub(text: &str, creds: &crate::auth::Credentials, token: Option<&str>) -> String {
+    let text = crate::auth::redact(text, creds);
+    match token {
+        Some(t) if !t.is_empty() => text.replace(t, "***"),
+        _ => text,
+    }
+}
+
 /// `scheme://HOST/v2/REPOSITORY/blobs/DIGEST`.
 pub fn url(plain_http: bool, host: &str, repository: &str, digest: &str) -> String {
     let scheme = if plain_http { "http" } else { "https" };
@@ -25,13 +35,14 @@ pub fn url(plain_http: bool, host: &str, repository: &str, digest: &str) -> Stri
 }
 
 /// Stream the blob at `url` into `sink`, the whole answer within `budget` (the agent's
-/// per-read timeout bounds a stall).
+/// per-read timeout bounds a stall). An error answer's messages are shown through `scrub`.
 pub fn pull(
     agent: &HttpAgent,
     url: &str,
     authorization: Option<String>,
     budget: Duration,
     sink: &mut dyn Write,
+    scrub: &dyn Fn(&str) -> String,
 ) -> Result<(), PullError> {
     let headers: Vec<(&str, String)> = authorization
         .map(|v| vec![("Authorization", v)])
@@ -42,7 +53,7 @@ pub fn pull(
     let mut body = resp.into_body().into_reader();
     if !(200..300).contains(&code) {
         let codes = match read_document(body, DOCUMENT_BYTES) {
-            Ok(Document::Whole(bytes)) => error_summary(&bytes, true),
+            Ok(Document::Whole(bytes)) => error_summary(&bytes, Some(scrub)),
             _ => String::new(),
         };
         return Err(PullError::Status { code, codes });

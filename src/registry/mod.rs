@@ -104,13 +104,14 @@ fn io_reason(e: &std::io::Error) -> String {
 /// ` (CODE, CODE)` from an OCI error envelope, or nothing: the codes call for different
 /// remedies; the free-text details stay out.
 fn error_codes(body: &[u8]) -> String {
-    error_summary(body, false)
+    error_summary(body, None)
 }
 
 /// ` (CODE, CODE)`, or with `messages` ` (CODE: message, ...)`: at most 4 errors, each
-/// message cut to 120 characters. Codes that are not the spec's upper-case words are left
-/// out (they may be an echo of the request, credentials included).
-fn error_summary(body: &[u8], messages: bool) -> String {
+/// message scrubbed by `messages` (a registry may echo the request, its credentials and
+/// token included) and only then cut to 120 characters, so no cut leaves part of a secret.
+/// Codes that are not the spec's upper-case words are left out for the same reason.
+fn error_summary(body: &[u8], messages: Option<&dyn Fn(&str) -> String>) -> String {
     let errors: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -123,9 +124,10 @@ fn error_summary(body: &[u8], messages: bool) -> String {
                             && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
                     })
                     .take(4)
-                    .map(|(c, m)| match m {
-                        Some(m) if messages && !m.trim().is_empty() => {
-                            format!("{c}: {}", m.trim().chars().take(120).collect::<String>())
+                    .map(|(c, m)| match (m, messages) {
+                        (Some(m), Some(scrub)) if !m.trim().is_empty() => {
+                            let m = scrub(m.trim());
+                            format!("{c}: {}", m.chars().take(120).collect::<String>())
                         }
                         _ => c.to_string(),
                     })
@@ -747,12 +749,14 @@ impl Registry {
         // A cached token the registry no longer takes (expired) is renewed once.
         for renew in [false, true] {
             let token = self.repository_token(&operation, repository, false, renew)?;
+            let scrub = |m: &str| blob::scrub(m, &self.creds, token.as_deref());
             let answer = blob::pull(
                 self.document_agent(),
                 &url,
                 self.authorization(token.as_deref()),
                 transfer_budget(self.timeout, most),
                 sink,
+                &scrub,
             );
             return match answer {
                 Ok(()) => Ok(()),
@@ -1108,7 +1112,10 @@ mod tests {
     fn error_summaries_keep_spec_codes_only() {
         let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"},{"code":"Basic Y2k6cHc=","message":"x"}]}"#;
         assert_eq!(error_codes(body), " (BLOB_UNKNOWN)");
-        assert_eq!(error_summary(body, true), " (BLOB_UNKNOWN: blob unknown)");
+        assert_eq!(
+            error_summary(body, Some(&|m: &str| m.to_string())),
+            " (BLOB_UNKNOWN: blob unknown)"
+        );
         assert_eq!(error_codes(b"not json"), "");
     }
 }

@@ -73,6 +73,11 @@ pub enum Hostile {
     /// Also act as a registry answering every blob with HTTP 500 and an error body of this
     /// many bytes.
     HugeErrorBody(u64),
+    /// Also act as a registry answering every blob 404 `BLOB_UNKNOWN` with a message that
+    /// echoes the request's `Authorization` after this many padding characters. `bearer`:
+    /// its `/v2/` and blobs first challenge for a token from this server's realm; else they
+    /// take whatever comes (Basic credentials straight to the blob).
+    EchoBlobRequest { pad: usize, bearer: bool },
 }
 
 struct Shared {
@@ -418,6 +423,24 @@ fn serve(mut conn: TcpStream, state: &Mutex<Shared>, signer: &Signer) -> std::io
         .hostile
         .clone();
     match (&hostile, path) {
+        (Some(Hostile::EchoBlobRequest { pad, bearer }), p) if p.starts_with("/v2/") => {
+            let auth = authorization.clone().unwrap_or_default();
+            if *bearer && !auth.starts_with("Bearer ") {
+                let port = conn.local_addr()?.port();
+                let challenge = format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"{SERVICE}\"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+                return conn.write_all(challenge.as_bytes());
+            }
+            if p == "/v2/" {
+                return respond(&mut conn, "200 OK", "{}");
+            }
+            let echo = serde_json::json!({"errors": [{
+                "code": "BLOB_UNKNOWN",
+                "message": format!("{}you sent {auth}", "x".repeat(*pad)),
+            }]});
+            return respond(&mut conn, "404 Not Found", &echo.to_string());
+        }
         (
             Some(Hostile::HugeTagList(_) | Hostile::LongTag(_) | Hostile::HugeErrorBody(_)),
             "/v2/",

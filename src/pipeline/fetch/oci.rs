@@ -111,8 +111,9 @@ impl OciFetcher {
         let url = blob::url(plain_http, api, repository, &expected.sha256.oci());
         let budget = super::transfer_budget(stall, most);
         let authorization = crate::registry::authorization(token.as_deref(), &creds);
-        blob::pull(agent, &url, authorization, budget, sink)
-            .map_err(|e| auth::redact(&Self::reason(&creds, e), &creds))
+        let scrub = |m: &str| blob::scrub(m, &creds, token.as_deref());
+        blob::pull(agent, &url, authorization, budget, sink, &scrub)
+            .map_err(|e| scrub(&Self::reason(&creds, e)))
     }
 
     /// A one-line reason; authentication failures say where credentials come from (or that
