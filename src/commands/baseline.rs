@@ -173,10 +173,21 @@ fn confirm(
 ) -> std::result::Result<(), String> {
     let took = checked.elapsed();
     if took > PUT_WINDOW {
+        // The put has landed and cannot be taken back: say what the tag holds now, and
+        // that a push which reported `pushed` meanwhile may have been replaced.
+        let now = client
+            .manifest(repository, tag)
+            .ok()
+            .flatten()
+            .and_then(|(bytes, _)| layer_digest(&bytes))
+            .unwrap_or_else(|| "nothing".into());
         return Err(format!(
             "the push took {:.1} s from the last look at the tag, too long to rule out a \
-             concurrent push of another image",
-            took.as_secs_f64()
+             concurrent push of another image; `{tag}` now holds {now}, and a push of \
+             another image that reported `pushed` in the last {:.0} s was replaced by it: \
+             push that image again to see (it says `unchanged` if the tag holds it)",
+            took.as_secs_f64(),
+            took.as_secs_f64().ceil() + SETTLE.as_secs_f64()
         ));
     }
     std::thread::sleep(SETTLE);
