@@ -77,22 +77,7 @@ pub fn run(release: &Path, program: &Path, args: &[&str], timeout: Duration) -> 
             "name the binary by its relative path in the archive (`binaries` in toolchains/tools.bzl)",
         ));
     }
-    let bwrap = match (crate::settings::sandbox()?, bubblewrap()) {
-        (_, Ok(bwrap)) => Some(bwrap),
-        (Sandbox::Bwrap, Err(why)) => {
-            return Err(Error::input(
-                format!(
-                    "{}=bwrap, but bubblewrap cannot start a sandbox here: {why}",
-                    crate::settings::ENV_SANDBOX
-                ),
-                "install it (Debian/Ubuntu: `apt-get install bubblewrap`; unprivileged user namespaces must be enabled), or unset PROTOREG_SANDBOX to accept the weaker fallback",
-            ));
-        }
-        (Sandbox::Auto, Err(why)) => {
-            warn_fallback(&why);
-            None
-        }
-    };
+    let bwrap = choose()?;
     let scratch = Scratch::new("protoreg-run")?;
     let (home, tmp) = (scratch.path().join("home"), scratch.path().join("tmp"));
     for dir in [&home, &tmp] {
@@ -136,6 +121,33 @@ pub fn run(release: &Path, program: &Path, args: &[&str], timeout: Duration) -> 
     let ran = crate::process::run(&mut cmd, None, timeout, OUTPUT_LIMIT);
     contained.end();
     ran.map_err(|e| Error::io("run", &binary, e))
+}
+
+/// Check `PROTOREG_SANDBOX` and, where it requires bubblewrap, that it can start a sandbox:
+/// bump calls this before fetching anything, so a refusal costs nothing.
+pub fn ready() -> Result<()> {
+    if crate::settings::sandbox()? == Sandbox::Bwrap {
+        choose()?;
+    }
+    Ok(())
+}
+
+/// bubblewrap if it can run, else the fallback (None) where `auto` allows it, with a warning.
+fn choose() -> Result<Option<PathBuf>> {
+    match (crate::settings::sandbox()?, bubblewrap()) {
+        (_, Ok(bwrap)) => Ok(Some(bwrap)),
+        (Sandbox::Bwrap, Err(why)) => Err(Error::input(
+            format!(
+                "{}=bwrap, but bubblewrap cannot start a sandbox here: {why}",
+                crate::settings::ENV_SANDBOX
+            ),
+            "install it (Debian/Ubuntu: `apt-get install bubblewrap`; unprivileged user namespaces must be enabled), or unset PROTOREG_SANDBOX to accept the weaker fallback",
+        )),
+        (Sandbox::Auto, Err(why)) => {
+            warn_fallback(&why);
+            Ok(None)
+        }
+    }
 }
 
 /// bubblewrap's arguments for everything but the release and the scratch directory: new
