@@ -1,6 +1,6 @@
 //! Every call protoreg makes beyond portable `std`, in one place: permission bits, the
 //! no-replace rename that makes installs atomic, copy-on-write clones, symlinks, file
-//! identity and pipe sizing. Linux and macOS get the native calls; every other system gets a
+//! identity, pipe sizing, process groups, and containing an unsandboxed program. Linux and macOS get the native calls; every other system gets a
 //! portable fallback here, so a port is a matter of this module.
 //!
 //! Modes are Unix permission bits everywhere. Where a system has none, [`mode`] reports what
@@ -304,6 +304,8 @@ pub fn kill_group(child: &mut std::process::Child) {
 /// `/proc/<pid>/environ`, `cwd` or `mem` (the caller's token, checkout); and it is a child
 /// subreaper, so what the program starts and orphans (`setsid`, double fork) is reparented to
 /// protoreg instead of init, where [`Contained::end`] finds and kills it. Elsewhere a no-op.
+/// Hold it only while protoreg starts nothing else: every child that appears meanwhile is
+/// taken for the program's.
 pub struct Contained {
     #[cfg(target_os = "linux")]
     was_dumpable: bool,
