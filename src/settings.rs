@@ -1,4 +1,5 @@
-//! Durations read from the environment. Each has a documented range (README.md, "Environment");
+//! Settings read from the environment: durations, and how bump isolates upstream binaries.
+//! Each duration has a documented range (README.md, "Environment");
 //! a value outside it, or one that is not a whole number of seconds (`abc`, `-1`, `1e300`,
 //! `inf`), is an input error (exit 2) that names the variable and the range: never a silent
 //! default, never a panic from an overflowing `Instant + Duration`. Unset or empty means the
@@ -41,10 +42,45 @@ pub fn lock_timeout() -> Result<Duration> {
     )
 }
 
-/// Every duration setting, checked at once (commands call this before any work).
+/// `PROTOREG_SANDBOX`: how `bump` isolates a binary fresh from upstream.
+pub const ENV_SANDBOX: &str = "PROTOREG_SANDBOX";
+
+/// The values of [`ENV_SANDBOX`]. There is deliberately no `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sandbox {
+    /// bubblewrap when it can start a sandbox, else the weaker fallback with a warning.
+    Auto,
+    /// bubblewrap or nothing: exit 2 where it cannot start a sandbox.
+    Bwrap,
+}
+
+/// The sandbox this run asks for (unset or empty: `auto`).
+pub fn sandbox() -> Result<Sandbox> {
+    parse_sandbox(std::env::var_os(ENV_SANDBOX))
+}
+
+fn parse_sandbox(value: Option<std::ffi::OsString>) -> Result<Sandbox> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(Sandbox::Auto);
+    };
+    match value.to_str().map(str::trim) {
+        Some("auto") => Ok(Sandbox::Auto),
+        Some("bwrap") => Ok(Sandbox::Bwrap),
+        _ => Err(Error::input(
+            format!(
+                "{ENV_SANDBOX}=`{}` is not a sandbox protoreg offers",
+                crate::error::sanitize(&value.to_string_lossy())
+            ),
+            format!("set {ENV_SANDBOX} to `auto` (the default) or `bwrap`, or unset it"),
+        )),
+    }
+}
+
+/// Every setting, checked at once (commands call this before any work).
 pub fn check() -> Result<()> {
     timeout()?;
     lock_timeout()?;
+    sandbox()?;
     Ok(())
 }
 
@@ -132,6 +168,25 @@ mod tests {
             Duration::from_secs(86_400)
         );
         assert_eq!(parse(Some("0"), 0..=86_400).unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_sandbox_is_auto_or_bwrap_and_nothing_else() {
+        let parse = |v: Option<&str>| parse_sandbox(v.map(Into::into));
+        assert_eq!(parse(None).unwrap(), Sandbox::Auto);
+        assert_eq!(parse(Some("")).unwrap(), Sandbox::Auto);
+        assert_eq!(parse(Some("auto")).unwrap(), Sandbox::Auto);
+        assert_eq!(parse(Some(" bwrap ")).unwrap(), Sandbox::Bwrap);
+        for bad in ["none", "off", "BWRAP", "bwrap,auto", "\u{1b}[31m"] {
+            let e = parse(Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            let text = e.to_string();
+            assert!(
+                text.contains("PROTOREG_SANDBOX=") && text.contains("hint:"),
+                "{bad}: {text}"
+            );
+            assert!(!text.contains('\u{1b}'), "{text:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Every call protoreg makes beyond portable `std`, in one place: permission bits, the
 //! no-replace rename that makes installs atomic, copy-on-write clones, symlinks, file
-//! identity and pipe sizing. Linux and macOS get the native calls; every other system gets a
+//! identity, pipe sizing, process groups, and containing an unsandboxed program. Linux and macOS get the native calls; every other system gets a
 //! portable fallback here, so a port is a matter of this module.
 //!
 //! Modes are Unix permission bits everywhere. Where a system has none, [`mode`] reports what
@@ -296,6 +296,134 @@ pub fn kill_group(child: &mut std::process::Child) {
         }
     }
     let _ = child.kill();
+}
+
+/// Protoreg's hold on an unsandboxed program it runs (the fallback when no OS sandbox can be
+/// had; see [`crate::maintain::sandbox`]), from [`Contained::enter`] to [`Contained::end`].
+/// On Linux, while held: protoreg is not dumpable, so a same-user process cannot read its
+/// `/proc/<pid>/environ`, `cwd` or `mem` (the caller's token, checkout); and it is a child
+/// subreaper, so what the program starts and orphans (`setsid`, double fork) is reparented to
+/// protoreg instead of init, where [`Contained::end`] finds and kills it. Elsewhere a no-op.
+/// Hold it only while protoreg starts nothing else: every child that appears meanwhile is
+/// taken for the program's.
+pub struct Contained {
+    #[cfg(target_os = "linux")]
+    was_dumpable: bool,
+    #[cfg(target_os = "linux")]
+    was_subreaper: bool,
+    /// Children protoreg had before: not the program's, never killed.
+    #[cfg(target_os = "linux")]
+    before: Vec<i32>,
+}
+
+/// How often [`Contained::end`] rescans for descendants (each kill can orphan more of them),
+/// and for how long at most.
+#[cfg(target_os = "linux")]
+const REAP_ROUNDS: usize = 500;
+#[cfg(target_os = "linux")]
+const REAP_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Contained {
+    #[cfg(target_os = "linux")]
+    pub fn enter() -> Contained {
+        // SAFETY: prctl with integer arguments only; a failure leaves the flag as it was.
+        let (was_dumpable, was_subreaper) = unsafe {
+            let mut reaper: libc::c_int = 0;
+            let r = libc::prctl(
+                libc::PR_GET_CHILD_SUBREAPER,
+                &mut reaper as *mut libc::c_int,
+            );
+            (
+                libc::prctl(libc::PR_GET_DUMPABLE) == 1,
+                r == 0 && reaper != 0,
+            )
+        };
+        let before = children(std::process::id() as i32);
+        // SAFETY: as above.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong);
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
+        }
+        Contained {
+            was_dumpable,
+            was_subreaper,
+            before,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn enter() -> Contained {
+        Contained {}
+    }
+
+    /// Kill every process the program left behind (reparented to protoreg), reaping each,
+    /// until none is left (bounded in rounds and time), then restore protoreg's flags.
+    /// Returns how many were killed.
+    pub fn end(self) -> usize {
+        #[cfg(target_os = "linux")]
+        {
+            let me = std::process::id() as i32;
+            let deadline = std::time::Instant::now() + REAP_TIME;
+            let mut killed = 0;
+            for _ in 0..REAP_ROUNDS {
+                let left: Vec<i32> = children(me)
+                    .into_iter()
+                    .filter(|p| !self.before.contains(p))
+                    .collect();
+                if left.is_empty() || std::time::Instant::now() >= deadline {
+                    break;
+                }
+                for pid in left {
+                    // SAFETY: kill and waitpid take no pointers but the status out-param; the
+                    // pid is our child, so it cannot be reused before it is reaped here.
+                    unsafe {
+                        if libc::kill(pid, libc::SIGKILL) == 0 {
+                            killed += 1;
+                        }
+                        let mut status = 0;
+                        libc::waitpid(pid, &mut status, libc::WNOHANG);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            // SAFETY: prctl with integer arguments only.
+            unsafe {
+                if !self.was_subreaper {
+                    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0 as libc::c_ulong);
+                }
+                if self.was_dumpable {
+                    libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong);
+                }
+            }
+            killed
+        }
+        #[cfg(not(target_os = "linux"))]
+        0
+    }
+}
+
+/// The processes whose parent is `parent`, from `/proc/*/stat` (unreadable entries, gone
+/// between listing and reading, are skipped).
+#[cfg(target_os = "linux")]
+fn children(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so the fields
+            // are counted after its last `)`. A stat line is short: the kernel bounds comm.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -614,24 +614,30 @@ fn fake_release_as(gh: &FakeGitHub, dir: &Path, script: &str, asset_fields: &str
 
 #[test]
 fn the_upstream_binary_runs_with_nothing_of_the_callers() {
-    // A compromised release: its binary reads its environment and writes where it stands
-    // and into HOME, then answers its version as if nothing happened.
+    // A compromised release: its binary looks at its environment and writes where it stands
+    // and into HOME, then answers its version as if nothing happened. It can leave nothing
+    // where the test could read it (in the sandbox nothing of ours is visible), so it answers
+    // with what it found instead of its version when anything of the caller's reached it.
     let gh = FakeGitHub::start();
     let tmp = scratch();
-    let seen = tmp.path().join("seen");
     let (caller, home) = (tmp.path().join("caller"), tmp.path().join("home"));
-    for d in [&seen, &caller, &home] {
+    for d in [&caller, &home] {
         std::fs::create_dir_all(d).unwrap();
     }
     let script = format!(
-        "#!/bin/sh\nenv > '{s}/env'\npwd > '{s}/cwd'\necho x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\nprintf 'fake 1.0.0\\033]0;pwned\\007\\n'\n",
-        s = seen.display()
+        "#!/bin/sh\n\
+         leaked=$(env | grep -e GITHUB_ -e PROTOREG_ -e DOCKER_CONFIG -e NETRC -e hunter2 -e ghs_ -e '{home}' | tr '\\n' ' ')\n\
+         echo x > dropped-in-cwd\necho x > \"$HOME/dropped-in-home\"\n\
+         if [ -n \"$leaked\" ]; then echo \"leaked: $leaked\"; exit 0; fi\n\
+         printf 'fake 1.0.0\\033]0;pwned\\007\\n'\n",
+        home = home.display()
     );
     let pins = fake_release(&gh, tmp.path(), &script);
     for dry_run in [true, false] {
         let mut cmd = protoreg();
         cmd.current_dir(&caller)
             .env("HOME", &home)
+            .env("PROTOREG_SANDBOX", "bwrap")
             .env("GITHUB_API_URL", gh.api_url())
             .env("GITHUB_TOKEN", "ghs_caller_token_with_write_access")
             .env("PROTOREG_REGISTRY_PASSWORD", "registry-secret-hunter2")
@@ -644,21 +650,6 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
         assert!(o.status.success(), "{}", text(&o));
         // What it printed is shown (and recorded) escaped.
         assert!(!text(&o).contains(['\u{1b}', '\u{7}']), "{:?}", text(&o));
-        let env = std::fs::read_to_string(seen.join("env")).unwrap();
-        for secret in [
-            "ghs_caller_token_with_write_access",
-            "registry-secret-hunter2",
-            "GITHUB_",
-            "PROTOREG_",
-            "DOCKER_CONFIG",
-            "NETRC",
-        ] {
-            assert!(!env.contains(secret), "{secret} reached the binary:\n{env}");
-        }
-        assert!(
-            !env.contains(&home.display().to_string()),
-            "the caller's HOME:\n{env}"
-        );
         assert_eq!(
             std::fs::read_dir(&caller).unwrap().count(),
             0,
@@ -669,17 +660,111 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
             0,
             "it wrote into the caller's HOME"
         );
-        let cwd = std::fs::read_to_string(seen.join("cwd")).unwrap();
-        assert!(
-            !Path::new(cwd.trim()).exists(),
-            "its scratch directory {cwd} is left behind"
-        );
     }
     // (Read as text: this process's catalogue is the built-in one, without `fake`.)
     let after = std::fs::read_to_string(&pins).unwrap();
     assert!(after.contains("\"fake\": \"1.0.0\""), "{after}");
     assert!(after.contains("reported `fake 1.0.0"), "{after}");
     assert!(!after.contains(['\u{1b}', '\u{7}']), "{after:?}");
+}
+
+/// How far a hostile release binary got, as it answers `--version` with it.
+const PROBE: &str = "probe token=none pins=refused net=refused";
+
+#[test]
+fn a_hostile_upstream_binary_reaches_no_secret_no_file_no_network_and_nothing_outlives_the_bump() {
+    // The security review's attack: the binary reads protoreg's environ (and every one it can
+    // see) for the caller's token, writes the pins file by absolute path, connects to a port
+    // on the caller's loopback, and leaves a setsid'd child behind that writes into the
+    // caller's directory once the bump is over. Then it reports how far it got.
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let caller = tmp.path().join("caller");
+    std::fs::create_dir_all(&caller).unwrap();
+    let marker = caller.join("escaped");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pins_path = tmp.path().join("toolchains/pins.bzl");
+    let script = format!(
+        "#!/bin/sh\n\
+         token=none\n\
+         for f in /proc/$PPID/environ /proc/[0-9]*/environ; do\n\
+           if tr '\\000' '\\n' < \"$f\" 2>/dev/null | grep -q ghs_hostile_probe; then token=\"$f\"; fi\n\
+         done\n\
+         setsid sh -c 'exec >/dev/null 2>&1 </dev/null; sleep 2; echo escaped > \"{marker}\"; echo \"# tampered later\" >> \"{pins}\"' &\n\
+         if echo '# tampered' >> '{pins}' 2>/dev/null; then pins=written; else pins=refused; fi\n\
+         if bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null; then net=connected; else net=refused; fi\n\
+         echo \"probe token=$token pins=$pins net=$net\"\n",
+        marker = marker.display(),
+        pins = pins_path.display(),
+    );
+    let pins = fake_release(&gh, tmp.path(), &script);
+    assert_eq!(pins, pins_path);
+    let before = std::fs::read_to_string(&pins).unwrap();
+    let o = run(protoreg()
+        .current_dir(&caller)
+        .env("PROTOREG_SANDBOX", "bwrap")
+        .env("GITHUB_API_URL", gh.api_url())
+        .env("GITHUB_TOKEN", "ghs_hostile_probe_token_with_write_access")
+        .args(["bump", "fake", "1.0.0", "--pins"])
+        .arg(&pins));
+    let out = text(&o);
+    // Every way it got out, collected, so a failure names them all.
+    let mut escaped = Vec::new();
+    // Its answer is not a version, so the bump fails, quoting it.
+    if o.status.success() || !out.contains(PROBE) {
+        escaped.push(format!("it reports more than `{PROBE}`:\n{out}"));
+    }
+    if out.contains("ghs_hostile_probe_token") {
+        escaped.push(format!("the token is in the output:\n{out}"));
+    }
+    if !matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+        escaped.push("it connected to the caller's loopback".into());
+    }
+    // Its child would write 2 s after it started: give it 5 s after the bump returned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if marker.exists() {
+        escaped
+            .push("a process it started outlived the bump and wrote the caller's directory".into());
+    }
+    if std::fs::read_to_string(&pins).unwrap() != before {
+        escaped.push("the pins file was written, by it or by what it left behind".into());
+    }
+    assert!(escaped.is_empty(), "{}", escaped.join("\n"));
+}
+
+#[test]
+fn a_sandbox_setting_protoreg_does_not_offer_is_exit_2_before_anything_runs() {
+    let gh = FakeGitHub::start();
+    let tmp = scratch();
+    let ran = tmp.path().join("ran");
+    let pins = fake_release(
+        &gh,
+        tmp.path(),
+        &format!("#!/bin/sh\ntouch '{}'\necho fake 1.0.0\n", ran.display()),
+    );
+    let before = std::fs::read_to_string(&pins).unwrap();
+    for bad in ["none", "off", "docker"] {
+        let o = run(protoreg()
+            .current_dir(tmp.path())
+            .env("PROTOREG_SANDBOX", bad)
+            .env("GITHUB_API_URL", gh.api_url())
+            .env_remove("GITHUB_TOKEN")
+            .args(["bump", "fake", "1.0.0", "--pins"])
+            .arg(&pins));
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains(&format!("PROTOREG_SANDBOX=`{bad}`")) && out.contains("hint:"),
+            "{out}"
+        );
+        assert_eq!(std::fs::read_to_string(&pins).unwrap(), before);
+        assert!(!ran.exists(), "the binary ran");
+    }
 }
 
 #[test]

@@ -25,6 +25,11 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
             "give the upstream version without a tag prefix, like 31.1 or 1.75.0 (a commit, for an archive of .proto sources)",
         ));
     }
+    crate::settings::check()?;
+    if tool.kind == tools::Kind::Tool {
+        // The sandbox its binary will run in is there, before anything is fetched.
+        crate::maintain::sandbox::ready()?;
+    }
     let path = pins::locate(args.pins.pins.as_deref())?;
     // The READMEs are checked before anything is fetched or written.
     let mut readmes = Vec::new();

@@ -270,12 +270,13 @@ fn check_host_binary(
     let tree = work.join("host-tree");
     std::fs::create_dir_all(&tree).map_err(|e| Error::io("create", &tree, e))?;
     extract::extract(archive, &pins::layout(tool, version, format, host), &tree)?;
-    let binary = tree.join(&tool.binaries_for(host)[0]);
+    let binaries = tool.binaries_for(host);
+    let binary = Path::new(&binaries[0]);
     if tool.version_output.is_none() {
         return Ok(String::from("(no version flag)"));
     }
     // Fresh from upstream and unreviewed: run with nothing of ours (see sandbox).
-    let ran = sandbox::run(&binary, &["--version"], sandbox::TIMEOUT)?;
+    let ran = sandbox::run(&tree, binary, &["--version"], sandbox::TIMEOUT)?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&ran.stdout),
