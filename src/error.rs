@@ -182,50 +182,23 @@ fn ends_url(c: char) -> bool {
 
 /// `user:password@host/path` (a URL after its `scheme://`, or a registry address without one)
 /// as `***@host/path`. Which `@` ends the credentials is not what the URL grammar says but
-/// what leaks least: a password holding `/`, `?`, `#` or `@` is still a password, so the
-/// userinfo runs to the *last* `@` that is followed by something shaped like `host[:port]`.
-/// A path with an `@` in it may be hidden too; a digest (`repo@sha256:…`) is not a host and
-/// stays.
+/// what leaks least: a password may hold `/`, `?`, `#`, `@` or a space, and a host may be
+/// spelt in ways no check keeps up with (IDN, zone IDs), so the userinfo runs to the *last*
+/// `@`. Only a digest (`repo@sha256:…`) is not a userinfo's end. A path with an `@` in it is
+/// hidden too: over-redacting is the safe side.
 pub fn redact_authority(url: &str) -> String {
     let at = url
         .char_indices()
         .rev()
-        .find(|&(i, c)| c == '@' && looks_like_host(&url[i + 1..]))
+        .find(|&(i, c)| {
+            c == '@'
+                && !(url[i + 1..].starts_with("sha256:") || url[i + 1..].starts_with("sha512:"))
+        })
         .map(|(i, _)| i);
     match at {
         Some(at) => format!("***{}", &url[at..]),
         None => url.to_string(),
     }
-}
-
-/// Whether `s` starts with `host[:port]` followed by the end, `/`, `?`, `#` or punctuation
-/// that ends a URL in a sentence: a reg-name or IP literal, then anything up to there (a
-/// malformed port is still a host's). A digest (`sha256:…`) is not a host.
-fn looks_like_host(s: &str) -> bool {
-    if s.starts_with("sha256:") || s.starts_with("sha512:") {
-        return false;
-    }
-    let name_end = if let Some(v6) = s.strip_prefix('[') {
-        match v6.find(']') {
-            Some(close)
-                if v6[..close]
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || ".:".contains(c)) =>
-            {
-                close + 2
-            }
-            _ => return false,
-        }
-    } else {
-        s.find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%".contains(c)))
-            .unwrap_or(s.len())
-    };
-    let rest = &s[name_end..];
-    let rest = match rest.strip_prefix(':') {
-        Some(port) => port.trim_start_matches(|c: char| !"/?#@),;!]".contains(c)),
-        None => rest,
-    };
-    rest.chars().next().is_none_or(|c| "/?#),;!]".contains(c))
 }
 
 fn all_sources_failed(sha256: &str, attempts: &[Attempt]) -> String {
