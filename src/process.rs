@@ -54,6 +54,7 @@ pub fn run(
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     crate::sys::own_process_group(cmd);
+    crate::sys::close_inherited_on_exec(cmd);
     let mut child = cmd.spawn()?;
     let (tx, rx) = mpsc::channel();
     if let Some(out) = child.stdout.take() {

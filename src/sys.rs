@@ -356,33 +356,42 @@ impl Contained {
         Contained {}
     }
 
-    /// Kill every process the program left behind (reparented to protoreg), reaping each,
-    /// until none is left (bounded in rounds and time), then restore protoreg's flags.
-    /// Returns how many were killed.
-    pub fn end(self) -> usize {
+    /// Kill every process the program left behind, all its generations at once in each
+    /// round (a kill orphans the next generation to protoreg, the subreaper, and a deep chain
+    /// must not outlast the rounds), reaping what became protoreg's, until none is left
+    /// (bounded in rounds and time); then restore protoreg's flags. `Ok(killed)`, or
+    /// `Err(left)` when some still ran at the bound: the caller must not trust the run.
+    pub fn end(self) -> std::result::Result<usize, usize> {
         #[cfg(target_os = "linux")]
         {
             let me = std::process::id() as i32;
             let deadline = std::time::Instant::now() + REAP_TIME;
             let mut killed = 0;
+            let mut left = 0;
             for _ in 0..REAP_ROUNDS {
-                let left: Vec<i32> = children(me)
+                let tree: Vec<i32> = descendants(me)
                     .into_iter()
                     .filter(|p| !self.before.contains(p))
                     .collect();
-                if left.is_empty() || std::time::Instant::now() >= deadline {
+                left = tree.len();
+                if tree.is_empty() || std::time::Instant::now() >= deadline {
                     break;
                 }
-                for pid in left {
-                    // SAFETY: kill and waitpid take no pointers but the status out-param; the
-                    // pid is our child, so it cannot be reused before it is reaped here.
-                    unsafe {
-                        if libc::kill(pid, libc::SIGKILL) == 0 {
-                            killed += 1;
-                        }
-                        let mut status = 0;
-                        libc::waitpid(pid, &mut status, libc::WNOHANG);
+                for &pid in &tree {
+                    // SAFETY: kill takes no pointers. A descendant's pid cannot be reused
+                    // before its parent (or protoreg, the subreaper) reaps it.
+                    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                        killed += 1;
                     }
+                }
+                // Reap what is protoreg's now; the rest is reparented here as it dies.
+                for pid in children(me)
+                    .into_iter()
+                    .filter(|p| !self.before.contains(p))
+                {
+                    let mut status = 0;
+                    // SAFETY: the status out-param is a live local.
+                    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
@@ -395,35 +404,120 @@ impl Contained {
                     libc::prctl(libc::PR_SET_DUMPABLE, 1 as libc::c_ulong);
                 }
             }
-            killed
+            if left == 0 {
+                Ok(killed)
+            } else {
+                Err(left)
+            }
         }
         #[cfg(not(target_os = "linux"))]
-        0
+        Ok(0)
     }
 }
 
-/// The processes whose parent is `parent`, from `/proc/*/stat` (unreadable entries, gone
-/// between listing and reading, are skipped).
+/// Every process below `root` (children, their children, ...), from one reading of
+/// `/proc/*/stat`.
 #[cfg(target_os = "linux")]
-fn children(parent: i32) -> Vec<i32> {
+fn descendants(root: i32) -> Vec<i32> {
+    let parents = parent_table();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|&&(_, pp)| pp == p)
+                .map(|&(pid, _)| pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// `(pid, parent pid)` of every process `/proc` shows (entries gone between listing and
+/// reading are skipped).
+#[cfg(target_os = "linux")]
+fn parent_table() -> Vec<(i32, i32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
+        .filter_map(|pid| {
             // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so the fields
             // are counted after its last `)`. A stat line is short: the kernel bounds comm.
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(parent)
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            Some((pid, rest.split_whitespace().nth(1)?.parse::<i32>().ok()?))
         })
         .collect()
+}
+
+/// The processes whose parent is `parent`.
+#[cfg(target_os = "linux")]
+fn children(parent: i32) -> Vec<i32> {
+    parent_table()
+        .into_iter()
+        .filter(|&(_, pp)| pp == parent)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Mark every descriptor above stderr close-on-exec in `cmd`'s child, so nothing protoreg
+/// inherited from its caller (a directory, a socket, a credential file) reaches the program.
+pub fn close_inherited_on_exec(cmd: &mut std::process::Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only async-signal-safe calls: close_range(2) (Linux
+        // 5.11+, marking, not closing, so the standard library's own exec-error pipe still
+        // works), else fcntl(2) on each descriptor up to the limit.
+        unsafe {
+            cmd.pre_exec(|| {
+                #[cfg(target_os = "linux")]
+                {
+                    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+                    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC)
+                        == 0
+                    {
+                        return Ok(());
+                    }
+                }
+                let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(256, 1 << 16) as libc::c_int;
+                for fd in 3..max {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cmd;
+}
+
+/// When protoreg runs as root, run `cmd` as `nobody` (65534) instead, with no supplementary
+/// groups: a sandbox must not start from root, whose mapped uid 0 keeps powers over the host
+/// (`/proc/sys`, setuid files). Returns the uid and gid it will run as, for the files it
+/// must own; None when protoreg is not root (the program runs as the caller).
+pub fn unprivileged_if_root(cmd: &mut std::process::Command) -> Option<(u32, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid takes no arguments and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            // The standard library drops the supplementary groups when root sets a uid.
+            cmd.uid(65534).gid(65534);
+            return Some((65534, 65534));
+        }
+    }
+    let _ = cmd;
+    None
 }
 
 #[cfg(test)]

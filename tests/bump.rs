@@ -669,7 +669,7 @@ fn the_upstream_binary_runs_with_nothing_of_the_callers() {
 }
 
 /// How far a hostile release binary got, as it answers `--version` with it.
-const PROBE: &str = "probe token=none pins=refused net=refused";
+const PROBE: &str = "probe token=none pins=refused net=refused sys=refused fd=closed";
 
 #[test]
 fn a_hostile_upstream_binary_reaches_no_secret_no_file_no_network_and_nothing_outlives_the_bump() {
@@ -695,20 +695,50 @@ fn a_hostile_upstream_binary_reaches_no_secret_no_file_no_network_and_nothing_ou
          setsid sh -c 'exec >/dev/null 2>&1 </dev/null; sleep 2; echo escaped > \"{marker}\"; echo \"# tampered later\" >> \"{pins}\"' &\n\
          if echo '# tampered' >> '{pins}' 2>/dev/null; then pins=written; else pins=refused; fi\n\
          if bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null; then net=connected; else net=refused; fi\n\
-         echo \"probe token=$token pins=$pins net=$net\"\n",
+         v=$(cat /proc/sys/kernel/core_pattern 2>/dev/null)\n\
+         if [ -n \"$v\" ] && printf '%s\\n' \"$v\" 2>/dev/null > /proc/sys/kernel/core_pattern; then sys=written; else sys=refused; fi\n\
+         if cat /proc/self/fd/7/secret 2>/dev/null | grep -q inherited; then fd=open; else fd=closed; fi\n\
+         echo \"probe token=$token pins=$pins net=$net sys=$sys fd=$fd\"\n",
         marker = marker.display(),
         pins = pins_path.display(),
     );
+    // A directory protoreg's caller left open as fd 7: the binary must not inherit it. (The
+    // kernel setting it tries is written back unchanged, so the probe itself harms nothing.)
+    let open_dir = tmp.path().join("open");
+    std::fs::create_dir_all(&open_dir).unwrap();
+    std::fs::write(open_dir.join("secret"), "inherited\n").unwrap();
     let pins = fake_release(&gh, tmp.path(), &script);
     assert_eq!(pins, pins_path);
     let before = std::fs::read_to_string(&pins).unwrap();
+    let bin = protoreg().get_program().to_owned();
     let o = run(protoreg()
         .current_dir(&caller)
         .env("PROTOREG_SANDBOX", "bwrap")
         .env("GITHUB_API_URL", gh.api_url())
         .env("GITHUB_TOKEN", "ghs_hostile_probe_token_with_write_access")
+        .env("OPEN_DIR", &open_dir)
+        .env("PROTOREG_BIN", &bin)
+        .env("PINS", &pins)
         .args(["bump", "fake", "1.0.0", "--pins"])
         .arg(&pins));
+    // The same through a shell that leaves fd 7 open for protoreg.
+    let o2 = run(Command::new("/bin/sh")
+        .current_dir(&caller)
+        .env("PROTOREG_SANDBOX", "bwrap")
+        .env("GITHUB_API_URL", gh.api_url())
+        .env("GITHUB_TOKEN", "ghs_hostile_probe_token_with_write_access")
+        .env("OPEN_DIR", &open_dir)
+        .env("PROTOREG_BIN", &bin)
+        .env("PINS", &pins)
+        .args([
+            "-c",
+            "exec 7<\"$OPEN_DIR\"; exec \"$PROTOREG_BIN\" bump fake 1.0.0 --pins \"$PINS\"",
+        ]));
+    let out2 = text(&o2);
+    assert!(
+        !o2.status.success() && out2.contains(PROBE),
+        "with fd 7 open:\n{out2}"
+    );
     let out = text(&o);
     // Every way it got out, collected, so a failure names them all.
     let mut escaped = Vec::new();

@@ -115,7 +115,7 @@ fn subject() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = contained.end();
+    let killed = contained.end().expect("nothing left running");
     assert!(killed >= 1, "killed {killed}");
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
@@ -123,4 +123,47 @@ fn subject() {
     );
     // Afterwards protoreg is as it was.
     assert!(peek_at_parent().contains(&secret));
+
+    // A chain deeper than the rounds of killing (each process the parent of the next): the
+    // whole tree dies in one round, not one generation per round.
+    let contained = protoreg::sys::Contained::enter();
+    let script = dir.join("chain.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nif [ \"$1\" -gt 0 ]; then \"$0\" $(($1 - 1)) \"$2\" & else echo $$ > \"$2\"; fi\nexec sleep 60\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let leaf_file = dir.join("leaf");
+    let mut chain = Command::new(&script);
+    let mut chain = chain
+        .arg("600")
+        .arg(&leaf_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let leaf = loop {
+        if let Some(pid) = std::fs::read_to_string(&leaf_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chain never reached its leaf"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let killed = contained.end().expect("nothing left running");
+    // Reaped by `end` already: this only tells clippy the child is accounted for.
+    let _ = chain.try_wait();
+    assert!(killed >= 600, "killed {killed}");
+    assert!(
+        !Path::new(&format!("/proc/{leaf}")).exists(),
+        "the leaf {leaf} survived"
+    );
 }

@@ -86,6 +86,7 @@ pub fn run(release: &Path, program: &Path, args: &[&str], timeout: Duration) -> 
     let binary = release.join(program);
     if let Some(bwrap) = bwrap {
         let mut cmd = Command::new(bwrap);
+        give_scratch(&scratch, crate::sys::unprivileged_if_root(&mut cmd))?;
         cmd.env_clear()
             .args(system_view())
             .arg("--ro-bind")
@@ -104,6 +105,7 @@ pub fn run(release: &Path, program: &Path, args: &[&str], timeout: Duration) -> 
             .map_err(|e| Error::io("run", &binary, e));
     }
     let mut cmd = Command::new(&binary);
+    give_scratch(&scratch, crate::sys::unprivileged_if_root(&mut cmd))?;
     cmd.args(args).env_clear().current_dir(scratch.path());
     #[cfg(unix)]
     cmd.env("PATH", PATH).env("HOME", &home).env("TMPDIR", &tmp);
@@ -119,8 +121,41 @@ pub fn run(release: &Path, program: &Path, args: &[&str], timeout: Duration) -> 
     }
     let contained = crate::sys::Contained::enter();
     let ran = crate::process::run(&mut cmd, None, timeout, OUTPUT_LIMIT);
-    contained.end();
+    if let Err(left) = contained.end() {
+        return Err(Error::Verification {
+            what: "what the release's binary left running".into(),
+            expected: "nothing".into(),
+            actual: format!("{left} processes still running after protoreg's rounds of killing"),
+            hint: "the release spawns faster than protoreg can stop it: refusing to trust this \
+                   run; install bubblewrap (PROTOREG_SANDBOX=bwrap) and bump again"
+                .into(),
+        });
+    }
     ran.map_err(|e| Error::io("run", &binary, e))
+}
+
+/// The scratch directory (and its `home`, `tmp`) for a program that runs as `ids` (nobody,
+/// when protoreg is root), closed to every other user.
+fn give_scratch(scratch: &Scratch, ids: Option<(u32, u32)>) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [
+            scratch.path().to_path_buf(),
+            scratch.path().join("home"),
+            scratch.path().join("tmp"),
+        ] {
+            if let Some((uid, gid)) = ids {
+                std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                    .map_err(|e| Error::io("hand over", &dir, e))?;
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("close", &dir, e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (scratch, ids);
+    Ok(())
 }
 
 /// Check `PROTOREG_SANDBOX` and, where it requires bubblewrap, that it can start a sandbox:
@@ -188,6 +223,10 @@ fn system_view() -> Vec<std::ffi::OsString> {
         args.extend(["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"].map(Into::into));
     }
     args.extend(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"].map(Into::into));
+    // A new /proc still shows the kernel's settings: read-only, whoever the sandbox maps to.
+    for knob in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"] {
+        args.extend(["--ro-bind-try", knob, knob].map(Into::into));
+    }
     args
 }
 
@@ -206,6 +245,8 @@ fn probe() -> std::result::Result<PathBuf, String> {
         return Err(format!("no {}", BWRAP.join(", no ")));
     };
     let mut cmd = Command::new(bwrap);
+    // As the sandboxes will run: as nobody when protoreg is root.
+    crate::sys::unprivileged_if_root(&mut cmd);
     cmd.env_clear()
         .args(system_view())
         .args(["--", "/bin/sh", "-c", ":"]);
