@@ -298,6 +298,21 @@ pub fn kill_group(child: &mut std::process::Child) {
     let _ = child.kill();
 }
 
+/// Open `path` for reading without ever blocking in the open: on Unix with `O_NONBLOCK`, so a
+/// FIFO opens at once even with no writer, and `O_NOCTTY`, so a terminal never becomes
+/// protoreg's. The caller checks what it opened ([`crate::textfile::open_regular`]); on a
+/// regular file the flag changes nothing. Elsewhere a plain open (no FIFOs at plain paths).
+pub fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NONBLOCK | libc::O_NOCTTY,
+    );
+    options.open(path)
+}
+
 /// Protoreg's hold on an unsandboxed program it runs (the fallback when no OS sandbox can be
 /// had; see [`crate::maintain::sandbox`]), from [`Contained::enter`] to [`Contained::end`].
 /// On Linux, while held: protoreg is not dumpable, so a same-user process cannot read its

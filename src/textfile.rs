@@ -1,8 +1,9 @@
 //! The small files protoreg is pointed at (registry.yaml, pins.bzl, tools.bzl, Docker's
-//! config.json, .netrc): read only when they are regular files, since opening a FIFO blocks
-//! until someone writes to it and a device such as `/dev/zero` never ends, and only up to a
-//! bound.
+//! config.json, .netrc, READMEs, OCI layouts, archives, images): opened only without
+//! blocking and read only when the opened file is regular, since opening a FIFO blocks until
+//! someone writes to it and a device such as `/dev/zero` never ends, and only up to a bound.
 
+use std::fs::{File, Metadata};
 use std::io::Read;
 use std::path::Path;
 
@@ -11,23 +12,33 @@ use crate::error::{Error, Result};
 /// More than any configuration, pins file or catalogue a person writes.
 pub const MAX_BYTES: u64 = 16 << 20;
 
+/// What [`open_regular`] says of a path that is not a regular file.
+pub const NOT_REGULAR: &str = "is not a regular file (a FIFO, device or directory is never read)";
+
+/// Open a file protoreg was pointed at, regular files only, never blocking: opened without
+/// waiting (a FIFO with no writer opens at once), then the opened file itself is checked, so
+/// nothing swapped in after a check by path can block or run forever. A missing file is
+/// `NotFound`; anything but a regular file is `InvalidInput` with [`NOT_REGULAR`].
+pub fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
+    let file = crate::sys::open_nonblocking(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            NOT_REGULAR,
+        ));
+    }
+    Ok((file, meta))
+}
+
 /// `path`'s bytes. A missing file is `NotFound`, as from `std::fs::read`; one that is not a
 /// regular file is `InvalidInput`, one larger than `limit` is `FileTooLarge`, each with a
 /// message that finishes "the file `…` …".
 pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error as IoError, ErrorKind};
-    // Checked before opening: the open itself is what blocks on a FIFO.
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(IoError::new(
-            ErrorKind::InvalidInput,
-            "is not a regular file (a FIFO, device or directory is never read)",
-        ));
-    }
+    let (file, _) = open_regular(path)?;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(IoError::new(
             ErrorKind::FileTooLarge,
@@ -68,6 +79,13 @@ mod tests {
             .status()
             .unwrap()
             .success());
+        // Opened directly, as after a swap past any check by path: refused at once. On a
+        // thread, so an open that blocks fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(open_regular(&path).map(|_| ()).map_err(|e| e.kind())));
+        let opened = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(opened, Ok(Err(std::io::ErrorKind::InvalidInput)));
         for path in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
             let e = read(path, MAX_BYTES).unwrap_err();
             assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{path:?}");

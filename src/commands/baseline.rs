@@ -208,24 +208,22 @@ fn confirm(
 /// A FileDescriptorSet (what `buf build -o x.binpb` and protoc's `--descriptor_set_out`
 /// write) is a sequence of `file` fields: each starts with the tag byte 0x0a.
 fn check_image(path: &std::path::Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
-    if !meta.is_file() || meta.len() == 0 || meta.len() > MAX_IMAGE_BYTES {
-        return Err(Error::input(
-            format!(
-                "`{}` is not a descriptor set: {}",
-                path.display(),
-                if meta.is_file() {
-                    format!("{} bytes", meta.len())
-                } else {
-                    "not a file".to_string()
-                }
-            ),
+    let not_image = |what: String| {
+        Error::input(
+            format!("`{}` is not a descriptor set: {what}", path.display()),
             "give the proto_library's output: `buck2 build //pkg:lib --show-output`",
-        ));
+        )
+    };
+    // Opened without blocking and checked as opened: a FIFO or device is refused, never read.
+    let (mut file, meta) = crate::textfile::open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => not_image("not a file".to_string()),
+        _ => Error::io("read", path, e),
+    })?;
+    if meta.len() == 0 || meta.len() > MAX_IMAGE_BYTES {
+        return Err(not_image(format!("{} bytes", meta.len())));
     }
     let mut first = [0u8; 1];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut first))
+    file.read_exact(&mut first)
         .map_err(|e| Error::io("read", path, e))?;
     if first[0] != 0x0a {
         return Err(Error::input(

@@ -34,7 +34,11 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     // The READMEs are checked before anything is fetched or written.
     let mut readmes = Vec::new();
     for readme in &args.readmes {
-        let text = std::fs::read_to_string(readme).map_err(|e| Error::io("read", readme, e))?;
+        let text = crate::textfile::read_text(
+            readme,
+            "the README",
+            "give the README that holds the table of pins, or drop --readme",
+        )?;
         if pins::replace_table(&text, "").is_none() {
             return Err(Error::input(
                 format!("`{}` has no table of pins", readme.display()),

@@ -56,7 +56,8 @@ pub fn check_path(path: &Path) -> std::result::Result<(), (String, String)> {
 /// Whether the file's first line is an [`Entry`] (read to at most 64 KiB).
 fn starts_with_a_record(path: &Path) -> bool {
     use std::io::{BufRead, Read};
-    let Ok(f) = std::fs::File::open(path) else {
+    // Checked as opened: a FIFO swapped in after check_path's look neither blocks nor passes.
+    let Ok((f, _)) = crate::textfile::open_regular(path) else {
         return false;
     };
     let mut first = Vec::new();

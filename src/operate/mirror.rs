@@ -207,11 +207,10 @@ impl Endpoint {
                 &mut w,
             )?,
             Endpoint::Layout { .. } => {
-                let p = self
+                let layout = self
                     .layout(rel)
-                    .map(|l| l.blob_path(&expected.sha256))
-                    .unwrap_or_default();
-                let mut f = File::open(&p).ctx("open", &p)?;
+                    .unwrap_or_else(|| Layout::new(PathBuf::new()));
+                let (mut f, p) = layout.open_blob(&expected.sha256)?;
                 std::io::copy(&mut f, &mut w).ctx("read", &p)?;
             }
         }

@@ -42,6 +42,10 @@ impl Layout {
                     "point at an OCI image-layout directory (oras, skopeo or protoreg mirror write them)",
                 )
             }),
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::input(
+                format!("`{}` {e}", p.display()),
+                "make index.json the layout's image index, a regular file",
+            )),
             Err(Some(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({
                 "schemaVersion": 2,
                 "mediaType": crate::artifact::INDEX_MEDIA_TYPE,
@@ -92,8 +96,27 @@ impl Layout {
                 Ok(Some((bytes, digest)))
             }
             Err(Some(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                Err(damaged(&self.dir, &format!("manifest {reference}"), &p, &e))
+            }
             Err(Some(e)) => Err(Error::io("read", p, e)),
             Err(None) => Err(too_large(&self.dir, &format!("manifest {reference}"), &p)),
+        }
+    }
+
+    /// Blob `digest` opened for streaming, with its path: opened without blocking, and only
+    /// a regular file (anything else fails this source, naming the file).
+    pub fn open_blob(&self, digest: &Sha256) -> Result<(fs::File, PathBuf)> {
+        let p = self.blob_path(digest);
+        match crate::textfile::open_regular(&p) {
+            Ok((f, _)) => Ok((f, p)),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(damaged(
+                &self.dir,
+                &format!("blob {}", digest.oci()),
+                &p,
+                &e,
+            )),
+            Err(e) => Err(Error::io("open", p, e)),
         }
     }
 
@@ -190,9 +213,10 @@ impl Layout {
 
 /// A manifest or index file's bytes, read to at most [`MAX_MANIFEST_BYTES`] + 1: `Err(None)`
 /// when it is larger (a file past the limit is refused by its size before it is read).
+/// Opened without blocking and only as a regular file (`InvalidInput` otherwise).
 fn read_document(p: &Path) -> std::result::Result<Vec<u8>, Option<std::io::Error>> {
-    let f = fs::File::open(p).map_err(Some)?;
-    if f.metadata().map_err(Some)?.len() > MAX_MANIFEST_BYTES {
+    let (f, meta) = crate::textfile::open_regular(p).map_err(Some)?;
+    if meta.len() > MAX_MANIFEST_BYTES {
         return Err(None);
     }
     match crate::registry::read_document(f, MAX_MANIFEST_BYTES).map_err(Some)? {
@@ -211,6 +235,17 @@ fn too_large(dir: &Path, what: &str, p: &Path) -> Error {
             crate::error::Bytes(MAX_MANIFEST_BYTES)
         ),
         hint: "the layout holds something that is not a manifest (damaged or hostile); mirror it again from the registry".into(),
+    }
+}
+
+/// A layout file that is not a regular file (a FIFO, device or directory where a blob
+/// belongs): that source fails, naming the file.
+fn damaged(dir: &Path, what: &str, p: &Path, e: &std::io::Error) -> Error {
+    Error::Registry {
+        operation: format!("read {what}"),
+        registry: format!("oci-layout:{}", dir.display()),
+        reason: format!("`{}` {e}", p.display()),
+        hint: "the layout is damaged or hostile; mirror it again from the registry".into(),
     }
 }
 

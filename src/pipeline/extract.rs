@@ -203,6 +203,23 @@ pub fn extract(archive: &Path, layout: &Layout, dest: &Path) -> Result<()> {
     extract_showing(archive, layout, dest, &Bar::hidden())
 }
 
+/// The archive, opened without blocking and only as a regular file: a missing one, a FIFO or
+/// a device named as one is refused (exit 2, naming it), never read.
+pub fn open_archive(archive: &Path) -> Result<File> {
+    let refused = |what: String| {
+        Error::input(
+            format!("the archive `{}` {what}", archive.display()),
+            "give the path of the downloaded archive",
+        )
+    };
+    match crate::textfile::open_regular(archive) {
+        Ok((file, _)) => Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(refused("does not exist".into())),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Err(refused(e.to_string())),
+        Err(e) => Err(Error::io("open", archive, e)),
+    }
+}
+
 /// [`extract`], counting the bytes written on `bar`.
 pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) -> Result<()> {
     let name = archive.display().to_string();
@@ -210,7 +227,7 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
     x.bar = bar.clone();
     match layout.format {
         Format::TarGz | Format::TarXz => {
-            let file = File::open(archive).ctx("open", archive)?;
+            let file = open_archive(archive)?;
             x.tar(layout.format, io::BufReader::with_capacity(256 << 10, file))?
         }
         Format::Zip => x.zip(archive)?,
@@ -221,7 +238,7 @@ pub fn extract_showing(archive: &Path, layout: &Layout, dest: &Path, bar: &Bar) 
                 .map(String::as_str)
                 .unwrap_or("artifact");
             let rel = executable_path(name).map_err(|why| x.unsafe_(why))?;
-            let mut src = File::open(archive).ctx("open", archive)?;
+            let mut src = open_archive(archive)?;
             x.count_entry()?;
             x.write_file(&rel, &mut src, true)?;
         }
@@ -720,7 +737,7 @@ impl Extractor {
     }
 
     fn zip(&mut self, archive: &Path) -> Result<()> {
-        let file = File::open(archive).ctx("open", archive)?;
+        let file = open_archive(archive)?;
         let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
             .map_err(|e| self.unsafe_(format!("corrupt zip: {e}")))?;
         // The reader indexes members by name, keeping only the last of a name: a repeated

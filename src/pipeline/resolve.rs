@@ -361,16 +361,11 @@ pub fn materialize(
 pub fn extract_local(archive: &Path, artifact: &Artifact, out: &Path) -> Result<()> {
     materialize::check_output(out)?;
     extract::Limits::from_env()?;
-    if !archive.is_file() {
-        return Err(Error::input(
-            format!(
-                "the archive `{}` does not exist or is not a file",
-                archive.display()
-            ),
-            "give the path of the downloaded archive",
-        ));
-    }
-    let (sha, size) = crate::pipeline::verify::hash_file(archive)?;
+    // Hashed from the file as opened (non-blocking, regular files only), not reopened.
+    let mut file = extract::open_archive(archive)?;
+    let mut hashed = HashingWriter::new(std::io::sink(), u64::MAX);
+    std::io::copy(&mut file, &mut hashed).ctx("read", archive)?;
+    let (sha, size) = hashed.into_digest();
     let expected = &artifact.expected;
     let mismatch = |what: &str, want: String, got: String| Error::Verification {
         what: format!("{what} of `{}`", archive.display()),

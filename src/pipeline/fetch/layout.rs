@@ -14,8 +14,10 @@ pub fn fetch(dir: &Path, expected: &Expected, sink: &mut dyn Write) -> Result<()
         ));
     }
     let blob = dir.join("blobs/sha256").join(expected.sha256.hex());
-    let mut f = std::fs::File::open(&blob).map_err(|e| match e.kind() {
+    // Opened without blocking, regular files only: a FIFO there fails this source at once.
+    let (mut f, _) = crate::textfile::open_regular(&blob).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "blob not in the layout".to_string(),
+        std::io::ErrorKind::InvalidInput => format!("`{}` {e}", blob.display()),
         _ => format!("cannot open `{}`: {e}", blob.display()),
     })?;
     std::io::copy(&mut f, sink).map_err(|e| format!("read failed: {e}"))?;
