@@ -252,31 +252,13 @@ fn hybrid_helper_mode_runs_codegen_on_nativelink_and_a_clean_rebuild_hits_its_ca
 
     // allow_cache_uploads: the fetched trees go to the action cache too, so after the next
     // clean nothing runs at all, here or remotely.
-    p.edit(
-        ".buckconfig",
-        "allow_cache_uploads = false",
-        "allow_cache_uploads = true",
-    );
-    p.ok(&["clean"]);
-    build(&p, &targets);
-    p.ok(&["clean"]);
-    build(&p, &targets);
-    let ran = what_ran(&p);
-    let report = format!("{:#?}", by_category(&ran));
-    assert_eq!(
-        count(&ran, "cache", "protoreg_materialize"),
+    uploads_make_a_clean_rebuild_all_cache(
+        &p,
+        &nl,
+        &targets,
+        "protoreg_materialize",
         FETCHES,
-        "{report}"
-    );
-    assert!(
-        ran.iter().all(|(executor, _)| executor == "cache"),
-        "{report}"
-    );
-    assert_eq!(
-        nl.executed(),
         remote,
-        "something executed again:\n{}",
-        nl.log()
     );
     // The generated code is what protoc and the plugins made on the worker.
     let go = outputs(&p, &format!("{WEATHER}:weather_go[go]"), &[]);
@@ -307,32 +289,7 @@ fn hybrid_native_mode_runs_codegen_on_nativelink_and_uploads_what_it_extracted()
     assert_eq!(nl.executed(), remote, "{}", nl.log());
 
     // With uploads, what was extracted is in the action cache too: after a clean nothing runs.
-    p.edit(
-        ".buckconfig",
-        "allow_cache_uploads = false",
-        "allow_cache_uploads = true",
-    );
-    p.ok(&["clean"]);
-    build(&p, &targets);
-    p.ok(&["clean"]);
-    build(&p, &targets);
-    let ran = what_ran(&p);
-    let report = format!("{:#?}", by_category(&ran));
-    assert_eq!(
-        count(&ran, "cache", "protoreg_extract"),
-        EXTRACTS,
-        "{report}"
-    );
-    assert!(
-        ran.iter().all(|(executor, _)| executor == "cache"),
-        "{report}"
-    );
-    assert_eq!(
-        nl.executed(),
-        remote,
-        "something executed again:\n{}",
-        nl.log()
-    );
+    uploads_make_a_clean_rebuild_all_cache(&p, &nl, &targets, "protoreg_extract", EXTRACTS, remote);
 }
 
 /// A checkout of one unprivileged user with a home (and so a protoreg cache) of its own, in
@@ -400,4 +357,39 @@ fn a_second_checkout_with_an_empty_protoreg_cache_gets_everything_from_the_actio
     assert!(absent_or_empty(
         &second.home().join(".cache/buck2-protobuf")
     ));
+}
+
+/// With `allow_cache_uploads`, what the local `category` actions made goes to the action
+/// cache too: after the next clean every action, those `n` included, is a cache hit, and the
+/// executor has run nothing beyond its `remote` actions so far.
+fn uploads_make_a_clean_rebuild_all_cache(
+    p: &Project,
+    nl: &NativeLink,
+    targets: &[&str],
+    category: &str,
+    n: usize,
+    remote: usize,
+) {
+    p.edit(
+        ".buckconfig",
+        "allow_cache_uploads = false",
+        "allow_cache_uploads = true",
+    );
+    p.ok(&["clean"]);
+    build(p, targets);
+    p.ok(&["clean"]);
+    build(p, targets);
+    let ran = what_ran(p);
+    let report = format!("{:#?}", by_category(&ran));
+    assert_eq!(count(&ran, "cache", category), n, "{report}");
+    assert!(
+        ran.iter().all(|(executor, _)| executor == "cache"),
+        "{report}"
+    );
+    assert_eq!(
+        nl.executed(),
+        remote,
+        "something executed again:\n{}",
+        nl.log()
+    );
 }
