@@ -303,13 +303,24 @@ pub fn kill_group(child: &mut std::process::Child) {
 /// protoreg's. The caller checks what it opened ([`crate::textfile::open_regular`]); on a
 /// regular file the flag changes nothing. Elsewhere a plain open (no FIFOs at plain paths).
 pub fn open_nonblocking(path: &Path) -> io::Result<File> {
-    let mut options = File::options();
-    options.read(true);
+    open_nonblocking_with(File::options().read(true), path, false)
+}
+
+/// `options` opened at `path` without ever blocking in the open (see [`open_nonblocking`]);
+/// with `no_follow`, a symbolic link as the last component is refused by the open itself
+/// (Unix `O_NOFOLLOW`), not by a check that a swap could race.
+pub fn open_nonblocking_with(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+    no_follow: bool,
+) -> io::Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        libc::O_NONBLOCK | libc::O_NOCTTY,
+        options,
+        libc::O_NONBLOCK | libc::O_NOCTTY | if no_follow { libc::O_NOFOLLOW } else { 0 },
     );
+    #[cfg(not(unix))]
+    let _ = no_follow;
     options.open(path)
 }
 

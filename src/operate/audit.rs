@@ -233,16 +233,44 @@ fn append(path: &Path, data: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    // Never blocking in the open (a FIFO swapped in has no reader: the open fails), never
+    // through a symlink, and only ever appending to a regular file.
+    let mut f = crate::sys::open_nonblocking_with(
+        std::fs::OpenOptions::new().create(true).append(true),
+        path,
+        true,
+    )?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
     f.write_all(data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_symlink_put_where_the_log_was_is_never_written_or_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("audit.jsonl");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(
+            append(&fifo, b"x\n").is_err(),
+            "a FIFO with no reader must not block"
+        );
+        let target = dir.path().join("bashrc");
+        std::fs::write(&target, "mine\n").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(append(&link, b"x\n").is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine\n");
+    }
 
     #[test]
     fn scrubs_urls_and_secrets() {
