@@ -4,7 +4,7 @@
 //! pushing the same image again is a no-op, another image under it is refused.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::time::{Duration, Instant};
 
 use crate::artifact::{self, Manifest};
@@ -22,8 +22,7 @@ pub const IMAGE_FILE: &str = "image.binpb";
 const MAX_IMAGE_BYTES: u64 = 256 << 20;
 
 pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
-    let image = &args.image;
-    check_image(image)?;
+    let opened = check_image(&args.image)?;
     if !valid_repository(&args.repository) {
         return Err(Error::input(
             format!("`{}` is not a repository path", args.repository),
@@ -43,6 +42,11 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     };
     let repository = reg.repository(&args.repository);
     let client = ctx.connect(&reg)?;
+    // Hashed and pushed from a private copy of the file as opened and checked: the path is
+    // never opened again, so what is pushed is what was checked.
+    let scratch = crate::maintain::sandbox::Scratch::new("protoreg-baseline")?;
+    let image = &scratch.path().join(IMAGE_FILE);
+    copy_checked(opened, &args.image, image)?;
     let (sha256, size) = hash_file(image)?;
     let manifest = manifest(&sha256, size, &args.tag);
     let bytes = artifact::to_bytes(&manifest);
@@ -205,9 +209,29 @@ fn confirm(
     }
 }
 
+/// Copy the checked image `from` (opened at `path`, read from its start) to `to`, at most
+/// [`MAX_IMAGE_BYTES`].
+fn copy_checked(from: std::fs::File, path: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    let mut out = std::fs::File::create(to).map_err(|e| Error::io("create", to, e))?;
+    let copied = std::io::copy(&mut from.take(MAX_IMAGE_BYTES + 1), &mut out)
+        .map_err(|e| Error::io("read", path, e))?;
+    if copied > MAX_IMAGE_BYTES {
+        return Err(Error::input(
+            format!(
+                "`{}` grew past {} while it was read",
+                path.display(),
+                crate::error::Bytes(MAX_IMAGE_BYTES)
+            ),
+            "give the proto_library's output, and let its build finish first",
+        ));
+    }
+    Ok(())
+}
+
 /// A FileDescriptorSet (what `buf build -o x.binpb` and protoc's `--descriptor_set_out`
-/// write) is a sequence of `file` fields: each starts with the tag byte 0x0a.
-fn check_image(path: &std::path::Path) -> Result<()> {
+/// write) is a sequence of `file` fields: each starts with the tag byte 0x0a. The file as
+/// opened and checked, at its start.
+fn check_image(path: &std::path::Path) -> Result<std::fs::File> {
     let not_image = |what: String| {
         Error::input(
             format!("`{}` is not a descriptor set: {what}", path.display()),
@@ -235,7 +259,9 @@ fn check_image(path: &std::path::Path) -> Result<()> {
             "give the proto_library's output (a FileDescriptorSet / buf image, `.binpb`)",
         ));
     }
-    Ok(())
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(file)
 }
 
 fn check_tag(tag: &str) -> Result<()> {
