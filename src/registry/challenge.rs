@@ -1,5 +1,5 @@
-//! The pieces of the OCI token protocol protoreg speaks itself, for the scopes oci-client
-//! never asks for (`delete`, `registry:catalog:*`): the bearer challenge and query escaping.
+//! The pieces of the OCI token protocol protoreg speaks itself (every token request goes
+//! through [`super::token`]): the bearer challenge and query escaping.
 
 /// A registry's `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` challenge.
 #[derive(Debug, PartialEq, Eq)]
@@ -12,6 +12,15 @@ pub(super) struct BearerChallenge {
 impl BearerChallenge {
     /// The challenge in a `WWW-Authenticate` value, or None when it is not a bearer one
     /// with a realm. Values are quoted strings (with `\` escapes) or tokens.
+    /// The first Bearer challenge among a response's `WWW-Authenticate` headers.
+    pub fn of_response<B>(resp: &ureq::http::Response<B>) -> Option<BearerChallenge> {
+        resp.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(BearerChallenge::parse)
+    }
+
     pub fn parse(header: &str) -> Option<BearerChallenge> {
         let (scheme, mut rest) = header.trim().split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {

@@ -523,19 +523,14 @@ impl Registry {
                     declared = declared.unwrap_or_default()
                 )));
             }
-            let body = match read_document(resp.into_body().into_reader(), MAX_MANIFEST_BYTES) {
-                Ok(Document::Whole(bytes)) => bytes,
-                Ok(Document::TooLarge) if status == 200 => {
-                    return Err(too_large("larger than that (cut off)".into()))
-                }
-                // An error page past the limit: only its status matters.
-                Ok(Document::TooLarge) => Vec::new(),
-                Err(e) => {
-                    return Err(failed(
-                        format!("transfer failed: {}", io_reason(&e)),
-                        "check that the registry is up (`protoreg health`) and re-run",
-                    ))
-                }
+            let Some(body) = answer_body(resp, MAX_MANIFEST_BYTES).map_err(|reason| {
+                failed(
+                    reason,
+                    "check that the registry is up (`protoreg health`) and re-run",
+                )
+            })?
+            else {
+                return Err(too_large("larger than that (cut off)".into()));
             };
             match status {
                 200 => {
@@ -871,13 +866,7 @@ impl Registry {
         if resp.status().as_u16() != 401 || matches!(self.creds, Credentials::Bearer(_)) {
             return Ok(resp);
         }
-        let Some(challenge) = resp
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(BearerChallenge::parse)
-        else {
+        let Some(challenge) = BearerChallenge::of_response(&resp) else {
             return Ok(resp);
         };
         let token = self.challenge_token(operation, &challenge)?;
@@ -995,6 +984,22 @@ pub fn describe(e: &OciDistributionError) -> String {
     }
 }
 
+/// A registry answer's body, read to `limit`: `Ok(None)` for a successful answer larger than
+/// that (the caller names what it is), an empty body for an error answer larger than that
+/// (only its status matters), `Err` with a one-line reason when the transfer fails.
+pub(super) fn answer_body(
+    resp: ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> std::result::Result<Option<Vec<u8>>, String> {
+    let ok = resp.status().as_u16() == 200;
+    match read_document(resp.into_body().into_reader(), limit) {
+        Ok(Document::Whole(bytes)) => Ok(Some(bytes)),
+        Ok(Document::TooLarge) if ok => Ok(None),
+        Ok(Document::TooLarge) => Ok(Some(Vec::new())),
+        Err(e) => Err(format!("transfer failed: {}", io_reason(&e))),
+    }
+}
+
 /// What a paged list is, for [`list_page`]'s errors.
 struct ListPage {
     /// `tag list` or `catalog`.
@@ -1017,25 +1022,20 @@ fn list_page(
 ) -> Result<Option<Vec<String>>> {
     let what = kind.what;
     let status = resp.status().as_u16();
-    let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
-        Ok(Document::Whole(bytes)) => bytes,
-        Ok(Document::TooLarge) if status == 200 => {
-            return Err(failed(
-                format!(
-                    "a {what} page larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
-                    crate::error::Bytes(DOCUMENT_BYTES)
-                ),
-                &format!("the registry serves something that is not a {what} (damaged or hostile); check it"),
-            ))
-        }
-        // An error answer too large to hold its codes: the status says enough.
-        Ok(Document::TooLarge) => Vec::new(),
-        Err(e) => {
-            return Err(failed(
-                format!("transfer failed: {}", io_reason(&e)),
-                "check that the registry is up (`protoreg health`) and re-run",
-            ))
-        }
+    let Some(body) = answer_body(resp, DOCUMENT_BYTES).map_err(|reason| {
+        failed(
+            reason,
+            "check that the registry is up (`protoreg health`) and re-run",
+        )
+    })?
+    else {
+        return Err(failed(
+            format!(
+                "a {what} page larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
+                crate::error::Bytes(DOCUMENT_BYTES)
+            ),
+            &format!("the registry serves something that is not a {what} (damaged or hostile); check it"),
+        ));
     };
     match status {
         200 => {}

@@ -11,7 +11,6 @@ use oci_client::token_cache::{RegistryOperation, RegistryTokenType};
 use oci_client::{Client, Reference};
 
 use super::challenge::{query_escape, BearerChallenge};
-use super::{io_reason, read_document, Document};
 use crate::auth::Credentials;
 use crate::pipeline::fetch::{HttpAgent, DOCUMENT_BYTES};
 
@@ -80,13 +79,7 @@ impl TokenFlow<'_> {
         if resp.status().as_u16() != 401 {
             return Ok((None, LONGEST_REUSE));
         }
-        let Some(mut challenge) = resp
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(BearerChallenge::parse)
-        else {
+        let Some(mut challenge) = BearerChallenge::of_response(&resp) else {
             return Ok((None, LONGEST_REUSE));
         };
         let actions = if push { "pull,push" } else { "pull" };
@@ -147,25 +140,16 @@ impl TokenFlow<'_> {
         let resp = crate::pipeline::fetch::http_get(self.agent, &url, &headers, Some(self.budget))
             .map_err(|e| failure(format!("the token server did not answer: {e}"), unreachable))?;
         let status = resp.status().as_u16();
-        let body = match read_document(resp.into_body().into_reader(), DOCUMENT_BYTES) {
-            Ok(Document::Whole(bytes)) => bytes,
-            Ok(Document::TooLarge) if status == 200 => {
-                return Err(failure(
-                    format!(
-                        "the token server's answer is larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
-                        crate::error::Bytes(DOCUMENT_BYTES)
-                    ),
-                    "the token server serves something that is not a token (damaged or hostile); check the registry's auth realm",
-                ))
-            }
-            // A refusal past the limit: only its status matters.
-            Ok(Document::TooLarge) => Vec::new(),
-            Err(e) => {
-                return Err(failure(
-                    format!("the token transfer failed: {}", io_reason(&e)),
-                    unreachable,
-                ))
-            }
+        let Some(body) = super::answer_body(resp, DOCUMENT_BYTES)
+            .map_err(|reason| failure(format!("the token {reason}"), unreachable))?
+        else {
+            return Err(failure(
+                format!(
+                    "the token server's answer is larger than {} ({DOCUMENT_BYTES} bytes), the most a registry document may have",
+                    crate::error::Bytes(DOCUMENT_BYTES)
+                ),
+                "the token server serves something that is not a token (damaged or hostile); check the registry's auth realm",
+            ));
         };
         if status != 200 {
             return Err(failure(
