@@ -93,11 +93,15 @@ fn store_files(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Refusal {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
-            if !is_file {
+            // One stat per entry (symlinks followed, as the loader does): this runs before
+            // every command, cache hits included.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
                 continue;
             }
-            bounded_file(&path).map_err(|why| {
+            bounded_len(meta.len()).map_err(|why| {
                 (
                     format!(
                         "`{}` in {ENV_CERT_DIR}=`{}` {why}",
@@ -122,7 +126,12 @@ fn bounded_file(path: &Path) -> std::result::Result<(), String> {
                 .into(),
         );
     }
-    if meta.len() > MAX_BUNDLE_BYTES {
+    bounded_len(meta.len())
+}
+
+/// Why a file of `len` bytes is too large to be certificates, if it is.
+fn bounded_len(len: u64) -> std::result::Result<(), String> {
+    if len > MAX_BUNDLE_BYTES {
         return Err(format!(
             "is larger than {}, more than any certificate store",
             crate::error::Bytes(MAX_BUNDLE_BYTES)
