@@ -44,7 +44,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     let client = ctx.connect(&reg)?;
     // Hashed and pushed from a private copy of the file as opened and checked: the path is
     // never opened again, so what is pushed is what was checked.
-    let scratch = crate::maintain::sandbox::Scratch::new("protoreg-baseline")?;
+    let scratch = crate::pipeline::store::Scratch::new("protoreg-baseline")?;
     let image = &scratch.path().join(IMAGE_FILE);
     copy_checked(opened, &args.image, image)?;
     let (sha256, size) = hash_file(image)?;

@@ -53,7 +53,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     }
     let old_text = Pins::read_text(&path)?;
     let current = Pins::parse(&old_text, &path)?;
-    let work = crate::maintain::sandbox::Scratch::new("protoreg-bump")?;
+    let work = crate::pipeline::store::Scratch::new("protoreg-bump")?;
     let prepared = bump::prepare(
         &Upstream::configured(global)?,
         tool,

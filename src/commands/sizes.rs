@@ -135,7 +135,7 @@ fn fetched_size(
     if let Some(size) = resolve::ensure_tree(store, artifact, sources, opts)?.size {
         return Ok(size);
     }
-    let scratch = crate::maintain::sandbox::Scratch::new("protoreg-sizes")?;
+    let scratch = crate::pipeline::store::Scratch::new("protoreg-sizes")?;
     let fresh = Store::new(scratch.path().join("cache"));
     resolve::ensure_tree(&fresh, artifact, sources, opts)?
         .size

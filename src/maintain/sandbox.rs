@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::pipeline::store::Scratch;
 pub use crate::process::{Ended, Ran};
 use crate::settings::Sandbox;
 
@@ -33,28 +34,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const OUTPUT_LIMIT: usize = 64 << 10;
 /// The only PATH it sees: the system's own tools, nothing of the caller's.
 const PATH: &str = "/usr/bin:/bin";
-
-/// A directory removed (whatever its modes) when dropped.
-pub struct Scratch(PathBuf);
-
-impl Scratch {
-    /// A fresh directory under the system's temporary directory, named after `what`.
-    pub fn new(what: &str) -> Result<Scratch> {
-        let dir = std::env::temp_dir().join(crate::pipeline::store::unique_name(what));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        Ok(Scratch(dir))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        crate::pipeline::store::remove_tree(&self.0);
-    }
-}
 
 /// Where bubblewrap is looked for: fixed system directories, never the caller's PATH.
 const BWRAP: [&str; 3] = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"];

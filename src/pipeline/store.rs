@@ -562,6 +562,28 @@ pub fn lock_exclusive(file: File, path: &Path, seconds: u64) -> Result<File> {
     }
 }
 
+/// A directory removed (whatever its modes) when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh directory under the system's temporary directory, named after `what`.
+    pub fn new(what: &str) -> Result<Scratch> {
+        let dir = std::env::temp_dir().join(unique_name(what));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        Ok(Scratch(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        remove_tree(&self.0);
+    }
+}
+
 /// A name no other process or thread uses: pid, a process-wide counter, and the clock (so
 /// a reused pid does not meet an old leftover).
 pub fn unique_name(what: &str) -> String {
