@@ -25,6 +25,8 @@ PROTOC_PLATFORMS = {  # upstream asset suffix -> binary name inside the npm pack
     "win64": "protoc-win64.exe",
 }
 BUF_VERSION = "1.75.0"
+# The node of this machine (Debian's), whatever its version, named as this one.
+NODE_VERSION = "20.20.2"
 # googleapis as GitHub serves a commit's archive (googleapis-<ref>/google/...), filled with
 # the .proto files PyPI's googleapis-common-protos ships; <ref> names the fixture, not a commit.
 GOOGLEAPIS_REF = "common-protos-1.76.0"
@@ -55,6 +57,20 @@ def zip_bytes(members):
 
 
 def tgz_bytes(members):
+    out = io.BytesIO()
+    import gzip
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as g:
+        g.write(tar_bytes(members))
+    return out.getvalue()
+
+
+def txz_bytes(members):
+    import lzma
+    # Upstream uses a higher preset; 1 keeps install-deps quick and reads the same.
+    return lzma.compress(tar_bytes(members), format=lzma.FORMAT_XZ, preset=1)
+
+
+def tar_bytes(members):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
         dirs = set()
@@ -70,11 +86,7 @@ def tgz_bytes(members):
             ti = tarfile.TarInfo(name)
             ti.size, ti.mode, ti.mtime = len(data), (0o755 if exe else 0o644), EPOCH_TS
             t.addfile(ti, io.BytesIO(data))
-    out = io.BytesIO()
-    import gzip
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as g:
-        g.write(raw.getvalue())
-    return out.getvalue()
+    return raw.getvalue()
 
 
 def read(path):
@@ -103,6 +115,7 @@ def main():
     ap.add_argument("--protoc-gen-go", required=True)
     ap.add_argument("--protoc-gen-go-grpc", required=True)
     ap.add_argument("--googleapis-wheel", required=True)
+    ap.add_argument("--node", required=True, help="a node executable, packed as Node.js ships Linux x64")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -152,6 +165,12 @@ def main():
     write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz"),
                      tgz_bytes([("./protoc-gen-go-grpc", read(a.protoc_gen_go_grpc), True),
                                 ("./LICENSE", b"Apache-2.0\n", False)]))
+
+    # Node.js: node-v<ver>-linux-x64.tar.xz holding node-v<ver>-linux-x64/bin/node.
+    top = f"node-v{NODE_VERSION}-linux-x64"
+    write_if_changed(os.path.join(a.out, top + ".tar.xz"),
+                     txz_bytes([(top + "/bin/node", read(a.node), True),
+                                (top + "/LICENSE", b"MIT\n", False)]))
 
     prefix = f"googleapis-{GOOGLEAPIS_REF}/"
     with zipfile.ZipFile(a.googleapis_wheel) as wheel:

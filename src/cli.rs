@@ -66,6 +66,14 @@ pub enum Command {
     Materialize(MaterializeArgs),
     /// Verify a local archive and extract it, with no network (Buck2's download_file mode).
     Extract(ExtractArgs),
+    /// Run protoc for a code-generation action, with no shell: make the directory of every
+    /// `--NAME_out=DIR`, run a plugin that is a command line (node and its script) through
+    /// protoreg, and exit with protoc's status.
+    Protoc(ProtocArgs),
+    /// Copy this protoreg executable to FILE: how the rules make a protoreg built on this
+    /// machine (`[protobuf] protoreg = PATH`) an input that reaches remote executors.
+    #[command(hide = true)]
+    CopySelf(CopySelfArgs),
     /// Move a tool's pins to an upstream version, for every platform (rewrites the pins file).
     Bump(BumpArgs),
     /// Compare the pinned versions with the newest upstream releases.
@@ -271,6 +279,31 @@ pub struct ExtractArgs {
     pub layout: LayoutArgs,
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CopySelfArgs {
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ProtocArgs {
+    /// A plugin protoc cannot start as one executable, `NAME=PROGRAM` (e.g. `es=node`):
+    /// protoc gets protoreg as `protoc-gen-NAME`, which runs PROGRAM with --plugin-arg values.
+    #[arg(long, value_name = "NAME=PROGRAM")]
+    pub plugin_command: Option<String>,
+    /// An argument of --plugin-command's program, e.g. the plugin's script (repeatable).
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "plugin_command"
+    )]
+    pub plugin_arg: Vec<String>,
+    /// protoc and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "PROTOC [ARG]...")]
+    pub protoc: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,10 @@
 use clap::Parser;
 
 fn main() {
+    // protoc starts protoreg as a plugin that is a command line (`protoreg protoc`).
+    if let Some(status) = protoreg::commands::protoc::as_plugin() {
+        std::process::exit(status);
+    }
     let cli = protoreg::cli::Cli::parse();
     if let Err(e) = protoreg::run(&cli) {
         let message = e.to_string();

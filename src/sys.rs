@@ -272,6 +272,21 @@ pub fn grow_pipe(pipe: &std::io::PipeWriter) {
     let _ = pipe;
 }
 
+/// Run `cmd` in this process's place with its stdin and stdout (Unix: exec(2)); elsewhere
+/// run it to the end and exit with its status. Returns only the error that stopped it.
+pub fn exec(cmd: &mut std::process::Command) -> io::Error {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.exec()
+    }
+    #[cfg(not(unix))]
+    match cmd.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(e) => e,
+    }
+}
+
 /// Start `cmd` as the leader of a new process group, so [`kill_group`] reaches whatever it
 /// starts (Unix; elsewhere the process alone is killed).
 pub fn own_process_group(cmd: &mut std::process::Command) {

@@ -155,7 +155,8 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             );
         }
         if platform.starts_with("windows") {
-            // No Windows pin for protoc-gen-go; ES and the expected-findings test need /bin/sh.
+            // No Windows pin for protoc-gen-go or node (ES); the expected-findings test needs
+            // /bin/sh.
             for skipped in [
                 "toolchains//:protoc-gen-go",
                 "toolchains//:protoc-gen-es",
@@ -213,7 +214,8 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             actions.contains(&sha),
             "executor {exec}: the protoc fetch does not carry its pin {sha}:\n{actions}"
         );
-        // Code generation: a POSIX shell on unix executors, cmd.exe on Windows.
+        // Code generation: the same command line on every executor, `protoreg protoc`, with
+        // no shell.
         let codegen = p.ok(&[
             "aquery",
             "root//examples/proto/acme/weather/v1:weather_builtin",
@@ -224,14 +226,12 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             "--output-attribute",
             "cmd",
         ]);
-        let shell = if exec.starts_with("windows") {
-            "cmd.exe"
-        } else {
-            "/bin/sh"
-        };
         assert!(
-            codegen.contains(shell),
-            "executor {exec}: codegen is not run by {shell}:\n{codegen}"
+            codegen.contains("__protoreg__")
+                && codegen.contains("protoreg, protoc, --, ")
+                && !codegen.contains("/bin/sh")
+                && !codegen.contains("cmd.exe"),
+            "executor {exec}: codegen is not run by `protoreg protoc`:\n{codegen}"
         );
     }
 
@@ -453,19 +453,7 @@ fn with_fixture_pins_everything_builds_and_tests_in_both_fetch_modes() {
     let up = Loopback::start();
     let p = Project::as_committed();
     up.configure(&p);
-    // protoc-gen-es, as `npm ci --prefix examples/es` (scripts/install-deps) installed it.
-    let node_modules = repo_root().join("examples/es/node_modules");
-    assert!(
-        node_modules.join("@bufbuild/protoc-gen-es").is_dir(),
-        "examples/es/node_modules is missing: run scripts/install-deps"
-    );
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&node_modules)
-        .arg(p.path().join("examples/es/"))
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_node_modules(&p);
 
     // Helper mode: every tool comes from the registry by digest, none from upstream.
     let before = up.protoc_downloads();

@@ -1,14 +1,19 @@
-//! Remote execution with real Buck2 and real NativeLink on loopback.
+//! Remote execution with real Buck2 and real NativeLink on loopback (NativeLink run as an
+//! unprivileged user, fresh state, free ports, stopped by PID).
 //!
 //! - `[protobuf_re]` in `.buckconfig` is the whole configuration: the committed defaults run
 //!   every action locally, and bad values are refused with the key and a hint.
-//! - On a scratch copy with fixture pins (loopback upstream and registry) and NativeLink run
-//!   as an unprivileged user, `mode = hybrid` in helper mode sends every protoc and plugin
-//!   action to NativeLink; only the `local_only` fetches run here. After `buck2 clean` the
-//!   action cache answers: nothing executes remotely; with `allow_cache_uploads`, nothing
-//!   runs at all. Native mode likewise, with `protoreg extract` the local action.
+//! - On scratch copies with fixture pins (loopback upstream and registry; sizes recorded by
+//!   `protoreg sizes`): `buck2 build //... toolchains//...` and `buck2 test //...` on the
+//!   hybrid platform in both fetch modes, and on a remote-only one in native mode. Every
+//!   protoc, plugin (ES on the pinned node included), extract and test action runs on
+//!   NativeLink; here only the documented ones: the copy of a protoreg given as a path, and
+//!   in helper mode the fetches. After `buck2 clean`, nothing executes and nothing is
+//!   fetched.
 //! - A second checkout, by a user whose protoreg cache is empty, gets everything from the
 //!   action cache: nothing executes and nothing is fetched.
+//! - Another repository (Meta's bundled prelude, these rules as a cell, its own remote-only
+//!   platform, protoreg as a target) likewise, with nothing run here at all.
 
 mod common;
 
@@ -169,12 +174,19 @@ fn count(ran: &[(String, String)], kind: &str, category: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A scratch copy with fixture pins, pointed at `nl` on the hybrid platform in `fetch_mode`:
-/// through `.buckconfig` only.
-fn hybrid_project(nl: &NativeLink, up: &Loopback, fetch_mode: &str) -> Project {
+/// A scratch copy with fixture pins (sizes recorded by `protoreg sizes`, so native mode can
+/// defer every download), protoc-gen-es installed, pointed at `nl` with `[protobuf_re]
+/// mode` and `[protobuf] fetch_mode`: through `.buckconfig` only.
+fn project(nl: &NativeLink, up: &Loopback, mode: &str, fetch_mode: &str) -> Project {
     let p = Project::as_committed();
     up.configure(&p);
-    p.edit(".buckconfig", "  mode = local\n", "  mode = hybrid\n");
+    record_sizes(&p);
+    copy_node_modules(&p);
+    p.edit(
+        ".buckconfig",
+        "  mode = local\n",
+        &format!("  mode = {mode}\n"),
+    );
     p.edit(
         ".buckconfig",
         "fetch_mode = helper",
@@ -186,117 +198,200 @@ fn hybrid_project(nl: &NativeLink, up: &Loopback, fetch_mode: &str) -> Project {
     p
 }
 
-const WEATHER: &str = "//examples/proto/acme/weather/v1";
-
-/// A proto_library, protoc's own generators, Go plugins and a raw (Java gRPC) plugin.
-fn example_targets() -> Vec<String> {
-    [
-        "weather",
-        "weather_builtin",
-        "weather_go",
-        "weather_grpc_java",
-    ]
-    .iter()
-    .map(|t| format!("{WEATHER}:{t}"))
-    .collect()
-}
-
-/// What the example targets run on the executor: the descriptor set, protoc's generators, the
-/// Go plugins, the Java gRPC plugin.
-const CODEGEN: [(&str, usize); 3] = [
-    ("protoc_descriptor_set", 1),
-    ("protoc_builtin_gen", 1),
-    ("protoc_plugin_gen", 2),
-];
-
-/// Every codegen action ran as `kind`, and besides them only `local` `fetch` actions, `n`.
-fn assert_ran(ran: &[(String, String)], kind: &str, fetch: &str, n: usize) {
-    let report = format!("{:#?}", by_category(ran));
-    for (category, count_of) in CODEGEN {
-        assert_eq!(count(ran, kind, category), count_of, "{category}: {report}");
-    }
-    assert_eq!(count(ran, "local", fetch), n, "{report}");
-    let remote: usize = CODEGEN.iter().map(|(_, n)| n).sum();
-    assert_eq!(ran.len(), n + remote, "{report}");
-}
-
-#[test]
-fn hybrid_helper_mode_runs_codegen_on_nativelink_and_a_clean_rebuild_hits_its_cache() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let user = User::unprivileged();
-    let nl = NativeLink::start(&user);
-    let up = Loopback::start();
-    let p = hybrid_project(&nl, &up, "helper");
-    let targets = example_targets();
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    // protoc, protoc-gen-go, protoc-gen-go-grpc, protoc-gen-grpc-java.
-    const FETCHES: usize = 4;
-    let remote: usize = CODEGEN.iter().map(|(_, n)| n).sum();
-
-    // Cold: every protoc and plugin action on NativeLink; only the fetches here.
-    build(&p, &targets);
-    assert_ran(&what_ran(&p), "re", "protoreg_materialize", FETCHES);
-    assert_eq!(nl.executed(), remote, "{}", nl.log());
-
-    // buck2 clean: the action cache answers every remote action; the fetches run again here
-    // (local results are not uploaded by default).
-    p.ok(&["clean"]);
-    build(&p, &targets);
-    assert_ran(&what_ran(&p), "cache", "protoreg_materialize", FETCHES);
+/// Since NativeLink had executed `executed` actions and the upstream answered `fetched`
+/// requests, neither has done anything more.
+fn nothing_again(nl: &NativeLink, up: &Loopback, executed: usize, fetched: usize) {
     assert_eq!(
         nl.executed(),
-        remote,
+        executed,
         "something executed again:\n{}",
         nl.log()
     );
-
-    // allow_cache_uploads: the fetched trees go to the action cache too, so after the next
-    // clean nothing runs at all, here or remotely.
-    uploads_make_a_clean_rebuild_all_cache(
-        &p,
-        &nl,
-        &targets,
-        "protoreg_materialize",
-        FETCHES,
-        remote,
-    );
-    // The generated code is what protoc and the plugins made on the worker.
-    let go = outputs(&p, &format!("{WEATHER}:weather_go[go]"), &[]);
-    assert!(
-        go[0].join("acme/weather/v1/weather.pb.go").is_file(),
-        "{go:?}"
+    assert_eq!(
+        up.upstream_requests(),
+        fetched,
+        "something was fetched again"
     );
 }
 
-#[test]
-fn hybrid_native_mode_runs_codegen_on_nativelink_and_uploads_what_it_extracted() {
+/// Record every pin's size with `protoreg sizes`, as a maintainer would: native mode can then
+/// defer each download.
+fn record_sizes(p: &Project) {
+    let sizes = std::process::Command::new(env!("CARGO_BIN_EXE_protoreg"))
+        .args(["sizes", "--pins"])
+        .arg(p.path().join("toolchains/pins.bzl"))
+        .output()
+        .unwrap();
+    assert!(sizes.status.success(), "{}", common::text(&sizes));
+}
+
+/// Everything this repository has: its libraries, generated code and toolchains.
+const EVERYTHING: [&str; 2] = ["//...", "toolchains//..."];
+
+/// The actions that run on the machine running Buck2, as the README documents them:
+/// copying a protoreg given as a path into an artifact, and in helper mode the fetches.
+fn documented_local(fetch_mode: &str) -> &'static [&'static str] {
+    if fetch_mode == "helper" {
+        &["protoreg_copy", "protoreg_materialize"]
+    } else {
+        &["protoreg_copy"]
+    }
+}
+
+/// Every action ran as `kind` (`re` or `cache`) but the documented local ones; each codegen
+/// category (and in native mode the extraction) is among them.
+fn assert_ran_remotely(ran: &[(String, String)], kind: &str, fetch_mode: &str) {
+    let report = format!("{:#?}", by_category(ran));
+    let local = documented_local(fetch_mode);
+    for ((executor, category), _) in by_category(ran) {
+        let ok = executor == kind || (executor == "local" && local.contains(&category.as_str()));
+        assert!(ok, "{executor} {category} is not documented:\n{report}");
+    }
+    let mut expected = vec![
+        "protoc_descriptor_set",
+        "protoc_builtin_gen",
+        "protoc_plugin_gen",
+    ];
+    if fetch_mode == "native" {
+        expected.push("protoreg_extract");
+    }
+    for category in expected {
+        assert!(
+            count(ran, kind, category) > 0,
+            "no {kind} {category}:\n{report}"
+        );
+    }
+    // ES generation (node, protoc-gen-es and its node_modules as inputs) among them.
+    assert!(
+        ran.iter()
+            .any(|(e, id)| e.starts_with(kind) && id.contains("weather_es")),
+        "ES generation did not run as {kind}:\n{report}"
+    );
+}
+
+/// The buf tests of the examples.
+const TESTS: usize = 7;
+
+/// `buck2 test //...` (with `extra`): the seven buf tests pass, and they ran on `nl`.
+fn test_everything(p: &Project, nl: &NativeLink, extra: &[&str]) {
+    let before = nl.executed();
+    let mut args = vec!["test", "//..."];
+    args.extend_from_slice(extra);
+    let out = p
+        .buck2_within(&args, BUILD_LIMIT)
+        .expect("buck2 test //... did not finish in time");
+    let report = strip_ansi(&buck2_errors(&out));
+    assert!(
+        out.status.success() && report.contains(&format!("Pass {TESTS}. Fail 0.")),
+        "buck2 test //... failed:\n{report}"
+    );
+    // A test run is not cached: each run executes every test, here on the executor.
+    assert_eq!(
+        nl.executed(),
+        before + TESTS,
+        "the tests did not run on NativeLink"
+    );
+}
+
+/// Hybrid platform, `fetch_mode`: everything builds and tests with every protoc, buf, plugin
+/// and extract action on NativeLink; with cache uploads, after `buck2 clean` nothing runs
+/// but the documented local actions, nothing executes remotely and nothing is fetched.
+fn hybrid_builds_and_tests_everything(fetch_mode: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let user = User::unprivileged();
     let nl = NativeLink::start(&user);
     let up = Loopback::start();
-    let p = hybrid_project(&nl, &up, "native");
-    let targets = example_targets();
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    // protoc, protoc-gen-go, protoc-gen-go-grpc; protoc-gen-grpc-java is a raw file, which
-    // needs no unpacking.
-    const EXTRACTS: usize = 3;
-    let remote: usize = CODEGEN.iter().map(|(_, n)| n).sum();
+    let p = project(&nl, &up, "hybrid", fetch_mode);
+    p.edit(
+        ".buckconfig",
+        "allow_cache_uploads = false",
+        "allow_cache_uploads = true",
+    );
 
-    // Cold: codegen on NativeLink; `protoreg extract` here, because `[protobuf] protoreg` is
-    // a path on this machine.
-    build(&p, &targets);
-    assert_ran(&what_ran(&p), "re", "protoreg_extract", EXTRACTS);
-    assert_eq!(nl.executed(), remote, "{}", nl.log());
+    // A hybrid executor runs tests here unless told (Buck2's own rule).
+    let on_re = ["--unstable-allow-compatible-tests-on-re"];
+    build(&p, &EVERYTHING);
+    assert_ran_remotely(&what_ran(&p), "re", fetch_mode);
+    test_everything(&p, &nl, &on_re);
+    let executed = nl.executed();
+    let fetched = up.upstream_requests();
 
-    // With uploads, what was extracted is in the action cache too: after a clean nothing runs.
-    uploads_make_a_clean_rebuild_all_cache(&p, &nl, &targets, "protoreg_extract", EXTRACTS, remote);
+    p.ok(&["clean"]);
+    build(&p, &EVERYTHING);
+    let ran = what_ran(&p);
+    assert_ran_remotely(&ran, "cache", fetch_mode);
+    let report = format!("{:#?}", by_category(&ran));
+    assert_eq!(count(&ran, "local", "protoreg_materialize"), 0, "{report}");
+    nothing_again(&nl, &up, executed, fetched);
+    test_everything(&p, &nl, &on_re);
+}
+
+#[test]
+fn hybrid_helper_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
+    hybrid_builds_and_tests_everything("helper");
+}
+
+#[test]
+fn hybrid_native_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
+    hybrid_builds_and_tests_everything("native");
+}
+
+/// A remote-only platform (`mode = remote`), `fetch_mode`: everything builds and tests on
+/// NativeLink; here only the documented actions, on `prelude//platforms:exec-local`.
+fn remote_only_builds_and_tests_everything(fetch_mode: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let user = User::unprivileged();
+    let nl = NativeLink::start(&user);
+    let up = Loopback::start();
+    let p = project(&nl, &up, "remote", fetch_mode);
+    p.edit(
+        ".buckconfig",
+        "allow_cache_uploads = false",
+        "allow_cache_uploads = true",
+    );
+
+    // Only the copy of the protoreg built here and the helper's fetches run here (on
+    // `prelude//platforms:exec-local`).
+    build(&p, &EVERYTHING);
+    let ran = what_ran(&p);
+    assert_ran_remotely(&ran, "re", fetch_mode);
+    assert!(
+        count(&ran, "local", "protoreg_copy") > 0,
+        "{:#?}",
+        by_category(&ran)
+    );
+    // Tests run on the executor with no flag: the platform is remote only.
+    test_everything(&p, &nl, &[]);
+    let executed = nl.executed();
+    let fetched = up.upstream_requests();
+
+    // Cached: every download deferred (the pins have sizes), nothing executes, and the
+    // helper's fetches come from the action cache.
+    p.ok(&["clean"]);
+    build(&p, &EVERYTHING);
+    let ran = what_ran(&p);
+    assert_ran_remotely(&ran, "cache", fetch_mode);
+    let report = format!("{:#?}", by_category(&ran));
+    assert_eq!(count(&ran, "local", "protoreg_materialize"), 0, "{report}");
+    nothing_again(&nl, &up, executed, fetched);
+    test_everything(&p, &nl, &[]);
+}
+
+#[test]
+fn a_remote_only_platform_in_native_mode_runs_everything_on_nativelink() {
+    remote_only_builds_and_tests_everything("native");
+}
+
+#[test]
+fn a_remote_only_platform_in_helper_mode_fetches_here_and_runs_everything_else_on_nativelink() {
+    remote_only_builds_and_tests_everything("helper");
 }
 
 /// A checkout of one unprivileged user with a home (and so a protoreg cache) of its own, in
 /// helper mode on the hybrid platform with cache uploads, and protoreg's default cache: two
 /// such checkouts send the executor the same fetch actions.
 fn fresh_checkout(nl: &NativeLink, up: &Loopback) -> Project {
-    let mut p = hybrid_project(nl, up, "helper");
+    let mut p = project(nl, up, "hybrid", "helper");
     let user = User::unprivileged();
     p.edit(
         ".buckconfig",
@@ -326,70 +421,217 @@ fn a_second_checkout_with_an_empty_protoreg_cache_gets_everything_from_the_actio
     let user = User::unprivileged();
     let nl = NativeLink::start(&user);
     let up = Loopback::start();
-    let targets = example_targets();
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let remote: usize = CODEGEN.iter().map(|(_, n)| n).sum();
 
     let first = fresh_checkout(&nl, &up);
-    build(&first, &targets);
-    assert_ran(&what_ran(&first), "re", "protoreg_materialize", 4);
+    build(&first, &EVERYTHING);
+    assert_ran_remotely(&what_ran(&first), "re", "helper");
     assert!(!absent_or_empty(
         &first.home().join(".cache/buck2-protobuf")
     ));
+    let executed = nl.executed();
+    let fetched = up.upstream_requests();
     drop(first);
 
     // Another checkout, another home: nothing executes, nothing is fetched.
     let second = fresh_checkout(&nl, &up);
-    build(&second, &targets);
+    build(&second, &EVERYTHING);
     let ran = what_ran(&second);
+    assert_ran_remotely(&ran, "cache", "helper");
     let report = format!("{:#?}", by_category(&ran));
-    assert_eq!(ran.len(), 4 + remote, "{report}");
-    assert!(
-        ran.iter().all(|(executor, _)| executor == "cache"),
-        "{report}"
-    );
-    assert_eq!(
-        nl.executed(),
-        remote,
-        "something executed again:\n{}",
-        nl.log()
-    );
+    assert_eq!(count(&ran, "local", "protoreg_materialize"), 0, "{report}");
+    nothing_again(&nl, &up, executed, fetched);
     assert!(absent_or_empty(
         &second.home().join(".cache/buck2-protobuf")
     ));
 }
 
-/// With `allow_cache_uploads`, what the local `category` actions made goes to the action
-/// cache too: after the next clean every action, those `n` included, is a cache hit, and the
-/// executor has run nothing beyond its `remote` actions so far.
-fn uploads_make_a_clean_rebuild_all_cache(
-    p: &Project,
-    nl: &NativeLink,
-    targets: &[&str],
-    category: &str,
-    n: usize,
-    remote: usize,
-) {
-    p.edit(
+/// A repository that is not this one: Meta's bundled prelude, these rules as the `protobuf`
+/// cell, its own remote-only execution platform, native mode and protoreg as a target (a
+/// binary checked into the repository).
+fn consumer(nl: &NativeLink, up: &Loopback) -> Project {
+    let p = Project::empty();
+    let vendored = p.path().join("third-party/buck2-protobuf");
+    std::fs::create_dir_all(&vendored).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("prelude"))
+        .arg(&vendored)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::create_dir_all(p.path().join("tools")).unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_protoreg"),
+        p.path().join("tools/protoreg"),
+    )
+    .unwrap();
+    p.write(
         ".buckconfig",
-        "allow_cache_uploads = false",
-        "allow_cache_uploads = true",
+        &format!(
+            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = third-party/buck2-protobuf/prelude\n  none = none\n\
+             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
+             [external_cells]\n  prelude = bundled\n\
+             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
+             [build]\n  execution_platforms = root//platforms:remote\n\
+             [protobuf]\n  fetch_mode = native\n  protoreg = root//tools:protoreg\n{}",
+            nl.buckconfig(),
+        ),
     );
-    p.ok(&["clean"]);
-    build(p, targets);
-    p.ok(&["clean"]);
-    build(p, targets);
-    let ran = what_ran(p);
+    p.write(
+        "platforms/defs.bzl",
+        "def _remote_platform_impl(ctx):\n\
+         \x20   constraints = {}\n\
+         \x20   for dep in ctx.attrs.constraint_values:\n\
+         \x20       value = dep[ConstraintValueInfo]\n\
+         \x20       constraints[value.setting.label] = value\n\
+         \x20   platform = ExecutionPlatformInfo(\n\
+         \x20       label = ctx.label.raw_target(),\n\
+         \x20       configuration = ConfigurationInfo(constraints = constraints, values = {}),\n\
+         \x20       executor_config = CommandExecutorConfig(\n\
+         \x20           local_enabled = False,\n\
+         \x20           remote_enabled = True,\n\
+         \x20           remote_cache_enabled = True,\n\
+         \x20           remote_execution_properties = {\"OSFamily\": \"linux\"},\n\
+         \x20           remote_execution_use_case = \"buck2-default\",\n\
+         \x20           remote_output_paths = \"output_paths\",\n\
+         \x20       ),\n\
+         \x20   )\n\
+         \x20   return [DefaultInfo(), platform, ExecutionPlatformRegistrationInfo(platforms = [platform])]\n\n\
+         remote_platform = rule(impl = _remote_platform_impl, attrs = {\"constraint_values\": attrs.list(attrs.dep(providers = [ConstraintValueInfo]))})\n\n\
+         def _prebuilt_tool_impl(ctx):\n\
+         \x20   return [DefaultInfo(default_output = ctx.attrs.src), RunInfo(args = cmd_args(ctx.attrs.src))]\n\n\
+         prebuilt_tool = rule(impl = _prebuilt_tool_impl, attrs = {\"src\": attrs.source()})\n",
+    );
+    p.write(
+        "platforms/BUCK",
+        "load(\":defs.bzl\", \"remote_platform\")\n\n\
+         remote_platform(\n    name = \"remote\",\n    constraint_values = [\"prelude//os/constraints:linux\", \"prelude//cpu/constraints:x86_64\"],\n)\n",
+    );
+    p.write(
+        "tools/BUCK",
+        "load(\"//platforms:defs.bzl\", \"prebuilt_tool\")\n\n\
+         prebuilt_tool(name = \"protoreg\", src = \"protoreg\", visibility = [\"PUBLIC\"])\n",
+    );
+    p.write(
+        "toolchains/BUCK",
+        "load(\"@protobuf//proto:toolchains.bzl\", \"protobuf_toolchains\")\n\
+         load(\":pins.bzl\", \"DEFAULTS\", \"PINS\", \"PLATFORMS\")\n\
+         load(\":tools.bzl\", \"TOOLS\")\n\n\
+         protobuf_toolchains(pins = PINS, tools = TOOLS, defaults = DEFAULTS, platforms = PLATFORMS)\n",
+    );
+    p.write("toolchains/pins.bzl", &up.pins_bzl());
+    p.write(
+        "toolchains/tools.bzl",
+        &std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap(),
+    );
+    record_sizes(&p);
+    p.write(
+        "api/BUCK",
+        "load(\"@protobuf//proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_builtin_gen\", \"proto_library\")\n\n\
+         proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
+         proto_builtin_gen(name = \"api_py\", protos = [\":api\"], languages = [\"python\"])\n\n\
+         go_proto_gen(name = \"api_go\", protos = [\":api\"])\n\n\
+         buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
+    );
+    p.write(
+        "api/acme/thing/v1/thing.proto",
+        "syntax = \"proto3\";\n\npackage acme.thing.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n\noption go_package = \"example.com/acme/thing/v1;thingv1\";\n\n// A thing.\nmessage Thing {\n  // Its name.\n  string name = 1;\n  // When it was made.\n  google.protobuf.Timestamp made_at = 2;\n}\n",
+    );
+    p
+}
+
+#[test]
+fn another_repository_with_its_own_remote_platform_runs_everything_on_nativelink() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let user = User::unprivileged();
+    let nl = NativeLink::start(&user);
+    let up = Loopback::start();
+
+    // Nothing runs here: protoreg is an input like the tools it unpacks.
+    let first = consumer(&nl, &up);
+    build(&first, &EVERYTHING);
+    let ran = what_ran(&first);
     let report = format!("{:#?}", by_category(&ran));
-    assert_eq!(count(&ran, "cache", category), n, "{report}");
+    assert!(ran.iter().all(|(e, _)| e.starts_with("re")), "{report}");
+    for category in [
+        "protoc_descriptor_set",
+        "protoc_builtin_gen",
+        "protoc_plugin_gen",
+        "protoreg_extract",
+    ] {
+        assert!(
+            count(&ran, "re", category) > 0,
+            "no re {category}:\n{report}"
+        );
+    }
+    let before = nl.executed();
+    let out = first
+        .buck2_within(&["test", "//..."], BUILD_LIMIT)
+        .expect("buck2 test //... did not finish in time");
+    let tests = strip_ansi(&buck2_errors(&out));
     assert!(
-        ran.iter().all(|(executor, _)| executor == "cache"),
-        "{report}"
+        out.status.success() && tests.contains("Pass 1. Fail 0."),
+        "{tests}"
     );
     assert_eq!(
         nl.executed(),
-        remote,
-        "something executed again:\n{}",
-        nl.log()
+        before + 1,
+        "the test did not run on NativeLink"
     );
+    let executed = nl.executed();
+    let fetched = up.upstream_requests();
+    drop(first);
+
+    // A second checkout: every action from the action cache, nothing downloaded.
+    let second = consumer(&nl, &up);
+    build(&second, &EVERYTHING);
+    let ran = what_ran(&second);
+    let report = format!("{:#?}", by_category(&ran));
+    assert!(
+        !ran.is_empty() && ran.iter().all(|(e, _)| e == "cache"),
+        "{report}"
+    );
+    nothing_again(&nl, &up, executed, fetched);
+}
+
+/// The README's table of build times for the examples, one run each: a cold local build, a
+/// cold build on NativeLink (hybrid platform), and after `buck2 clean` the same from its
+/// action cache (uploads on). By hand:
+/// `cargo test --test remote_exec -- --ignored --nocapture timings`.
+#[test]
+#[ignore = "prints the README's timings; run by hand"]
+fn timings() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let user = User::unprivileged();
+    let up = Loopback::start();
+    let mut rows = Vec::new();
+    for fetch_mode in ["helper", "native"] {
+        // A fresh executor per mode: its cache starts empty.
+        let nl = NativeLink::start(&user);
+        let timed = |p: &Project| {
+            let start = std::time::Instant::now();
+            build(p, &EVERYTHING);
+            start.elapsed().as_secs_f64()
+        };
+        let local = project(&nl, &up, "local", fetch_mode);
+        let cold_local = timed(&local);
+        drop(local);
+        let remote = project(&nl, &up, "hybrid", fetch_mode);
+        remote.edit(
+            ".buckconfig",
+            "allow_cache_uploads = false",
+            "allow_cache_uploads = true",
+        );
+        let cold_remote = timed(&remote);
+        remote.ok(&["clean"]);
+        let cached = timed(&remote);
+        rows.push(format!(
+            "| {fetch_mode} | {cold_local:.1} s | {cold_remote:.1} s | {cached:.1} s |"
+        ));
+    }
+    println!("| fetch mode | cold, local | cold, NativeLink | after `buck2 clean`, action cache |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
 }

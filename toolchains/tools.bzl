@@ -18,7 +18,8 @@
 #   assets          optional {platform: asset} overrides, for upstreams that spell one
 #                   platform differently
 #   platforms       the canonical platforms upstream ships
-#   strip_prefix    leading directory of the archive to drop ("" for none; may use {version})
+#   strip_prefix    leading directory of the archive to drop ("" for none; may use {version},
+#                   and {asset_stem}: the asset's name without its archive extension)
 #   binaries        the executables in the tree, without ".exe" (a raw asset is the first)
 #   directories     optional: directories of the tree exposed as sub-targets (protoc's include)
 #   oci_repository  where it lives under the registry namespace: "tools/…" or "plugins/…"
@@ -65,6 +66,24 @@ TOOLS = {
         "oci_repository": "tools/buf",
         "checksum_file": "sha256.txt",
         "version_output": "{version}",
+    },
+    # Node.js, which protoc-gen-es (a script) runs on: `toolchains//:node`. The Windows zip
+    # holds node.exe at its top, not in bin/: left out until the catalogue can say so.
+    "node": {
+        "upstream": "url",
+        "url": "https://nodejs.org/dist/v{version}/{asset}",
+        "checksum_url": "https://nodejs.org/dist/v{version}/SHASUMS256.txt",
+        "asset": "node-v{version}-linux-x64.tar.xz",
+        "assets": {
+            "darwin-arm64": "node-v{version}-darwin-arm64.tar.xz",
+            "darwin-x86_64": "node-v{version}-darwin-x64.tar.xz",
+            "linux-aarch64": "node-v{version}-linux-arm64.tar.xz",
+        },
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64"],
+        "strip_prefix": "{asset_stem}",
+        "binaries": ["bin/node"],
+        "oci_repository": "tools/node",
+        "version_output": "v{version}",
     },
     "protoc": {
         "upstream": "github",

@@ -126,6 +126,25 @@ def executor_settings(platform: str) -> dict[str, typing.Any]:
         "use_windows_path_separators": platform.startswith("windows"),
     }
 
+def remote_only_host() -> bool:
+    """`[protobuf_re] mode = remote`: the host's platform runs nothing here, so `:exec-local`
+    is registered after it for the one action that must (copying a protoreg built here)."""
+    return _re_mode() == "remote"
+
+def local_executor_settings() -> dict[str, typing.Any]:
+    """`:exec-local`: this machine, local only, with the remote cache as `[protobuf_re]` says,
+    so that what helper mode fetched here is shared like the rest (the copy of a protoreg
+    given as a path is never uploaded: its action says so)."""
+    return {
+        "allow_cache_uploads": _re_bool("allow_cache_uploads", False),
+        "local_enabled": True,
+        "remote_cache_enabled": _re_bool("remote_cache_enabled", True),
+        "remote_enabled": False,
+        "remote_execution_properties": _re_properties(HOST_PLATFORM),
+        "remote_execution_use_case": read_root_config(_RE, "remote_execution_use_case", "buck2-default"),
+        "use_windows_path_separators": HOST_PLATFORM.startswith("windows"),
+    }
+
 def _execution_platform_impl(ctx: AnalysisContext) -> list[Provider]:
     configuration = configuration_union([dep[ConfigurationInfo] for dep in ctx.attrs.constraint_values])
     label = ctx.label.raw_target()

@@ -93,6 +93,7 @@ def _proto_plugin_gen_impl(ctx: AnalysisContext) -> list[Provider]:
             out = ctx.actions.declare_output(plugin.name, dir = True),
             options = plugin.options + ctx.attrs.options.get(plugin.name, []),
             plugin = plugin.plugin,
+            interpreter = plugin.interpreter,
         )
         for plugin in plugins
     ]

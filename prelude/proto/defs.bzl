@@ -21,7 +21,6 @@ ProtocPluginToolchainInfo = _ProtocPluginToolchainInfo
 ProtocToolchainInfo = _ProtocToolchainInfo
 es_proto_gen = _es_proto_gen
 go_proto_gen = _go_proto_gen
-node_protoc_plugin = _node_protoc_plugin
 registry_image = _registry_image
 
 # The rules, each requiring the toolchains it uses by default to be pinned (compat.bzl).
@@ -35,6 +34,10 @@ def proto_builtin_gen(**kwargs) -> None:
 
 def proto_plugin_gen(**kwargs) -> None:
     _proto_plugin_gen(**requiring_toolchains(kwargs, ["toolchains//:protoc"] + kwargs.get("plugins", [])))
+
+def node_protoc_plugin(**kwargs) -> None:
+    # Runs on the pinned node by default: skipped where node is not pinned.
+    _node_protoc_plugin(**requiring_toolchains(kwargs, [kwargs.get("node", "toolchains//:node")]))
 
 def buf_lint_test(**kwargs) -> None:
     # `expect_findings` checks buf's report with /bin/sh.

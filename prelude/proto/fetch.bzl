@@ -8,12 +8,13 @@ Two ways, chosen by `[protobuf] fetch_mode` in `.buckconfig`:
 - `native`: Buck2 downloads the upstream URL itself (`download_file` with the sha256, and the
   size when the pin knows it, so the download can be deferred and works with remote
   execution), then a hermetic
-  `protoreg extract` unpacks it. A `raw` pin needs no unpacking and so no protoreg.
+  `protoreg extract` unpacks it (a `raw` file too, so that its tree is an action's output and
+  cached like one; only a pinned protoreg itself is used as downloaded).
 
 `toolchains.bzl` instantiates these from the pins; users rarely write them by hand.
 """
 
-load(":providers.bzl", "ProtoregInfo", "ToolDistributionInfo")
+load(":providers.bzl", "ToolDistributionInfo")
 
 _ARCHIVE_EXTENSIONS = {"raw": "", "tar.gz": ".tar.gz", "tar.xz": ".tar.xz", "zip": ".zip"}
 
@@ -24,14 +25,13 @@ def binary_key(path: str) -> str:
         name = name[:-len(".exe")]
     return name
 
-def _protoreg_args(ctx: AnalysisContext) -> (RunInfo, bool):
+def _protoreg_args(ctx: AnalysisContext) -> RunInfo:
     if ctx.attrs.protoreg == None:
         fail("{}: fetching a `{}` pin needs protoreg; set `[protobuf] protoreg` in .buckconfig".format(
             ctx.label,
             ctx.attrs.format,
         ))
-    info = ctx.attrs.protoreg.get(ProtoregInfo)
-    return ctx.attrs.protoreg[RunInfo], info != None and info.local
+    return ctx.attrs.protoreg[RunInfo]
 
 def _extraction_flags(ctx: AnalysisContext) -> cmd_args:
     flags = cmd_args()
@@ -42,7 +42,7 @@ def _extraction_flags(ctx: AnalysisContext) -> cmd_args:
     return flags
 
 def _materialize(ctx: AnalysisContext, out: Artifact) -> None:
-    protoreg, _ = _protoreg_args(ctx)
+    protoreg = _protoreg_args(ctx)
     cmd = cmd_args(
         protoreg,
         "materialize",
@@ -95,9 +95,15 @@ def _download_and_extract(ctx: AnalysisContext) -> Artifact:
     if ctx.attrs.format == "raw":
         if len(ctx.attrs.binaries) != 1:
             fail("{}: a raw pin is one file, so it declares one binary; got {}".format(ctx.label, ctx.attrs.binaries))
-        return ctx.actions.symlinked_dir(ctx.label.name, {ctx.attrs.binaries[0]: archive})
+        if ctx.attrs.protoreg == None:
+            # The pinned protoreg itself: fetched without a protoreg.
+            return ctx.actions.symlinked_dir(ctx.label.name, {ctx.attrs.binaries[0]: archive})
 
-    protoreg, local = _protoreg_args(ctx)
+    # A raw file too goes through `protoreg extract`: its tree is then an action's output,
+    # which a cached build takes from the action cache, where a download Buck2 materializes
+    # (as `buck2 build toolchains//...` does) is fetched from upstream again.
+
+    protoreg = _protoreg_args(ctx)
     out = ctx.actions.declare_output(ctx.label.name, dir = True)
     ctx.actions.run(
         cmd_args(
@@ -114,8 +120,6 @@ def _download_and_extract(ctx: AnalysisContext) -> Artifact:
         ),
         category = "protoreg_extract",
         identifier = ctx.label.name,
-        # A protoreg that is only a path on this machine cannot be shipped to an executor.
-        local_only = local,
         # Hermetic, from a verified archive: with `[protobuf_re] allow_cache_uploads` a local
         # extraction is shared through the action cache like a remote one.
         allow_cache_upload = True,
@@ -217,10 +221,22 @@ tool_missing = rule(
 
 def _protoreg_binary_impl(ctx: AnalysisContext) -> list[Provider]:
     if ctx.attrs.path:
-        return [DefaultInfo(), RunInfo(args = cmd_args(ctx.attrs.path)), ProtoregInfo(local = True)]
+        # Into an artifact once, here: every action then gets protoreg as an input, which
+        # reaches a remote executor like any other (no path on that machine is assumed).
+        # The key is the path, not the bytes: after rebuilding protoreg, `buck2 clean`.
+        exe = ctx.actions.declare_output("protoreg" + ctx.attrs.exe_suffix)
+        ctx.actions.run(
+            cmd_args(ctx.attrs.path, "copy-self", "--out", exe.as_output()),
+            category = "protoreg_copy",
+            # The path exists only on the machine running Buck2; not shared through the
+            # action cache, since another machine's file at that path is another protoreg.
+            local_only = True,
+            allow_cache_upload = False,
+        )
+        return [DefaultInfo(default_output = exe), RunInfo(args = cmd_args(exe))]
     if ctx.attrs.binary:
         binary = ctx.attrs.binary
-        return [DefaultInfo(default_outputs = binary[DefaultInfo].default_outputs), binary[RunInfo], ProtoregInfo(local = False)]
+        return [DefaultInfo(default_outputs = binary[DefaultInfo].default_outputs), binary[RunInfo]]
     fail("{}: give protoreg_binary a `path` or a `binary`".format(ctx.label))
 
 protoreg_binary = rule(
@@ -232,10 +248,11 @@ protoreg_binary = rule(
             doc = "A pinned protoreg, usually a select() over platforms; a plain dep, because " +
                   "this target is itself configured for the execution platform.",
         ),
+        "exe_suffix": attrs.string(default = "", doc = "`.exe` when the machine running Buck2 is Windows."),
         "path": attrs.option(
             attrs.string(),
             default = None,
-            doc = "A protoreg built on this machine, relative to the project root.",
+            doc = "A protoreg built on this machine, relative to the project root (or on PATH).",
         ),
     },
     doc = "The protoreg helper, as actions on the execution platform run it.",

@@ -7,14 +7,11 @@ ProtocGenerator = record(
     name = str,
     out = Artifact,
     options = list[str],
-    # The plugin executable; None for protoc's built-in generators.
+    # The plugin executable (or script, with `interpreter`); None for protoc's built-ins.
     plugin = RunInfo | None,
+    # What runs a plugin that is a script (node); None: the plugin is an executable.
+    interpreter = field(RunInfo | None, None),
 )
-
-# protoc writes into an output directory but does not create it, and Buck2 creates only its
-# parent. The launcher makes the directory of every `--NAME_out=DIR` argument, then runs the
-# command: each output then appears once on the command line, as Buck2 requires.
-_POSIX_MAKE_OUT_DIRS = 'for a in "$@"; do case "$a" in --*_out=*) mkdir -p "${a#*=}" || exit 1;; esac; done; exec "$@"'
 
 def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: list[ProtoInfo]) -> cmd_args:
     """`--proto_path` for every import root the protos can reach, then the well-known types."""
@@ -40,18 +37,6 @@ def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
             files.add(cmd_args(proto.import_root, format = "{}/" + path))
     return files
 
-def make_out_dirs_then(exec_os: str, out_dirs: list[Artifact], cmd: cmd_args) -> cmd_args:
-    """`cmd`, run after creating the directories its `--NAME_out=` arguments name."""
-    if exec_os == "windows":
-        # cmd.exe is every Windows executor's shell: `mkdir D1 && mkdir D2 && protoc @ARGS …`.
-        # What it parses is Buck2's output paths (no spaces or metacharacters; Buck2 removes
-        # outputs before an action runs, so each mkdir creates) and protoc's argument file.
-        line = cmd_args("cmd.exe", "/d", "/c")
-        for out in out_dirs:
-            line.add("mkdir", cmd_args(out, ignore_artifacts = True), "&&")
-        return cmd_args(line, cmd)
-    return cmd_args("/bin/sh", "-c", _POSIX_MAKE_OUT_DIRS, "sh", cmd)
-
 def run_protoc_generators(
         ctx: AnalysisContext,
         protoc: ProtocToolchainInfo,
@@ -59,26 +44,55 @@ def run_protoc_generators(
         generators: list[ProtocGenerator],
         category: str,
         local_only: bool = False) -> None:
-    """One protoc action that runs every generator over the direct sources of `protos`."""
+    """protoc actions that run every generator over the direct sources of `protos`: one for
+    the executables and built-ins, and one per script plugin (protoreg stands in for one)."""
     if not protos:
         fail("{}: no proto_library to generate code for; set `protos`".format(ctx.label))
+    executables = [g for g in generators if g.interpreter == None]
+    scripts = [g for g in generators if g.interpreter != None]
+    groups = ([executables] if executables else []) + [[g] for g in scripts]
+    for group in groups:
+        _run_protoc(ctx, protoc, protos, group, category, local_only, len(groups) > 1)
+
+def _run_protoc(
+        ctx: AnalysisContext,
+        protoc: ProtocToolchainInfo,
+        protos: list[ProtoInfo],
+        generators: list[ProtocGenerator],
+        category: str,
+        local_only: bool,
+        several: bool) -> None:
     args = cmd_args(proto_path_flags(ctx, protoc, protos))
     outs = cmd_args()
+
+    # `protoreg protoc` makes each `--NAME_out` directory (protoc does not, and Buck2 makes
+    # only its parent), so each output appears once on the command line, as Buck2 requires.
+    driver = cmd_args(protoc.protoreg, "protoc")
     for generator in generators:
-        if generator.plugin != None:
+        if generator.interpreter != None:
+            # protoc gets protoreg as the plugin, which runs `INTERPRETER SCRIPT`.
+            driver.add(
+                "--plugin-command",
+                cmd_args(generator.interpreter, format = generator.name + "={}"),
+                "--plugin-arg",
+                generator.plugin,
+            )
+        elif generator.plugin != None:
             args.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
         for option in generator.options:
             args.add("--{}_opt={}".format(generator.name, option))
         outs.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
     args.add(proto_input_files(protos))
 
-    # protoc reads arguments from @FILE, one per line: the command line stays short (cmd.exe
-    # stops at 8191 characters) however many protos and import roots there are, and no
+    # protoc reads arguments from @FILE, one per line: the command line stays short (Windows
+    # stops at 32767 characters) however many protos and import roots there are, and no
     # option passes through a shell.
-    argfile, _ = ctx.actions.write(category + "_args.txt", args, allow_args = True)
-    cmd = cmd_args(protoc.protoc, cmd_args(argfile, format = "@{}"), outs, hidden = args)
+    name = category + ("_" + generators[0].name if several else "")
+    argfile, _ = ctx.actions.write(name + "_args.txt", args, allow_args = True)
     ctx.actions.run(
-        make_out_dirs_then(protoc.exec_os, [g.out for g in generators], cmd),
+        cmd_args(driver, "--", protoc.protoc, cmd_args(argfile, format = "@{}"), outs, hidden = args),
         category = category,
         local_only = local_only,
+        # Several actions of one category need names apart.
+        **({"identifier": generators[0].name} if several else {})
     )

@@ -17,12 +17,6 @@ ToolDistributionInfo = provider(fields = {
     "version": provider_field(str),
 })
 
-# Where the `protoreg` helper that fetches and unpacks tools comes from.
-ProtoregInfo = provider(fields = {
-    # A path on the machine running Buck2: every action using it must run there.
-    "local": provider_field(bool, default = False),
-})
-
 # protoc for the execution platform.
 ProtocToolchainInfo = provider(fields = {
     # The execution platform's os, for the few commands that differ on Windows.
@@ -30,6 +24,8 @@ ProtocToolchainInfo = provider(fields = {
     # protoc's `include/` directory: the well-known types.
     "include": provider_field(Artifact),
     "protoc": provider_field(RunInfo),
+    # protoreg, whose `protoreg protoc` runs code generation with no shell.
+    "protoreg": provider_field(RunInfo),
     "version": provider_field(str),
 })
 
@@ -41,15 +37,24 @@ BufToolchainInfo = provider(fields = {
 
 # A protoc plugin (`protoc-gen-NAME`) for the execution platform.
 ProtocPluginToolchainInfo = provider(fields = {
+    # What runs `plugin` when it is a script (node for protoc-gen-es); None: an executable.
+    "interpreter": provider_field(RunInfo | None, default = None),
     # The plugin exists only on the machine running Buck2, so protoc must run there.
     "local_only": provider_field(bool, default = False),
     # NAME in `protoc-gen-NAME`, `--NAME_out` and `--NAME_opt`.
     "name": provider_field(str),
     # `--NAME_opt` values every use passes, before the target's own.
     "options": provider_field(list[str], default = []),
-    # One executable: protoc takes a path, not a command line.
+    # One executable, or with `interpreter` the script it runs.
     "plugin": provider_field(RunInfo),
     "version": provider_field(str),
+})
+
+# A protoc plugin that is a script: `interpreter` runs it (protoc-gen-es on node).
+ScriptPluginInfo = provider(fields = {
+    "interpreter": provider_field(RunInfo),
+    # The script and everything it loads.
+    "script": provider_field(RunInfo),
 })
 
 # A proto_library: its sources under their import paths, and those of all its deps.

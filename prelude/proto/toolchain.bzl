@@ -17,6 +17,7 @@ load(
     "BufToolchainInfo",
     "ProtocPluginToolchainInfo",
     "ProtocToolchainInfo",
+    "ScriptPluginInfo",
     "ToolDistributionInfo",
 )
 
@@ -42,6 +43,7 @@ def _protoc_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
             exec_os = dist.os,
             include = dist.root.project("include"),
             protoc = protoc,
+            protoreg = ctx.attrs.protoreg[RunInfo],
             version = dist.version,
         ),
     ]
@@ -52,6 +54,10 @@ protoc_toolchain = rule(
         "distribution": attrs.exec_dep(
             providers = [ToolDistributionInfo],
             doc = "The protoc release for the execution platform: `bin/protoc` and `include/`.",
+        ),
+        "protoreg": attrs.exec_dep(
+            providers = [RunInfo],
+            doc = "protoreg for the execution platform: code generation runs protoc through it, with no shell.",
         ),
     },
     is_toolchain_rule = True,
@@ -81,6 +87,11 @@ buf_toolchain = rule(
 
 def _protoc_plugin_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
     plugin = ctx.attrs.plugin[RunInfo]
+    interpreter = None
+    script = ctx.attrs.plugin.get(ScriptPluginInfo)
+    if script != None:
+        plugin = script.script
+        interpreter = script.interpreter
     dist = ctx.attrs.plugin.get(ToolDistributionInfo)
     if dist != None:
         # A whole distribution: the binary named after the plugin, or its only binary.
@@ -93,6 +104,7 @@ def _protoc_plugin_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
         DefaultInfo(default_outputs = ctx.attrs.plugin[DefaultInfo].default_outputs),
         plugin,
         ProtocPluginToolchainInfo(
+            interpreter = interpreter,
             local_only = ctx.attrs.local_only,
             name = ctx.attrs.plugin_name,
             options = ctx.attrs.options,
@@ -122,44 +134,31 @@ protoc_plugin_toolchain = rule(
 )
 
 def _node_protoc_plugin_impl(ctx: AnalysisContext) -> list[Provider]:
-    # protoc runs a plugin from a path with no arguments, so a JavaScript plugin needs a
-    # launcher. protoc starts it in the action's directory, the project root, which is what
-    # the script's path and a relative `node` are relative to.
+    # protoc starts a plugin from one path with no arguments, so protoreg stands in for this
+    # one and runs `node SCRIPT` (`protoreg protoc --plugin-command`): no launcher script,
+    # no shell, and node is the pinned one, an input like the script.
     if len(ctx.attrs.entry) > 1:
         fail("{}: `entry` is one script; got {}".format(ctx.label, ctx.attrs.entry))
     if ctx.attrs.entry:
         script = ctx.attrs.entry[0]
-        launcher, _ = ctx.actions.write(
-            "protoc-gen-" + ctx.attrs.plugin_name,
-            cmd_args(
-                "#!/bin/sh",
-                cmd_args("exec", _shell_quote(ctx.attrs.node), script, "\"$@\"", delimiter = " "),
-                delimiter = "\n",
-            ),
-            is_executable = True,
-            allow_args = True,
-        )
     else:
         # Not installed: analysis still works (so `buck2 build //...` analyzes everything on a
         # fresh checkout); running the plugin says what to do.
-        launcher = ctx.actions.write(
-            "protoc-gen-" + ctx.attrs.plugin_name,
-            [
-                "#!/bin/sh",
-                "echo {} >&2".format(_shell_quote("{}: {}".format(ctx.label, ctx.attrs.missing_hint))),
-                "exit 1",
-            ],
-            is_executable = True,
+        script = ctx.actions.write(
+            "protoc-gen-{}-missing.js".format(ctx.attrs.plugin_name),
+            "process.stderr.write({}); process.exit(1);".format(json.encode("{}: {}\n".format(ctx.label, ctx.attrs.missing_hint))),
         )
 
-    # The script, and the lock files that say which version of it and its dependencies is
-    # installed, are inputs of every action that runs the plugin: moving the pinned version
-    # reruns them.
-    args = cmd_args(launcher, hidden = ctx.attrs.entry + ctx.attrs.srcs)
-    return [DefaultInfo(default_output = launcher, other_outputs = ctx.attrs.entry + ctx.attrs.srcs), RunInfo(args = args)]
-
-def _shell_quote(word: str) -> str:
-    return "'" + word.replace("'", "'\\''") + "'"
+    # The script and what it loads (the package's node_modules, and the lock files that say
+    # which versions are installed) are inputs of every action that runs the plugin: moving
+    # the pinned version reruns them, and an executor gets all of it.
+    script_args = cmd_args(script, hidden = ctx.attrs.srcs)
+    node = ctx.attrs.node[RunInfo]
+    return [
+        DefaultInfo(default_output = script, other_outputs = ctx.attrs.srcs),
+        RunInfo(args = cmd_args(node, script_args)),
+        ScriptPluginInfo(interpreter = node, script = RunInfo(args = script_args)),
+    ]
 
 node_protoc_plugin = rule(
     impl = _node_protoc_plugin_impl,
@@ -173,18 +172,22 @@ node_protoc_plugin = rule(
             default = "the plugin's npm package is not installed: run `npm ci` in this package",
             doc = "What running the plugin prints while `entry` is empty.",
         ),
-        "node": attrs.string(default = "node", doc = "The node executable."),
+        # A plain dep: this target is reached through the plugin toolchain's exec_dep, so it
+        # is already configured for the execution platform, and so is node.
+        "node": attrs.dep(
+            providers = [RunInfo],
+            default = "toolchains//:node",
+            doc = "Node.js for the execution platform: the pinned one by default.",
+        ),
         "plugin_name": attrs.string(doc = "NAME in protoc-gen-NAME."),
         "srcs": attrs.list(
             attrs.source(),
             default = [],
-            doc = "More inputs of every action running the plugin: the package's lock file and " +
-                  "npm's record of what it installed (`node_modules/.package-lock.json`).",
+            doc = "Everything the script loads: `glob([\"node_modules/**\"])` and the lock file.",
         ),
     },
-    doc = "A POSIX launcher for a protoc plugin written in JavaScript (protoc-gen-es). " +
-          "It runs node from this machine and the npm package from the repository, so the " +
-          "actions using it are local; a plugin shipped as a native binary needs none of this.",
+    doc = "A protoc plugin written in JavaScript (protoc-gen-es), run by the pinned Node.js " +
+          "through protoreg: remote executors run it like any other plugin.",
 )
 
 def _exec_tool_impl(ctx: AnalysisContext) -> list[Provider]:

@@ -37,7 +37,7 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 | `offline` | `true`: only protoreg's cache, no network |
 | `protoreg` | a path to a locally built protoreg (relative to the project root), a target, or `pinned` for the `protoreg` entry of the pins |
 | `protoc_gen_es` | the label of a `node_protoc_plugin` target for protoc-gen-es (this repository: `root//examples/es:protoc-gen-es`) |
-| `node` | read by that target's BUCK file here: the node executable protoc-gen-es runs on (default `node`) |
+| `node` | read by that target's BUCK file here: the node target protoc-gen-es runs on (default `toolchains//:node`, the pinned Node.js) |
 | `remote_execution_use_case` | read by `prelude//platforms`: the use case of the remote executors (default `buck2-default`) |
 """
 
@@ -57,6 +57,11 @@ load(
 
 _PLUGIN_PREFIX = "protoc-gen-"
 
+# What must run on the machine running Buck2 (a local path, the helper's network and cache),
+# when this repository's own platforms make the host's executor remote only
+# (`[protobuf_re] mode = remote`): then `prelude//platforms:exec-local` is registered for it.
+_HERE = ["prelude//platforms:local-executor"] if read_root_config("protobuf_re", "mode", "") == "remote" else []
+
 def _check_spec(tool: str, spec: typing.Any) -> None:
     """What the rules read of a catalogue entry (`protoreg` checks the rest, naming the line)."""
     where = "toolchains/tools.bzl: TOOLS[\"{}\"]".format(tool)
@@ -72,6 +77,14 @@ def _check_spec(tool: str, spec: typing.Any) -> None:
             fail("{} has no `binaries`: name the executables in the tree, e.g. [\"bin/protoc\"]".format(where))
     if type(spec.get("oci_repository")) != "string":
         fail("{} has no `oci_repository`: where it lives in the registry, e.g. \"plugins/{}\"".format(where, tool))
+
+def _asset_stem(url: str) -> str:
+    """The asset's file name without its archive extension (protoreg's `Format::stem`)."""
+    name = url.split("/")[-1]
+    for ext in [".zip", ".tar.gz", ".tgz", ".tar.xz", ".txz"]:
+        if name.endswith(ext):
+            return name[:-len(ext)]
+    return name
 
 def _fetch_args(
         tool: str,
@@ -91,7 +104,7 @@ def _fetch_args(
         size = size,
         sha256 = sha256,
         url = url,
-        strip_prefix = spec.get("strip_prefix", "").replace("{version}", version),
+        strip_prefix = spec.get("strip_prefix", "").replace("{version}", version).replace("{asset_stem}", _asset_stem(url)),
         fetch_mode = fetch_mode,
         sources = ["oci://{}/{}".format(r, spec["oci_repository"]) for r in config.registries],
         plain_http = config.plain_http,
@@ -99,6 +112,10 @@ def _fetch_args(
         link = config.link,
         offline = config.offline,
         protoreg = protoreg,
+        # Helper mode fetches on this machine: with this repository's platforms in
+        # `[protobuf_re] mode = remote`, on `prelude//platforms:exec-local`, whence the tree
+        # reaches the executor as an input.
+        exec_compatible_with = _HERE if fetch_mode == "helper" else [],
         visibility = visibility,
     )
 
@@ -205,7 +222,14 @@ def _protoreg(tools: dict, defaults: dict[str, str], pins: dict, platforms: dict
     elif "//" in config.protoreg:
         return config.protoreg
     else:
-        protoreg_binary(name = "protoreg", path = config.protoreg, visibility = visibility)
+        protoreg_binary(
+            name = "protoreg",
+            path = config.protoreg,
+            exe_suffix = ".exe" if host_info().os.is_windows else "",
+            # Its copy runs on this machine (`_HERE`).
+            exec_compatible_with = _HERE,
+            visibility = visibility,
+        )
     return ":protoreg"
 
 # The toolchains the rules and macros name by default.
@@ -262,7 +286,11 @@ def protobuf_toolchains(
         spec = tools[tool]
         by_version = pins.get(tool, {})
         default = defaults.get(tool)
-        toolchain = spec.get("kind") != "protos"
+        # protoc, buf and plugins are toolchains; another tool (node) is a plain target, and so
+        # is what stands in for it unpinned.
+        toolchain = spec.get("kind") != "protos" and (
+            tool in ["protoc", "buf"] or "plugin_name" in spec or tool.startswith(_PLUGIN_PREFIX)
+        )
         if default == None:
             # Declared, never pinned.
             _unavailable(
@@ -301,7 +329,7 @@ def protobuf_toolchains(
                 names.append(tool)
             for name in names:
                 _keys(name, [p for p in by_version[version].keys() if p in platforms], visibility)
-                _toolchain(tool, spec, name, ":" + selected, visibility)
+                _toolchain(tool, spec, name, ":" + selected, protoreg, visibility)
 
     # A tool that has no pins yet still gets its toolchain target, which is skipped by
     # `buck2 build //...` and, named explicitly, fails with the command that fixes it.
@@ -319,13 +347,13 @@ def protobuf_toolchains(
     _keys(POSIX_SHELL.split(":")[-1], posix, visibility)
 
     if config.protoc_gen_es:
-        # Run through a POSIX launcher (node_protoc_plugin).
-        _keys("protoc-gen-es", posix, visibility)
+        # A script, run by the pinned node (node_protoc_plugin): wherever node is pinned.
+        node = defaults.get("node")
+        _keys("protoc-gen-es", [p for p in pins.get("node", {}).get(node, {}).keys() if p in platforms] if node else [], visibility)
         protoc_plugin_toolchain(
             name = "protoc-gen-es",
             plugin = config.protoc_gen_es,
             plugin_name = "es",
-            local_only = True,
             target_compatible_with = compatibility_key("toolchains//:protoc-gen-es"),
             visibility = visibility,
         )
@@ -337,14 +365,20 @@ def protobuf_toolchains(
             visibility,
         )
 
-def _toolchain(tool: str, spec: dict[str, typing.Any], name: str, distribution: str, visibility: list[str]) -> None:
+def _toolchain(tool: str, spec: dict[str, typing.Any], name: str, distribution: str, protoreg: str, visibility: list[str]) -> None:
     # Skipped where its tool has no pin, like what uses it.
     compatible = compatibility_key("toolchains//:" + name)
     plugin_name = spec.get("plugin_name")
     if plugin_name == None and tool.startswith(_PLUGIN_PREFIX):
         plugin_name = tool[len(_PLUGIN_PREFIX):]
     if tool == "protoc":
-        protoc_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
+        protoc_toolchain(
+            name = name,
+            distribution = distribution,
+            protoreg = protoreg,
+            target_compatible_with = compatible,
+            visibility = visibility,
+        )
     elif tool == "buf":
         buf_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
     elif plugin_name != None:
@@ -355,3 +389,6 @@ def _toolchain(tool: str, spec: dict[str, typing.Any], name: str, distribution: 
             target_compatible_with = compatible,
             visibility = visibility,
         )
+    else:
+        # Any other tool (node): the binary for the execution platform, `toolchains//:node`.
+        exec_tool(name = name, actual = distribution, target_compatible_with = compatible, visibility = visibility)

@@ -12,6 +12,7 @@ pub mod materialize;
 pub mod metrics;
 pub mod mirror;
 pub mod outdated;
+pub mod protoc;
 pub mod publish;
 pub mod retention;
 pub mod sizes;

@@ -250,7 +250,7 @@ fn check_sources(tool: &Tool, version: &str, archive: &Path, work: &Path) -> Res
                 "{} {version} has no {} under `{}`",
                 tool.name,
                 missing.join(", "),
-                tool.strip_prefix_for(version)
+                tool.strip_prefix_for(version, &platform::ANY)
             ),
             "fix the entry's `srcs` or `strip_prefix` in toolchains/tools.bzl, or pin another version",
         ));

@@ -367,7 +367,7 @@ pub fn layout(tool: &Tool, version: &str, format: Format, platform: &platform::P
     }
     Layout {
         format,
-        strip_prefix: Some(tool.strip_prefix_for(version)).filter(|s| !s.is_empty()),
+        strip_prefix: Some(tool.strip_prefix_for(version, platform)).filter(|s| !s.is_empty()),
         executables,
     }
 }

@@ -618,7 +618,7 @@ impl Tool {
         }
         let directories = list("directories", false)?;
         let strip_prefix = string("strip_prefix", false)?.unwrap_or_default();
-        template("strip_prefix", &strip_prefix, &["version"])?;
+        template("strip_prefix", &strip_prefix, &["version", "asset_stem"])?;
         for (k, p) in binaries
             .iter()
             .map(|b| ("binaries", b))
@@ -786,9 +786,13 @@ impl Tool {
             .map(|c| c.replace("{version}", version))
     }
 
-    /// The archive's leading directory for `version` (`googleapis-{version}`).
-    pub fn strip_prefix_for(&self, version: &str) -> String {
-        self.strip_prefix.replace("{version}", version)
+    /// The archive's leading directory for `version` on `platform` (`googleapis-{version}`;
+    /// `{asset_stem}` is the asset's name without its archive extension).
+    pub fn strip_prefix_for(&self, version: &str, platform: &Platform) -> String {
+        let asset = fill(self.asset_template(platform.name), version, platform);
+        self.strip_prefix
+            .replace("{version}", version)
+            .replace("{asset_stem}", Format::stem(&asset))
     }
 
     /// The protoc plugin name: `--NAME_out`.
@@ -991,6 +995,30 @@ mod tests {
             .unwrap()
             .asset("31.1", p("windows-arm64"), GH)
             .is_err());
+    }
+
+    #[test]
+    fn node_archives_are_unpacked_below_their_own_name() {
+        let node = by_name("node").unwrap();
+        let p = |n: &str| platform::by_name(n).unwrap();
+        assert_eq!(
+            node.asset("22.23.2", p("darwin-arm64"), GH).unwrap().url,
+            "https://nodejs.org/dist/v22.23.2/node-v22.23.2-darwin-arm64.tar.xz"
+        );
+        assert_eq!(
+            node.strip_prefix_for("22.23.2", p("linux-aarch64")),
+            "node-v22.23.2-linux-arm64"
+        );
+        assert_eq!(
+            node.strip_prefix_for("22.23.2", p("linux-x86_64")),
+            "node-v22.23.2-linux-x64"
+        );
+        // Other tools' prefixes are plain.
+        let googleapis = by_name("googleapis").unwrap();
+        assert_eq!(
+            googleapis.strip_prefix_for("abc", &platform::ANY),
+            "googleapis-abc"
+        );
     }
 
     #[test]

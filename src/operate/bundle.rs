@@ -101,7 +101,7 @@ pub fn document(
                     sha256: layer.digest.clone(),
                     size: layer.size,
                     format: format.as_str().to_string(),
-                    strip_prefix: tool.strip_prefix_for(version),
+                    strip_prefix: tool.strip_prefix_for(version, plat),
                     // A raw artifact is its first binary alone.
                     binaries: crate::maintain::pins::layout(tool, version, format, plat)
                         .executables,

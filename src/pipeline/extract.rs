@@ -115,6 +115,15 @@ impl Format {
 
     /// The format an upstream file name stands for: `.zip`, `.tar.gz`/`.tgz`,
     /// `.tar.xz`/`.txz`, or else one raw binary.
+    /// `name` without this format's extension: `node-v22.23.2-linux-x64` of
+    /// `node-v22.23.2-linux-x64.tar.xz` (an archive's usual leading directory).
+    pub fn stem(name: &str) -> &str {
+        [".zip", ".tar.gz", ".tgz", ".tar.xz", ".txz"]
+            .iter()
+            .find_map(|ext| name.strip_suffix(ext))
+            .unwrap_or(name)
+    }
+
     pub fn of_file_name(name: &str) -> Format {
         if name.ends_with(".zip") {
             Format::Zip

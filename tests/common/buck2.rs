@@ -244,6 +244,18 @@ pub fn googleapis_zip() -> (String, PathBuf) {
     )
 }
 
+/// This machine's node, packed as Node.js ships it for Linux x64 (`.fixtures/upstream`).
+pub const NODE_VERSION: &str = "20.20.2";
+pub const NODE_TXZ: &str = "node-v20.20.2-linux-x64.tar.xz";
+
+/// The node archive: (its path under the static host, as on nodejs.org, its file).
+pub fn node_asset() -> (String, PathBuf) {
+    (
+        format!("/dist/v{NODE_VERSION}/{NODE_TXZ}"),
+        fixture(NODE_TXZ),
+    )
+}
+
 /// The host's grpc-java asset: (its path under the static host, its file).
 pub fn grpc_java_asset() -> (String, PathBuf) {
     let spelling = protoreg::platform::by_name(host_platform()).unwrap().protoc;
@@ -283,11 +295,20 @@ impl Loopback {
         gh.server.route(&format!("{path}.sha256"), Route::File(sum));
         let (path, zip) = googleapis_zip();
         gh.server.route(&path, Route::File(zip));
+        let (path, txz) = node_asset();
+        gh.server.route(&path, Route::File(txz.clone()));
+        let sums = ws.dir.path().join("SHASUMS256.txt");
+        std::fs::write(&sums, format!("{}  {NODE_TXZ}\n", pin(&txz).sha256.hex())).unwrap();
+        gh.server.route(
+            &format!("/dist/v{NODE_VERSION}/SHASUMS256.txt"),
+            Route::File(sums),
+        );
         let catalogue = ws.dir.path().join("tools.bzl");
         let shipped = std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap();
         for upstream in [
             "https://repo1.maven.org/maven2/io/grpc/",
             "https://github.com/googleapis/googleapis/archive/",
+            "https://nodejs.org/dist/",
         ] {
             assert!(shipped.contains(upstream), "{upstream}");
         }
@@ -295,6 +316,7 @@ impl Loopback {
             &catalogue,
             shipped
                 .replace("https://repo1.maven.org", &gh.server.url(""))
+                .replace("https://nodejs.org", &gh.server.url(""))
                 .replace(
                     "https://github.com/googleapis/googleapis/archive",
                     &gh.server.url("/googleapis/googleapis/archive"),
@@ -308,6 +330,7 @@ impl Loopback {
             ("protoc-gen-go-grpc", "1.0.0", host_platform()),
             (GRPC_JAVA, GRPC_JAVA_VERSION, host_platform()),
             ("googleapis", GOOGLEAPIS_REF, "any"),
+            ("node", NODE_VERSION, host_platform()),
         ] {
             let out = ws.run(&[
                 "publish",
@@ -346,13 +369,7 @@ impl Loopback {
                        name: &str,
                        sized: bool| {
             let p = pin(&fixture(name));
-            let format = if name.ends_with(".zip") {
-                Format::Zip
-            } else if name.ends_with(".tar.gz") {
-                Format::TarGz
-            } else {
-                Format::Raw
-            };
+            let format = Format::of_file_name(name);
             pins.defaults.insert(tool.into(), version.into());
             pins.provenance.entry(tool.into()).or_default().insert(
                 version.into(),
@@ -427,6 +444,28 @@ impl Loopback {
             GRPC_TGZ,
             true,
         );
+        // Node.js, sized (a deferrable download in native mode).
+        let (path, txz) = node_asset();
+        let p = pin(&txz);
+        pins.defaults.insert("node".into(), NODE_VERSION.into());
+        pins.provenance.entry("node".into()).or_default().insert(
+            NODE_VERSION.into(),
+            "test fixture: this machine's node in Node.js's archive layout".into(),
+        );
+        pins.pins
+            .entry("node".into())
+            .or_default()
+            .entry(NODE_VERSION.into())
+            .or_default()
+            .insert(
+                host_platform().into(),
+                Pin {
+                    format: Format::TarXz,
+                    size: Some(p.size),
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                },
+            );
         let (path, bin) = grpc_java_asset();
         let p = pin(&bin);
         pins.defaults
@@ -503,10 +542,32 @@ impl Loopback {
         p.write("toolchains/pins.bzl", &self.pins_bzl());
     }
 
+    /// Every request the loopback upstream has answered (downloads and listings).
+    pub fn upstream_requests(&self) -> usize {
+        self.gh.server.total()
+    }
+
     pub fn protoc_downloads(&self) -> usize {
         self.gh
             .downloads(PROTOC_REPO, "v36.2", "protoc-36.2-linux-x86_64.zip")
     }
+}
+
+/// protoc-gen-es into `p`, as `npm ci --prefix examples/es` (scripts/install-deps) installed
+/// it: copied, since Buck2's glob does not follow a symlink.
+pub fn copy_node_modules(p: &Project) {
+    let node_modules = repo_root().join("examples/es/node_modules");
+    assert!(
+        node_modules.join("@bufbuild/protoc-gen-es").is_dir(),
+        "examples/es/node_modules is missing: run scripts/install-deps"
+    );
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&node_modules)
+        .arg(p.path().join("examples/es/"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
 }
 
 pub fn python() -> PathBuf {

@@ -98,6 +98,11 @@ impl HttpServer {
     }
 
     /// GET requests seen for `path`.
+    /// Requests for any path so far.
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap().values().sum()
+    }
+
     pub fn count(&self, path: &str) -> usize {
         *self.counts.lock().unwrap().get(path).unwrap_or(&0)
     }

@@ -222,12 +222,26 @@ fn pins_bzl() -> String {
         ),
     );
 
+    // This machine's node, in Node.js's archive layout (protoc-gen-es runs on it).
+    let node = "node-v20.20.2-linux-x64.tar.xz";
+    pins.insert(
+        "node",
+        (
+            "20.20.2",
+            linux(
+                "tar.xz",
+                node,
+                format!("https://nodejs.org/dist/v20.20.2/{node}"),
+            ),
+        ),
+    );
+
     let mut out = String::from("# Test pins, computed from the fixture archives by tests/buck2_harness/tests/repo_rules.rs.\n\n");
     out.push_str(
         "PLATFORMS = {\n    \"darwin-arm64\": {\"os\": \"macos\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"darwin-x86_64\": {\"os\": \"macos\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"linux-aarch64\": {\"os\": \"linux\", \"cpu\": \"arm64\", \"exe_suffix\": \"\"},\n    \"linux-x86_64\": {\"os\": \"linux\", \"cpu\": \"x86_64\", \"exe_suffix\": \"\"},\n    \"windows-x86_64\": {\"os\": \"windows\", \"cpu\": \"x86_64\", \"exe_suffix\": \".exe\"},\n}\n\n",
     );
     out.push_str(
-        "DEFAULTS = {\n    \"buf\": \"1.75.0\",\n    \"googleapis\": \"common-protos-1.76.0\",\n    \"protoc\": \"36.2\",\n    \"protoc-gen-go\": \"1.28.1\",\n    \"protoc-gen-go-grpc\": \"1.0.0\",\n}\n\n",
+        "DEFAULTS = {\n    \"buf\": \"1.75.0\",\n    \"googleapis\": \"common-protos-1.76.0\",\n    \"node\": \"20.20.2\",\n    \"protoc\": \"36.2\",\n    \"protoc-gen-go\": \"1.28.1\",\n    \"protoc-gen-go-grpc\": \"1.0.0\",\n}\n\n",
     );
     out.push_str("PINS = {\n");
     for (tool, (version, by_platform)) in &pins {
@@ -489,7 +503,8 @@ fn protoc_pin_follows_the_execution_platform() {
         );
         assert_eq!(fetch.len(), 1, "{p}: {fetch:?}");
         let argv = &fetch[0];
-        assert_eq!(argv[0], "/opt/protoreg");
+        // The configured path, copied into an artifact that reaches any executor.
+        assert!(argv[0].ends_with("/__protoreg__/protoreg"), "{argv:?}");
         assert_eq!(argv[1], "materialize");
         assert_eq!(flag_value(argv, "--sha256"), sha, "{p}");
         let sources: Vec<_> = argv
@@ -574,7 +589,8 @@ fn every_example_analyzes_for_each_platform() {
         "//examples/proto/acme/weather/v1:weather_breaking",
     ];
     for p in PLATFORMS {
-        // Only linux-x86_64 has buf and Go plugin pins in the test pins; protoc has all five.
+        // Only linux-x86_64 has buf, node and Go plugin pins in the test pins; protoc has all
+        // five.
         let pinned_everywhere = [
             "//:examples",
             "//examples/baseline:weather",
@@ -582,7 +598,6 @@ fn every_example_analyzes_for_each_platform() {
             "//examples/proto/acme/geo/v1:geo",
             "//examples/proto/acme/weather/v1:weather",
             "//examples/proto/acme/weather/v1:weather_builtin",
-            "//examples/proto/acme/weather/v1:weather_es",
         ];
         for t in targets {
             let result = h.analyze(t, &platform(p), &platform("linux-x86_64"));
@@ -593,7 +608,7 @@ fn every_example_analyzes_for_each_platform() {
             );
             if pinned_everywhere.contains(&t) {
                 let result = h.analyze(t, &platform(p), &platform(p));
-                // Code generation runs under cmd.exe on a Windows executor, /bin/sh elsewhere.
+                // Code generation is the same `protoreg protoc` on every executor.
                 assert!(result.is_ok(), "{t} for {p} on {p}: {:?}", result.err());
             }
         }
@@ -613,7 +628,9 @@ fn builtin_generators_and_plugins_get_their_flags() {
         "protoc_builtin_gen",
     );
     let argv = &gen[0];
-    assert_eq!(&argv[..3], ["/bin/sh", "-c", argv[2].as_str()]);
+    // `protoreg protoc -- PROTOC …`: no shell.
+    assert!(argv[0].ends_with("/__protoreg__/protoreg"), "{argv:?}");
+    assert_eq!(&argv[1..3], ["protoc", "--"]);
     for lang in ["cpp", "python", "pyi"] {
         assert!(
             argv.iter()
@@ -680,7 +697,11 @@ fn native_mode_downloads_then_extracts() {
         ActionKind::Run { argv, .. } => argv.clone(),
         k => panic!("{k:?}"),
     };
-    assert_eq!(&extract[..2], ["/opt/protoreg", "extract"]);
+    assert!(
+        extract[0].ends_with("/__protoreg__/protoreg"),
+        "{extract:?}"
+    );
+    assert_eq!(extract[1], "extract");
     assert_eq!(
         flag_value(&extract, "--sha256"),
         pin_sha("buf-Linux-x86_64.tar.gz")
@@ -769,6 +790,7 @@ fn host_harness(mode: &str) -> (tempfile::TempDir, Harness) {
     }
     let mut h = Harness::open(repo.path()).unwrap();
     h.rewrite_url("https://github.com", &format!("{server}/github"));
+    h.rewrite_url("https://nodejs.org", &format!("{server}/nodejs"));
     (repo, h)
 }
 
