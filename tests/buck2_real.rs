@@ -517,16 +517,7 @@ fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
     let p = Project::empty();
-    // The layout prelude/proto/README.md gives: these rules vendored as a cell.
-    let vendored = p.path().join("third-party/buck2-protobuf");
-    std::fs::create_dir_all(&vendored).unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(repo_root().join("prelude"))
-        .arg(&vendored)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    vendor_rules(&p);
     p.write(
         ".buckconfig",
         &format!(

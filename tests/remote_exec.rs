@@ -293,75 +293,36 @@ fn test_everything(p: &Project, nl: &NativeLink, extra: &[&str]) {
     );
 }
 
-/// Hybrid platform, `fetch_mode`: everything builds and tests with every protoc, buf, plugin
-/// and extract action on NativeLink; with cache uploads, after `buck2 clean` nothing runs
-/// but the documented local actions, nothing executes remotely and nothing is fetched.
-fn hybrid_builds_and_tests_everything(fetch_mode: &str) {
+/// `[protobuf_re] mode` (hybrid or remote), `fetch_mode`: everything builds and tests with
+/// every protoc, buf, plugin and extract action on NativeLink, and here only the documented
+/// ones (on `prelude//platforms:exec-local` when the platform is remote only); with cache
+/// uploads, after `buck2 clean` nothing runs but the copy of protoreg, nothing executes
+/// remotely and nothing is fetched.
+fn builds_and_tests_everything(mode: &str, fetch_mode: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let user = User::unprivileged();
     let nl = NativeLink::start(&user);
     let up = Loopback::start();
-    let p = project(&nl, &up, "hybrid", fetch_mode);
+    let p = project(&nl, &up, mode, fetch_mode);
     p.edit(
         ".buckconfig",
         "allow_cache_uploads = false",
         "allow_cache_uploads = true",
     );
+    // A hybrid executor runs tests here unless told (Buck2's own rule); a remote-only one
+    // runs them remotely.
+    let flags: &[&str] = if mode == "hybrid" {
+        &["--unstable-allow-compatible-tests-on-re"]
+    } else {
+        &[]
+    };
 
-    // A hybrid executor runs tests here unless told (Buck2's own rule).
-    let on_re = ["--unstable-allow-compatible-tests-on-re"];
-    build(&p, &EVERYTHING);
-    assert_ran_remotely(&what_ran(&p), "re", fetch_mode);
-    test_everything(&p, &nl, &on_re);
-    let executed = nl.executed();
-    let fetched = up.upstream_requests();
-
-    p.ok(&["clean"]);
-    build(&p, &EVERYTHING);
-    let ran = what_ran(&p);
-    assert_ran_remotely(&ran, "cache", fetch_mode);
-    let report = format!("{:#?}", by_category(&ran));
-    assert_eq!(count(&ran, "local", "protoreg_materialize"), 0, "{report}");
-    nothing_again(&nl, &up, executed, fetched);
-    test_everything(&p, &nl, &on_re);
-}
-
-#[test]
-fn hybrid_helper_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
-    hybrid_builds_and_tests_everything("helper");
-}
-
-#[test]
-fn hybrid_native_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
-    hybrid_builds_and_tests_everything("native");
-}
-
-/// A remote-only platform (`mode = remote`), `fetch_mode`: everything builds and tests on
-/// NativeLink; here only the documented actions, on `prelude//platforms:exec-local`.
-fn remote_only_builds_and_tests_everything(fetch_mode: &str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let user = User::unprivileged();
-    let nl = NativeLink::start(&user);
-    let up = Loopback::start();
-    let p = project(&nl, &up, "remote", fetch_mode);
-    p.edit(
-        ".buckconfig",
-        "allow_cache_uploads = false",
-        "allow_cache_uploads = true",
-    );
-
-    // Only the copy of the protoreg built here and the helper's fetches run here (on
-    // `prelude//platforms:exec-local`).
     build(&p, &EVERYTHING);
     let ran = what_ran(&p);
     assert_ran_remotely(&ran, "re", fetch_mode);
-    assert!(
-        count(&ran, "local", "protoreg_copy") > 0,
-        "{:#?}",
-        by_category(&ran)
-    );
-    // Tests run on the executor with no flag: the platform is remote only.
-    test_everything(&p, &nl, &[]);
+    let report = format!("{:#?}", by_category(&ran));
+    assert!(count(&ran, "local", "protoreg_copy") > 0, "{report}");
+    test_everything(&p, &nl, flags);
     let executed = nl.executed();
     let fetched = up.upstream_requests();
 
@@ -374,17 +335,27 @@ fn remote_only_builds_and_tests_everything(fetch_mode: &str) {
     let report = format!("{:#?}", by_category(&ran));
     assert_eq!(count(&ran, "local", "protoreg_materialize"), 0, "{report}");
     nothing_again(&nl, &up, executed, fetched);
-    test_everything(&p, &nl, &[]);
+    test_everything(&p, &nl, flags);
+}
+
+#[test]
+fn hybrid_helper_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
+    builds_and_tests_everything("hybrid", "helper");
+}
+
+#[test]
+fn hybrid_native_mode_builds_and_tests_everything_on_nativelink_then_from_its_cache() {
+    builds_and_tests_everything("hybrid", "native");
 }
 
 #[test]
 fn a_remote_only_platform_in_native_mode_runs_everything_on_nativelink() {
-    remote_only_builds_and_tests_everything("native");
+    builds_and_tests_everything("remote", "native");
 }
 
 #[test]
 fn a_remote_only_platform_in_helper_mode_fetches_here_and_runs_everything_else_on_nativelink() {
-    remote_only_builds_and_tests_everything("helper");
+    builds_and_tests_everything("remote", "helper");
 }
 
 /// A checkout of one unprivileged user with a home (and so a protoreg cache) of its own, in
@@ -450,15 +421,7 @@ fn a_second_checkout_with_an_empty_protoreg_cache_gets_everything_from_the_actio
 /// binary checked into the repository).
 fn consumer(nl: &NativeLink, up: &Loopback) -> Project {
     let p = Project::empty();
-    let vendored = p.path().join("third-party/buck2-protobuf");
-    std::fs::create_dir_all(&vendored).unwrap();
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(repo_root().join("prelude"))
-        .arg(&vendored)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    vendor_rules(&p);
     std::fs::create_dir_all(p.path().join("tools")).unwrap();
     std::fs::copy(
         env!("CARGO_BIN_EXE_protoreg"),

@@ -553,6 +553,20 @@ impl Loopback {
     }
 }
 
+/// These rules in `p` as the `protobuf` cell's directory, `third-party/buck2-protobuf/prelude`
+/// (the layout prelude/proto/README.md gives for vendoring them).
+pub fn vendor_rules(p: &Project) {
+    let vendored = p.path().join("third-party/buck2-protobuf");
+    std::fs::create_dir_all(&vendored).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("prelude"))
+        .arg(&vendored)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+}
+
 /// protoc-gen-es into `p`, as `npm ci --prefix examples/es` (scripts/install-deps) installed
 /// it: copied, since Buck2's glob does not follow a symlink.
 pub fn copy_node_modules(p: &Project) {
