@@ -87,15 +87,14 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         "root//examples/proto/acme/weather/v1:weather_lint",
         "root//examples/proto/acme/weather/v1:weather_breaking",
         "root//examples/proto/acme/weather/v1:weather_format",
+        // ES on the pinned node: bin/node, and on Windows its zip's node.exe.
+        "root//examples/proto/acme/weather/v1:weather_es",
+        "toolchains//:protoc-gen-es",
+        "toolchains//:node",
         "toolchains//:protoc",
         "toolchains//:buf",
     ];
-    let off_windows = [
-        "root//:lint_broken_example",
-        "root//examples/proto/acme/weather/v1:weather_es",
-        "toolchains//:protoc-gen-go",
-        "toolchains//:protoc-gen-es",
-    ];
+    let off_windows = ["root//:lint_broken_example", "toolchains//:protoc-gen-go"];
     for platform in PLATFORMS {
         let analyzed = analyze_everything(&p, platform, &[]);
         for t in everywhere {
@@ -155,15 +154,16 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             );
         }
         if platform.starts_with("windows") {
-            // No Windows pin for protoc-gen-go or node (ES); the expected-findings test needs
-            // /bin/sh.
-            for skipped in [
-                "toolchains//:protoc-gen-go",
+            // No Windows pin for protoc-gen-go; the expected-findings test needs /bin/sh.
+            for skipped in ["toolchains//:protoc-gen-go", "root//:lint_broken_example"] {
+                assert!(!analyzed.contains(skipped), "{skipped} analyzed on Windows");
+            }
+            // ES runs on Windows' own node.exe (its zip's layout: at the top).
+            for t in [
                 "toolchains//:protoc-gen-es",
                 "root//examples/proto/acme/weather/v1:weather_es",
-                "root//:lint_broken_example",
             ] {
-                assert!(!analyzed.contains(skipped), "{skipped} analyzed on Windows");
+                assert!(analyzed.contains(t), "{t} not analyzed on Windows");
             }
         }
     }
@@ -232,6 +232,29 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
                 && !codegen.contains("/bin/sh")
                 && !codegen.contains("cmd.exe"),
             "executor {exec}: codegen is not run by `protoreg protoc`:\n{codegen}"
+        );
+        // ES: protoreg stands in for the script plugin, run by that executor's node.
+        let es = p.ok(&[
+            "aquery",
+            "root//examples/proto/acme/weather/v1:weather_es",
+            "--target-platforms",
+            &format!("prelude//platforms:{host}"),
+            "-c",
+            &registration,
+            "--output-attribute",
+            "cmd",
+        ]);
+        let node = if exec.starts_with("windows") {
+            "node.exe,"
+        } else {
+            "/bin/node,"
+        };
+        assert!(
+            es.contains("--plugin-command")
+                && es.contains(&format!("__node-{}-{exec}__", pins.defaults["node"]))
+                && es.contains(node)
+                && !es.contains("/bin/sh"),
+            "executor {exec}: ES is not run by its node ({node}):\n{es}"
         );
     }
 

@@ -64,7 +64,7 @@ fn protoc_xz(base: &str) -> String {
          \x20       \"checksum_url\": \"{base}/xz/{{version}}/{{asset}}.sha256\",\n\
          \x20       \"asset\": \"protoc-{{version}}-{{platform}}.tar.xz\",\n\
          \x20       \"platforms\": [\"linux-x86_64\"],\n\
-         \x20       \"strip_prefix\": \"protoc-{{version}}-linux-x86_64\",\n\
+         \x20       \"strip_prefix\": \"{{asset_stem}}\",\n\
          \x20       \"binaries\": [\"bin/protoc\"],\n\
          \x20       \"oci_repository\": \"tools/protoc-xz\",\n\
          \x20   }},\n"
@@ -391,6 +391,18 @@ fn wrong_declarations_are_refused_with_file_line_and_key() {
             "\"binaries\": [\"../",
             "TOOLS[\"protoc-gen-x\"][\"binaries\"]",
             "`../../etc/passwd` is not a relative path inside the tree",
+        ),
+        (
+            format!("{good}        \"platform_binaries\": {{\"windows-x86_64\": [\"x\"]}},\n"),
+            "[\"x\"]}",
+            "TOOLS[\"protoc-gen-x\"][\"platform_binaries\"][\"windows-x86_64\"]",
+            "is not one of the tool's platforms",
+        ),
+        (
+            format!("{good}        \"platform_binaries\": {{\"linux-x86_64\": [\"../x\"]}},\n"),
+            "[\"../x\"]}",
+            "TOOLS[\"protoc-gen-x\"][\"platform_binaries\"][\"linux-x86_64\"]",
+            "must name the executables, as relative paths in the tree",
         ),
         // One path rule for every field that becomes a file name or a URL path segment.
         (

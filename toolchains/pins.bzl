@@ -43,10 +43,11 @@ PINS = {
     },
     "node": {
         "22.23.2": {
-            "darwin-arm64": ("tar.xz", None, "5eff7a9011895aae3f29d06f167b84a62b028a591370c7cafb59103559fd26e1", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-darwin-arm64.tar.xz"),
-            "darwin-x86_64": ("tar.xz", None, "96dff79f4e19a78715da559ec7cac2028f4985a175ea0c3454625a269c21deb7", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-darwin-x64.tar.xz"),
+            "darwin-arm64": ("tar.xz", 25950400, "5eff7a9011895aae3f29d06f167b84a62b028a591370c7cafb59103559fd26e1", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-darwin-arm64.tar.xz"),
+            "darwin-x86_64": ("tar.xz", 27517304, "96dff79f4e19a78715da559ec7cac2028f4985a175ea0c3454625a269c21deb7", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-darwin-x64.tar.xz"),
             "linux-aarch64": ("tar.xz", None, "fff4078c5def658577f92c88db7db3bc0072924bfb93fe52c1e744a54e94abb8", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-linux-arm64.tar.xz"),
             "linux-x86_64": ("tar.xz", None, "d60acfe00a2932254bb0ad20e01b0d74397a0875595de719654b214f4b03f307", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-linux-x64.tar.xz"),
+            "windows-x86_64": ("zip", None, "1177b4137ba5adaa56354ae40f1080c7450e8ae09cecb47da459d1c52ac99f97", "https://nodejs.org/dist/v22.23.2/node-v22.23.2-win-x64.zip"),
         },
     },
     "protoc": {
@@ -121,7 +122,7 @@ PROVENANCE = {
         "b8486a2f44f15dc578a9dc1e17b144253079d5c1": "sha256 of GitHub's archive of googleapis/googleapis at that commit (strip prefix googleapis-b8486a2f44f15dc578a9dc1e17b144253079d5c1), from grpc-ecosystem/grpc-gateway WORKSPACE@ae35b4821022b4ebeb4427ac81a7e24163d3d0d5, and the same digest (as SRI, sha256-gQg7FXgszz4R/TRY2nvt1Wlt7HFQUZqA3zqzxO3MmM8=) in bazelbuild/bazel-central-registry modules/googleapis/0.0.0-20260728-b8486a2f/source.json@56ee51ee116575c7e3959ff84338eeacfb9709df; size: none published",
     },
     "node": {
-        "22.23.2": "sha256 from the release's PGP-signed SHASUMS256.txt as quoted in nodejs/nodejs.org apps/site/pages/en/blog/release/v22.23.2.md@7314769cc38dc2395e32183981fe11ccdba76efc (the release post); archive layout (node-v22.23.2-PLATFORM/bin/node) as bazelbuild/rules_nodejs nodejs/private/node_versions.bzl and nodejs/repositories.bzl@ab85b371e7578af27d2e487e77612b4718566d01 describe it; windows-x86_64 (node-v22.23.2-win-x64.zip, 1177b4137ba5adaa56354ae40f1080c7450e8ae09cecb47da459d1c52ac99f97 in the same post) is left out: its node.exe is not under bin/; sizes: none published",
+        "22.23.2": "sha256 from the release's PGP-signed SHASUMS256.txt as quoted in nodejs/nodejs.org apps/site/pages/en/blog/release/v22.23.2.md@7314769cc38dc2395e32183981fe11ccdba76efc (the release post); archive layout (node-v22.23.2-PLATFORM/bin/node, node.exe at the top on Windows) as bazelbuild/rules_nodejs nodejs/private/node_versions.bzl and nodejs/repositories.bzl@ab85b371e7578af27d2e487e77612b4718566d01 describe it; sizes of the two darwin archives from Joncallim/Forge scripts/install.sh@fdebe55cf977f647dcec69bff40ccf57ea63cc76 (`archive_bytes`, on the line with the same sha256, checked exactly by that installer); no public source states the others",
     },
     "protoc": {
         "35.1": "sha256 from work-spaces/packages star/github.com/protocolbuffers/protobuf/v35.1.star@c0d5c96fcc3c691de21b1ac488b3bc3e8eb0d857, each value confirmed by a second table: linux and darwin by cert-manager/makefile-modules modules/tools/00_mod.mk@b90303374efd9a7837cc4ec2b73267d19836e6e0 (linux also by cashapp/hermit-packages protoc.hcl@f0517fd7532fc6adfd910cfba3ef2b4c59f662db), windows-x86_64 by ScoopInstaller/Extras bucket/protobuf.json@9fef500ddedb15a0c80b05faf96bb13fe99e7e34; sizes: none published (bump records them)",

@@ -21,6 +21,8 @@
 #   strip_prefix    leading directory of the archive to drop ("" for none; may use {version},
 #                   and {asset_stem}: the asset's name without its archive extension)
 #   binaries        the executables in the tree, without ".exe" (a raw asset is the first)
+#   platform_binaries  optional {platform: binaries} overrides, for an archive laid out apart
+#                   on one platform (Node.js's Windows zip: node.exe at its top)
 #   directories     optional: directories of the tree exposed as sub-targets (protoc's include)
 #   oci_repository  where it lives under the registry namespace: "tools/…" or "plugins/…"
 #   checksum_file   github, optional: a release asset listing every asset's sha256
@@ -67,8 +69,7 @@ TOOLS = {
         "checksum_file": "sha256.txt",
         "version_output": "{version}",
     },
-    # Node.js, which protoc-gen-es (a script) runs on: `toolchains//:node`. The Windows zip
-    # holds node.exe at its top, not in bin/: left out until the catalogue can say so.
+    # Node.js, which protoc-gen-es (a script) runs on: `toolchains//:node`.
     "node": {
         "upstream": "url",
         "url": "https://nodejs.org/dist/v{version}/{asset}",
@@ -78,10 +79,13 @@ TOOLS = {
             "darwin-arm64": "node-v{version}-darwin-arm64.tar.xz",
             "darwin-x86_64": "node-v{version}-darwin-x64.tar.xz",
             "linux-aarch64": "node-v{version}-linux-arm64.tar.xz",
+            "windows-x86_64": "node-v{version}-win-x64.zip",
         },
-        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64"],
+        "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
         "strip_prefix": "{asset_stem}",
         "binaries": ["bin/node"],
+        # The Windows zip holds node.exe at its top, not in bin/.
+        "platform_binaries": {"windows-x86_64": ["node"]},
         "oci_repository": "tools/node",
         "version_output": "v{version}",
     },

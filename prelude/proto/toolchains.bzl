@@ -187,7 +187,7 @@ def _distributions(
                 visibility = visibility,
             )
             continue
-        binaries = [b + platform.get("exe_suffix", "") for b in spec.get("binaries", [])]
+        binaries = [b + platform.get("exe_suffix", "") for b in spec.get("platform_binaries", {}).get(platform_name, spec.get("binaries", []))]
         if pin[0] == "raw":
             # A raw pin is the one executable itself (buf's Windows release is a bare
             # buf.exe): the tool's first binary.

@@ -65,6 +65,9 @@ pub struct Tool {
     pub strip_prefix: String,
     /// Binaries in the tree, without the platform's exe suffix.
     pub binaries: Vec<String>,
+    /// Per-platform `binaries`, for archives laid out apart on one platform (Node.js's
+    /// Windows zip holds `node.exe` at its top, not in `bin/`).
+    pub platform_binaries: BTreeMap<String, Vec<String>>,
     /// Directories of the tree the rules expose (protoc's `include`).
     pub directories: Vec<String>,
     /// Repository under the registry namespace.
@@ -178,6 +181,7 @@ const FIELDS: &[&str] = &[
     "platforms",
     "strip_prefix",
     "binaries",
+    "platform_binaries",
     "directories",
     "oci_repository",
     "checksum_file",
@@ -616,6 +620,45 @@ impl Tool {
                 "name the executables in the tree, e.g. [\"bin/protoc\"]",
             ));
         }
+        let mut platform_binaries = BTreeMap::new();
+        if let Some((l, v)) = fields.get("platform_binaries") {
+            let bad = |l: usize| {
+                here(
+                    l,
+                    &key("platform_binaries"),
+                    "must be a dict of platform -> list of binaries".into(),
+                    "as in {\"windows-x86_64\": [\"node\"]}",
+                )
+            };
+            let entries = v.dict_entries().ok_or_else(|| bad(*l))?;
+            for (l, p, list) in entries {
+                let p = p.as_str().ok_or_else(|| bad(l))?;
+                if !platforms.iter().any(|q| q == p) {
+                    return Err(here(
+                        l,
+                        &format!("[\"platform_binaries\"][\"{p}\"]"),
+                        "is not one of the tool's platforms".into(),
+                        &format!("the tool's platforms: {}", platforms.join(", ")),
+                    ));
+                }
+                let Value::List(items) = list else {
+                    return Err(bad(l));
+                };
+                let names: Vec<String> = items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string).ok_or_else(|| bad(l)))
+                    .collect::<std::result::Result<_, _>>()?;
+                if names.is_empty() || names.iter().any(|n| !relative_path(n)) {
+                    return Err(here(
+                        l,
+                        &format!("[\"platform_binaries\"][\"{p}\"]"),
+                        "must name the executables, as relative paths in the tree".into(),
+                        PATH_RULE,
+                    ));
+                }
+                platform_binaries.insert(p.to_string(), names);
+            }
+        }
         let directories = list("directories", false)?;
         let strip_prefix = string("strip_prefix", false)?.unwrap_or_default();
         template("strip_prefix", &strip_prefix, &["version", "asset_stem"])?;
@@ -688,6 +731,7 @@ impl Tool {
             platforms,
             strip_prefix,
             binaries,
+            platform_binaries,
             directories,
             oci_repository,
             checksum_file,
@@ -862,7 +906,9 @@ impl Tool {
 
     /// Binaries with the platform's executable suffix.
     pub fn binaries_for(&self, platform: &Platform) -> Vec<String> {
-        self.binaries
+        self.platform_binaries
+            .get(platform.name)
+            .unwrap_or(&self.binaries)
             .iter()
             .map(|b| format!("{b}{}", platform.exe_suffix))
             .collect()
@@ -1013,6 +1059,9 @@ mod tests {
             node.strip_prefix_for("22.23.2", p("linux-x86_64")),
             "node-v22.23.2-linux-x64"
         );
+        // On Windows node.exe is at the top of the tree.
+        assert_eq!(node.binaries_for(p("windows-x86_64")), ["node.exe"]);
+        assert_eq!(node.binaries_for(p("darwin-arm64")), ["bin/node"]);
         // Other tools' prefixes are plain.
         let googleapis = by_name("googleapis").unwrap();
         assert_eq!(
