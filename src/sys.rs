@@ -77,9 +77,11 @@ pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
 #[cfg(target_os = "linux")]
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let (f, t) = (c_path(from)?, c_path(to)?);
+    // The system call itself: musl (the static release builds) has no renameat2 wrapper.
     // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
     let rc = unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             f.as_ptr(),
             libc::AT_FDCWD,

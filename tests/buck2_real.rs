@@ -618,3 +618,31 @@ fn an_unprivileged_user_builds_and_tests_the_examples_in_helper_mode() {
     let blobs = p.path().join(".protoreg-cache/blobs-v1");
     assert_eq!(std::fs::metadata(&blobs).unwrap().uid(), uid);
 }
+
+#[test]
+fn protoreg_can_be_a_program_on_path_as_cargo_install_leaves_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let mut p = Project::as_committed();
+    up.configure(&p);
+    // `cargo install` puts `protoreg` in a directory on PATH: here, a directory of its own.
+    let bin = tempfile::tempdir().unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_protoreg"), bin.path().join("protoreg")).unwrap();
+    p.path_first(bin.path());
+    p.edit(
+        ".buckconfig",
+        &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
+        "protoreg = protoreg",
+    );
+    let set = outputs(&p, "//examples/proto/acme/weather/v1:weather", &[]);
+    assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
+    let ran = p.ok(&["log", "what-ran"]);
+    assert!(ran.contains("protoreg_copy"), "{ran}");
+    // Copied from PATH into buck-out: the same bytes.
+    let copies = p.ok(&["build", "toolchains//:protoreg", "--show-full-output"]);
+    let copy = copies.split_whitespace().last().unwrap();
+    assert_eq!(
+        std::fs::read(copy).unwrap(),
+        std::fs::read(env!("CARGO_BIN_EXE_protoreg")).unwrap()
+    );
+}

@@ -176,15 +176,18 @@ TOOLS = {
         "checksum_file": "checksums.txt",
     },
     # This project's own helper, for `[protobuf] protoreg = pinned` in .buckconfig: one raw
-    # binary per platform, since a pinned protoreg is fetched without a protoreg to unpack it.
+    # binary per platform, since a pinned protoreg is fetched without a protoreg to unpack it
+    # (.github/workflows/release.yml builds them; static musl builds on Linux).
     "protoreg": {
         "upstream": "github",
         "repository": "birbparty/buck2-protobuf",
         "tag": "v{version}",
-        "asset": "protoreg-{version}-{platform}",
+        "asset": "protoreg-{version}-{platform}{exe}",
         "platforms": ["darwin-arm64", "darwin-x86_64", "linux-aarch64", "linux-x86_64", "windows-x86_64"],
         "binaries": ["protoreg"],
         "oci_repository": "tools/protoreg",
+        # .github/workflows/release.yml attaches it (scripts/release-build writes it).
+        "checksum_file": "sha256.txt",
         "version_output": "protoreg {version}",
     },
 }

@@ -1029,7 +1029,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (own.name.as_str(), own.format),
-            ("protoreg-0.1.0-windows-x86_64", Format::Raw)
+            ("protoreg-0.1.0-windows-x86_64.exe", Format::Raw)
         );
         let url = by_name("protoc-gen-go-grpc")
             .unwrap()

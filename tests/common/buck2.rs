@@ -43,6 +43,8 @@ pub struct Project {
     dir: Scratch,
     /// Who runs Buck2 (the test's user when None), with a home of their own.
     user: Option<(User, Scratch)>,
+    /// A directory put first on Buck2's `PATH` (so on its local actions').
+    path_first: Option<PathBuf>,
 }
 
 impl Project {
@@ -66,7 +68,11 @@ impl Project {
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(&from, &to).unwrap();
         }
-        Project { dir, user: None }
+        Project {
+            dir,
+            user: None,
+            path_first: None,
+        }
     }
 
     /// An empty project, to be written by the test.
@@ -74,7 +80,13 @@ impl Project {
         Project {
             dir: scratch(),
             user: None,
+            path_first: None,
         }
+    }
+
+    /// From now on Buck2 (its daemon, and so its local actions) finds programs in `dir` first.
+    pub fn path_first(&mut self, dir: &Path) {
+        self.path_first = Some(dir.to_path_buf());
     }
 
     pub fn path(&self) -> &Path {
@@ -168,6 +180,11 @@ impl Project {
             .env_remove("PROTOREG_CACHE_DIR")
             .env("DOCKER_CONFIG", "/nonexistent-docker-config")
             .stdin(Stdio::null());
+        if let Some(dir) = &self.path_first {
+            let rest = std::env::var_os("PATH").unwrap_or_default();
+            let path = std::iter::once(dir.clone()).chain(std::env::split_paths(&rest));
+            cmd.env("PATH", std::env::join_paths(path).unwrap());
+        }
         cmd
     }
 
