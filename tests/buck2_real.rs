@@ -600,13 +600,7 @@ fn an_unprivileged_user_builds_and_tests_the_examples_in_helper_mode() {
         &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
         &format!("protoreg = {}", user.bin().display()),
     );
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(repo_root().join("examples/es/node_modules"))
-        .arg(p.path().join("examples/es/"))
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_node_modules(&p);
     let uid = user.uid;
     p.run_as(user);
 
@@ -645,4 +639,118 @@ fn protoreg_can_be_a_program_on_path_as_cargo_install_leaves_it() {
         std::fs::read(copy).unwrap(),
         std::fs::read(env!("CARGO_BIN_EXE_protoreg")).unwrap()
     );
+}
+
+/// `git ARGS` in `dir`, which must succeed; its stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn another_repository_uses_the_shipped_pins_from_a_git_cell_with_its_own_on_top() {
+    // A Buck2 user's repository: Meta's bundled prelude, these rules as a git cell (a bare
+    // origin made from the repository as committed, at its HEAD), the cell's own pins.bzl and
+    // tools.bzl loaded as they are, and the user's pins (here the fixture pins) merged over
+    // them with `merge_pins`: no copy of the shipped files.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let shipped = Project::as_committed();
+    git(shipped.path(), &["init", "-q"]);
+    git(shipped.path(), &["add", "-A"]);
+    git(
+        shipped.path(),
+        &["commit", "-q", "-m", "buck2-protobuf as committed"],
+    );
+    let head = git(shipped.path(), &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+
+    let mut p = Project::empty();
+    let origin = p.path().join("third-party/buck2-protobuf.git");
+    git(
+        shipped.path(),
+        &["clone", "-q", "--bare", ".", origin.to_str().unwrap()],
+    );
+    let user = common::user::User::unprivileged();
+    p.write(
+        ".buckconfig",
+        &format!(
+            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = protobuf\n  none = none\n\
+             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
+             [external_cells]\n  prelude = bundled\n  protobuf = git\n\
+             [external_cell_protobuf]\n  git_origin = file://{}\n  commit_hash = {head}\n\
+             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
+             [build]\n  execution_platforms = prelude//platforms:default\n\
+             [project]\n  ignore = third-party\n\
+             [protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
+            origin.display(),
+            up.reg.host,
+            p.path().join(".protoreg-cache").display(),
+            user.bin().display(),
+        ),
+    );
+    p.write(
+        "toolchains/BUCK",
+        "load(\"@protobuf//prelude/proto:toolchains.bzl\", \"merge_pins\", \"protobuf_toolchains\")\n\
+         load(\"@protobuf//toolchains:pins.bzl\", SHIPPED_DEFAULTS = \"DEFAULTS\", SHIPPED_PINS = \"PINS\", \"PLATFORMS\")\n\
+         load(\"@protobuf//toolchains:tools.bzl\", SHIPPED_TOOLS = \"TOOLS\")\n\
+         load(\":pins.bzl\", \"DEFAULTS\", \"PINS\")\n\n\
+         protobuf_toolchains(\n    pins = merge_pins(SHIPPED_PINS, PINS),\n    tools = SHIPPED_TOOLS,\n    defaults = SHIPPED_DEFAULTS | DEFAULTS,\n    platforms = PLATFORMS,\n)\n",
+    );
+    p.write("toolchains/pins.bzl", &up.pins_bzl());
+    p.write(
+        "api/BUCK",
+        "load(\"@protobuf//prelude/proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_library\")\n\n\
+         proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
+         go_proto_gen(name = \"api_go\", protos = [\":api\"], grpc = True)\n\n\
+         buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
+    );
+    p.write(
+        "api/acme/thing/v1/thing.proto",
+        "syntax = \"proto3\";\n\npackage acme.thing.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n\noption go_package = \"example.com/acme/thing/v1;thingv1\";\n\n// A thing.\nmessage Thing {\n  // Its name.\n  string name = 1;\n  // When it was made.\n  google.protobuf.Timestamp made_at = 2;\n}\n\n// Things.\nservice ThingService {\n  // One thing.\n  rpc GetThing(GetThingRequest) returns (GetThingResponse);\n}\n\n// Which thing.\nmessage GetThingRequest {\n  // Its name.\n  string name = 1;\n}\n\n// The thing.\nmessage GetThingResponse {\n  // It.\n  Thing thing = 1;\n}\n",
+    );
+    p.run_as(user);
+
+    // The shipped pins are there (a version only they have), the user's win where both have
+    // a version (their protoc 36.2 is the fixture's bytes), and their defaults win.
+    let protoc = p.ok(&[
+        "uquery",
+        "toolchains//:protoc-35.1-linux-x86_64",
+        "--output-attribute",
+        "sha256",
+    ]);
+    assert!(
+        protoc.contains("6930ebf62bd4ea607b98fff052596c6ee564b9835b4ce172c75a3f53ae9d91b7"),
+        "{protoc}"
+    );
+    let fixture = common::pin(&common::fixture("protoc-36.2-linux-x86_64.zip"))
+        .sha256
+        .hex()
+        .to_string();
+    let ours = p.ok(&[
+        "uquery",
+        "toolchains//:protoc-36.2-linux-x86_64",
+        "--output-attribute",
+        "sha256",
+    ]);
+    assert!(ours.contains(&fixture), "{ours}");
+    for mode in ["helper", "native"] {
+        let fetch_mode = format!("protobuf.fetch_mode={mode}");
+        let go = outputs(&p, "//api:api_go[go-grpc]", &["-c", &fetch_mode]);
+        assert!(
+            go[0].join("acme/thing/v1/thing_grpc.pb.go").is_file(),
+            "{mode}: {go:?}"
+        );
+        let set = outputs(&p, "//api:api", &["-c", &fetch_mode]);
+        assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
+        let tests = p.ok(&["test", "//api:lint", "-c", &fetch_mode]);
+        assert!(!tests.contains("FAIL"), "{mode}: {tests}");
+    }
 }

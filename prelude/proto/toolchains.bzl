@@ -253,6 +253,29 @@ def _unavailable(name: str, message: str, visibility: list[str], toolchain: bool
         visibility = visibility,
     )
 
+def merge_pins(shipped: dict, own: dict) -> dict:
+    """Two pins files' `PINS` as one, `own` winning per tool and version: a repository
+    loading this cell's shipped pins (`@protobuf//toolchains:pins.bzl`) adds its own tools and
+    versions, or replaces a shipped version's pins, without copying the shipped file.
+
+    ```python
+    load("@protobuf//toolchains:pins.bzl", SHIPPED_DEFAULTS = "DEFAULTS", SHIPPED_PINS = "PINS", "PLATFORMS")
+    load("@protobuf//toolchains:tools.bzl", SHIPPED_TOOLS = "TOOLS")
+    load(":pins.bzl", "DEFAULTS", "PINS")  # this repository's own, moved by `protoreg bump`
+
+    protobuf_toolchains(
+        pins = merge_pins(SHIPPED_PINS, PINS),
+        tools = SHIPPED_TOOLS,  # `| TOOLS` for tools of your own catalogue
+        defaults = SHIPPED_DEFAULTS | DEFAULTS,
+        platforms = PLATFORMS,
+    )
+    ```
+    """
+    merged = dict(shipped)
+    for tool, versions in own.items():
+        merged[tool] = shipped.get(tool, {}) | versions
+    return merged
+
 def protobuf_toolchains(
         pins: dict,
         tools: dict,
