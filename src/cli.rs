@@ -74,6 +74,10 @@ pub enum Command {
     /// machine (`[protobuf] protoreg = PATH`) an input that reaches remote executors.
     #[command(hide = true)]
     CopySelf(CopySelfArgs),
+    /// Add these rules to a Buck2 repository, new or existing: the `protobuf` git cell, the
+    /// `[protobuf]` section, the toolchains (the cell's shipped pins, yours over them) and
+    /// your own pins file. Idempotent; never touches what it did not write.
+    Init(InitArgs),
     /// Move a tool's pins to an upstream version, for every platform (rewrites the pins file).
     Bump(BumpArgs),
     /// Compare the pinned versions with the newest upstream releases.
@@ -279,6 +283,35 @@ pub struct ExtractArgs {
     pub layout: LayoutArgs,
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository's root.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where Buck2 fetches these rules from (git).
+    #[arg(long, default_value = crate::commands::init::ORIGIN)]
+    pub origin: String,
+    /// The commit of these rules to use (default: the one this protoreg was built from,
+    /// when it is a release).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Only these shipped tools' pins (repeatable; default: all of them).
+    #[arg(long = "tool", value_name = "TOOL")]
+    pub tools: Vec<String>,
+    /// `[protobuf] fetch_mode`.
+    #[arg(long, default_value = "helper", value_parser = ["helper", "native"])]
+    pub fetch_mode: String,
+    /// `[protobuf] registry`: HOST[:PORT]/NAMESPACE.
+    #[arg(long, default_value = "oras.birb.homes/buck2-protobuf")]
+    pub registry: String,
+    /// `[protobuf] plain_http`: the registry has no TLS.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// `[protobuf] protoreg`: `pinned`, a path, a program on PATH, or a target.
+    #[arg(long, default_value = "protoreg")]
+    pub protoreg: String,
 }
 
 #[derive(Debug, Args)]

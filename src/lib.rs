@@ -47,6 +47,7 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Extract(args) => commands::extract::run(args),
         Command::Protoc(args) => commands::protoc::run(args),
         Command::CopySelf(args) => commands::protoc::copy_self(&args.out),
+        Command::Init(args) => commands::init::run(args),
         Command::Bump(args) => commands::bump::run(&cli.global, args),
         Command::Outdated(args) => commands::outdated::run(&cli.global, args),
         Command::Sizes(args) => commands::sizes::run(&cli.global, args),

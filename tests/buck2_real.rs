@@ -654,11 +654,12 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn another_repository_uses_the_shipped_pins_from_a_git_cell_with_its_own_on_top() {
-    // A Buck2 user's repository: Meta's bundled prelude, these rules as a git cell (a bare
-    // origin made from the repository as committed, at its HEAD), the cell's own pins.bzl and
-    // tools.bzl loaded as they are, and the user's pins (here the fixture pins) merged over
-    // them with `merge_pins`: no copy of the shipped files.
+fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() {
+    // A Buck2 user's new repository, made by `protoreg init`: Meta's bundled prelude, these
+    // rules as a git cell (a bare origin made from the repository as committed, at its
+    // HEAD), the cell's own pins.bzl and tools.bzl loaded as they are, and the user's pins
+    // (here the fixture pins, as `protoreg bump` would write them) merged over them: no copy
+    // of the shipped files.
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
     let shipped = Project::as_committed();
@@ -679,31 +680,20 @@ fn another_repository_uses_the_shipped_pins_from_a_git_cell_with_its_own_on_top(
         &["clone", "-q", "--bare", ".", origin.to_str().unwrap()],
     );
     let user = common::user::User::unprivileged();
-    p.write(
-        ".buckconfig",
-        &format!(
-            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = protobuf\n  none = none\n\
-             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
-             [external_cells]\n  prelude = bundled\n  protobuf = git\n\
-             [external_cell_protobuf]\n  git_origin = file://{}\n  commit_hash = {head}\n\
-             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
-             [build]\n  execution_platforms = prelude//platforms:default\n\
-             [project]\n  ignore = third-party\n\
-             [protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
-            origin.display(),
-            up.reg.host,
-            p.path().join(".protoreg-cache").display(),
-            user.bin().display(),
-        ),
-    );
-    p.write(
-        "toolchains/BUCK",
-        "load(\"@protobuf//prelude/proto:toolchains.bzl\", \"merge_pins\", \"protobuf_toolchains\")\n\
-         load(\"@protobuf//toolchains:pins.bzl\", SHIPPED_DEFAULTS = \"DEFAULTS\", SHIPPED_PINS = \"PINS\", \"PLATFORMS\")\n\
-         load(\"@protobuf//toolchains:tools.bzl\", SHIPPED_TOOLS = \"TOOLS\")\n\
-         load(\":pins.bzl\", \"DEFAULTS\", \"PINS\")\n\n\
-         protobuf_toolchains(\n    pins = merge_pins(SHIPPED_PINS, PINS),\n    tools = SHIPPED_TOOLS,\n    defaults = SHIPPED_DEFAULTS | DEFAULTS,\n    platforms = PLATFORMS,\n)\n",
-    );
+    let init = Command::new(env!("CARGO_BIN_EXE_protoreg"))
+        .arg("init")
+        .arg(p.path())
+        .args(["--origin", &format!("file://{}", origin.display())])
+        .args(["--commit", &head])
+        .args([
+            "--registry",
+            &format!("{}/{NS}", up.reg.host),
+            "--plain-http",
+        ])
+        .args(["--protoreg", user.bin().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "protoreg init: {}", text(&init));
     p.write("toolchains/pins.bzl", &up.pins_bzl());
     p.write(
         "api/BUCK",

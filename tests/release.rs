@@ -73,6 +73,25 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
         format!("protoreg {VERSION}")
     );
     assert!(std::fs::read(&windows).unwrap().starts_with(b"MZ"));
+    // A release knows the commit it was built from: `protoreg init` names it by default.
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let consumer = tempfile::tempdir().unwrap();
+    let init = Command::new(&linux)
+        .arg("init")
+        .arg(consumer.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let config = std::fs::read_to_string(consumer.path().join(".buckconfig")).unwrap();
+    assert!(
+        config.contains(&format!("commit_hash = {head}")),
+        "{config}"
+    );
     let listed = std::fs::read_to_string(&sums).unwrap();
     for exe in [&linux, &windows] {
         let (sha, _) = protoreg::pipeline::verify::hash_file(exe).unwrap();

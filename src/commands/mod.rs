@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod context;
 pub mod extract;
 pub mod health;
+pub mod init;
 pub mod materialize;
 pub mod metrics;
 pub mod mirror;
