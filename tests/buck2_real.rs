@@ -641,18 +641,6 @@ fn protoreg_can_be_a_program_on_path_as_cargo_install_leaves_it() {
     );
 }
 
-/// `git ARGS` in `dir`, which must succeed; its stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() {
     // A Buck2 user's new repository, made by `protoreg init`: Meta's bundled prelude, these
@@ -662,23 +650,9 @@ fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() 
     // of the shipped files.
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
-    let shipped = Project::as_committed();
-    git(shipped.path(), &["init", "-q"]);
-    git(shipped.path(), &["add", "-A"]);
-    git(
-        shipped.path(),
-        &["commit", "-q", "-m", "buck2-protobuf as committed"],
-    );
-    let head = git(shipped.path(), &["rev-parse", "HEAD"])
-        .trim()
-        .to_string();
-
     let mut p = Project::empty();
     let origin = p.path().join("third-party/buck2-protobuf.git");
-    git(
-        shipped.path(),
-        &["clone", "-q", "--bare", ".", origin.to_str().unwrap()],
-    );
+    let head = rules_origin(&origin);
     let user = common::user::User::unprivileged();
     let init = Command::new(env!("CARGO_BIN_EXE_protoreg"))
         .arg("init")
@@ -695,17 +669,7 @@ fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() 
         .unwrap();
     assert!(init.status.success(), "protoreg init: {}", text(&init));
     p.write("toolchains/pins.bzl", &up.pins_bzl());
-    p.write(
-        "api/BUCK",
-        "load(\"@protobuf//prelude/proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_library\")\n\n\
-         proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
-         go_proto_gen(name = \"api_go\", protos = [\":api\"], grpc = True)\n\n\
-         buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
-    );
-    p.write(
-        "api/acme/thing/v1/thing.proto",
-        "syntax = \"proto3\";\n\npackage acme.thing.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n\noption go_package = \"example.com/acme/thing/v1;thingv1\";\n\n// A thing.\nmessage Thing {\n  // Its name.\n  string name = 1;\n  // When it was made.\n  google.protobuf.Timestamp made_at = 2;\n}\n\n// Things.\nservice ThingService {\n  // One thing.\n  rpc GetThing(GetThingRequest) returns (GetThingResponse);\n}\n\n// Which thing.\nmessage GetThingRequest {\n  // Its name.\n  string name = 1;\n}\n\n// The thing.\nmessage GetThingResponse {\n  // It.\n  Thing thing = 1;\n}\n",
-    );
+    write_thing_api(&p);
     p.run_as(user);
 
     // The shipped pins are there (a version only they have), the user's win where both have
@@ -731,16 +695,5 @@ fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() 
         "sha256",
     ]);
     assert!(ours.contains(&fixture), "{ours}");
-    for mode in ["helper", "native"] {
-        let fetch_mode = format!("protobuf.fetch_mode={mode}");
-        let go = outputs(&p, "//api:api_go[go-grpc]", &["-c", &fetch_mode]);
-        assert!(
-            go[0].join("acme/thing/v1/thing_grpc.pb.go").is_file(),
-            "{mode}: {go:?}"
-        );
-        let set = outputs(&p, "//api:api", &["-c", &fetch_mode]);
-        assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
-        let tests = p.ok(&["test", "//api:lint", "-c", &fetch_mode]);
-        assert!(!tests.contains("FAIL"), "{mode}: {tests}");
-    }
+    build_and_test_thing_api(&p);
 }

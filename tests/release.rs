@@ -2,10 +2,12 @@
 //! `scripts/release-build` (what `.github/workflows/release.yml` runs on each runner) makes a
 //! static Linux executable and a Windows one, a GitHub-shaped release holds them with their
 //! `sha256.txt`, `protoreg bump protoreg VERSION` pins them (checking the Linux one reports
-//! that version, in the sandbox), `protoreg publish` pushes them to the registry, and real
-//! Buck2, as an unprivileged user, builds and tests the examples with `[protobuf] protoreg =
-//! pinned` in both fetch modes: the protoreg every action runs is the downloaded release, no
-//! cargo build and no `target/` in reach.
+//! that version, in the sandbox), `protoreg publish` pushes them to the registry. Then the
+//! released protoreg's `init` makes a repository that is not this one (Meta's bundled
+//! prelude, these rules as a git cell from a local bare origin at its HEAD, `protoreg =
+//! pinned`), and real Buck2, as an unprivileged user, builds a `proto_library`, generates Go
+//! and gRPC code and passes a buf test in both fetch modes: the protoreg every action runs is
+//! the downloaded release, no cargo build and no `target/` in reach.
 
 mod common;
 
@@ -14,6 +16,7 @@ use std::process::Command;
 
 use common::buck2::*;
 use common::github::Asset;
+use common::ops::NS;
 use common::text;
 use common::user::User;
 
@@ -116,8 +119,28 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
         .collect();
     up.gh
         .release(REPO, &format!("v{VERSION}"), &assets, false, false);
-    let mut p = Project::as_committed();
-    up.configure(&p);
+    // A consumer made by the released protoreg's `init`: these rules as a git cell at the
+    // commit of a bare origin of this repository, protoreg pinned; its own pins are the
+    // fixture pins and, bumped into them, the release.
+    let mut p = Project::empty();
+    let origin = p.path().join("third-party/buck2-protobuf.git");
+    let rules = rules_origin(&origin);
+    let init = Command::new(&linux)
+        .arg("init")
+        .arg(p.path())
+        .args(["--origin", &format!("file://{}", origin.display())])
+        .args(["--commit", &rules])
+        .args([
+            "--registry",
+            &format!("{}/{NS}", up.reg.host),
+            "--plain-http",
+        ])
+        .args(["--protoreg", "pinned"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "protoreg init: {}", text(&init));
+    p.write("toolchains/pins.bzl", &up.pins_bzl());
+    write_thing_api(&p);
     let catalogue = catalogue_for_this_release(dist.path());
     let pins = p.path().join("toolchains/pins.bzl");
     let bump = up.ws.run(&[
@@ -145,43 +168,22 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
     ]);
     assert!(publish.status.success(), "publish: {}", text(&publish));
 
-    // A consumer with the pinned protoreg, as an unprivileged user.
-    p.edit(
-        ".buckconfig",
-        &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
-        "protoreg = pinned",
-    );
+    // As an unprivileged user, nothing of this repository's build in reach: the consumer
+    // builds and tests in both fetch modes, every action running the downloaded release.
     assert!(!p.path().join("target").exists());
     p.run_as(User::unprivileged());
-    let weather = "//examples/proto/acme/weather/v1";
+    build_and_test_thing_api(&p);
+    let ran = p.ok(&["log", "what-ran"]);
+    assert!(
+        !ran.contains("protoreg_copy"),
+        "a protoreg was copied:\n{ran}"
+    );
     for mode in ["helper", "native"] {
-        let fetch_mode = format!("protobuf.fetch_mode={mode}");
-        let targets = [
-            format!("{weather}:weather"),
-            format!("{weather}:weather_builtin"),
-            format!("{weather}:weather_grpc_java"),
-        ];
-        let mut args = vec!["build", "-c", fetch_mode.as_str()];
-        args.extend(targets.iter().map(String::as_str));
-        p.ok(&args);
-        let ran = p.ok(&["log", "what-ran"]);
-        assert!(
-            !ran.contains("protoreg_copy"),
-            "{mode}: a protoreg was copied:\n{ran}"
-        );
-        let tests = p.ok(&[
-            "test",
-            "-c",
-            &fetch_mode,
-            &format!("{weather}:weather_lint"),
-        ]);
-        assert!(!tests.contains("FAIL"), "{tests}");
-        // Every protoreg on the command lines is the downloaded release.
         let actions = p.ok(&[
             "aquery",
-            &format!("{weather}:weather_builtin"),
+            "//api:api_go",
             "-c",
-            &fetch_mode,
+            &format!("protobuf.fetch_mode={mode}"),
             "--output-attribute",
             "cmd",
         ]);

@@ -570,6 +570,69 @@ impl Loopback {
     }
 }
 
+/// `git ARGS` in `dir`, which must succeed; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A bare git origin at `at` holding the repository as committed, as one commit: what a
+/// consumer's `[external_cell_protobuf] git_origin` names. Returns that commit.
+pub fn rules_origin(at: &Path) -> String {
+    let shipped = Project::as_committed();
+    git(shipped.path(), &["init", "-q"]);
+    git(shipped.path(), &["add", "-A"]);
+    git(
+        shipped.path(),
+        &["commit", "-q", "-m", "buck2-protobuf as committed"],
+    );
+    git(
+        shipped.path(),
+        &["clone", "-q", "--bare", ".", at.to_str().unwrap()],
+    );
+    git(shipped.path(), &["rev-parse", "HEAD"])
+        .trim()
+        .to_string()
+}
+
+/// A consumer's `//api`: a proto_library importing a well-known type, with a service; its Go
+/// and gRPC code; its buf lint test.
+pub fn write_thing_api(p: &Project) {
+    p.write(
+        "api/BUCK",
+        "load(\"@protobuf//prelude/proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_library\")\n\n\
+         proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
+         go_proto_gen(name = \"api_go\", protos = [\":api\"], grpc = True)\n\n\
+         buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
+    );
+    p.write(
+        "api/acme/thing/v1/thing.proto",
+        "syntax = \"proto3\";\n\npackage acme.thing.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n\noption go_package = \"example.com/acme/thing/v1;thingv1\";\n\n// A thing.\nmessage Thing {\n  // Its name.\n  string name = 1;\n  // When it was made.\n  google.protobuf.Timestamp made_at = 2;\n}\n\n// Things.\nservice ThingService {\n  // One thing.\n  rpc GetThing(GetThingRequest) returns (GetThingResponse);\n}\n\n// Which thing.\nmessage GetThingRequest {\n  // Its name.\n  string name = 1;\n}\n\n// The thing.\nmessage GetThingResponse {\n  // It.\n  Thing thing = 1;\n}\n",
+    );
+}
+
+/// In both fetch modes: `//api`'s descriptor set, Go and gRPC code build, its buf test passes.
+pub fn build_and_test_thing_api(p: &Project) {
+    for mode in ["helper", "native"] {
+        let fetch_mode = format!("protobuf.fetch_mode={mode}");
+        let go = outputs(p, "//api:api_go[go-grpc]", &["-c", &fetch_mode]);
+        assert!(
+            go[0].join("acme/thing/v1/thing_grpc.pb.go").is_file(),
+            "{mode}: {go:?}"
+        );
+        let set = outputs(p, "//api:api", &["-c", &fetch_mode]);
+        assert!(std::fs::metadata(&set[0]).unwrap().len() > 0);
+        let tests = p.ok(&["test", "//api:lint", "-c", &fetch_mode]);
+        assert!(!tests.contains("FAIL"), "{mode}: {tests}");
+    }
+}
+
 /// These rules in `p` as the `protobuf` cell's directory, `third-party/buck2-protobuf/prelude`
 /// (the layout prelude/proto/README.md gives for vendoring them).
 pub fn vendor_rules(p: &Project) {
