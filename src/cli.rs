@@ -70,6 +70,10 @@ pub enum Command {
     /// `--NAME_out=DIR`, run a plugin that is a command line (node and its script) through
     /// protoreg, and exit with protoc's status.
     Protoc(ProtocArgs),
+    /// Run buf lint and pass only when it reports exactly the expected rules (the
+    /// `expect_findings` of `buf_lint_test`, with no shell).
+    #[command(hide = true)]
+    ExpectFindings(ExpectFindingsArgs),
     /// Copy this protoreg executable to FILE: how the rules make a protoreg built on this
     /// machine (`[protobuf] protoreg = PATH`) an input that reaches remote executors.
     #[command(hide = true)]
@@ -312,6 +316,16 @@ pub struct InitArgs {
     /// `[protobuf] protoreg`: `pinned`, a path, a program on PATH, or a target.
     #[arg(long, default_value = "protoreg")]
     pub protoreg: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpectFindingsArgs {
+    /// A buf rule ID the report must hold (repeatable); nothing else may be reported.
+    #[arg(long = "rule", value_name = "RULE", required = true)]
+    pub rules: Vec<String>,
+    /// buf lint with `--error-format json`, after `--`.
+    #[arg(last = true, required = true, value_name = "BUF [ARG]...")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,7 @@ pub fn run(cli: &Cli) -> error::Result<()> {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),
         Command::Protoc(args) => commands::protoc::run(args),
+        Command::ExpectFindings(args) => commands::expect_findings::run(args),
         Command::CopySelf(args) => commands::protoc::copy_self(&args.out),
         Command::Init(args) => commands::init::run(args),
         Command::Bump(args) => commands::bump::run(&cli.global, args),

@@ -80,13 +80,15 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
     }
 
     // What must be analyzed for every target platform, and what only off Windows (no Windows
-    // pin for protoc-gen-go; ES and the expected-findings lint test run /bin/sh).
+    // pin for protoc-gen-go).
     let everywhere = [
         "root//:examples",
         "root//examples/proto/acme/weather/v1:weather_builtin",
         "root//examples/proto/acme/weather/v1:weather_lint",
         "root//examples/proto/acme/weather/v1:weather_breaking",
         "root//examples/proto/acme/weather/v1:weather_format",
+        // The expected-findings test: protoreg checks buf's report, no shell.
+        "root//:lint_broken_example",
         // ES on the pinned node: bin/node, and on Windows its zip's node.exe.
         "root//examples/proto/acme/weather/v1:weather_es",
         "toolchains//:protoc-gen-es",
@@ -94,7 +96,7 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         "toolchains//:protoc",
         "toolchains//:buf",
     ];
-    let off_windows = ["root//:lint_broken_example", "toolchains//:protoc-gen-go"];
+    let off_windows = ["toolchains//:protoc-gen-go"];
     for platform in PLATFORMS {
         let analyzed = analyze_everything(&p, platform, &[]);
         for t in everywhere {
@@ -154,14 +156,14 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             );
         }
         if platform.starts_with("windows") {
-            // No Windows pin for protoc-gen-go; the expected-findings test needs /bin/sh.
-            for skipped in ["toolchains//:protoc-gen-go", "root//:lint_broken_example"] {
-                assert!(!analyzed.contains(skipped), "{skipped} analyzed on Windows");
-            }
-            // ES runs on Windows' own node.exe (its zip's layout: at the top).
+            // No Windows pin for protoc-gen-go.
+            assert!(!analyzed.contains("toolchains//:protoc-gen-go"));
+            // ES runs on Windows' own node.exe (its zip's layout: at the top); the
+            // expected-findings test is checked by protoreg.
             for t in [
                 "toolchains//:protoc-gen-es",
                 "root//examples/proto/acme/weather/v1:weather_es",
+                "root//:lint_broken_example",
             ] {
                 assert!(analyzed.contains(t), "{t} not analyzed on Windows");
             }

@@ -56,34 +56,12 @@ def _test_providers(ctx: AnalysisContext, command: cmd_args) -> list[Provider]:
         ),
     ]
 
-# `expect_findings`: run buf, show its report, and pass only when buf exits 100 (it found
-# lint failures) and the set of rules it reports (JSON lines carry each finding's rule as
-# `"type"`) is exactly the expected set.
-_POSIX_EXPECT_FINDINGS = """
-expected=""
-while [ "$1" != "--" ]; do expected="$expected $1"; shift; done
-shift
-out=$("$@" 2>&1)
-status=$?
-printf '%s\\n' "$out"
-if [ "$status" -ne 100 ]; then
-  echo "buf lint exited $status, not 100 (findings); expected exactly:$expected" >&2
-  exit 1
-fi
-found=$(printf '%s\\n' "$out" | sed -n 's/.*"type":"\\([A-Za-z0-9_]*\\)".*/\\1/p' | sort -u | tr '\\n' ' ')
-want=$(for rule in $expected; do echo "$rule"; done | sort -u | tr '\\n' ' ')
-if [ "$found" != "$want" ]; then
-  echo "buf lint reported: $found; expected exactly: $want" >&2
-  exit 1
-fi
-echo "buf lint reported exactly the expected findings:$expected"
-"""
-
 def _buf_lint_test_impl(ctx: AnalysisContext) -> list[Provider]:
     proto = ctx.attrs.proto[ProtoInfo]
     expect = ctx.attrs.expect_findings
+    buf = ctx.attrs._buf[BufToolchainInfo]
     command = cmd_args(
-        ctx.attrs._buf[BufToolchainInfo].buf,
+        buf.buf,
         "lint",
         proto.descriptor_set,
         _path_flags(proto),
@@ -92,7 +70,15 @@ def _buf_lint_test_impl(ctx: AnalysisContext) -> list[Provider]:
         "json" if expect else ctx.attrs.error_format,
     )
     if expect:
-        command = cmd_args("/bin/sh", "-c", _POSIX_EXPECT_FINDINGS, "sh", expect, "--", command)
+        # Show buf's report, and pass only when buf exits 100 (findings) and the rules it
+        # reports are exactly these: `protoreg expect-findings`, the same on every executor.
+        command = cmd_args(
+            buf.protoreg,
+            "expect-findings",
+            [cmd_args("--rule", rule) for rule in expect],
+            "--",
+            command,
+        )
     return _test_providers(ctx, command)
 
 buf_lint_test = rule(
@@ -104,8 +90,8 @@ buf_lint_test = rule(
             attrs.string(),
             default = [],
             doc = "buf rule IDs (e.g. `FIELD_LOWER_SNAKE_CASE`): the test then passes only when " +
-                  "buf lint fails with exactly these rules among its findings (a POSIX shell " +
-                  "checks the report, so such a test is incompatible with Windows).",
+                  "buf lint fails with exactly these rules among its findings (protoreg checks " +
+                  "the report).",
         ),
     }),
     doc = "Passes when `buf lint` finds nothing in the library's own files, or, with " +

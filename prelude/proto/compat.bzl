@@ -24,10 +24,6 @@ KEYED_PLATFORMS = {
     "windows-x86_64": ("windows", "x86_64"),
 }
 
-# Not a tool: what needs a POSIX shell on the machine running it (`/bin/sh`), keyed the same
-# way, so Windows platforms skip it.
-POSIX_SHELL = "toolchains//:posix-shell"
-
 def compatibility_key(toolchain: str) -> Select:
     """The key of `toolchain` for the target platform."""
     keys = {"toolchains//:" + p: [toolchain + "-on-" + p] for p in KEYED_PLATFORMS}

@@ -9,7 +9,7 @@ load("@protobuf//proto:defs.bzl", "proto_library", "go_proto_gen", "buf_lint_tes
 
 load(":baseline.bzl", _registry_image = "registry_image")
 load(":buf.bzl", _buf_breaking_test = "buf_breaking_test", _buf_format_test = "buf_format_test", _buf_lint_test = "buf_lint_test")
-load(":compat.bzl", "POSIX_SHELL", "requiring_toolchains")
+load(":compat.bzl", "requiring_toolchains")
 load(":codegen.bzl", _es_proto_gen = "es_proto_gen", _go_proto_gen = "go_proto_gen", _proto_builtin_gen = "proto_builtin_gen", _proto_plugin_gen = "proto_plugin_gen")
 load(":proto_library.bzl", _proto_library = "proto_library")
 load(":toolchain.bzl", _node_protoc_plugin = "node_protoc_plugin")
@@ -40,9 +40,7 @@ def node_protoc_plugin(**kwargs) -> None:
     _node_protoc_plugin(**requiring_toolchains(kwargs, [kwargs.get("node", "toolchains//:node")]))
 
 def buf_lint_test(**kwargs) -> None:
-    # `expect_findings` checks buf's report with /bin/sh.
-    needs = ["toolchains//:buf"] + ([POSIX_SHELL] if kwargs.get("expect_findings") else [])
-    _buf_lint_test(**requiring_toolchains(kwargs, needs))
+    _buf_lint_test(**requiring_toolchains(kwargs, ["toolchains//:buf"]))
 
 def buf_format_test(**kwargs) -> None:
     _buf_format_test(**requiring_toolchains(kwargs, ["toolchains//:buf"]))

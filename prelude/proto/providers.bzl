@@ -32,6 +32,8 @@ ProtocToolchainInfo = provider(fields = {
 # The buf CLI for the execution platform.
 BufToolchainInfo = provider(fields = {
     "buf": provider_field(RunInfo),
+    # protoreg, whose `protoreg expect-findings` checks a lint report with no shell.
+    "protoreg": provider_field(RunInfo),
     "version": provider_field(str),
 })
 

@@ -70,7 +70,7 @@ def _buf_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
     return [
         ctx.attrs.distribution[DefaultInfo],
         buf,
-        BufToolchainInfo(buf = buf, version = dist.version),
+        BufToolchainInfo(buf = buf, protoreg = ctx.attrs.protoreg[RunInfo], version = dist.version),
     ]
 
 buf_toolchain = rule(
@@ -79,6 +79,10 @@ buf_toolchain = rule(
         "distribution": attrs.exec_dep(
             providers = [ToolDistributionInfo],
             doc = "The buf release for the execution platform.",
+        ),
+        "protoreg": attrs.exec_dep(
+            providers = [RunInfo],
+            doc = "protoreg for the execution platform: `expect_findings` checks buf's report with it.",
         ),
     },
     is_toolchain_rule = True,

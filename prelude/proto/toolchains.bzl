@@ -41,7 +41,7 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 | `remote_execution_use_case` | read by `prelude//platforms`: the use case of the remote executors (default `buck2-default`) |
 """
 
-load(":compat.bzl", "KEYED_PLATFORMS", "POSIX_SHELL", "compatibility_key")
+load(":compat.bzl", "KEYED_PLATFORMS", "compatibility_key")
 load(":config.bzl", "protobuf_config")
 load(":fetch.bzl", "protoreg_binary", "tool_distribution", "tool_missing")
 load(":platform_setting.bzl", "availability", "platform_setting")
@@ -365,10 +365,6 @@ def protobuf_toolchains(
                 visibility,
             )
 
-    # What runs /bin/sh: everywhere but Windows.
-    posix = [p for p in platforms.keys() if platforms[p]["os"] != "windows"]
-    _keys(POSIX_SHELL.split(":")[-1], posix, visibility)
-
     if config.protoc_gen_es:
         # A script, run by the pinned node (node_protoc_plugin): wherever node is pinned.
         node = defaults.get("node")
@@ -403,7 +399,13 @@ def _toolchain(tool: str, spec: dict[str, typing.Any], name: str, distribution: 
             visibility = visibility,
         )
     elif tool == "buf":
-        buf_toolchain(name = name, distribution = distribution, target_compatible_with = compatible, visibility = visibility)
+        buf_toolchain(
+            name = name,
+            distribution = distribution,
+            protoreg = protoreg,
+            target_compatible_with = compatible,
+            visibility = visibility,
+        )
     elif plugin_name != None:
         protoc_plugin_toolchain(
             name = name,
