@@ -218,16 +218,12 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         );
         // Code generation: the same command line on every executor, `protoreg protoc`, with
         // no shell.
-        let codegen = p.ok(&[
-            "aquery",
+        let codegen = command_lines(
+            &p,
             "root//examples/proto/acme/weather/v1:weather_builtin",
-            "--target-platforms",
-            &format!("prelude//platforms:{host}"),
-            "-c",
+            host,
             &registration,
-            "--output-attribute",
-            "cmd",
-        ]);
+        );
         assert!(
             codegen.contains("__protoreg__")
                 && codegen.contains("protoreg, protoc, --, ")
@@ -236,16 +232,12 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
             "executor {exec}: codegen is not run by `protoreg protoc`:\n{codegen}"
         );
         // ES: protoreg stands in for the script plugin, run by that executor's node.
-        let es = p.ok(&[
-            "aquery",
+        let es = command_lines(
+            &p,
             "root//examples/proto/acme/weather/v1:weather_es",
-            "--target-platforms",
-            &format!("prelude//platforms:{host}"),
-            "-c",
+            host,
             &registration,
-            "--output-attribute",
-            "cmd",
-        ]);
+        );
         let node = if exec.starts_with("windows") {
             "node.exe,"
         } else {
@@ -545,16 +537,14 @@ fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
     vendor_rules(&p);
     p.write(
         ".buckconfig",
-        &format!(
-            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = third-party/buck2-protobuf/prelude\n  none = none\n\
-             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
-             [external_cells]\n  prelude = bundled\n\
-             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
-             [build]\n  execution_platforms = prelude//platforms:default\n\
-             [protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
-            up.reg.host,
-            p.path().join(".protoreg-cache").display(),
-            env!("CARGO_BIN_EXE_protoreg"),
+        &bundled_prelude_buckconfig(
+            "prelude//platforms:default",
+            &format!(
+                "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
+                up.reg.host,
+                p.path().join(".protoreg-cache").display(),
+                env!("CARGO_BIN_EXE_protoreg"),
+            ),
         ),
     );
     p.write(
@@ -698,4 +688,19 @@ fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() 
     ]);
     assert!(ours.contains(&fixture), "{ours}");
     build_and_test_thing_api(&p);
+}
+
+/// The command lines of `target`'s actions, for target platform `host` with `registration`
+/// (a `build.execution_platforms=…` setting).
+fn command_lines(p: &Project, target: &str, host: &str, registration: &str) -> String {
+    p.ok(&[
+        "aquery",
+        target,
+        "--target-platforms",
+        &format!("prelude//platforms:{host}"),
+        "-c",
+        registration,
+        "--output-attribute",
+        "cmd",
+    ])
 }

@@ -430,14 +430,12 @@ fn consumer(nl: &NativeLink, up: &Loopback) -> Project {
     .unwrap();
     p.write(
         ".buckconfig",
-        &format!(
-            "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = third-party/buck2-protobuf/prelude\n  none = none\n\
-             [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
-             [external_cells]\n  prelude = bundled\n\
-             [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
-             [build]\n  execution_platforms = root//platforms:remote\n\
-             [protobuf]\n  fetch_mode = native\n  protoreg = root//tools:protoreg\n{}",
-            nl.buckconfig(),
+        &bundled_prelude_buckconfig(
+            "root//platforms:remote",
+            &format!(
+                "[protobuf]\n  fetch_mode = native\n  protoreg = root//tools:protoreg\n{}",
+                nl.buckconfig()
+            ),
         ),
     );
     p.write(

@@ -96,6 +96,10 @@ def _re_properties(platform: str) -> dict[str, str]:
         properties[name.strip()] = prop.strip()
     return properties
 
+def _use_case() -> str:
+    # `[protobuf] remote_execution_use_case`: the key's place before `[protobuf_re]` existed.
+    return read_root_config(_RE, "remote_execution_use_case", read_root_config("protobuf", "remote_execution_use_case", "buck2-default"))
+
 def _re_mode() -> str:
     mode = read_root_config(_RE, "mode", "local")
     if mode not in _MODES:
@@ -116,12 +120,7 @@ def executor_settings(platform: str) -> dict[str, typing.Any]:
         "remote_cache_enabled": _re_bool("remote_cache_enabled", remote),
         "remote_enabled": remote,
         "remote_execution_properties": _re_properties(platform),
-        "remote_execution_use_case": read_root_config(
-            _RE,
-            "remote_execution_use_case",
-            # The key's place before `[protobuf_re]` existed.
-            read_root_config("protobuf", "remote_execution_use_case", "buck2-default"),
-        ),
+        "remote_execution_use_case": _use_case(),
         "use_limited_hybrid": _re_bool("use_limited_hybrid", True),
         "use_windows_path_separators": platform.startswith("windows"),
     }
@@ -141,7 +140,7 @@ def local_executor_settings() -> dict[str, typing.Any]:
         "remote_cache_enabled": _re_bool("remote_cache_enabled", True),
         "remote_enabled": False,
         "remote_execution_properties": _re_properties(HOST_PLATFORM),
-        "remote_execution_use_case": read_root_config(_RE, "remote_execution_use_case", "buck2-default"),
+        "remote_execution_use_case": _use_case(),
         "use_windows_path_separators": HOST_PLATFORM.startswith("windows"),
     }
 

@@ -19,8 +19,6 @@ ToolDistributionInfo = provider(fields = {
 
 # protoc for the execution platform.
 ProtocToolchainInfo = provider(fields = {
-    # The execution platform's os, for the few commands that differ on Windows.
-    "exec_os": provider_field(str),
     # protoc's `include/` directory: the well-known types.
     "include": provider_field(Artifact),
     "protoc": provider_field(RunInfo),

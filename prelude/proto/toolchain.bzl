@@ -40,7 +40,6 @@ def _protoc_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
         ctx.attrs.distribution[DefaultInfo],
         protoc,
         ProtocToolchainInfo(
-            exec_os = dist.os,
             include = dist.root.project("include"),
             protoc = protoc,
             protoreg = ctx.attrs.protoreg[RunInfo],

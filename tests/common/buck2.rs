@@ -633,6 +633,19 @@ pub fn build_and_test_thing_api(p: &Project) {
     }
 }
 
+/// A `.buckconfig` with Meta's bundled prelude and these rules vendored as the `protobuf`
+/// cell ([`vendor_rules`]), executing on `execution_platforms`, then `rest` (`[protobuf]` …).
+pub fn bundled_prelude_buckconfig(execution_platforms: &str, rest: &str) -> String {
+    format!(
+        "[cells]\n  root = .\n  prelude = prelude\n  toolchains = toolchains\n  protobuf = third-party/buck2-protobuf/prelude\n  none = none\n\
+         [cell_aliases]\n  config = prelude\n  ovr_config = prelude\n  fbcode = none\n  fbsource = none\n  fbcode_macros = none\n  buck = none\n\
+         [external_cells]\n  prelude = bundled\n\
+         [parser]\n  target_platform_detector_spec = target:root//...->prelude//platforms:default target:toolchains//...->prelude//platforms:default\n\
+         [build]\n  execution_platforms = {execution_platforms}\n\
+         {rest}"
+    )
+}
+
 /// These rules in `p` as the `protobuf` cell's directory, `third-party/buck2-protobuf/prelude`
 /// (the layout prelude/proto/README.md gives for vendoring them).
 pub fn vendor_rules(p: &Project) {
