@@ -316,6 +316,10 @@ pub struct InitArgs {
     /// `[protobuf] protoreg`: `pinned`, a path, a program on PATH, or a target.
     #[arg(long, default_value = "protoreg")]
     pub protoreg: String,
+    /// Also write .github/workflows/protobuf-bumps.yml: a weekly pull request bumping the
+    /// repository's own pins.
+    #[arg(long)]
+    pub workflow: bool,
 }
 
 #[derive(Debug, Args)]

@@ -156,3 +156,160 @@ fn bad_input_is_exit_2_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(read(dir.path(), ".buckconfig"), half);
 }
+
+/// The shell of the workflow step with `id: ID`: its `run: |` block, unindented.
+fn step_script(workflow: &str, id: &str) -> String {
+    let lines: Vec<&str> = workflow.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == format!("id: {id}"))
+        .unwrap();
+    let run = at
+        + lines[at..]
+            .iter()
+            .position(|l| l.trim() == "run: |")
+            .unwrap();
+    let indent = lines[run].len() - lines[run].trim_start().len();
+    let mut script = String::new();
+    for line in &lines[run + 1..] {
+        if !line.trim().is_empty() && line.len() - line.trim_start().len() <= indent {
+            break;
+        }
+        script.push_str(line.get(indent + 2..).unwrap_or(""));
+        script.push('\n');
+    }
+    script
+}
+
+#[test]
+fn the_weekly_workflow_is_written_whole_and_its_steps_bump_the_repository_s_own_pins() {
+    use common::github::{protoc_assets, Asset, FakeGitHub};
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("buck2-protobuf.git");
+    let head = common::buck2::rules_origin(&origin);
+    let repo = dir.path().join("consumer");
+    std::fs::create_dir(&repo).unwrap();
+    let file = ".github/workflows/protobuf-bumps.yml";
+    let args = [
+        "--commit",
+        &head,
+        "--origin",
+        &format!("file://{}", origin.display()),
+        "--workflow",
+    ];
+    let out = init(&repo, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let workflow = read(&repo, file);
+    assert_eq!(
+        workflow,
+        read(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            ".github/workflow-templates/protobuf-bumps.yml"
+        )
+    );
+    let again = init(&repo, &args);
+    assert!(
+        text(&again).contains(&format!("up to date: {}", repo.join(file).display())),
+        "{}",
+        text(&again)
+    );
+
+    // The repository's own pins: protoc 36.1 (the 36.2 zip's values under an older version).
+    let protoc = common::pin(&common::fixture(common::PROTOC_ZIP));
+    let pins = repo.join("toolchains/pins.bzl");
+    std::fs::write(
+        &pins,
+        format!(
+            "DEFAULTS = {{\"protoc\": \"36.1\"}}\nPINS = {{\"protoc\": {{\"36.1\": {{\"linux-x86_64\": (\"zip\", {}, \"{}\", \"https://example.invalid/protoc-36.1-linux-x86_64.zip\")}}}}}}\nPROVENANCE = {{\"protoc\": {{\"36.1\": \"test seed\"}}}}\n",
+            protoc.size, protoc.sha256
+        ),
+    )
+    .unwrap();
+
+    // Step `rules`: the rules at the commit .buckconfig names, fetched from the origin.
+    let runner = tempfile::tempdir().unwrap();
+    let outputs = runner.path().join("github-output");
+    let step = |id: &str, env: &[(&str, &std::ffi::OsStr)]| {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &step_script(&workflow, id)])
+            .current_dir(&repo)
+            .env("RUNNER_TEMP", runner.path())
+            .env("GITHUB_OUTPUT", &outputs)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let rules = step("rules", &[]);
+    assert!(rules.status.success(), "{}", text(&rules));
+    let said = std::fs::read_to_string(&outputs).unwrap();
+    let checkout = runner.path().join("buck2-protobuf");
+    assert!(
+        said.contains(&format!("dir={}\n", checkout.display()))
+            && said.contains(&format!("commit={head}\n")),
+        "{said}"
+    );
+    let at = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&checkout)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&at.stdout).trim(), head);
+
+    // Step `bump`: that checkout's propose-bumps moves the own pins to upstream's 36.2.
+    let gh = FakeGitHub::start();
+    let list = protoc_assets();
+    let assets: Vec<Asset> = list.iter().map(|(n, p)| Asset::new(n, p)).collect();
+    gh.release("protocolbuffers/protobuf", "v36.2", &assets, false, false);
+    std::fs::remove_file(&outputs).unwrap();
+    let api = gh.api_url();
+    let bump = step(
+        "bump",
+        &[
+            ("RULES", checkout.as_os_str()),
+            ("PROTOREG", env!("CARGO_BIN_EXE_protoreg").as_ref()),
+            ("PINS", "toolchains/pins.bzl".as_ref()),
+            (
+                "BODY",
+                runner.path().join("proposal/bump-pr.md").as_os_str(),
+            ),
+            ("GITHUB_API_URL", api.as_ref()),
+            ("DOCKER_CONFIG", "/nonexistent-docker-config".as_ref()),
+        ],
+    );
+    assert!(bump.status.success(), "{}", text(&bump));
+    assert!(std::fs::read_to_string(&outputs)
+        .unwrap()
+        .contains("changed=true"));
+    let proposed =
+        std::fs::read_to_string(runner.path().join("proposal/toolchains/pins.bzl")).unwrap();
+    let moved = protoreg::maintain::pins::Pins::load(&pins).unwrap();
+    assert_eq!(moved.defaults["protoc"], "36.2", "{proposed}");
+    assert_eq!(proposed, read(&repo, "toolchains/pins.bzl"));
+    let body = std::fs::read_to_string(runner.path().join("proposal/bump-pr.md")).unwrap();
+    assert!(body.contains("`36.1` → `36.2`"), "{body}");
+}
+
+#[test]
+fn a_workflow_file_it_did_not_write_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    let theirs = "name: protobuf-bumps\non: push\n";
+    std::fs::write(
+        dir.path().join(".github/workflows/protobuf-bumps.yml"),
+        theirs,
+    )
+    .unwrap();
+    let out = init(dir.path(), &["--commit", COMMIT, "--workflow"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("was not written by `protoreg init`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join(".buckconfig").exists());
+    assert!(!dir.path().join("toolchains").exists());
+    assert_eq!(
+        read(dir.path(), ".github/workflows/protobuf-bumps.yml"),
+        theirs
+    );
+}

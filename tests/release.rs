@@ -1,6 +1,7 @@
 //! protoreg's own release, end to end on loopback, for the targets this machine builds:
-//! `scripts/release-build` (what `.github/workflows/release.yml` runs on each runner) makes a
-//! static Linux executable and a Windows one, a GitHub-shaped release holds them with their
+//! `scripts/release-build` (what `.github/workflows/release.yml` runs on each runner) makes
+//! static Linux executables (x86_64, and aarch64 run under qemu-user) and a Windows one, and
+//! `cargo install` puts the same Linux one on PATH; a GitHub-shaped release holds them with their
 //! `sha256.txt`, `protoreg bump protoreg VERSION` pins them (checking the Linux one reports
 //! that version, in the sandbox), `protoreg publish` pushes them to the registry. Then the
 //! released protoreg's `init` makes a repository that is not this one (Meta's bundled
@@ -23,11 +24,19 @@ use common::user::User;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const REPO: &str = "birbparty/buck2-protobuf";
 
-/// `scripts/release-build OUT` for the Linux (musl) and Windows (mingw) targets.
+/// The Rust targets a Linux x86_64 machine builds releases for, with their platforms.
+const BUILT_HERE: [(&str, &str); 3] = [
+    ("x86_64-unknown-linux-musl", "linux-x86_64"),
+    ("aarch64-unknown-linux-musl", "linux-aarch64"),
+    ("x86_64-pc-windows-gnu", "windows-x86_64"),
+];
+
+/// `scripts/release-build OUT` for the Linux (musl, x86_64 and aarch64) and Windows (mingw)
+/// targets.
 fn release_build(out: &Path) {
     let run = Command::new(repo_root().join("scripts/release-build"))
         .arg(out)
-        .args(["x86_64-unknown-linux-musl", "x86_64-pc-windows-gnu"])
+        .args(BUILT_HERE.map(|(target, _)| target))
         .output()
         .unwrap();
     assert!(
@@ -44,8 +53,9 @@ fn catalogue_for_this_release(dir: &Path) -> PathBuf {
     let platforms = entry + shipped[entry..].find("\"platforms\": [").unwrap();
     let end = platforms + shipped[platforms..].find(']').unwrap() + 1;
     let cut = format!(
-        "{}\"platforms\": [\"linux-x86_64\", \"windows-x86_64\"]{}",
+        "{}\"platforms\": [{}]{}",
         &shipped[..platforms],
+        BUILT_HERE.map(|(_, p)| format!("\"{p}\"")).join(", "),
         &shipped[end..]
     );
     let path = dir.join("tools.bzl");
@@ -53,11 +63,24 @@ fn catalogue_for_this_release(dir: &Path) -> PathBuf {
     path
 }
 
+/// The commit this checkout is at, as `scripts/release-build` builds it in.
+fn head_commit() -> String {
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&head.stdout).trim().to_string()
+}
+
 #[test]
 fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach() {
     let dist = tempfile::tempdir().unwrap();
     release_build(dist.path());
     let linux = dist.path().join(format!("protoreg-{VERSION}-linux-x86_64"));
+    let arm = dist
+        .path()
+        .join(format!("protoreg-{VERSION}-linux-aarch64"));
     let windows = dist
         .path()
         .join(format!("protoreg-{VERSION}-windows-x86_64.exe"));
@@ -75,16 +98,55 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("protoreg {VERSION}")
     );
-    assert!(std::fs::read(&windows).unwrap().starts_with(b"MZ"));
-    // A release knows the commit it was built from: `protoreg init` names it by default.
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repo_root())
+    // The aarch64 one, static too, runs under qemu-user.
+    let arm_version = Command::new("qemu-aarch64")
+        .arg(&arm)
+        .arg("--version")
         .output()
         .unwrap();
-    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&arm_version.stdout).trim(),
+        format!("protoreg {VERSION}"),
+        "{}",
+        text(&arm_version)
+    );
+    assert!(std::fs::read(&windows).unwrap().starts_with(b"MZ"));
+    let head = head_commit();
+    // `cargo install` of this crate puts protoreg on PATH (built as the release is, into the
+    // same target/, so it is only copied): `protoreg` is then a program to name.
+    let root = tempfile::tempdir().unwrap();
+    let install = Command::new("cargo")
+        .args(["install", "--locked", "--offline", "--quiet", "--path"])
+        .arg(repo_root())
+        .args(["--target", "x86_64-unknown-linux-musl", "--root"])
+        .arg(root.path())
+        .env("PROTOREG_GIT_COMMIT", head_commit())
+        .output()
+        .unwrap();
+    assert!(
+        install.status.success(),
+        "cargo install: {}",
+        text(&install)
+    );
+    assert!(root.path().join("bin/protoreg").is_file());
+    let on_path = format!(
+        "{}:{}",
+        root.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let named = Command::new("protoreg")
+        .env("PATH", &on_path)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&named.stdout).trim(),
+        format!("protoreg {VERSION}")
+    );
+    // A release knows the commit it was built from: `protoreg init` names it by default.
     let consumer = tempfile::tempdir().unwrap();
-    let init = Command::new(&linux)
+    let init = Command::new("protoreg")
+        .env("PATH", &on_path)
         .arg("init")
         .arg(consumer.path())
         .output()
@@ -96,7 +158,7 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
         "{config}"
     );
     let listed = std::fs::read_to_string(&sums).unwrap();
-    for exe in [&linux, &windows] {
+    for exe in [&linux, &arm, &windows] {
         let (sha, _) = protoreg::pipeline::verify::hash_file(exe).unwrap();
         let name = exe.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -109,12 +171,13 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
     let up = Loopback::start();
     let names = [
         format!("protoreg-{VERSION}-linux-x86_64"),
+        format!("protoreg-{VERSION}-linux-aarch64"),
         format!("protoreg-{VERSION}-windows-x86_64.exe"),
         "sha256.txt".to_string(),
     ];
     let assets: Vec<Asset> = names
         .iter()
-        .zip([&linux, &windows, &sums])
+        .zip([&linux, &arm, &windows, &sums])
         .map(|(n, f)| Asset::new(n, f))
         .collect();
     up.gh
@@ -154,9 +217,11 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
     ]);
     assert!(bump.status.success(), "bump: {}", text(&bump));
     let pinned = protoreg::maintain::pins::Pins::load(&pins).unwrap();
-    let host_pin = &pinned.pins["protoreg"][VERSION]["linux-x86_64"];
-    let (linux_sha, _) = protoreg::pipeline::verify::hash_file(&linux).unwrap();
-    assert_eq!(host_pin.sha256.hex(), linux_sha.hex());
+    for (platform, exe) in [("linux-x86_64", &linux), ("linux-aarch64", &arm)] {
+        let pin = &pinned.pins["protoreg"][VERSION][platform];
+        let (sha, _) = protoreg::pipeline::verify::hash_file(exe).unwrap();
+        assert_eq!(pin.sha256.hex(), sha.hex(), "{platform}");
+    }
     let publish = up.ws.run(&[
         "publish",
         "--tool",

@@ -4,8 +4,9 @@
 //! nothing else: a block of `.buckconfig` (the `protobuf` git cell at a commit, and the
 //! `[protobuf]` section), a block of `toolchains/BUCK` (the toolchains, from the cell's
 //! shipped pins with the repository's own merged over them), and `toolchains/pins.bzl`, the
-//! repository's own pins for `protoreg bump`, when there is none. Everything is checked
-//! before anything is written; a re-run that changes nothing says so.
+//! repository's own pins for `protoreg bump`, when there is none. With `--workflow`, also
+//! .github/workflows/protobuf-bumps.yml, the weekly pull request that moves those pins.
+//! Everything is checked before anything is written; a re-run that changes nothing says so.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,8 @@ use crate::maintain::pins::Pins;
 const BEGIN: &str =
     "# >>> buck2-protobuf: written by `protoreg init`; re-run it to update this block";
 const END: &str = "# <<< buck2-protobuf";
+/// The first line of the workflow file (`--workflow`), which protoreg owns whole.
+const WORKFLOW_MARK: &str = "# >>> buck2-protobuf: written by `protoreg init --workflow`";
 
 /// This project's public repository: the default origin of the cell.
 pub const ORIGIN: &str = "https://github.com/birbparty/buck2-protobuf";
@@ -52,14 +55,20 @@ pub fn run(args: &InitArgs) -> Result<()> {
             ));
         }
     }
-    let plan = vec![
+    let mut plan = vec![
         buckconfig(dir, args, &commit)?,
         toolchains_buck(dir, &args.tools)?,
         own_pins(dir)?,
     ];
+    if args.workflow {
+        plan.push(workflow(dir)?);
+    }
     for change in &plan {
         match &change.write {
             Some(text) => {
+                if let Some(parent) = change.path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+                }
                 crate::pipeline::store::write_atomic(&change.path, text.as_bytes())?;
                 println!("{}: {}", change.what, change.path.display());
             }
@@ -246,6 +255,32 @@ fn own_pins(dir: &Path) -> Result<Change> {
         path,
         write: Some(Pins::default().render()),
         what: "created",
+    })
+}
+
+/// The weekly bump workflow, whole: a file of protoreg's (its first line says so) is brought
+/// up to date; any other file at that path is the user's and is refused.
+fn workflow(dir: &Path) -> Result<Change> {
+    const TEMPLATE: &str = include_str!("../../.github/workflow-templates/protobuf-bumps.yml");
+    let path = dir.join(".github/workflows/protobuf-bumps.yml");
+    let text = read_or_empty(&path)?;
+    if !text.is_empty() && !text.starts_with(WORKFLOW_MARK) {
+        return Err(Error::input(
+            format!(
+                "`{}` exists and was not written by `protoreg init`",
+                path.display()
+            ),
+            "move it aside (or leave out --workflow), then run `protoreg init` again",
+        ));
+    }
+    Ok(Change {
+        write: (text != TEMPLATE).then(|| TEMPLATE.to_string()),
+        what: if text.is_empty() {
+            "created"
+        } else {
+            "updated"
+        },
+        path,
     })
 }
 
