@@ -123,16 +123,43 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+/// `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING`, Windows' own no-replace rename (of a
+/// file or a directory): it fails with ERROR_ALREADY_EXISTS when `to` exists, atomically.
+#[cfg(windows)]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::windows::ffi::OsStrExt;
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn MoveFileExW(existing: *const u16, new: *const u16, flags: u32) -> i32;
+    }
+    const ERROR_FILE_EXISTS: i32 = 80;
+    const ERROR_ALREADY_EXISTS: i32 = 183;
+    let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
+    let (f, t) = (wide(from), wide(to));
+    // SAFETY: both pointers are valid NUL-terminated UTF-16 strings for the duration of the
+    // call; flags 0 (no replace, same volume only).
+    if unsafe { MoveFileExW(f.as_ptr(), t.as_ptr(), 0) } != 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(ERROR_FILE_EXISTS) | Some(ERROR_ALREADY_EXISTS) => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, err))
+        }
+        _ => Err(err),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     rename_checked(from, to)
 }
 
-/// The portable no-replace rename: look, then rename. A racing writer can slip in between,
-/// and then a directory rename onto its non-empty directory fails (Unix) or any rename onto
-/// an existing directory does (Windows), so a tree is never replaced; a file may be, by
-/// identical content (callers install content-addressed files only).
-#[cfg(not(target_os = "linux"))]
+/// The portable no-replace rename, where the system offers none: look, then rename. A racing
+/// writer can slip in between, and then a directory rename onto its non-empty directory
+/// fails, so a tree is never replaced; a file may be, by identical content (callers install
+/// content-addressed files only).
+#[cfg(not(any(target_os = "linux", windows)))]
 fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
     if std::fs::symlink_metadata(to).is_ok() {
         return Err(io::ErrorKind::AlreadyExists.into());
@@ -235,11 +262,39 @@ pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
     {
         let resolved = link.parent().unwrap_or(Path::new(".")).join(target);
         if resolved.is_dir() {
-            std::os::windows::fs::symlink_dir(target, link)
+            std::os::windows::fs::symlink_dir(target, link)?;
         } else {
-            std::os::windows::fs::symlink_file(target, link)
+            std::os::windows::fs::symlink_file(target, link)?;
+        }
+        // Checked, not trusted: Wine reports success and makes nothing, and a tree missing a
+        // member must not pass for complete.
+        match std::fs::symlink_metadata(link) {
+            Ok(m) if m.file_type().is_symlink() => Ok(()),
+            _ => Err(io::Error::other(
+                "the system reported the symbolic link made, but there is none",
+            )),
         }
     }
+}
+
+/// Open a cache entry (a file or a directory) so that its modification time can be set:
+/// Unix opens either for reading. Windows opens a directory only with backup semantics, and
+/// sets times only through a handle with the attribute-writing right (which a read-only
+/// file still grants).
+pub fn open_to_touch(path: &Path) -> io::Result<File> {
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_READ_ATTRIBUTES: u32 = 0x80;
+        const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        File::options()
+            .access_mode(FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path)
+    }
+    #[cfg(not(windows))]
+    File::open(path)
 }
 
 /// Do two metadata describe the same file (not merely equal ones)? Where `std` exposes no

@@ -15,7 +15,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -282,49 +281,6 @@ fn a_catalogue_entry_without_what_the_rules_need_is_an_analysis_error_naming_it(
         err.contains("toolchains/tools.bzl: TOOLS[\"protoc-gen-grpc-java\"] has no `binaries`"),
         "{err}"
     );
-}
-
-/// Every file under `root`, by relative path.
-fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
-                files.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
-/// Generated code equals the golden copy the harness also checks against
-/// (tests/buck2_harness/fixtures/golden, whose README says when to regenerate it).
-fn assert_matches_golden(set: &str, generated: &Path) {
-    let golden = repo_root()
-        .join("tests/buck2_harness/fixtures/golden")
-        .join(set);
-    let (want, got) = (tree(&golden), tree(generated));
-    assert_eq!(
-        want.keys().collect::<Vec<_>>(),
-        got.keys().collect::<Vec<_>>(),
-        "{set}: other files than the golden ones"
-    );
-    for (rel, bytes) in &want {
-        assert!(
-            got[rel] == *bytes,
-            "{set}/{rel} differs from its golden copy"
-        );
-    }
 }
 
 /// What the examples generate, checked as the harness checks it: the descriptor set decodes

@@ -119,7 +119,7 @@ impl Store {
         if !self.no_link_below_root(path) {
             return None;
         }
-        let f = File::open(path).ok()?;
+        let f = crate::sys::open_to_touch(path).ok()?;
         // Best effort: a read-only cache (shared, mounted) still serves hits.
         let _ = f.set_modified(SystemTime::now());
         Some(path.to_path_buf())
@@ -323,10 +323,14 @@ impl Store {
     /// name that claims its digest.
     pub fn install_blob(&self, tmp: &Path, sha256: &Sha256) -> Result<PathBuf> {
         let dest = self.blob_path(sha256);
-        set_mode(tmp, 0o444)?;
-        File::open(tmp)
+        // Synced through a handle open for writing, before it is read-only: Windows flushes
+        // only such a handle (FlushFileBuffers on a read-only one is "Access denied").
+        File::options()
+            .write(true)
+            .open(tmp)
             .and_then(|f| f.sync_all())
             .ctx("sync to disk", tmp)?;
+        set_mode(tmp, 0o444)?;
         self.install(tmp, &dest, false)?;
         if let Some(dir) = dest.parent() {
             crate::sys::sync_dir(dir).ctx("sync to disk", dir)?;
@@ -651,6 +655,8 @@ pub fn remove_tree(path: &Path) {
                         writable(&e.path());
                     }
                 }
+            } else {
+                writable_file(p, &meta);
             }
         }
     }
@@ -659,11 +665,23 @@ pub fn remove_tree(path: &Path) {
             writable(path);
             let _ = fs::remove_dir_all(path);
         }
-        Ok(_) => {
+        Ok(m) => {
+            writable_file(path, &m);
             let _ = fs::remove_file(path);
         }
         Err(_) => {}
     }
+}
+
+/// On Windows a read-only file cannot be deleted (its directory's permission is not what
+/// decides): clear the attribute first. Elsewhere nothing to do.
+fn writable_file(path: &Path, meta: &fs::Metadata) {
+    #[cfg(not(unix))]
+    if meta.is_file() && meta.permissions().readonly() {
+        let _ = crate::sys::set_mode(path, 0o644);
+    }
+    #[cfg(unix)]
+    let _ = (path, meta);
 }
 
 #[cfg(test)]

@@ -714,3 +714,46 @@ pub fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// Every file under `root`, by relative path.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Generated code equals the golden copy the harness also checks against
+/// (tests/buck2_harness/fixtures/golden, whose README says when to regenerate it).
+pub fn assert_matches_golden(set: &str, generated: &Path) {
+    let golden = repo_root()
+        .join("tests/buck2_harness/fixtures/golden")
+        .join(set);
+    let (want, got) = (tree(&golden), tree(generated));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{set}: other files than the golden ones"
+    );
+    for (rel, bytes) in &want {
+        assert!(
+            got[rel] == *bytes,
+            "{set}/{rel} differs from its golden copy"
+        );
+    }
+}

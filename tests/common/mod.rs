@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod tls;
 pub mod token;
 pub mod user;
+pub mod wine;
 pub mod xz;
 
 use std::fs;

@@ -24,6 +24,8 @@ pub struct NativeLink {
     pub port: u16,
     /// `NATIVELINK_DIR`: the stores, the worker's work directory and the log.
     pub state: Scratch,
+    /// A configuration of the test's own (a Windows worker), kept while it runs.
+    _config: Option<Scratch>,
 }
 
 /// `$NATIVELINK_TOOLS`, else `../shared/tools/nativelink` beside this checkout.
@@ -52,6 +54,37 @@ impl NativeLink {
     /// Starts NativeLink as `user` with fresh state, and waits (bounded) until its server
     /// listens and its worker has registered.
     pub fn start(user: &User) -> NativeLink {
+        NativeLink::start_with(user, &tools_dir().join("loopback.json5"))
+    }
+
+    /// A Windows executor: the same server whose worker declares `OSFamily=windows,
+    /// Arch=amd64` (what prelude//platforms:exec-windows-x86_64 asks for) and runs every
+    /// action's command through `entrypoint` (a Wine launcher, tests/common/wine.rs).
+    pub fn start_windows(user: &User, entrypoint: &Path) -> NativeLink {
+        let linux = std::fs::read_to_string(tools_dir().join("loopback.json5")).unwrap();
+        let worker = "        name: \"loopback-worker-\",\n";
+        let os = "          OSFamily: { values: [\"linux\"] },\n";
+        assert!(linux.contains(worker) && linux.contains(os), "{linux}");
+        let windows = linux
+            .replace(
+                worker,
+                &format!("{worker}        entrypoint: \"{}\",\n", entrypoint.display()),
+            )
+            .replace(
+                os,
+                "          OSFamily: { values: [\"windows\"] },\n          Arch: { values: [\"amd64\"] },\n",
+            );
+        let dir = super::scratch();
+        let config = dir.path().join("windows.json5");
+        std::fs::write(&config, windows).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut nl = NativeLink::start_with(user, &config);
+        nl._config = Some(dir);
+        nl
+    }
+
+    fn start_with(user: &User, config: &Path) -> NativeLink {
         let tools = tools_dir();
         let state = user.tempdir();
         // The launcher unpacks the binary once per directory: one shared by every run.
@@ -63,7 +96,7 @@ impl NativeLink {
         let log = std::fs::File::create(&log_path).expect("create the NativeLink log");
         let child = user
             .command(tools.join("nativelink"))
-            .arg(tools.join("loopback.json5"))
+            .arg(config)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("NATIVELINK_UNPACK_DIR", &unpack)
@@ -75,7 +108,12 @@ impl NativeLink {
             .stderr(log)
             .spawn()
             .expect("start NativeLink");
-        let mut nl = NativeLink { child, port, state };
+        let mut nl = NativeLink {
+            child,
+            port,
+            state,
+            _config: None,
+        };
         let ready = format!("Ready, listening on 127.0.0.1:{port}");
         let deadline = Instant::now() + START_LIMIT;
         loop {
