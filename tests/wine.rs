@@ -242,6 +242,24 @@ fn materialize_fetches_over_http_and_from_a_registry_then_hits_its_cache_and_ver
     assert_eq!(json(&o)["cache"], "miss");
     assert_eq!(protoc_exe_version(w, &third), "libprotoc 36.2");
 
+    // A tar.gz, extracted while it downloads (through a pipe), verified before it is used.
+    let (tgz, b) = readable(w, dir.path(), "buf-Linux-x86_64.tar.gz");
+    let url = http.route("/buf.tar.gz", Route::File(tgz));
+    let buf = dir.path().join("buf");
+    let o = w.run(
+        w.protoreg()
+            .args(["materialize", "--sha256", &b.sha256.to_string()])
+            .args(["--size", &b.size.to_string(), "--format", "tar.gz"])
+            .args(["--strip-prefix", "buf", "--executable", "bin/buf"])
+            .args(["--cache-dir", &win(&cache), "--out", &win(&buf)])
+            .args(["--source", &url]),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        fs::read(buf.join("bin/buf")).unwrap() == fs::read(fixture("buf-Linux-x86_64")).unwrap(),
+        "bin/buf is not upstream's"
+    );
+
     // A file of the cached tree changed behind protoreg's back: verify names it.
     let changed = trees[0].join("include/google/protobuf/any.proto");
     make_writable(&trees[0], &changed);
@@ -256,7 +274,7 @@ fn materialize_fetches_over_http_and_from_a_registry_then_hits_its_cache_and_ver
     );
     let v = verify(&["--repair"]);
     assert_eq!(v.status.code(), Some(1), "{}", text(&v));
-    assert!(cache_trees(&cache).is_empty());
+    assert!(!trees[0].exists() && cache_trees(&cache).len() == 1);
 }
 
 #[test]
