@@ -18,8 +18,8 @@ use std::process::Command;
 use common::buck2::*;
 use common::github::Asset;
 use common::ops::NS;
-use common::text;
 use common::user::User;
+use common::{head_commit, text};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const REPO: &str = "birbparty/buck2-protobuf";
@@ -61,16 +61,6 @@ fn catalogue_for_this_release(dir: &Path) -> PathBuf {
     let path = dir.join("tools.bzl");
     std::fs::write(&path, cut).unwrap();
     path
-}
-
-/// The commit this checkout is at, as `scripts/release-build` builds it in.
-fn head_commit() -> String {
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&head.stdout).trim().to_string()
 }
 
 #[test]

@@ -149,6 +149,16 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("spawn")
 }
 
+/// The commit this checkout is at, as `scripts/release-build` builds it into protoreg.
+pub fn head_commit() -> String {
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&head.stdout).trim().to_string()
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "status: {:?}\nstdout: {}\nstderr: {}",

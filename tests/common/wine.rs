@@ -58,19 +58,11 @@ pub fn win(path: &Path) -> String {
 /// and commit, so one build serves both).
 pub fn build_protoreg_exe() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(root)
-        .output()
-        .unwrap();
     let build = Command::new("cargo")
         .args(["build", "--release", "--locked", "--quiet"])
         .args(["--target", "x86_64-pc-windows-gnu", "--bin", "protoreg"])
         .current_dir(root)
-        .env(
-            "PROTOREG_GIT_COMMIT",
-            String::from_utf8_lossy(&head.stdout).trim(),
-        )
+        .env("PROTOREG_GIT_COMMIT", super::head_commit())
         .output()
         .unwrap();
     assert!(
