@@ -114,6 +114,8 @@ def main():
                     help="SUFFIX=DIR: another buf platform (Darwin-arm64=.../package)")
     ap.add_argument("--protoc-gen-go", required=True)
     ap.add_argument("--protoc-gen-go-grpc", required=True)
+    ap.add_argument("--protoc-gen-go-windows", required=True,
+                    help="protoc-gen-go.exe of the same version, packed as upstream ships Windows")
     ap.add_argument("--googleapis-wheel", required=True)
     ap.add_argument("--node", required=True, help="a node executable, packed as Node.js ships Linux x64")
     a = ap.parse_args()
@@ -160,6 +162,11 @@ def main():
     # protoc-gen-go: protoc-gen-go.v<ver>.linux.amd64.tar.gz with the binary at the root.
     write_if_changed(os.path.join(a.out, "protoc-gen-go.v1.28.1.linux.amd64.tar.gz"),
                      tgz_bytes([("protoc-gen-go", read(a.protoc_gen_go), True),
+                                ("LICENSE", b"BSD-3-Clause\n", False),
+                                ("README.md", b"protoc-gen-go\n", False)]))
+    # ... and protoc-gen-go.v<ver>.windows.amd64.zip with protoc-gen-go.exe at the root.
+    write_if_changed(os.path.join(a.out, "protoc-gen-go.v1.28.1.windows.amd64.zip"),
+                     zip_bytes([("protoc-gen-go.exe", read(a.protoc_gen_go_windows), True),
                                 ("LICENSE", b"BSD-3-Clause\n", False),
                                 ("README.md", b"protoc-gen-go\n", False)]))
     write_if_changed(os.path.join(a.out, "protoc-gen-go-grpc.v1.0.0.linux.amd64.tar.gz"),

@@ -391,7 +391,8 @@ fn expect_findings_reads_the_windows_buf_report() {
 /// released on the loopback upstream), protoc is the win64 zip; Buck2 downloads both (native
 /// fetch mode), and the worker runs `protoreg.exe extract` for protoc and then the one
 /// code-generation command line analysis gives every OS, `protoreg.exe protoc -- protoc.exe
-/// …`, with Windows path separators. What it writes equals the Linux goldens.
+/// …`, with Windows path separators; likewise with a Windows plugin, protoc-gen-go.exe (from
+/// upstream's Windows zip layout). What they write equals the Linux goldens, C++ and Go.
 #[test]
 fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_writes_the_goldens() {
     use common::buck2::*;
@@ -431,7 +432,35 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
                 url,
             },
         );
+    // A Windows plugin: protoc-gen-go 1.28.1 (the Linux fixture's version) built for Windows
+    // (scripts/install-deps), in upstream's Windows zip.
+    let go_zip = "protoc-gen-go.v1.28.1.windows.amd64.zip";
+    let go = pin(&fixture(go_zip));
+    let go_url = up.url(GO_REPO, "v1.28.1", go_zip);
+    up.gh.server.route(
+        &format!("/download/{GO_REPO}/v1.28.1/{go_zip}"),
+        Route::File(fixture(go_zip)),
+    );
+    pins.pins
+        .get_mut("protoc-gen-go")
+        .unwrap()
+        .get_mut("1.28.1")
+        .unwrap()
+        .insert(
+            "windows-x86_64".into(),
+            Pin {
+                format: Format::Zip,
+                size: Some(go.size),
+                sha256: go.sha256.clone(),
+                url: go_url,
+            },
+        );
     fs::write(&pins_path, pins.render()).unwrap();
+    // The examples' Go, without gRPC (no Windows protoc-gen-go-grpc here).
+    p.write(
+        "windows/BUCK",
+        "go_proto_gen(\n    name = \"weather_go\",\n    protos = [\n        \"//examples/proto/acme/weather/v1:weather\",\n        \"//examples/proto/acme/geo/v1:geo\",\n    ],\n)\n",
+    );
     p.edit(
         ".buckconfig",
         &format!("protoreg = {}", env!("CARGO_BIN_EXE_protoreg")),
@@ -454,24 +483,31 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
     let generated = outputs(&p, target, &windows);
     assert_eq!(generated.len(), 1, "{generated:?}");
     assert_matches_golden("cpp", &generated[0]);
-    // It ran there, both actions: protoc's extract and the generation, as Windows command
-    // lines (backslashes; the log escapes each).
-    let ran = p.ok(&["log", "what-ran"]);
+    let mut ran = p.ok(&["log", "what-ran"]);
+    let go = outputs(&p, "root//windows:weather_go[go]", &windows);
+    assert_eq!(go.len(), 1, "{go:?}");
+    assert_matches_golden("go", &go[0]);
+    ran.push_str(&p.ok(&["log", "what-ran"]));
+    // Every action ran there: the two extracts and the two generations, as Windows command
+    // lines (backslashes; the log escapes each), the plugin's Windows executable marked.
     for action in [
         "(protoreg_extract protoc-36.2-windows-x86_64)",
         "(protoc_builtin_gen)",
+        "(protoreg_extract protoc-gen-go-1.28.1-windows-x86_64)",
+        "(protoc_plugin_gen)",
     ] {
         assert!(
             ran.contains(&format!("{action}\tre(Arch=amd64,OSFamily=windows)")),
             "{action} did not run on the Windows executor:\n{ran}"
         );
     }
-    assert_eq!(nl.executed(), 2, "{ran}");
+    assert_eq!(nl.executed(), 4, "{ran}");
     let log = nl.log();
     assert!(
         log.contains(r#"\\protoreg.exe", "protoc", "--", "buck-out\\v2\\"#)
             && log.contains(r"\\bin\\protoc.exe")
-            && log.contains(r"--cpp_out=buck-out\\v2\\"),
+            && log.contains(r"--cpp_out=buck-out\\v2\\")
+            && log.contains(r#""--executable", "protoc-gen-go.exe""#),
         "{log}"
     );
 }
