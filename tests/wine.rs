@@ -12,7 +12,8 @@
 //!   read-only files included), then `cleanup` removing read-only entries.
 //! - bump: `Contained`, `close_inherited_on_exec`, `unprivileged_if_root`,
 //!   `own_process_group` and `kill_group` (protoc.exe run for its version).
-//! - expect-findings: `process` reading buf.exe's report while it runs.
+//! - expect-findings: `process` reading buf.exe's report while it runs, and `kill_group` on
+//!   a program that writes past the cap.
 //! - a tar with a symbolic link: `symlink`, checked after the call (Wine makes none).
 //! - a Windows executor (NativeLink whose worker runs commands under Wine), driven by real
 //!   Buck2: `exec` in `protoreg.exe protoc` (protoc.exe run to its end, its status passed
@@ -383,6 +384,29 @@ fn expect_findings_reads_the_windows_buf_report() {
     let o = lint(&all[..3]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("MESSAGE_PASCAL_CASE"), "{}", text(&o));
+
+    // A report past the 16 MiB cap: the program is killed (TerminateProcess), not waited on.
+    let flood = dir.path().join("flood.txt");
+    fs::write(&flood, vec![b'x'; 17 << 20]).unwrap();
+    let o = w.run(
+        w.protoreg()
+            .args([
+                "expect-findings",
+                "--rule",
+                "ANY",
+                "--",
+                "cmd.exe",
+                "/c",
+                "type",
+            ])
+            .arg(win(&flood)),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("wrote more than 16777216 bytes on stdout"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Code generation as a Windows executor runs it: real Buck2 on this machine, the target and
