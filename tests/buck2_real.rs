@@ -283,19 +283,31 @@ fn a_catalogue_entry_without_what_the_rules_need_is_an_analysis_error_naming_it(
     );
 }
 
-/// What the examples generate, checked as the harness checks it: the descriptor set decodes
-/// with its imports, the Python imports and round-trips, Go, gRPC and C++ equal their goldens,
-/// and protoc-gen-es wrote TypeScript.
-fn check_example_outputs(p: &Project, extra: &[&str]) {
-    let weather = "//examples/proto/acme/weather/v1";
-    let set = outputs(p, &format!("{weather}:weather"), extra);
+/// The files of a FileDescriptorSet, each with its messages, a line each.
+fn set_listing(set: &std::path::Path) -> String {
     let script = "import sys\nfrom google.protobuf import descriptor_pb2\ns = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], 'rb').read())\nfor f in s.file:\n    print(f.name, ' '.join(m.name for m in f.message_type))\n";
     let listing = Command::new(python())
         .args(["-c", script])
-        .arg(&set[0])
+        .arg(set)
         .output()
         .unwrap();
-    let listing = text(&listing);
+    assert!(listing.status.success(), "{}", text(&listing));
+    String::from_utf8_lossy(&listing.stdout).to_string()
+}
+
+/// What the examples generate, checked as the harness checks it: the library's descriptor set
+/// holds its own file, its image that and every import, the Python imports and round-trips,
+/// Go, gRPC and C++ equal their goldens, and protoc-gen-es wrote TypeScript.
+fn check_example_outputs(p: &Project, extra: &[&str]) {
+    let weather = "//examples/proto/acme/weather/v1";
+    let own = outputs(p, &format!("{weather}:weather"), extra);
+    let listing = set_listing(&own[0]);
+    assert!(
+        listing.lines().count() == 1 && listing.starts_with("acme/weather/v1/weather.proto "),
+        "the library's own set holds more than its file:\n{listing}"
+    );
+    let image = outputs(p, &format!("{weather}:weather[image]"), extra);
+    let listing = set_listing(&image[0]);
     for want in [
         "acme/geo/v1/geo.proto LatLng",
         "google/protobuf/timestamp.proto Timestamp",
@@ -364,9 +376,9 @@ fn a_baseline_in_the_registry_fails_a_breaking_change_and_passes_once_reverted()
     let up = Loopback::start();
     let p = Project::as_committed();
     up.configure(&p);
-    // Release v1.0.0: the library's descriptor set, pushed; protoreg prints the target.
+    // Release v1.0.0: the library's image, pushed; protoreg prints the target.
     let weather = "//examples/proto/acme/weather/v1";
-    let set = outputs(&p, &format!("{weather}:weather"), &[]);
+    let set = outputs(&p, &format!("{weather}:weather[image]"), &[]);
     let o = up.ws.run(&[
         "baseline",
         "push",

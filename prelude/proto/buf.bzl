@@ -6,7 +6,8 @@ buf_format_test(name = "weather_format", proto = ":weather")
 buf_breaking_test(name = "weather_breaking", proto = ":weather", against = "weather-v1.binpb")
 ```
 
-Lint and breaking read the library's descriptor set (a buf image: source info included)
+Lint and breaking read the library's image (`[image]`: its descriptor set with every
+import, source info included)
 limited with `--path` to the library's own files, so imports are compiled but not judged,
 and nothing is fetched: no buf.yaml `deps`, no network. `config` is a buf.yaml whose `lint`
 and `breaking` sections apply. Format reads the sources themselves.
@@ -63,7 +64,7 @@ def _buf_lint_test_impl(ctx: AnalysisContext) -> list[Provider]:
     command = cmd_args(
         buf.buf,
         "lint",
-        proto.descriptor_set,
+        proto.image,
         _path_flags(proto),
         _config_flags(ctx.attrs.config),
         "--error-format",
@@ -121,7 +122,7 @@ def _buf_breaking_test_impl(ctx: AnalysisContext) -> list[Provider]:
     command = cmd_args(
         ctx.attrs._buf[BufToolchainInfo].buf,
         "breaking",
-        proto.descriptor_set,
+        proto.image,
         "--against",
         ctx.attrs.against,
         _path_flags(proto),
@@ -135,8 +136,8 @@ buf_breaking_test = rule(
     impl = _buf_breaking_test_impl,
     attrs = _with_common({
         "against": attrs.source(
-            doc = "The baseline: a buf image or FileDescriptorSet file (`.binpb`), a " +
-                  "proto_library of the previous version (its default output is one), or a " +
+            doc = "The baseline: a buf image or FileDescriptorSet file (`.binpb`), the " +
+                  "`[image]` of a proto_library of the previous version, or a " +
                   "`registry_image` (the released version's image, pinned in the registry). No git.",
         ),
         "config": _CONFIG_ATTR,

@@ -14,34 +14,14 @@ The archive is fetched like any pin (its sha256 checked before protoc reads it);
 tree is the import root, so what the listed files import from it is found too.
 """
 
-load(":proto_library.bzl", "compile_descriptor_set")
-load(":providers.bzl", "ProtoImportRoot", "ProtoImportsTSet", "ProtoInfo", "ProtocToolchainInfo", "ToolDistributionInfo")
+load(":proto_library.bzl", "compile_library", "proto_library_providers")
+load(":providers.bzl", "ProtoInfo", "ProtocToolchainInfo", "ToolDistributionInfo")
 
 def _proto_archive_library_impl(ctx: AnalysisContext) -> list[Provider]:
-    root = ctx.attrs.archive[ToolDistributionInfo].root
     deps = [dep[ProtoInfo] for dep in ctx.attrs.deps]
-    info = ProtoInfo(
-        descriptor_set = ctx.actions.declare_output(ctx.label.name + ".binpb"),
-        import_paths = ctx.attrs.srcs,
-        import_root = root,
-        transitive = ctx.actions.tset(
-            ProtoImportsTSet,
-            value = ProtoImportRoot(
-                label = str(ctx.label.raw_target()),
-                root = root,
-                import_paths = ctx.attrs.srcs,
-            ),
-            children = [dep.transitive for dep in deps],
-        ),
-    )
-    compile_descriptor_set(ctx, ctx.attrs._protoc[ProtocToolchainInfo], info, deps)
-    return [
-        DefaultInfo(
-            default_output = info.descriptor_set,
-            sub_targets = {"import_root": [DefaultInfo(default_output = root)]},
-        ),
-        info,
-    ]
+    protoc = ctx.attrs._protoc[ProtocToolchainInfo]
+    root = ctx.attrs.archive[ToolDistributionInfo].root
+    return proto_library_providers(compile_library(ctx, protoc, ctx.attrs.srcs, root, deps))
 
 proto_archive_library = rule(
     impl = _proto_archive_library_impl,

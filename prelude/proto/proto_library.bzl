@@ -11,13 +11,16 @@ proto_library(
 
 A source's import path is its path from the cell root, less `strip_import_prefix` (from the
 cell root when it starts with `/`, else from the package), with `import_prefix` in front.
-The default output is a FileDescriptorSet (`NAME.binpb`, with `--include_imports` and
-source info: what buf and reflection tools read). The well-known types
+protoc parses each library's own sources once. The default output is their FileDescriptorSet
+(`NAME.binpb`, with source info, without imports); whatever imports them (a library that
+depends on this one, code generation) reads it with `--descriptor_set_in` instead of parsing
+them again. The sub-target `[image]` is the FileDescriptorSet with every import (what buf and
+reflection tools read), made only when something asks for it. The well-known types
 (`google/protobuf/*.proto`) come from the pinned protoc's own `include/`, with no dep.
 """
 
-load(":protoc.bzl", "proto_input_files", "proto_path_flags")
-load(":providers.bzl", "ProtoImportRoot", "ProtoImportsTSet", "ProtoInfo", "ProtocToolchainInfo")
+load(":protoc.bzl", "descriptor_set_in")
+load(":providers.bzl", "ProtoDescriptorSetsTSet", "ProtoInfo", "ProtocToolchainInfo")
 
 def _normalize(path: str) -> str:
     return "/".join([part for part in path.split("/") if part and part != "."])
@@ -47,23 +50,75 @@ def import_path(ctx: AnalysisContext, src: Artifact) -> str:
         path = _join(ctx.attrs.import_prefix, path)
     return path
 
-def compile_descriptor_set(ctx: AnalysisContext, protoc: ProtocToolchainInfo, info: ProtoInfo, deps: list[ProtoInfo]) -> None:
-    """protoc checks the library's sources and writes `info.descriptor_set`: the sources and
-    everything they import, with source info (what buf and reflection tools read)."""
+def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_paths: list[str], import_root: Artifact, deps: list[ProtoInfo]) -> ProtoInfo:
+    """protoc checks the library's own sources and writes its descriptor set (them alone,
+    with source info), reading what they import from the deps' descriptor sets; and, when
+    something asks for it, its image (them and everything they import)."""
+    descriptor_set = ctx.actions.declare_output(ctx.label.name + ".binpb")
+    dep_descriptor_sets = ctx.actions.tset(
+        ProtoDescriptorSetsTSet,
+        children = [d.descriptor_sets for d in deps],
+    )
+    if import_paths:
+        ctx.actions.run(
+            cmd_args(
+                protoc.protoc,
+                "--include_source_info",
+                cmd_args(descriptor_set.as_output(), format = "--descriptor_set_out={}"),
+                descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
+                cmd_args(import_root, format = "--proto_path={}"),
+                cmd_args(protoc.include, format = "--proto_path={}"),
+                [cmd_args(import_root, format = "{}/" + path) for path in import_paths],
+            ),
+            category = "protoc_descriptor_set",
+        )
+        descriptor_sets = ctx.actions.tset(
+            ProtoDescriptorSetsTSet,
+            value = descriptor_set,
+            children = [dep_descriptor_sets],
+        )
+    else:
+        # No sources: an empty FileDescriptorSet (zero bytes is one).
+        ctx.actions.write(descriptor_set, "")
+        descriptor_sets = dep_descriptor_sets
 
-    # A library without sources stands for its deps: its descriptor set covers theirs.
-    inputs = [info] if info.import_paths else deps
+    # The image: every file by import path, read from the descriptor sets (the well-known
+    # types parsed from protoc's include/), written with all it imports. A library without
+    # sources stands for its deps: its image covers theirs.
+    image = ctx.actions.declare_output(ctx.label.name + ".image.binpb")
+    named = import_paths if import_paths else [p for d in deps for p in d.import_paths]
     ctx.actions.run(
         cmd_args(
             protoc.protoc,
             "--include_imports",
             "--include_source_info",
-            cmd_args(info.descriptor_set.as_output(), format = "--descriptor_set_out={}"),
-            proto_path_flags(ctx, protoc, [info]),
-            proto_input_files(inputs),
+            cmd_args(image.as_output(), format = "--descriptor_set_out={}"),
+            descriptor_set_in(ctx, protoc, [descriptor_sets]),
+            cmd_args(protoc.include, format = "--proto_path={}"),
+            named,
         ),
-        category = "protoc_descriptor_set",
+        category = "protoc_image",
     )
+    return ProtoInfo(
+        descriptor_set = descriptor_set,
+        dep_descriptor_sets = dep_descriptor_sets,
+        descriptor_sets = descriptor_sets,
+        image = image,
+        import_paths = import_paths,
+        import_root = import_root,
+    )
+
+def proto_library_providers(info: ProtoInfo) -> list[Provider]:
+    return [
+        DefaultInfo(
+            default_output = info.descriptor_set,
+            sub_targets = {
+                "image": [DefaultInfo(default_output = info.image)],
+                "import_root": [DefaultInfo(default_output = info.import_root)],
+            },
+        ),
+        info,
+    ]
 
 def _proto_library_impl(ctx: AnalysisContext) -> list[Provider]:
     if not ctx.attrs.srcs and not ctx.attrs.deps:
@@ -84,33 +139,7 @@ def _proto_library_impl(ctx: AnalysisContext) -> list[Provider]:
     # protoc finds files by import path under --proto_path roots: lay the sources out so.
     import_root = ctx.actions.symlinked_dir(ctx.label.name + "_imports", by_import_path)
     deps = [dep[ProtoInfo] for dep in ctx.attrs.deps]
-    transitive = ctx.actions.tset(
-        ProtoImportsTSet,
-        value = ProtoImportRoot(
-            label = str(ctx.label.raw_target()),
-            root = import_root,
-            import_paths = import_paths,
-        ),
-        children = [dep.transitive for dep in deps],
-    )
-
-    descriptor_set = ctx.actions.declare_output(ctx.label.name + ".binpb")
-    self_info = ProtoInfo(
-        descriptor_set = descriptor_set,
-        import_paths = import_paths,
-        import_root = import_root,
-        transitive = transitive,
-    )
-
-    compile_descriptor_set(ctx, protoc, self_info, deps)
-
-    return [
-        DefaultInfo(
-            default_output = descriptor_set,
-            sub_targets = {"import_root": [DefaultInfo(default_output = import_root)]},
-        ),
-        self_info,
-    ]
+    return proto_library_providers(compile_library(ctx, protoc, import_paths, import_root, deps))
 
 proto_library = rule(
     impl = _proto_library_impl,

@@ -1,6 +1,6 @@
 """Building protoc command lines: shared by proto_library and the code generators."""
 
-load(":providers.bzl", "ProtoImportsTSet", "ProtoInfo", "ProtocToolchainInfo")
+load(":providers.bzl", "ProtoDescriptorSetsTSet", "ProtoInfo", "ProtocToolchainInfo")
 
 ProtocGenerator = record(
     # NAME in `--NAME_out`: a built-in generator (`cpp`, `python`, …) or a plugin's name.
@@ -13,12 +13,25 @@ ProtocGenerator = record(
     interpreter = field(RunInfo | None, None),
 )
 
-def proto_path_flags(ctx: AnalysisContext, protoc: ProtocToolchainInfo, protos: list[ProtoInfo]) -> cmd_args:
-    """`--proto_path` for every import root the protos can reach, then the well-known types."""
-    imports = ctx.actions.tset(ProtoImportsTSet, children = [p.transitive for p in protos])
+def proto_path_flags(protoc: ProtocToolchainInfo, protos: list[ProtoInfo]) -> cmd_args:
+    """`--proto_path` for the import roots of `protos` alone, then the well-known types: what
+    they import from other libraries comes from descriptor sets ([`descriptor_set_in`])."""
     return cmd_args(
-        imports.project_as_args("proto_path_flags"),
+        [cmd_args(p.import_root, format = "--proto_path={}") for p in protos],
         cmd_args(protoc.include, format = "--proto_path={}"),
+    )
+
+def descriptor_set_in(ctx: AnalysisContext, protoc: ProtocToolchainInfo, sets: list[TransitiveSet]) -> cmd_args:
+    """`--descriptor_set_in` with every descriptor set in `sets` (nothing when they hold
+    none): protoc reads those files' descriptors instead of parsing their sources again.
+    protoc looks in the `--proto_path` roots first, so a library named both ways is parsed."""
+    merged = ctx.actions.tset(ProtoDescriptorSetsTSet, children = sets)
+    if not merged.reduce("nonempty"):
+        return cmd_args()
+    return cmd_args(
+        "--descriptor_set_in=",
+        cmd_args(merged.project_as_args("files"), delimiter = protoc.path_list_separator),
+        delimiter = "",
     )
 
 def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
@@ -62,7 +75,10 @@ def _run_protoc(
         category: str,
         local_only: bool,
         several: bool) -> None:
-    args = cmd_args(proto_path_flags(ctx, protoc, protos))
+    args = cmd_args(
+        proto_path_flags(protoc, protos),
+        descriptor_set_in(ctx, protoc, [p.dep_descriptor_sets for p in protos]),
+    )
     outs = cmd_args()
 
     # `protoreg protoc` makes each `--NAME_out` directory (protoc does not, and Buck2 makes

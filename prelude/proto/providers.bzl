@@ -21,6 +21,8 @@ ToolDistributionInfo = provider(fields = {
 ProtocToolchainInfo = provider(fields = {
     # protoc's `include/` directory: the well-known types.
     "include": provider_field(Artifact),
+    # What separates the files of `--descriptor_set_in` there: `:`, or `;` on Windows.
+    "path_list_separator": provider_field(str),
     "protoc": provider_field(RunInfo),
     # protoreg, whose `protoreg protoc` runs code generation with no shell.
     "protoreg": provider_field(RunInfo),
@@ -57,35 +59,34 @@ ScriptPluginInfo = provider(fields = {
     "script": provider_field(RunInfo),
 })
 
-# A proto_library: its sources under their import paths, and those of all its deps.
+# A proto_library: its sources under their import paths, and what protoc made of them.
+# protoc parses each library's own sources once: everything that imports them reads its
+# descriptor set (`--descriptor_set_in`) instead of parsing them again.
 ProtoInfo = provider(fields = {
-    # FileDescriptorSet of the sources and everything they import, with source info.
+    # FileDescriptorSet of the library's own sources (not their imports), with source info.
     "descriptor_set": provider_field(Artifact),
+    # ProtoDescriptorSetsTSet over the deps' descriptor sets, transitively: the imports.
+    "dep_descriptor_sets": provider_field(TransitiveSet),
+    # The same with this library's own set: what a library depending on it reads.
+    "descriptor_sets": provider_field(TransitiveSet),
+    # FileDescriptorSet of the sources and everything they import, the well-known types
+    # included, with source info: a buf image (sub-target `[image]`). Made only when used.
+    "image": provider_field(Artifact),
     # The direct sources, as `import` statements name them.
     "import_paths": provider_field(list[str]),
     # A directory holding the direct sources at their import paths.
     "import_root": provider_field(Artifact),
-    # ProtoImportsTSet over this library and its deps, for `--proto_path` flags.
-    "transitive": provider_field(TransitiveSet),
 })
 
-ProtoImportRoot = record(
-    label = str,
-    root = Artifact,
-    import_paths = list[str],
-)
+def _descriptor_set_files(value: Artifact) -> cmd_args:
+    return cmd_args(value)
 
-def _proto_path_flags(value: ProtoImportRoot) -> cmd_args:
-    return cmd_args(value.root, format = "--proto_path={}")
+def _holds_a_set(children: list[bool], value: Artifact | None) -> bool:
+    return value != None or any(children)
 
-def _import_root_dirs(value: ProtoImportRoot) -> cmd_args:
-    return cmd_args(value.root)
-
-# Each library adds one import root; its deps' roots follow its own (pre-order), so the
-# library's own files are found first and protoc never reports them as shadowed.
-ProtoImportsTSet = transitive_set(
-    args_projections = {
-        "import_roots": _import_root_dirs,
-        "proto_path_flags": _proto_path_flags,
-    },
+# One library's own descriptor set per node (none for a library without sources); its deps'
+# follow (pre-order).
+ProtoDescriptorSetsTSet = transitive_set(
+    args_projections = {"files": _descriptor_set_files},
+    reductions = {"nonempty": _holds_a_set},
 )

@@ -41,6 +41,8 @@ def _protoc_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
         protoc,
         ProtocToolchainInfo(
             include = dist.root.project("include"),
+            # protoc splits `--descriptor_set_in` as its OS splits paths.
+            path_list_separator = ";" if dist.os == "windows" else ":",
             protoc = protoc,
             protoreg = ctx.attrs.protoreg[RunInfo],
             version = dist.version,

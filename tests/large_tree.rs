@@ -1,0 +1,470 @@
+//! Proto trees the size of googleapis, with real Buck2: each library's sources are parsed once
+//! (its dependencies reach protoc as descriptor sets), a library's output holds its own files,
+//! and editing one package reruns only what depends on it.
+//!
+//! The tree is generated, deterministically: packages in layers, each file importing files of
+//! lower layers (the lowest, "common" ones, most often: googleapis' fan-in on `api`, `rpc`,
+//! `type`) and the well-known types, with comments on every declaration (source info is most
+//! of a googleapis descriptor set). `scripts/bench-tree` runs the benchmark (ignored here)
+//! on a googleapis-sized one.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::buck2::*;
+use common::text;
+
+/// A small deterministic generator (64-bit LCG, Knuth's constants): the same tree every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One package: its directory, its files' import paths, and the packages it imports.
+struct Package {
+    dir: String,
+    files: Vec<String>,
+    deps: BTreeSet<usize>,
+}
+
+/// The tree under `tree/`: `layers[i]` packages in layer i, `files` (min, max) per package.
+struct Tree {
+    packages: Vec<Package>,
+}
+
+const WKT: [(&str, &str); 4] = [
+    (
+        "google/protobuf/timestamp.proto",
+        "google.protobuf.Timestamp",
+    ),
+    ("google/protobuf/duration.proto", "google.protobuf.Duration"),
+    (
+        "google/protobuf/field_mask.proto",
+        "google.protobuf.FieldMask",
+    ),
+    ("google/protobuf/struct.proto", "google.protobuf.Struct"),
+];
+
+impl Tree {
+    fn generate(p: &Project, layers: &[usize], files: (usize, usize)) -> Tree {
+        let mut rng = Lcg(0x5eed0f9001);
+        let mut packages: Vec<Package> = Vec::new();
+        // Per package, per file: the message names it declares.
+        let mut messages: Vec<Vec<Vec<String>>> = Vec::new();
+        for (layer, &count) in layers.iter().enumerate() {
+            for n in 0..count {
+                let dir = format!("tree/l{layer}/p{n}/v1");
+                let package = format!("tree.l{layer}.p{n}.v1");
+                let nfiles = files.0 + rng.below(files.1 - files.0 + 1);
+                let mut pkg = Package {
+                    dir: dir.clone(),
+                    files: Vec::new(),
+                    deps: BTreeSet::new(),
+                };
+                let mut declared = Vec::new();
+                for f in 0..nfiles {
+                    let mut imports: BTreeMap<String, String> = BTreeMap::new();
+                    // Files of lower layers, skewed toward the lowest (the common packages).
+                    if layer > 0 {
+                        for _ in 0..1 + rng.below(4) {
+                            let below = rng.below(layer).min(rng.below(layer));
+                            let first: usize = layers[..below].iter().sum();
+                            let i = first + rng.below(layers[below]);
+                            let fi = rng.below(packages[i].files.len());
+                            let m = &messages[i][fi][rng.below(messages[i][fi].len())];
+                            let pkg_name = packages[i].dir.replace('/', ".");
+                            imports
+                                .insert(packages[i].files[fi].clone(), format!("{pkg_name}.{m}"));
+                            pkg.deps.insert(i);
+                        }
+                    }
+                    // An earlier file of the same package.
+                    if f > 0 && rng.below(2) == 0 {
+                        let g = rng.below(f);
+                        let m: &Vec<String> = &declared[g];
+                        imports.insert(
+                            pkg.files[g].clone(),
+                            format!("{package}.{}", m[rng.below(m.len())]),
+                        );
+                    }
+                    if rng.below(2) == 0 {
+                        let (path, ty) = WKT[rng.below(WKT.len())];
+                        imports.insert(path.to_string(), ty.to_string());
+                    }
+                    let names: Vec<String> = (0..3 + rng.below(6))
+                        .map(|m| format!("Thing{f}x{m}"))
+                        .collect();
+                    let path = format!("{dir}/file{f}.proto");
+                    p.write(&path, &proto_file(&package, &imports, &names, &mut rng));
+                    pkg.files.push(path);
+                    declared.push(names);
+                }
+                messages.push(declared);
+                packages.push(pkg);
+            }
+        }
+        for pkg in &packages {
+            let srcs: Vec<String> = pkg
+                .files
+                .iter()
+                .map(|f| {
+                    format!(
+                        "\"{}\"",
+                        Path::new(f).file_name().unwrap().to_str().unwrap()
+                    )
+                })
+                .collect();
+            let deps: Vec<String> = pkg
+                .deps
+                .iter()
+                .map(|&d| format!("\"//{}:lib\"", packages[d].dir))
+                .collect();
+            p.write(
+                &format!("{}/BUCK", pkg.dir),
+                &format!(
+                    "proto_library(\n    name = \"lib\",\n    srcs = [{}],\n    deps = [{}],\n    visibility = [\"PUBLIC\"],\n)\n",
+                    srcs.join(", "),
+                    deps.join(", ")
+                ),
+            );
+        }
+        Tree { packages }
+    }
+
+    fn files(&self) -> usize {
+        self.packages.iter().map(|p| p.files.len()).sum()
+    }
+
+    /// Packages that import `i`, directly or not.
+    fn dependents(&self, i: usize) -> BTreeSet<usize> {
+        let mut found = BTreeSet::new();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (j, p) in self.packages.iter().enumerate() {
+                if !found.contains(&j)
+                    && (p.deps.contains(&i) || p.deps.iter().any(|d| found.contains(d)))
+                {
+                    found.insert(j);
+                    changed = true;
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A .proto file: a comment on every declaration, fields of scalars and of imported types.
+fn proto_file(
+    package: &str,
+    imports: &BTreeMap<String, String>,
+    names: &[String],
+    rng: &mut Lcg,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "// Generated for the large-tree benchmark.\nsyntax = \"proto3\";\n\npackage {package};\n"
+    );
+    for path in imports.keys() {
+        let _ = writeln!(s, "import \"{path}\";");
+    }
+    let types: Vec<&String> = imports.values().collect();
+    for name in names {
+        let _ = writeln!(
+            s,
+            "\n// {name} holds what a {name} is: its identity, its state and what it refers to.\n// Clients read it; servers keep it consistent across updates.\nmessage {name} {{"
+        );
+        for f in 1..=3 + rng.below(8) {
+            let ty = match rng.below(6) {
+                0 if !types.is_empty() => types[rng.below(types.len())].as_str(),
+                1 => "int64",
+                2 => "bool",
+                3 => "double",
+                _ => "string",
+            };
+            let _ = writeln!(
+                s,
+                "  // The field number {f} of {name}: set by the server, read by every client.\n  {ty} field_{f} = {f};"
+            );
+        }
+        let _ = writeln!(s, "}}");
+    }
+    s
+}
+
+/// The wall time of `buck2 ARGS` (which must succeed).
+fn timed(p: &Project, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    let out = p.buck2(args);
+    let took = start.elapsed();
+    assert!(out.status.success(), "buck2 {args:?}: {}", text(&out));
+    took
+}
+
+/// The actions the last command ran, by category.
+fn ran_categories(p: &Project) -> BTreeMap<String, usize> {
+    let ran = p.ok(&["log", "what-ran"]);
+    let mut counts = BTreeMap::new();
+    for line in ran.lines() {
+        // `build\tTARGET (CONFIG) (CATEGORY IDENTIFIER)\tEXECUTOR\t...`
+        let Some(what) = line.split('\t').nth(1) else {
+            continue;
+        };
+        let Some(open) = what.rfind(" (") else {
+            continue;
+        };
+        let category = what[open + 2..]
+            .trim_end_matches(')')
+            .split(' ')
+            .next()
+            .unwrap_or("");
+        *counts.entry(category.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A project with the tree and a protoc fetched (the fixture pins, from loopback).
+fn project_with(layers: &[usize], files: (usize, usize)) -> (Loopback, Project, Tree) {
+    let up = Loopback::start();
+    let p = Project::as_committed();
+    up.configure(&p);
+    let tree = Tree::generate(&p, layers, files);
+    p.ok(&["build", "toolchains//:protoc"]);
+    (up, p, tree)
+}
+
+/// Append a comment to the first file of package `i` (its descriptor set changes: source info).
+fn edit(p: &Project, tree: &Tree, i: usize) {
+    let path = p.path().join(&tree.packages[i].files[0]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n// Edited.\nmessage Edited {}\n");
+    std::fs::write(&path, text).unwrap();
+}
+
+#[test]
+fn each_library_is_parsed_once_and_an_edit_reruns_only_its_dependents() {
+    let (_up, p, tree) = project_with(&[3, 4, 4, 3], (2, 4));
+    let out = p.buck2(&["build", "//tree/..."]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ran = ran_categories(&p);
+    assert_eq!(
+        ran.get("protoc_descriptor_set"),
+        Some(&tree.packages.len()),
+        "{ran:?}"
+    );
+    // A library's command line names its own files, and its deps only as descriptor sets.
+    let last = tree.packages.len() - 1;
+    let argv = p.ok(&[
+        "aquery",
+        &format!("//{}:lib", tree.packages[last].dir),
+        "--output-attribute",
+        "cmd",
+    ]);
+    for f in &tree.packages[last].files {
+        assert!(argv.contains(f.as_str()), "{f} not compiled:\n{argv}");
+    }
+    assert!(argv.contains("--descriptor_set_in="), "{argv}");
+    for d in &tree.packages[last].deps {
+        assert!(
+            !argv.contains(&format!("{}/file0.proto", tree.packages[*d].dir)),
+            "a dep's source is parsed again:\n{argv}"
+        );
+    }
+    // A leaf (nothing imports it): only its own action reruns.
+    let leaf = (0..tree.packages.len())
+        .rev()
+        .find(|&i| tree.dependents(i).is_empty())
+        .unwrap();
+    edit(&p, &tree, leaf);
+    p.ok(&["build", "//tree/..."]);
+    assert_eq!(ran_categories(&p).get("protoc_descriptor_set"), Some(&1));
+    // A common package: it and exactly its dependents rerun.
+    let common = (0..tree.packages.len())
+        .max_by_key(|&i| tree.dependents(i).len())
+        .unwrap();
+    let dependents = tree.dependents(common).len();
+    assert!(dependents > 1);
+    edit(&p, &tree, common);
+    p.ok(&["build", "//tree/..."]);
+    assert_eq!(
+        ran_categories(&p).get("protoc_descriptor_set"),
+        Some(&(1 + dependents))
+    );
+    // The image of the top library has every file it reaches, and the well-known types.
+    let image = outputs(
+        &p,
+        &format!("//{}:lib[image]", tree.packages[last].dir),
+        &[],
+    );
+    let bytes = std::fs::read(&image[0]).unwrap();
+    for f in &tree.packages[last].files {
+        assert!(bytes.windows(f.len()).any(|w| w == f.as_bytes()), "{f}");
+    }
+}
+
+/// Median of `runs` timings.
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Bytes of the files `buck2 build PATTERN --show-full-output` names.
+fn output_bytes(p: &Project, pattern: &str) -> u64 {
+    let shown = p.ok(&["build", pattern, "--show-full-output"]);
+    shown
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// The benchmark: `scripts/bench-tree` (a googleapis-sized tree: 415 packages, ~2,400 files).
+#[test]
+#[ignore]
+fn benchmark() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let (_up, p, tree) = project_with(&[15, 45, 90, 120, 90, 55], (3, 9));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "tree: {} packages, {} files, {} cores",
+        tree.packages.len(),
+        tree.files(),
+        cores
+    );
+
+    // The floor: one protoc over every file (each parsed once), divided by the cores.
+    let set = p.path().join("single.binpb");
+    let protoc = find_protoc(&p);
+    let include = protoc.parent().unwrap().parent().unwrap().join("include");
+    let all: Vec<&String> = tree.packages.iter().flat_map(|p| &p.files).collect();
+    let args_file = p.path().join("all-files.txt");
+    std::fs::write(
+        &args_file,
+        all.iter().map(|f| format!("{f}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let mut singles = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = Command::new(&protoc)
+            .current_dir(p.path())
+            .arg("--include_imports")
+            .arg("--include_source_info")
+            .arg(format!("--descriptor_set_out={}", set.display()))
+            .arg("--proto_path=.")
+            .arg(format!("--proto_path={}", include.display()))
+            .arg(format!("@{}", args_file.display()))
+            .output()
+            .unwrap();
+        singles.push(start.elapsed());
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let single = median(singles);
+    let floor = single.as_secs_f64() / cores as f64;
+    let single_bytes = std::fs::metadata(&set).unwrap().len();
+
+    // Cold: after `buck2 clean`, protoc fetched again first (untimed).
+    let mut colds = Vec::new();
+    for _ in 0..runs {
+        p.ok(&["clean"]);
+        p.ok(&["build", "toolchains//:protoc"]);
+        colds.push(timed(&p, &["build", "//tree/..."]));
+    }
+    let ran = ran_categories(&p);
+    let cold = median(colds);
+    let noop = median(
+        (0..runs)
+            .map(|_| timed(&p, &["build", "//tree/..."]))
+            .collect(),
+    );
+    let out_bytes = output_bytes(&p, "//tree/...");
+
+    let leaf = (0..tree.packages.len())
+        .rev()
+        .find(|&i| tree.dependents(i).is_empty())
+        .unwrap();
+    edit(&p, &tree, leaf);
+    let leaf_time = timed(&p, &["build", "//tree/..."]);
+    let leaf_ran = ran_categories(&p)
+        .get("protoc_descriptor_set")
+        .copied()
+        .unwrap_or(0);
+    let common = (0..tree.packages.len())
+        .max_by_key(|&i| tree.dependents(i).len())
+        .unwrap();
+    edit(&p, &tree, common);
+    let common_time = timed(&p, &["build", "//tree/..."]);
+    let common_ran = ran_categories(&p)
+        .get("protoc_descriptor_set")
+        .copied()
+        .unwrap_or(0);
+
+    println!("medians of {runs} runs");
+    println!(
+        "floor: one protoc over all {} files {:.2} s / {cores} cores = {:.2} s",
+        tree.files(),
+        secs(single),
+        floor
+    );
+    println!(
+        "cold `buck2 build //tree/...`: {:.2} s, {} protoc actions: {:.2}x the floor",
+        secs(cold),
+        ran.get("protoc_descriptor_set").copied().unwrap_or(0),
+        secs(cold) / floor
+    );
+    println!("no-op build: {} ms", noop.as_millis());
+    println!(
+        "outputs (the libraries' descriptor sets): {:.1} MB; the single set: {:.1} MB: {:.2}x",
+        out_bytes as f64 / 1e6,
+        single_bytes as f64 / 1e6,
+        out_bytes as f64 / single_bytes as f64
+    );
+    println!(
+        "edit a leaf package: {leaf_ran} protoc action reran ({:.2} s); edit the most imported package: {common_ran} reran = 1 + its {} dependents ({:.2} s)",
+        secs(leaf_time),
+        tree.dependents(common).len(),
+        secs(common_time)
+    );
+}
+
+/// The protoc the project's toolchain fetched.
+fn find_protoc(p: &Project) -> std::path::PathBuf {
+    let shown = p.ok(&["build", "toolchains//:protoc", "--show-full-output"]);
+    let dir = shown.split_whitespace().nth(1).unwrap().to_string();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = stack.pop() {
+        if d.join("bin/protoc").is_file() {
+            return d.join("bin/protoc");
+        }
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            stack.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+    }
+    panic!("no bin/protoc under {shown}");
+}
