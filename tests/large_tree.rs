@@ -186,12 +186,19 @@ fn proto_file(
         let _ = writeln!(s, "import \"{path}\";");
     }
     let types: Vec<&String> = imports.values().collect();
+    // Enum values are scoped by package: prefixed by the file's first message.
+    let e = names[0].to_uppercase();
+    let _ = writeln!(
+        s,
+        "\n// The states a resource of this file moves through, in order.\nenum {}State {{\n  // Not set: the server never returns it.\n  {e}_STATE_UNSPECIFIED = 0;\n  // Being created; not usable yet.\n  {e}_CREATING = 1;\n  // Ready for use.\n  {e}_ACTIVE = 2;\n  // Being deleted; reads still succeed.\n  {e}_DELETING = 3;\n}}",
+        names[0]
+    );
     for name in names {
         let _ = writeln!(
             s,
-            "\n// {name} holds what a {name} is: its identity, its state and what it refers to.\n// Clients read it; servers keep it consistent across updates.\nmessage {name} {{"
+            "\n// {name} holds what a {name} is: its identity, its state and what it refers to.\n// Clients read it; servers keep it consistent across updates, and a write that\n// races another fails with ABORTED rather than losing either (see the etag field).\nmessage {name} {{"
         );
-        for f in 1..=3 + rng.below(8) {
+        for f in 1..=4 + rng.below(11) {
             let ty = match rng.below(6) {
                 0 if !types.is_empty() => types[rng.below(types.len())].as_str(),
                 1 => "int64",
@@ -201,10 +208,17 @@ fn proto_file(
             };
             let _ = writeln!(
                 s,
-                "  // The field number {f} of {name}: set by the server, read by every client.\n  {ty} field_{f} = {f};"
+                "\n  // The field number {f} of {name}: set by the server when the resource is\n  // created or updated, read by every client; output only unless noted.\n  {ty} field_{f} = {f};"
             );
         }
         let _ = writeln!(s, "}}");
+    }
+    if rng.below(3) == 0 {
+        let m = &names[0];
+        let _ = writeln!(
+            s,
+            "\n// Reads and writes the resources of this file.\nservice {m}Service {{\n  // Gets one {m} by its name.\n  rpc Get{m}({m}) returns ({m});\n  // Replaces one {m}, failing if its etag is stale.\n  rpc Update{m}({m}) returns ({m});\n}}"
+        );
     }
     s
 }
@@ -307,6 +321,13 @@ fn each_library_is_parsed_once_and_an_edit_reruns_only_its_dependents() {
         ran_categories(&p).get("protoc_descriptor_set"),
         Some(&(1 + dependents))
     );
+    // A comment is not in what dependents read: its edit reruns the package alone.
+    let path = p.path().join(&tree.packages[common].files[0]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n// Only a comment.\n");
+    std::fs::write(&path, text).unwrap();
+    p.ok(&["build", "//tree/..."]);
+    assert_eq!(ran_categories(&p).get("protoc_descriptor_set"), Some(&1));
     // The image of the top library has every file it reaches, and the well-known types.
     let image = outputs(
         &p,

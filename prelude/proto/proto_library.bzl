@@ -12,10 +12,11 @@ proto_library(
 A source's import path is its path from the cell root, less `strip_import_prefix` (from the
 cell root when it starts with `/`, else from the package), with `import_prefix` in front.
 protoc parses each library's own sources once. The default output is their FileDescriptorSet
-(`NAME.binpb`, with source info, without imports); whatever imports them (a library that
+(`NAME.binpb`, without imports or source info); whatever imports them (a library that
 depends on this one, code generation) reads it with `--descriptor_set_in` instead of parsing
-them again. The sub-target `[image]` is the FileDescriptorSet with every import (what buf and
-reflection tools read), made only when something asks for it. The well-known types
+them again. The sub-target `[image]` is the FileDescriptorSet with every import and the
+library's own source info (what buf and reflection tools read), made only when something
+asks for it. The well-known types
 (`google/protobuf/*.proto`) come from the pinned protoc's own `include/`, with no dep.
 """
 
@@ -52,8 +53,9 @@ def import_path(ctx: AnalysisContext, src: Artifact) -> str:
 
 def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_paths: list[str], import_root: Artifact, deps: list[ProtoInfo]) -> ProtoInfo:
     """protoc checks the library's own sources and writes its descriptor set (them alone,
-    with source info), reading what they import from the deps' descriptor sets; and, when
-    something asks for it, its image (them and everything they import)."""
+    without source info: dependents read it, so it is kept small), reading what they import
+    from the deps' descriptor sets; and, when something asks for it, its image (them again
+    with source info, for buf's comments and positions, and everything they import)."""
     descriptor_set = ctx.actions.declare_output(ctx.label.name + ".binpb")
     dep_descriptor_sets = ctx.actions.tset(
         ProtoDescriptorSetsTSet,
@@ -63,7 +65,6 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
         ctx.actions.run(
             cmd_args(
                 protoc.protoc,
-                "--include_source_info",
                 cmd_args(descriptor_set.as_output(), format = "--descriptor_set_out={}"),
                 descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
                 cmd_args(import_root, format = "--proto_path={}"),
@@ -82,9 +83,10 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
         ctx.actions.write(descriptor_set, "")
         descriptor_sets = dep_descriptor_sets
 
-    # The image: every file by import path, read from the descriptor sets (the well-known
-    # types parsed from protoc's include/), written with all it imports. A library without
-    # sources stands for its deps: its image covers theirs.
+    # The image: the sources parsed with source info, what they import read from the
+    # descriptor sets (the well-known types parsed from protoc's include/), all written. A
+    # library without sources stands for its deps: its image covers theirs (read from their
+    # sets, so without source info).
     image = ctx.actions.declare_output(ctx.label.name + ".image.binpb")
     named = import_paths if import_paths else [p for d in deps for p in d.import_paths]
     ctx.actions.run(
@@ -93,7 +95,8 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
             "--include_imports",
             "--include_source_info",
             cmd_args(image.as_output(), format = "--descriptor_set_out={}"),
-            descriptor_set_in(ctx, protoc, [descriptor_sets]),
+            descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
+            cmd_args(import_root, format = "--proto_path={}"),
             cmd_args(protoc.include, format = "--proto_path={}"),
             named,
         ),

@@ -63,14 +63,16 @@ ScriptPluginInfo = provider(fields = {
 # protoc parses each library's own sources once: everything that imports them reads its
 # descriptor set (`--descriptor_set_in`) instead of parsing them again.
 ProtoInfo = provider(fields = {
-    # FileDescriptorSet of the library's own sources (not their imports), with source info.
+    # FileDescriptorSet of the library's own sources (not their imports, no source info:
+    # what its dependents read, kept small).
     "descriptor_set": provider_field(Artifact),
     # ProtoDescriptorSetsTSet over the deps' descriptor sets, transitively: the imports.
     "dep_descriptor_sets": provider_field(TransitiveSet),
     # The same with this library's own set: what a library depending on it reads.
     "descriptor_sets": provider_field(TransitiveSet),
-    # FileDescriptorSet of the sources and everything they import, the well-known types
-    # included, with source info: a buf image (sub-target `[image]`). Made only when used.
+    # FileDescriptorSet of the sources (with source info) and everything they import (the
+    # well-known types included, without it): a buf image (sub-target `[image]`). Made only
+    # when something reads it.
     "image": provider_field(Artifact),
     # The direct sources, as `import` statements name them.
     "import_paths": provider_field(list[str]),
