@@ -298,10 +298,16 @@ impl Harness {
     /// default and other outputs need.
     pub fn build(&self, target: &str, platform: &str) -> anyhow::Result<Build> {
         let result = self.analyze(target, platform, platform)?;
+        let label = self.parse_providers(target)?;
+        let wanted = if label.sub.is_empty() {
+            result.default_outputs(true)
+        } else {
+            crate::harness::sub_target_outputs(&label, &result)?
+        };
         let ws = make_workspace(&self.loader.cells.root)?;
         let mut ex = self.executor(ws.path());
         let mut outputs = Vec::new();
-        for o in result.default_outputs(true) {
+        for o in wanted {
             ex.ensure(&o)?;
             outputs.push(ws.path().join(&o.path));
         }

@@ -253,8 +253,13 @@ impl Harness {
     }
 
     fn parse(&self, label: &str) -> anyhow::Result<TargetLabel> {
+        Ok(self.parse_providers(label)?.target)
+    }
+
+    /// `label` with its sub-targets (`cell//pkg:name[sub]`).
+    pub(crate) fn parse_providers(&self, label: &str) -> anyhow::Result<ProvidersLabel> {
         let root = self.loader.cells.root_cell().to_owned();
-        Ok(parse_label(&self.loader.cells, &root, "", label)?.target)
+        parse_label(&self.loader.cells, &root, "", label)
     }
 
     /// The configuration a platform target stands for (its `PlatformInfo` or `ExecutionPlatformInfo`).
@@ -499,6 +504,50 @@ fn check_providers(v: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The default outputs of the sub-target `l` names (`target[sub]`), as Buck2 gives a source.
+pub(crate) fn sub_target_outputs(
+    l: &ProvidersLabel,
+    r: &AnalysisResult,
+) -> anyhow::Result<Vec<Arc<ArtifactPath>>> {
+    let mut providers = r.providers.value();
+    for sub in &l.sub {
+        let di = ListRef::from_value(providers)
+            .and_then(|l| {
+                l.iter()
+                    .filter_map(ProviderInstance::from_value)
+                    .find(|p| p.id().id == DEFAULT_INFO_ID)
+            })
+            .expect("checked");
+        let subs = di
+            .field("sub_targets")
+            .and_then(DictRef::from_value)
+            .expect("checked");
+        providers = subs.get_str(sub).with_context(|| {
+            format!(
+                "requested sub target named `{sub}` of target `{}` is not available",
+                l.target
+            )
+        })?;
+    }
+    let di = ListRef::from_value(providers)
+        .and_then(|l| {
+            l.iter()
+                .filter_map(ProviderInstance::from_value)
+                .find(|p| p.id().id == DEFAULT_INFO_ID)
+        })
+        .expect("checked");
+    Ok(di
+        .field("default_outputs")
+        .and_then(ListRef::from_value)
+        .map(|l| {
+            l.iter()
+                .filter_map(Artifact::from_value)
+                .map(|a| a.path.clone())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 fn dependency<'v>(
     l: &ProvidersLabel,
     r: &AnalysisResult,
@@ -644,7 +693,11 @@ impl AttrValues<'_> {
                 let r = deps
                     .get(&(l.clone(), DepKind::Plain))
                     .expect("deps analyzed first");
-                let outs = r.default_outputs(false);
+                let outs = if l.sub.is_empty() {
+                    r.default_outputs(false)
+                } else {
+                    sub_target_outputs(l, r)?
+                };
                 if outs.len() != 1 {
                     anyhow::bail!(
                         "Expected a single artifact from `{l}`, but it returned {} artifacts",
