@@ -504,11 +504,11 @@ fn check_providers(v: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The default outputs of the sub-target `l` names (`target[sub]`), as Buck2 gives a source.
-pub(crate) fn sub_target_outputs(
+/// The providers of the sub-target `l` names (`target[sub]`), or of the target itself.
+fn sub_target_providers<'a>(
     l: &ProvidersLabel,
-    r: &AnalysisResult,
-) -> anyhow::Result<Vec<Arc<ArtifactPath>>> {
+    r: &'a AnalysisResult,
+) -> anyhow::Result<Value<'a>> {
     let mut providers = r.providers.value();
     for sub in &l.sub {
         let di = ListRef::from_value(providers)
@@ -529,6 +529,15 @@ pub(crate) fn sub_target_outputs(
             )
         })?;
     }
+    Ok(providers)
+}
+
+/// The default outputs of the sub-target `l` names (`target[sub]`), as Buck2 gives a source.
+pub(crate) fn sub_target_outputs(
+    l: &ProvidersLabel,
+    r: &AnalysisResult,
+) -> anyhow::Result<Vec<Arc<ArtifactPath>>> {
+    let providers = sub_target_providers(l, r)?;
     let di = ListRef::from_value(providers)
         .and_then(|l| {
             l.iter()
@@ -554,26 +563,7 @@ fn dependency<'v>(
     required: &[crate::provider::ProviderId],
     heap: Heap<'v>,
 ) -> anyhow::Result<Value<'v>> {
-    let mut providers = r.providers.value();
-    for sub in &l.sub {
-        let di = ListRef::from_value(providers)
-            .and_then(|l| {
-                l.iter()
-                    .filter_map(ProviderInstance::from_value)
-                    .find(|p| p.id().id == DEFAULT_INFO_ID)
-            })
-            .expect("checked");
-        let subs = di
-            .field("sub_targets")
-            .and_then(DictRef::from_value)
-            .expect("checked");
-        providers = subs.get_str(sub).with_context(|| {
-            format!(
-                "requested sub target named `{sub}` of target `{}` is not available",
-                l.target
-            )
-        })?;
-    }
+    let providers = sub_target_providers(l, r)?;
     let dep = Dependency {
         target: l.target.clone(),
         cfg: r.cfg.clone(),
