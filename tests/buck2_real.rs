@@ -610,26 +610,12 @@ fn a_repository_made_with_protoreg_init_uses_the_shipped_pins_from_a_git_cell() 
     // of the shipped files.
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
-    let mut p = Project::empty();
-    let origin = p.path().join("third-party/buck2-protobuf.git");
-    let head = rules_origin(&origin);
     let user = common::user::User::unprivileged();
-    let init = Command::new(env!("CARGO_BIN_EXE_protoreg"))
-        .arg("init")
-        .arg(p.path())
-        .args(["--origin", &format!("file://{}", origin.display())])
-        .args(["--commit", &head])
-        .args([
-            "--registry",
-            &format!("{}/{NS}", up.reg.host),
-            "--plain-http",
-        ])
-        .args(["--protoreg", user.bin().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "protoreg init: {}", text(&init));
-    p.write("toolchains/pins.bzl", &up.pins_bzl());
-    write_thing_api(&p);
+    let mut p = consumer_by_init(
+        std::path::Path::new(env!("CARGO_BIN_EXE_protoreg")),
+        &up,
+        user.bin().to_str().unwrap(),
+    );
     p.run_as(user);
 
     // The shipped pins are there (a version only they have), the user's win where both have

@@ -3,54 +3,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::http::{HttpServer, Route};
 use common::*;
-
-fn zip_with(dir: &Path, name: &str, members: &[(&str, &[u8], u32)]) -> PathBuf {
-    let path = dir.join(name);
-    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    for (member, data, mode) in members {
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(*mode);
-        if mode & 0o170000 == 0o120000 {
-            z.add_symlink(*member, std::str::from_utf8(data).unwrap(), opts)
-                .unwrap();
-        } else {
-            z.start_file(*member, opts).unwrap();
-            z.write_all(data).unwrap();
-        }
-    }
-    z.finish().unwrap();
-    path
-}
-
-/// A tar.gz whose headers are written by hand, so names the tar crate would refuse to
-/// build (absolute paths, `..`) can be made.
-fn tgz_with(dir: &Path, name: &str, members: &[(&str, tar::EntryType, &str, &[u8])]) -> PathBuf {
-    let path = dir.join(name);
-    let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    let mut b = tar::Builder::new(gz);
-    for (member, kind, link, data) in members {
-        let mut h = tar::Header::new_gnu();
-        let raw = h.as_old_mut();
-        raw.name[..member.len()].copy_from_slice(member.as_bytes());
-        raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_entry_type(*kind);
-        h.set_mode(0o755);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap();
-    path
-}
 
 fn assert_refused(archive: &Path, format: &str, expect: &str, env: &[(&str, &str)]) {
     let p = pin(archive);

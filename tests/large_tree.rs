@@ -151,6 +151,21 @@ impl Tree {
         self.packages.iter().map(|p| p.files.len()).sum()
     }
 
+    /// The last package nothing imports.
+    fn leaf(&self) -> usize {
+        (0..self.packages.len())
+            .rev()
+            .find(|&i| self.dependents(i).is_empty())
+            .expect("a tree has leaves")
+    }
+
+    /// The package the most others import, directly or not.
+    fn most_imported(&self) -> usize {
+        (0..self.packages.len())
+            .max_by_key(|&i| self.dependents(i).len())
+            .expect("a tree has packages")
+    }
+
     /// Packages that import `i`, directly or not.
     fn dependents(&self, i: usize) -> BTreeSet<usize> {
         let mut found = BTreeSet::new();
@@ -232,26 +247,14 @@ fn timed(p: &Project, args: &[&str]) -> Duration {
     took
 }
 
-/// The actions the last command ran, by category.
-fn ran_categories(p: &Project) -> BTreeMap<String, usize> {
-    let ran = p.ok(&["log", "what-ran"]);
-    let mut counts = BTreeMap::new();
-    for line in ran.lines() {
-        // `build\tTARGET (CONFIG) (CATEGORY IDENTIFIER)\tEXECUTOR\t...`
-        let Some(what) = line.split('\t').nth(1) else {
-            continue;
-        };
-        let Some(open) = what.rfind(" (") else {
-            continue;
-        };
-        let category = what[open + 2..]
-            .trim_end_matches(')')
-            .split(' ')
-            .next()
-            .unwrap_or("");
-        *counts.entry(category.to_string()).or_insert(0) += 1;
-    }
-    counts
+/// How many libraries the last command compiled (its `protoc_descriptor_set` actions).
+fn compiles(p: &Project) -> usize {
+    // `build\tTARGET (CONFIG) (CATEGORY IDENTIFIER)\tEXECUTOR\t...`
+    p.ok(&["log", "what-ran"])
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .filter(|what| what.ends_with("(protoc_descriptor_set)"))
+        .count()
 }
 
 /// A project with the tree and a protoc fetched (the fixture pins, from loopback).
@@ -277,12 +280,7 @@ fn each_library_is_parsed_once_and_an_edit_reruns_only_its_dependents() {
     let (_up, p, tree) = project_with(&[3, 4, 4, 3], (2, 4));
     let out = p.buck2(&["build", "//tree/..."]);
     assert!(out.status.success(), "{}", text(&out));
-    let ran = ran_categories(&p);
-    assert_eq!(
-        ran.get("protoc_descriptor_set"),
-        Some(&tree.packages.len()),
-        "{ran:?}"
-    );
+    assert_eq!(compiles(&p), tree.packages.len());
     // A library's command line names its own files, and its deps only as descriptor sets.
     let last = tree.packages.len() - 1;
     let argv = p.ok(&[
@@ -302,32 +300,24 @@ fn each_library_is_parsed_once_and_an_edit_reruns_only_its_dependents() {
         );
     }
     // A leaf (nothing imports it): only its own action reruns.
-    let leaf = (0..tree.packages.len())
-        .rev()
-        .find(|&i| tree.dependents(i).is_empty())
-        .unwrap();
+    let leaf = tree.leaf();
     edit(&p, &tree, leaf);
     p.ok(&["build", "//tree/..."]);
-    assert_eq!(ran_categories(&p).get("protoc_descriptor_set"), Some(&1));
+    assert_eq!(compiles(&p), 1);
     // A common package: it and exactly its dependents rerun.
-    let common = (0..tree.packages.len())
-        .max_by_key(|&i| tree.dependents(i).len())
-        .unwrap();
+    let common = tree.most_imported();
     let dependents = tree.dependents(common).len();
     assert!(dependents > 1);
     edit(&p, &tree, common);
     p.ok(&["build", "//tree/..."]);
-    assert_eq!(
-        ran_categories(&p).get("protoc_descriptor_set"),
-        Some(&(1 + dependents))
-    );
+    assert_eq!(compiles(&p), 1 + dependents);
     // A comment is not in what dependents read: its edit reruns the package alone.
     let path = p.path().join(&tree.packages[common].files[0]);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("\n// Only a comment.\n");
     std::fs::write(&path, text).unwrap();
     p.ok(&["build", "//tree/..."]);
-    assert_eq!(ran_categories(&p).get("protoc_descriptor_set"), Some(&1));
+    assert_eq!(compiles(&p), 1);
     // The image of the top library has every file it reaches, and the well-known types.
     let image = outputs(
         &p,
@@ -338,6 +328,13 @@ fn each_library_is_parsed_once_and_an_edit_reruns_only_its_dependents() {
     for f in &tree.packages[last].files {
         assert!(bytes.windows(f.len()).any(|w| w == f.as_bytes()), "{f}");
     }
+}
+
+/// Edit package `i`, build the tree: how long it took and how many libraries it compiled.
+fn edit_and_build(p: &Project, tree: &Tree, i: usize) -> (Duration, usize) {
+    edit(p, tree, i);
+    let took = timed(p, &["build", "//tree/..."]);
+    (took, compiles(p))
 }
 
 /// Median of `runs` timings.
@@ -417,7 +414,7 @@ fn benchmark() {
         p.ok(&["build", "toolchains//:protoc"]);
         colds.push(timed(&p, &["build", "//tree/..."]));
     }
-    let ran = ran_categories(&p);
+    let compiled = compiles(&p);
     let cold = median(colds);
     let noop = median(
         (0..runs)
@@ -426,25 +423,10 @@ fn benchmark() {
     );
     let out_bytes = output_bytes(&p, "//tree/...");
 
-    let leaf = (0..tree.packages.len())
-        .rev()
-        .find(|&i| tree.dependents(i).is_empty())
-        .unwrap();
-    edit(&p, &tree, leaf);
-    let leaf_time = timed(&p, &["build", "//tree/..."]);
-    let leaf_ran = ran_categories(&p)
-        .get("protoc_descriptor_set")
-        .copied()
-        .unwrap_or(0);
-    let common = (0..tree.packages.len())
-        .max_by_key(|&i| tree.dependents(i).len())
-        .unwrap();
-    edit(&p, &tree, common);
-    let common_time = timed(&p, &["build", "//tree/..."]);
-    let common_ran = ran_categories(&p)
-        .get("protoc_descriptor_set")
-        .copied()
-        .unwrap_or(0);
+    let leaf = tree.leaf();
+    let (leaf_time, leaf_ran) = edit_and_build(&p, &tree, leaf);
+    let common = tree.most_imported();
+    let (common_time, common_ran) = edit_and_build(&p, &tree, common);
 
     println!("medians of {runs} runs");
     println!(
@@ -456,7 +438,7 @@ fn benchmark() {
     println!(
         "cold `buck2 build //tree/...`: {:.2} s, {} protoc actions: {:.2}x the floor",
         secs(cold),
-        ran.get("protoc_descriptor_set").copied().unwrap_or(0),
+        compiled,
         secs(cold) / floor
     );
     println!("no-op build: {} ms", noop.as_millis());

@@ -17,7 +17,6 @@ use std::process::Command;
 
 use common::buck2::*;
 use common::github::Asset;
-use common::ops::NS;
 use common::user::User;
 use common::{head_commit, text};
 
@@ -175,25 +174,7 @@ fn a_release_is_built_pinned_published_and_used_by_buck2_with_no_cargo_in_reach(
     // A consumer made by the released protoreg's `init`: these rules as a git cell at the
     // commit of a bare origin of this repository, protoreg pinned; its own pins are the
     // fixture pins and, bumped into them, the release.
-    let mut p = Project::empty();
-    let origin = p.path().join("third-party/buck2-protobuf.git");
-    let rules = rules_origin(&origin);
-    let init = Command::new(&linux)
-        .arg("init")
-        .arg(p.path())
-        .args(["--origin", &format!("file://{}", origin.display())])
-        .args(["--commit", &rules])
-        .args([
-            "--registry",
-            &format!("{}/{NS}", up.reg.host),
-            "--plain-http",
-        ])
-        .args(["--protoreg", "pinned"])
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "protoreg init: {}", text(&init));
-    p.write("toolchains/pins.bzl", &up.pins_bzl());
-    write_thing_api(&p);
+    let mut p = consumer_by_init(&linux, &up, "pinned");
     let catalogue = catalogue_for_this_release(dist.path());
     let pins = p.path().join("toolchains/pins.bzl");
     let bump = up.ws.run(&[

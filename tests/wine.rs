@@ -132,16 +132,14 @@ fn extract_writes_windows_protoc_at_drive_letter_verbatim_and_spaced_paths_and_r
     assert!(absent_or_empty(&wrong));
 
     // An entry that climbs out of the tree: refused, nothing written inside or outside.
-    let evil = dir.path().join("evil.zip");
-    let made = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    z.writestr('ok.txt', 'fine')\n    z.writestr('..\\\\escaped.txt', 'out')\n",
-        ])
-        .arg(&evil)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let evil = zip_with(
+        dir.path(),
+        "evil.zip",
+        &[
+            (r"ok.txt", b"fine", 0o644),
+            (r"..\escaped.txt", b"out", 0o644),
+        ],
+    );
     let e = pin(&evil);
     let boxed = owned(w, &dir.path().join("box"));
     let out = boxed.join("tree");
@@ -437,25 +435,20 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
     );
     let pins_path = p.path().join("toolchains/pins.bzl");
     let mut pins = Pins::load(&pins_path).unwrap();
-    pins.defaults.insert("protoreg".into(), VERSION.into());
-    pins.provenance
-        .entry("protoreg".into())
-        .or_default()
-        .insert(VERSION.into(), "test: this checkout's Windows build".into());
-    pins.pins
-        .entry("protoreg".into())
-        .or_default()
-        .entry(VERSION.into())
-        .or_default()
-        .insert(
-            "windows-x86_64".into(),
-            Pin {
-                format: Format::of_file_name(&name),
-                size: Some(exe.size),
-                sha256: exe.sha256.clone(),
-                url,
-            },
-        );
+    let windows_build = Pin {
+        format: Format::of_file_name(&name),
+        size: Some(exe.size),
+        sha256: exe.sha256.clone(),
+        url,
+    };
+    pin_as_default(
+        &mut pins,
+        "protoreg",
+        VERSION,
+        "windows-x86_64",
+        windows_build,
+        "test: this checkout's Windows build",
+    );
     // A Windows plugin: protoc-gen-go 1.28.1 (the Linux fixture's version) built for Windows
     // (scripts/install-deps), in upstream's Windows zip.
     let go_zip = "protoc-gen-go.v1.28.1.windows.amd64.zip";
@@ -465,20 +458,17 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
         &format!("/download/{GO_REPO}/v1.28.1/{go_zip}"),
         Route::File(fixture(go_zip)),
     );
-    pins.pins
-        .get_mut("protoc-gen-go")
-        .unwrap()
-        .get_mut("1.28.1")
-        .unwrap()
-        .insert(
-            "windows-x86_64".into(),
-            Pin {
-                format: Format::Zip,
-                size: Some(go.size),
-                sha256: go.sha256.clone(),
-                url: go_url,
-            },
-        );
+    pins.insert(
+        "protoc-gen-go",
+        "1.28.1",
+        "windows-x86_64",
+        Pin {
+            format: Format::Zip,
+            size: Some(go.size),
+            sha256: go.sha256.clone(),
+            url: go_url,
+        },
+    );
     fs::write(&pins_path, pins.render()).unwrap();
     // The examples' Go, without gRPC (no Windows protoc-gen-go-grpc here).
     p.write(
@@ -550,16 +540,19 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
 fn a_symbolic_link_the_system_did_not_make_is_an_error_naming_it() {
     let w = Wine::get();
     let dir = w.user.tempdir();
-    let archive = dir.path().join("links.tar.gz");
-    let made = Command::new("python3")
-        .args([
-            "-c",
-            "import io, sys, tarfile\nwith tarfile.open(sys.argv[1], 'w:gz') as t:\n    i = tarfile.TarInfo('pkg/bin/real.txt'); i.size = 5; t.addfile(i, io.BytesIO(b'hello'))\n    l = tarfile.TarInfo('pkg/bin/alias.txt'); l.type = tarfile.SYMTYPE; l.linkname = 'real.txt'; t.addfile(l)\n",
-        ])
-        .arg(&archive)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    let archive = tgz_with(
+        dir.path(),
+        "links.tar.gz",
+        &[
+            ("pkg/bin/real.txt", tar::EntryType::Regular, "", b"hello"),
+            (
+                "pkg/bin/alias.txt",
+                tar::EntryType::Symlink,
+                "real.txt",
+                b"",
+            ),
+        ],
+    );
     let a = pin(&archive);
     let out = dir.path().join("tree");
     let o = w.run(

@@ -386,26 +386,14 @@ impl Loopback {
                        name: &str,
                        sized: bool| {
             let p = pin(&fixture(name));
-            let format = Format::of_file_name(name);
-            pins.defaults.insert(tool.into(), version.into());
-            pins.provenance.entry(tool.into()).or_default().insert(
-                version.into(),
-                "test fixture: the real binaries repacked as upstream ships them".into(),
-            );
-            pins.pins
-                .entry(tool.into())
-                .or_default()
-                .entry(version.into())
-                .or_default()
-                .insert(
-                    platform.into(),
-                    Pin {
-                        format,
-                        size: sized.then_some(p.size),
-                        sha256: p.sha256,
-                        url: self.url(repo, tag, name),
-                    },
-                );
+            let fixed = Pin {
+                format: Format::of_file_name(name),
+                size: sized.then_some(p.size),
+                sha256: p.sha256,
+                url: self.url(repo, tag, name),
+            };
+            let why = "test fixture: the real binaries repacked as upstream ships them";
+            pin_as_default(&mut pins, tool, version, platform, fixed, why);
         };
         for (platform, asset) in [
             ("linux-x86_64", "linux-x86_64"),
@@ -464,73 +452,53 @@ impl Loopback {
         // Node.js, sized (a deferrable download in native mode).
         let (path, txz) = node_asset();
         let p = pin(&txz);
-        pins.defaults.insert("node".into(), NODE_VERSION.into());
-        pins.provenance.entry("node".into()).or_default().insert(
-            NODE_VERSION.into(),
-            "test fixture: this machine's node in Node.js's archive layout".into(),
+        let fixed = Pin {
+            format: Format::TarXz,
+            size: Some(p.size),
+            sha256: p.sha256,
+            url: self.gh.server.url(&path),
+        };
+        pin_as_default(
+            &mut pins,
+            "node",
+            NODE_VERSION,
+            host_platform(),
+            fixed,
+            "test fixture: this machine's node in Node.js's archive layout",
         );
-        pins.pins
-            .entry("node".into())
-            .or_default()
-            .entry(NODE_VERSION.into())
-            .or_default()
-            .insert(
-                host_platform().into(),
-                Pin {
-                    format: Format::TarXz,
-                    size: Some(p.size),
-                    sha256: p.sha256,
-                    url: self.gh.server.url(&path),
-                },
-            );
         let (path, bin) = grpc_java_asset();
         let p = pin(&bin);
-        pins.defaults
-            .insert(GRPC_JAVA.into(), GRPC_JAVA_VERSION.into());
-        pins.provenance.entry(GRPC_JAVA.into()).or_default().insert(
-            GRPC_JAVA_VERSION.into(),
-            "test fixture: Debian's grpc_java_plugin in Maven Central's layout".into(),
+        let fixed = Pin {
+            format: Format::Raw,
+            size: Some(p.size),
+            sha256: p.sha256,
+            url: self.gh.server.url(&path),
+        };
+        pin_as_default(
+            &mut pins,
+            GRPC_JAVA,
+            GRPC_JAVA_VERSION,
+            host_platform(),
+            fixed,
+            "test fixture: Debian's grpc_java_plugin in Maven Central's layout",
         );
-        pins.pins
-            .entry(GRPC_JAVA.into())
-            .or_default()
-            .entry(GRPC_JAVA_VERSION.into())
-            .or_default()
-            .insert(
-                host_platform().into(),
-                Pin {
-                    format: Format::Raw,
-                    size: Some(p.size),
-                    sha256: p.sha256,
-                    url: self.gh.server.url(&path),
-                },
-            );
         // googleapis, without a size as the shipped pin has none.
         let (path, zip) = googleapis_zip();
         let p = pin(&zip);
-        pins.defaults
-            .insert("googleapis".into(), GOOGLEAPIS_REF.into());
-        pins.provenance
-            .entry("googleapis".into())
-            .or_default()
-            .insert(
-                GOOGLEAPIS_REF.into(),
-                "test fixture: PyPI's googleapis-common-protos in GitHub's archive layout".into(),
-            );
-        pins.pins
-            .entry("googleapis".into())
-            .or_default()
-            .entry(GOOGLEAPIS_REF.into())
-            .or_default()
-            .insert(
-                "any".into(),
-                Pin {
-                    format: Format::Zip,
-                    size: None,
-                    sha256: p.sha256,
-                    url: self.gh.server.url(&path),
-                },
-            );
+        let fixed = Pin {
+            format: Format::Zip,
+            size: None,
+            sha256: p.sha256,
+            url: self.gh.server.url(&path),
+        };
+        pin_as_default(
+            &mut pins,
+            "googleapis",
+            GOOGLEAPIS_REF,
+            "any",
+            fixed,
+            "test fixture: PyPI's googleapis-common-protos in GitHub's archive layout",
+        );
         pins.render()
     }
 
@@ -756,4 +724,48 @@ pub fn assert_matches_golden(set: &str, generated: &Path) {
             "{set}/{rel} differs from its golden copy"
         );
     }
+}
+
+/// `pin` as `tool`'s default `version` on `platform`, with where it came from.
+pub fn pin_as_default(
+    pins: &mut protoreg::maintain::pins::Pins,
+    tool: &str,
+    version: &str,
+    platform: &str,
+    pin: protoreg::maintain::pins::Pin,
+    provenance: &str,
+) {
+    pins.defaults.insert(tool.into(), version.into());
+    pins.provenance
+        .entry(tool.into())
+        .or_default()
+        .insert(version.into(), provenance.into());
+    pins.insert(tool, version, platform, pin);
+}
+
+/// A repository that is not this one, made by `protoreg` (the binary at `protoreg`) `init`:
+/// Meta's bundled prelude, these rules as a git cell from a bare origin of this repository
+/// at its HEAD, `[protobuf] protoreg = setting`, the loopback registry; its own pins the
+/// fixture pins, and `//api` (a library, its Go and gRPC code, a buf lint test).
+pub fn consumer_by_init(protoreg: &Path, up: &Loopback, setting: &str) -> Project {
+    let p = Project::empty();
+    let origin = p.path().join("third-party/buck2-protobuf.git");
+    let head = rules_origin(&origin);
+    let init = Command::new(protoreg)
+        .arg("init")
+        .arg(p.path())
+        .args(["--origin", &format!("file://{}", origin.display())])
+        .args(["--commit", &head])
+        .args([
+            "--registry",
+            &format!("{}/{NS}", up.reg.host),
+            "--plain-http",
+        ])
+        .args(["--protoreg", setting])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "protoreg init: {}", text(&init));
+    p.write("toolchains/pins.bzl", &up.pins_bzl());
+    write_thing_api(&p);
+    p
 }

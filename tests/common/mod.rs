@@ -18,7 +18,7 @@ pub mod wine;
 pub mod xz;
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -546,6 +546,54 @@ pub fn make_writable(top: &Path, path: &Path) {
             break;
         }
     }
+}
+
+/// A zip of `(name, data, mode)`: a mode with the symlink type makes `data` a link target.
+pub fn zip_with(dir: &Path, name: &str, members: &[(&str, &[u8], u32)]) -> PathBuf {
+    let path = dir.join(name);
+    let mut z = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+    for (member, data, mode) in members {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(*mode);
+        if mode & 0o170000 == 0o120000 {
+            z.add_symlink(*member, std::str::from_utf8(data).unwrap(), opts)
+                .unwrap();
+        } else {
+            z.start_file(*member, opts).unwrap();
+            z.write_all(data).unwrap();
+        }
+    }
+    z.finish().unwrap();
+    path
+}
+
+/// A tar.gz whose headers are written by hand, so names the tar crate would refuse to
+/// build (absolute paths, `..`) can be made.
+pub fn tgz_with(
+    dir: &Path,
+    name: &str,
+    members: &[(&str, tar::EntryType, &str, &[u8])],
+) -> PathBuf {
+    let path = dir.join(name);
+    let gz = flate2::write::GzEncoder::new(
+        fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut b = tar::Builder::new(gz);
+    for (member, kind, link, data) in members {
+        let mut h = tar::Header::new_gnu();
+        let raw = h.as_old_mut();
+        raw.name[..member.len()].copy_from_slice(member.as_bytes());
+        raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(*kind);
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    path
 }
 
 /// A tar.gz of regular files `(name, mode, data)`, in this order.

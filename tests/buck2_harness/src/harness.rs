@@ -504,6 +504,17 @@ fn check_providers(v: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `DefaultInfo` in a list of providers (analysis checked there is one).
+fn default_info<'a>(providers: Value<'a>) -> &'a ProviderInstance<'a> {
+    ListRef::from_value(providers)
+        .and_then(|l| {
+            l.iter()
+                .filter_map(ProviderInstance::from_value)
+                .find(|p| p.id().id == DEFAULT_INFO_ID)
+        })
+        .expect("checked")
+}
+
 /// The providers of the sub-target `l` names (`target[sub]`), or of the target itself.
 fn sub_target_providers<'a>(
     l: &ProvidersLabel,
@@ -511,13 +522,7 @@ fn sub_target_providers<'a>(
 ) -> anyhow::Result<Value<'a>> {
     let mut providers = r.providers.value();
     for sub in &l.sub {
-        let di = ListRef::from_value(providers)
-            .and_then(|l| {
-                l.iter()
-                    .filter_map(ProviderInstance::from_value)
-                    .find(|p| p.id().id == DEFAULT_INFO_ID)
-            })
-            .expect("checked");
+        let di = default_info(providers);
         let subs = di
             .field("sub_targets")
             .and_then(DictRef::from_value)
@@ -538,13 +543,7 @@ pub(crate) fn sub_target_outputs(
     r: &AnalysisResult,
 ) -> anyhow::Result<Vec<Arc<ArtifactPath>>> {
     let providers = sub_target_providers(l, r)?;
-    let di = ListRef::from_value(providers)
-        .and_then(|l| {
-            l.iter()
-                .filter_map(ProviderInstance::from_value)
-                .find(|p| p.id().id == DEFAULT_INFO_ID)
-        })
-        .expect("checked");
+    let di = default_info(providers);
     Ok(di
         .field("default_outputs")
         .and_then(ListRef::from_value)
