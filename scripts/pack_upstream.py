@@ -118,6 +118,10 @@ def main():
                     help="protoc-gen-go.exe of the same version, packed as upstream ships Windows")
     ap.add_argument("--googleapis-wheel", required=True)
     ap.add_argument("--node", required=True, help="a node executable, packed as Node.js ships Linux x64")
+    ap.add_argument("--debian-protoc", required=True,
+                    help="Debian's protoc 3.21.12 (protobuf-compiler), packed as protoc 21.12 for Linux x86_64")
+    ap.add_argument("--debian-include", required=True,
+                    help="where Debian's libprotobuf-dev puts google/protobuf/*.proto (/usr/include)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -129,6 +133,21 @@ def main():
         members = [(exe, read(os.path.join(a.protoc_pkg, "bin", binary)), True),
                    ("readme.txt",) + readme] + includes
         write_if_changed(os.path.join(a.out, f"protoc-{PROTOC_VERSION}-{suffix}.zip"), zip_bytes(members))
+
+    # protoc 21.12 as upstream ships it, from Debian's build of that release (dynamically
+    # linked to Debian's libprotoc: it runs where libprotobuf-dev is, which the C++ runtime
+    # it matches needs anyway): bin/protoc and the well-known types under include/.
+    wkt = []
+    root = a.debian_include
+    for dirpath, _, files in os.walk(os.path.join(root, "google", "protobuf")):
+        for fn in sorted(files):
+            if fn.endswith(".proto"):
+                full = os.path.join(dirpath, fn)
+                wkt.append(("include/" + os.path.relpath(full, root).replace(os.sep, "/"), read(full), False))
+    members = [("bin/protoc", read(a.debian_protoc), True),
+               ("readme.txt", b"Protocol Buffers 21.12 (repacked for tests from Debian's protobuf-compiler)\n", False)]
+    write_if_changed(os.path.join(a.out, "protoc-21.12-linux-x86_64.zip"),
+                     zip_bytes(members + sorted(wkt)))
 
     # buf, as upstream publishes it: buf-<OS>-<arch>.tar.gz with buf/bin/{buf,
     # protoc-gen-buf-breaking,protoc-gen-buf-lint} and the bare buf-<OS>-<arch> binary beside

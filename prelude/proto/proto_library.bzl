@@ -109,6 +109,8 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
         image = image,
         import_paths = import_paths,
         import_root = import_root,
+        label = ctx.label,
+        dep_labels = [d.label for d in deps],
     )
 
 def proto_library_providers(info: ProtoInfo) -> list[Provider]:

@@ -11,6 +11,11 @@ ProtocGenerator = record(
     plugin = RunInfo | None,
     # What runs a plugin that is a script (node); None: the plugin is an executable.
     interpreter = field(RunInfo | None, None),
+    # With files declared one by one (`out` the first of them, `more` the rest): `out` is
+    # `depth` directories below the `--NAME_out` directory. 0: `out` is that directory, or a
+    # `.srcjar`/`.jar`/`.zip` protoc writes whole.
+    depth = field(int, 0),
+    more = field(list[Artifact], []),
 )
 
 def proto_path_flags(protoc: ProtocToolchainInfo, protos: list[ProtoInfo]) -> cmd_args:
@@ -97,7 +102,8 @@ def _run_protoc(
             args.add(cmd_args(generator.plugin, format = "--plugin=protoc-gen-" + generator.name + "={}"))
         for option in generator.options:
             args.add("--{}_opt={}".format(generator.name, option))
-        outs.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}"))
+        outs.add(cmd_args(generator.out.as_output(), format = "--" + generator.name + "_out={}", **({"parent": generator.depth} if generator.depth else {})))
+        outs.add(cmd_args(hidden = [f.as_output() for f in generator.more]))
     args.add(proto_input_files(protos))
 
     # protoc reads arguments from @FILE, one per line: the command line stays short (Windows

@@ -78,6 +78,10 @@ ProtoInfo = provider(fields = {
     "import_paths": provider_field(list[str]),
     # A directory holding the direct sources at their import paths.
     "import_root": provider_field(Artifact),
+    # The library, and the libraries its `deps` name: a language library checks that its
+    # own deps generate code for each of those.
+    "label": provider_field(Label),
+    "dep_labels": provider_field(list[Label]),
 })
 
 def _descriptor_set_files(value: Artifact) -> cmd_args:
@@ -92,3 +96,17 @@ ProtoDescriptorSetsTSet = transitive_set(
     args_projections = {"files": _descriptor_set_files},
     reductions = {"nonempty": _holds_a_set},
 )
+
+# A language's protobuf runtime, as `proto_runtime` declares it beside the library itself.
+ProtoRuntimeInfo = provider(fields = {
+    # `cxx`, `python`, `java`, `go` or `rust`.
+    "language": provider_field(str),
+    "version": provider_field(str),
+})
+
+# The code a language library was generated from: a `*_proto_library`'s generated half.
+ProtoGencodeInfo = provider(fields = {
+    "language": provider_field(str),
+    # The proto_library it generated code for.
+    "proto": provider_field(Label),
+})

@@ -20,6 +20,9 @@ const PLUGIN_COMMAND: &str = "PROTOREG_PLUGIN_COMMAND";
 /// Flags whose value is a file, not an output directory.
 const FILE_OUTPUTS: &[&str] = &["--descriptor_set_out", "--dependency_out"];
 
+/// An `--NAME_out` ending so is one archive protoc writes whole (Java's `.srcjar`).
+const ARCHIVE_OUTPUTS: &[&str] = &[".zip", ".jar", ".srcjar"];
+
 pub fn run(args: &ProtocArgs) -> Result<()> {
     let (protoc, rest) = args.protoc.split_first().ok_or_else(|| {
         Error::input(
@@ -79,7 +82,8 @@ fn out_dir(arg: &OsStr) -> Option<&Path> {
         Some((_, dir)) if !drive => dir,
         _ => value,
     };
-    (!dir.is_empty()).then(|| Path::new(dir))
+    let archive = ARCHIVE_OUTPUTS.iter().any(|ext| dir.ends_with(ext));
+    (!dir.is_empty() && !archive).then(|| Path::new(dir))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -129,6 +133,9 @@ mod tests {
         assert_eq!(dir("--cpp_out=lite:out/cpp"), Some("out/cpp".into()));
         assert_eq!(dir("--cpp_out=C:\\out\\cpp"), Some("C:\\out\\cpp".into()));
         assert_eq!(dir("--descriptor_set_out=set.binpb"), None);
+        assert_eq!(dir("--java_out=out/weather_java.srcjar"), None);
+        assert_eq!(dir("--grpc-java_out=lite:out/grpc.jar"), None);
+        assert_eq!(dir("--cpp_out=out/code.zip"), None);
         assert_eq!(dir("--cpp_opt=lite"), None);
         assert_eq!(dir("@args.txt"), None);
         assert_eq!(dir("--cpp_out="), None);

@@ -375,6 +375,11 @@ impl Loopback {
     /// has no size (verified by sha256 alone, as most shipped pins are); buf on Windows is a
     /// raw `.exe` (analysis only).
     pub fn pins_bzl(&self) -> String {
+        self.pins().render()
+    }
+
+    /// [`Loopback::pins_bzl`], to add to.
+    pub fn pins(&self) -> protoreg::maintain::pins::Pins {
         use protoreg::maintain::pins::{Pin, Pins};
         use protoreg::pipeline::extract::Format;
         let mut pins = Pins::default();
@@ -499,7 +504,7 @@ impl Loopback {
             fixed,
             "test fixture: PyPI's googleapis-common-protos in GitHub's archive layout",
         );
-        pins.render()
+        pins
     }
 
     /// `[protobuf]` pointed at the loopback registry, protoreg built by this workspace, and a
