@@ -7,7 +7,7 @@
 mod common;
 
 use common::buck2::{
-    buck2_errors, bundled_prelude_buckconfig, repo_root, vendor_rules, Loopback, Project,
+    buck2_errors, bundled_prelude_buckconfig, repo_root, tree, vendor_rules, Loopback, Project,
 };
 use common::github::Asset;
 use common::ops::{NS, PROTOC_REPO};
@@ -20,159 +20,15 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Debian's protoc 21.12 (pack_upstream.py), the release of Debian's C++ and Java runtimes.
 const PROTOC_21: &str = "protoc-21.12-linux-x86_64.zip";
 const PROTOBUF_WHEEL: &str = "protobuf-7.36.2-cp310-abi3-manylinux2014_x86_64.whl";
+/// Debian's libprotobuf-java 3.21.12.
+const JAVA_RUNTIME: &str = "/usr/share/java/protobuf.jar";
 /// What every program prints: the notes, the latitude (from the other package's message) and
 /// the seconds of the well-known type, after a round trip through bytes.
 const ROUND_TRIP: &str = "sunny 52.5 1700000000";
 
-const TOOLCHAINS_BUCK: &str = r#"load("@prelude//toolchains:cxx.bzl", "system_cxx_toolchain")
-load("@prelude//toolchains:genrule.bzl", "system_genrule_toolchain")
-load("@prelude//toolchains:python.bzl", "system_python_bootstrap_toolchain", "system_python_toolchain")
-load("@protobuf//proto:toolchains.bzl", "protobuf_toolchains")
-load(":pins.bzl", "DEFAULTS", "PINS", "PLATFORMS")
-load(":tools.bzl", "TOOLS")
-
-# The language toolchains, the repository's own (system_demo_toolchains() would download
-# CPython; the prelude's C++ toolchain defaults to clang, not installed here).
-system_cxx_toolchain(
-    name = "cxx",
-    compiler = "gcc",
-    compiler_type = "gcc",
-    cxx_compiler = "g++",
-    linker = "g++",
-    visibility = ["PUBLIC"],
-)
-
-system_python_toolchain(name = "python", interpreter = "PYTHON", visibility = ["PUBLIC"])
-
-system_python_bootstrap_toolchain(name = "python_bootstrap", visibility = ["PUBLIC"])
-
-system_genrule_toolchain(name = "genrule", visibility = ["PUBLIC"])
-
-protobuf_toolchains(pins = PINS, tools = TOOLS, defaults = DEFAULTS, platforms = PLATFORMS)
-"#;
-
-const RUNTIMES_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "proto_runtime")
-
-# Python: PyPI's protobuf, for protoc 36.2's code.
-prebuilt_python_library(
-    name = "protobuf-whl",
-    binary_src = "WHEEL",
-)
-
-proto_runtime(
-    name = "python",
-    language = "python",
-    version = "7.36.2",
-    library = ":protobuf-whl",
-    visibility = ["PUBLIC"],
-)
-
-# C++: Debian's libprotobuf-dev (headers in /usr/include), for protoc 21.12's code.
-cxx_library(
-    name = "libprotobuf",
-    exported_linker_flags = ["-lprotobuf", "-pthread"],
-)
-
-proto_runtime(
-    name = "cxx",
-    language = "cxx",
-    version = "3.21.12",
-    library = ":libprotobuf",
-    visibility = ["PUBLIC"],
-)
-"#;
-
-const GEO_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_library", "python_proto_library")
-
-proto_library(
-    name = "geo",
-    srcs = ["geo.proto"],
-    strip_import_prefix = "/",
-    visibility = ["PUBLIC"],
-)
-
-python_proto_library(name = "geo_py", proto = ":geo", visibility = ["PUBLIC"])
-
-cxx_proto_library(name = "geo_cc", proto = ":geo", protoc = "toolchains//:protoc-21.12", visibility = ["PUBLIC"])
-"#;
-
-const WEATHER_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_library", "python_proto_library")
-
-proto_library(
-    name = "weather",
-    srcs = ["weather.proto"],
-    deps = ["//acme/geo/v1:geo"],
-    strip_import_prefix = "/",
-    visibility = ["PUBLIC"],
-)
-
-python_proto_library(
-    name = "weather_py",
-    proto = ":weather",
-    deps = ["//acme/geo/v1:geo_py"],
-    visibility = ["PUBLIC"],
-)
-
-cxx_proto_library(
-    name = "weather_cc",
-    proto = ":weather",
-    deps = ["//acme/geo/v1:geo_cc"],
-    protoc = "toolchains//:protoc-21.12",
-    visibility = ["PUBLIC"],
-)
-"#;
-
-const APPS_BUCK: &str = r#"python_binary(
-    name = "weather_py",
-    main = "weather.py",
-    deps = ["//acme/weather/v1:weather_py"],
-)
-
-cxx_binary(
-    name = "weather_cc",
-    srcs = ["weather.cc"],
-    deps = ["//acme/weather/v1:weather_cc"],
-)
-"#;
-
-const WEATHER_PY: &str = r#"from acme.geo.v1 import geo_pb2
-from acme.weather.v1 import weather_pb2
-
-observation = weather_pb2.Observation(
-    location=geo_pb2.LatLng(latitude=52.5, longitude=13.4),
-    temperature_celsius=21.5,
-    notes="sunny",
-)
-observation.observed_at.FromSeconds(1700000000)
-data = observation.SerializeToString()
-back = weather_pb2.Observation.FromString(data)
-print("python:", back.notes, back.location.latitude, back.observed_at.seconds)
-"#;
-
-const WEATHER_CC: &str = r#"#include <iostream>
-#include <string>
-
-#include "acme/weather/v1/weather.pb.h"
-
-int main() {
-  acme::weather::v1::Observation observation;
-  observation.mutable_location()->set_latitude(52.5);
-  observation.mutable_location()->set_longitude(13.4);
-  observation.mutable_observed_at()->set_seconds(1700000000);
-  observation.set_temperature_celsius(21.5);
-  observation.set_notes("sunny");
-  std::string data;
-  if (!observation.SerializeToString(&data)) return 1;
-  acme::weather::v1::Observation back;
-  if (!back.ParseFromString(data)) return 1;
-  std::cout << "cxx: " << back.notes() << " " << back.location().latitude() << " "
-            << back.observed_at().seconds() << std::endl;
-  return 0;
-}
-"#;
-
-/// The repository: the examples' geo and weather protos in two packages, a language library
-/// of each per language, and a program per language.
+/// The repository in tests/fixtures/languages (its toolchains, runtimes, language libraries
+/// and programs), the examples' geo and weather protos in two packages, these rules vendored
+/// as the `protobuf` cell, the loopback registry, protoc 36.2 and 21.12 pinned.
 fn consumer(up: &Loopback) -> Project {
     let p = Project::empty();
     vendor_rules(&p);
@@ -182,7 +38,8 @@ fn consumer(up: &Loopback) -> Project {
             "prelude//platforms:default",
             &format!(
                 "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n  \
-                 python_runtime = //third-party/protobuf:python\n  cxx_runtime = //third-party/protobuf:cxx\n",
+                 python_runtime = //third-party/protobuf:python\n  cxx_runtime = //third-party/protobuf:cxx\n  java_runtime = //third-party/protobuf:java\n  \
+                 go_runtime = //third-party/protobuf:go\n  go_runtime_deps = {GO_PROTOREFLECT}, {GO_TIMESTAMPPB}\n",
                 up.reg.host,
                 p.path().join(".protoreg-cache").display(),
                 env!("CARGO_BIN_EXE_protoreg"),
@@ -190,42 +47,98 @@ fn consumer(up: &Loopback) -> Project {
         ),
     );
     p.write("none/BUCK", "");
-    let python = common::buck2::python();
-    p.write(
-        "toolchains/BUCK",
-        &TOOLCHAINS_BUCK.replace("PYTHON", python.to_str().unwrap()),
-    );
+    let template = repo_root().join("tests/fixtures/languages");
+    for (rel, bytes) in tree(&template) {
+        let text = String::from_utf8(bytes).unwrap();
+        let text = text
+            .replace("@PYTHON@", common::buck2::python().to_str().unwrap())
+            .replace("@WHEEL@", PROTOBUF_WHEEL);
+        p.write(&rel, &text);
+    }
     p.write(
         "toolchains/tools.bzl",
         &std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap(),
     );
     p.write("toolchains/pins.bzl", &pins_with_protoc_21(up));
-    p.write(
-        "third-party/protobuf/BUCK",
-        &RUNTIMES_BUCK.replace("WHEEL", PROTOBUF_WHEEL),
-    );
-    std::fs::copy(
-        fixtures()
-            .parent()
-            .unwrap()
-            .join("pypi")
-            .join(PROTOBUF_WHEEL),
-        p.path().join("third-party/protobuf").join(PROTOBUF_WHEEL),
-    )
-    .unwrap();
-    for (package, buck) in [("acme/geo/v1", GEO_BUCK), ("acme/weather/v1", WEATHER_BUCK)] {
-        let name = package.split('/').nth(1).unwrap();
-        let proto = std::fs::read_to_string(
-            repo_root().join(format!("examples/proto/{package}/{name}.proto")),
-        )
-        .unwrap();
-        p.write(&format!("{package}/{name}.proto"), &proto);
-        p.write(&format!("{package}/BUCK"), buck);
+    let runtimes = p.path().join("third-party/protobuf");
+    let wheel = fixtures()
+        .parent()
+        .unwrap()
+        .join("pypi")
+        .join(PROTOBUF_WHEEL);
+    std::fs::copy(wheel, runtimes.join(PROTOBUF_WHEEL)).unwrap();
+    std::fs::copy(JAVA_RUNTIME, runtimes.join("protobuf-java.jar")).unwrap();
+    vendor_go_runtime(&p);
+    for package in ["acme/geo/v1/geo.proto", "acme/weather/v1/weather.proto"] {
+        let proto = repo_root().join("examples/proto").join(package);
+        p.write(package, &std::fs::read_to_string(proto).unwrap());
     }
-    p.write("apps/BUCK", APPS_BUCK);
-    p.write("apps/weather.py", WEATHER_PY);
-    p.write("apps/weather.cc", WEATHER_CC);
     p
+}
+
+const GO_RUNTIME: &str = "google.golang.org/protobuf";
+const GO_PROTOREFLECT: &str =
+    "//third-party/go/google.golang.org/protobuf/reflect/protoreflect:protoreflect";
+const GO_TIMESTAMPPB: &str =
+    "//third-party/go/google.golang.org/protobuf/types/known/timestamppb:timestamppb";
+
+/// Debian's Go protobuf runtime (golang-google-protobuf-dev) in `p`'s third-party/go, a
+/// `go_library` per package: what generated code, `proto.Marshal` and the well-known
+/// types import, and everything they import outside the standard library.
+fn vendor_go_runtime(p: &Project) {
+    let roots = ["proto", "runtime/protoimpl", "types/known/timestamppb"];
+    let out = std::process::Command::new("go")
+        .args(["list", "-deps", "-json"])
+        .args(roots.iter().map(|r| format!("{GO_RUNTIME}/{r}")))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "go list: {}", common::text(&out));
+    let packages: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|p: &serde_json::Value| p["Standard"] != true)
+        .collect();
+    let label = |path: &str| {
+        format!(
+            "//third-party/go/{path}:{}",
+            path.rsplit('/').next().unwrap()
+        )
+    };
+    let vendored: Vec<&str> = packages
+        .iter()
+        .map(|p| p["ImportPath"].as_str().unwrap())
+        .collect();
+    for package in &packages {
+        let path = package["ImportPath"].as_str().unwrap();
+        let dir = std::path::Path::new(package["Dir"].as_str().unwrap());
+        // Every non-test file: the prelude applies build constraints itself.
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".go") && !name.ends_with("_test.go") {
+                let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+                p.write(&format!("third-party/go/{path}/{name}"), &text);
+            }
+        }
+        let deps: Vec<String> = package["Imports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str())
+            .filter(|i| vendored.contains(i))
+            .map(|i| format!("        \"{}\",\n", label(i)))
+            .collect();
+        p.write(
+            &format!("third-party/go/{path}/BUCK"),
+            &format!(
+                "go_library(\n    name = \"{}\",\n    package_name = \"{path}\",\n    srcs = glob([\"*.go\"]),\n    deps = [\n{}    ],\n    visibility = [\"PUBLIC\"],\n)\n",
+                path.rsplit('/').next().unwrap(),
+                deps.concat(),
+            ),
+        );
+    }
 }
 
 /// The loopback's fixture pins, and protoc 21.12 (Debian's, as an upstream release) beside
@@ -265,19 +178,30 @@ fn run(p: &Project, target: &str) -> String {
     let out = p.buck2(&["run", target]);
     assert!(
         out.status.success(),
-        "buck2 run {target}: {}",
-        buck2_errors(&out)
+        "buck2 run {target}: {}\n{}",
+        buck2_errors(&out),
+        String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
-fn python_and_cxx_programs_use_the_generated_libraries() {
+fn each_languages_program_round_trips_a_message_through_its_generated_library() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
     let p = consumer(&up);
+        let _ = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(p.path())
+            .arg(dir)
+            .status();
+    }
     let python = run(&p, "//apps:weather_py");
     assert_eq!(python.trim(), format!("python: {ROUND_TRIP}"));
     let cxx = run(&p, "//apps:weather_cc");
     assert_eq!(cxx.trim(), format!("cxx: {ROUND_TRIP}"));
+    let java = run(&p, "//apps:weather_java");
+    assert_eq!(java.trim(), format!("java: {ROUND_TRIP}"));
+    let go = run(&p, "//apps:weather_go");
+    assert_eq!(go.trim(), format!("go: {ROUND_TRIP}"));
 }

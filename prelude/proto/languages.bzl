@@ -159,3 +159,43 @@ def java_proto_library(
         ),
         [protoc] + plugins,
     ))
+
+def go_proto_library(
+        name: str,
+        proto: str,
+        importpath: str,
+        deps: list[str] = [],
+        runtime: str | None = None,
+        runtime_deps: list[str] | None = None,
+        grpc: bool = False,
+        grpc_runtime: list[str] = [],
+        go_plugin: str = "toolchains//:protoc-gen-go",
+        grpc_plugin: str = "toolchains//:protoc-gen-go-grpc",
+        protoc: str = "toolchains//:protoc",
+        visibility: list[str] = [],
+        **kwargs) -> None:
+    """A `go_library` of `proto`'s Go package `importpath` (its files' `go_package`), from
+    protoc-gen-go; with `grpc = True` also the services (protoc-gen-go-grpc: every file of
+    `proto` must then declare one), compiled against `grpc_runtime` (google.golang.org/grpc).
+
+    Go compiles against the packages a file imports, not their dependencies: `runtime` is
+    the `proto_runtime` of google.golang.org/protobuf/runtime/protoimpl, and `runtime_deps`
+    (by default `[protobuf] go_runtime_deps`, comma-separated) the other runtime packages
+    generated code imports: reflect/protoreflect, and the well-known types' (types/known/…)
+    that `proto` imports."""
+    runtime = _runtime("go", runtime, name)
+    if runtime_deps == None:
+        runtime_deps = [d.strip() for d in read_root_config("protobuf", "go_runtime_deps", "").split(",") if d.strip()]
+    plugins = [go_plugin] + ([grpc_plugin] if grpc else [])
+    gencode = _gencode(name, "go", proto, deps, runtime, protoc, plugins = plugins, visibility = visibility)
+    native.go_library(**gencode_target(
+        dict(
+            name = name,
+            package_name = importpath,
+            srcs = [gencode + "[srcs]"],
+            deps = [runtime] + runtime_deps + deps + (grpc_runtime if grpc else []),
+            visibility = visibility,
+            **kwargs
+        ),
+        [protoc] + plugins,
+    ))
