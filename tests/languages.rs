@@ -190,12 +190,6 @@ fn each_languages_program_round_trips_a_message_through_its_generated_library() 
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
     let p = consumer(&up);
-        let _ = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(p.path())
-            .arg(dir)
-            .status();
-    }
     let python = run(&p, "//apps:weather_py");
     assert_eq!(python.trim(), format!("python: {ROUND_TRIP}"));
     let cxx = run(&p, "//apps:weather_cc");
@@ -204,4 +198,93 @@ fn each_languages_program_round_trips_a_message_through_its_generated_library() 
     assert_eq!(java.trim(), format!("java: {ROUND_TRIP}"));
     let go = run(&p, "//apps:weather_go");
     assert_eq!(go.trim(), format!("go: {ROUND_TRIP}"));
+}
+
+const BAD_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_runtime", "python_proto_library")
+
+# protoc 36.2's C++ code, and the C++ runtime of release 21.12.
+cxx_proto_library(name = "geo_cc_36", proto = "//acme/geo/v1:geo")
+
+# protoc 36.2's Python code, and a runtime of an older release.
+proto_runtime(name = "python_6", language = "python", version = "6.33.0", library = "//third-party/protobuf:protobuf-whl")
+
+python_proto_library(name = "geo_py_old", proto = "//acme/geo/v1:geo", runtime = ":python_6")
+
+# Java's runtime for Python code.
+python_proto_library(name = "geo_py_java", proto = "//acme/geo/v1:geo", runtime = "//third-party/protobuf:java")
+
+# weather imports geo, whose Python code no dep has.
+python_proto_library(name = "weather_py_alone", proto = "//acme/weather/v1:weather")
+
+proto_runtime(name = "python_x", language = "python", version = "seven", library = "//third-party/protobuf:protobuf-whl")
+"#;
+
+/// What `buck2 build TARGET` prints when it fails, which it must.
+fn analysis_error(p: &Project, target: &str, extra: &[&str]) -> String {
+    let mut args = vec!["build", target];
+    args.extend_from_slice(extra);
+    let out = p.buck2(&args);
+    assert!(!out.status.success(), "{target} built");
+    buck2_errors(&out)
+}
+
+#[test]
+fn a_runtime_that_cannot_run_the_code_or_a_missing_import_is_an_analysis_error() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Loopback::start();
+    let p = consumer(&up);
+    p.write("bad/BUCK", BAD_BUCK);
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "//bad:geo_cc_36",
+            &[],
+            &[
+                "root//bad:geo_cc_36: C++ code from protoc 36.2 cannot use the protobuf runtime root//third-party/protobuf:cxx 3.21.12",
+                "needs runtime N.36.2 exactly, and 3.21.12 is release 21.12",
+                "protoreg bump protoc VERSION",
+                "[protobuf] cxx_runtime",
+            ],
+        ),
+        (
+            "//bad:geo_py_old",
+            &[],
+            &[
+                "Python code from protoc 36.2 cannot use the protobuf runtime root//bad:python_6 6.33.0",
+                "never runs on an older runtime: protoc 36.2 needs release 36.2 or later",
+            ],
+        ),
+        (
+            "//bad:geo_py_java",
+            &[],
+            &["root//third-party/protobuf:java is the Java runtime; a Python library needs the Python one"],
+        ),
+        (
+            "//bad:weather_py_alone",
+            &[],
+            &[
+                "root//bad:weather_py_alone: root//acme/weather/v1:weather imports root//acme/geo/v1:geo",
+                "add one to `deps`",
+                "python_proto_library(name = \"geo_py\", proto = \"root//acme/geo/v1:geo\")",
+            ],
+        ),
+        (
+            "//bad:python_x",
+            &[],
+            &["version `seven` is not the runtime's MAJOR.MINOR.PATCH (e.g. 7.36.2)"],
+        ),
+        (
+            "//acme/geo/v1:geo_py",
+            &["-c", "protobuf.python_runtime="],
+            &[
+                "geo_py: no Python protobuf runtime",
+                "`[protobuf] python_runtime = //third-party/protobuf:python`",
+            ],
+        ),
+    ];
+    for (target, extra, wants) in cases {
+        let error = analysis_error(&p, target, extra);
+        for want in *wants {
+            assert!(error.contains(want), "{target}: no `{want}` in:\n{error}");
+        }
+    }
 }

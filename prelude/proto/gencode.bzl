@@ -74,7 +74,7 @@ def _rust(ctx: AnalysisContext, paths: list[str], plugins: list[ProtocPluginTool
     # as modules (`acme.geo.v1` is `acme::geo::v1`), so `super::` paths between packages
     # resolve as prost writes them.
     if not ctx.attrs.packages:
-        fail("{}: a Rust proto library needs `packages`, the proto packages its files declare (e.g. [\"acme.geo.v1\"])".format(ctx.label.raw_target()))
+        fail("{}: a Rust proto library needs `packages`, the proto packages its files declare (e.g. [\"acme.geo.v1\"])".format(library_label(ctx)))
     files = _files(ctx, [p + ".rs" for p in ctx.attrs.packages])
     plugin = plugins[0]
     generator = _by_file(plugin.name, files, plugin.options + ctx.attrs.options, plugin, 1)
@@ -88,13 +88,20 @@ _LANGUAGES = {
     "rust": _rust,
 }
 
+# What a language library of `acme/geo/v1:geo` is called in the suggestion to make one.
+_SUFFIXES = {"cxx": "cc", "go": "go", "java": "java", "python": "py", "rust": "rs"}
+
+def library_label(ctx: AnalysisContext) -> str:
+    """The language library this `proto_gencode` is the generated half of."""
+    return str(ctx.label.raw_target()).removesuffix("_gencode")
+
 def _check_deps(ctx: AnalysisContext, proto: ProtoInfo) -> None:
     covered = {}
     for dep in ctx.attrs.deps:
         info = dep[ProtoGencodeInfo]
         if info.language != ctx.attrs.language:
             fail("{}: dep {} is {} code; this library is {}".format(
-                ctx.label.raw_target(),
+                library_label(ctx),
                 dep.label.raw_target(),
                 LANGUAGE_NAMES[info.language],
                 LANGUAGE_NAMES[ctx.attrs.language],
@@ -103,13 +110,13 @@ def _check_deps(ctx: AnalysisContext, proto: ProtoInfo) -> None:
     for imported in proto.dep_labels:
         if str(imported.raw_target()) not in covered:
             fail("{}: {} imports {}, and no library in `deps` has its {} code: add one to `deps`, e.g. `{}_proto_library(name = \"{}_{}\", proto = \"{}\")` beside it".format(
-                ctx.label.raw_target(),
+                library_label(ctx),
                 proto.label.raw_target(),
                 imported.raw_target(),
                 LANGUAGE_NAMES[ctx.attrs.language],
                 ctx.attrs.language,
                 imported.name,
-                ctx.attrs.language,
+                _SUFFIXES[ctx.attrs.language],
                 imported.raw_target(),
             ))
 
@@ -121,11 +128,11 @@ def _proto_gencode_impl(ctx: AnalysisContext) -> list[Provider]:
     plugins = [p[ProtocPluginToolchainInfo] for p in ctx.attrs.plugins]
     if language in ("go", "rust"):
         if not plugins:
-            fail("{}: {} code needs its plugin in `plugins`".format(ctx.label.raw_target(), LANGUAGE_NAMES[language]))
+            fail("{}: {} code needs its plugin in `plugins`".format(library_label(ctx), LANGUAGE_NAMES[language]))
         generator, gencode = "protoc-gen-" + plugins[0].name, plugins[0].version
     else:
         generator, gencode = "protoc", protoc.version
-    check_runtime(ctx, language, generator, gencode, ctx.attrs.runtime)
+    check_runtime(library_label(ctx), language, generator, gencode, ctx.attrs.runtime)
 
     outputs = {}
     if proto.import_paths:

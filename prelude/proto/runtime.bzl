@@ -124,12 +124,13 @@ def runtime_problem(language: str, generator: str, gencode: str, runtime: str) -
         return None
     return "no rule for {}".format(language)
 
-def check_runtime(ctx: AnalysisContext, language: str, generator: str, gencode: str, runtime: Dependency) -> None:
-    """Fails analysis when code from `generator` `gencode` cannot run on `runtime`."""
+def check_runtime(library: str, language: str, generator: str, gencode: str, runtime: Dependency) -> None:
+    """Fails analysis of `library` when code from `generator` `gencode` cannot run on
+    `runtime`."""
     info = runtime[ProtoRuntimeInfo]
     if info.language != language:
         fail("{}: `runtime` {} is the {} runtime; a {} library needs the {} one".format(
-            ctx.label.raw_target(),
+            library,
             runtime.label.raw_target(),
             LANGUAGE_NAMES[info.language],
             LANGUAGE_NAMES[language],
@@ -138,7 +139,7 @@ def check_runtime(ctx: AnalysisContext, language: str, generator: str, gencode: 
     problem = runtime_problem(language, generator, gencode, info.version)
     if problem:
         fail("{}: {} code from {} {} cannot use the protobuf runtime {} {}: {}. Pin a {} that matches (`protoreg bump {} VERSION`) or declare a runtime that does (`proto_runtime(version = …)`, named by `[protobuf] {}_runtime` or `runtime = …`)".format(
-            ctx.label.raw_target(),
+            library,
             LANGUAGE_NAMES[language],
             generator,
             gencode,
