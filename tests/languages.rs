@@ -10,6 +10,7 @@ use common::buck2::{
     buck2_errors, bundled_prelude_buckconfig, repo_root, tree, vendor_rules, Loopback, Project,
 };
 use common::github::Asset;
+use common::http::Route;
 use common::ops::{NS, PROTOC_REPO};
 use common::{fixture, fixtures, pin};
 use std::sync::Mutex;
@@ -39,7 +40,8 @@ fn consumer(up: &Loopback) -> Project {
             &format!(
                 "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n  \
                  python_runtime = //third-party/protobuf:python\n  cxx_runtime = //third-party/protobuf:cxx\n  java_runtime = //third-party/protobuf:java\n  \
-                 go_runtime = //third-party/protobuf:go\n  go_runtime_deps = {GO_PROTOREFLECT}, {GO_TIMESTAMPPB}\n",
+                 go_runtime = //third-party/protobuf:go\n  go_runtime_deps = {GO_PROTOREFLECT}, {GO_TIMESTAMPPB}\n  \
+                 rust_runtime = //third-party/protobuf:rust\n  rust_runtime_deps = //third-party/rust:prost-types\n",
                 up.reg.host,
                 p.path().join(".protoreg-cache").display(),
                 env!("CARGO_BIN_EXE_protoreg"),
@@ -55,11 +57,18 @@ fn consumer(up: &Loopback) -> Project {
             .replace("@WHEEL@", PROTOBUF_WHEEL);
         p.write(&rel, &text);
     }
+    // The shipped catalogue, and protoc-gen-prost declared as a user declares a plugin.
+    let catalogue = std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap();
     p.write(
         "toolchains/tools.bzl",
-        &std::fs::read_to_string(repo_root().join("toolchains/tools.bzl")).unwrap(),
+        &format!(
+            "{catalogue}\nTOOLS[\"protoc-gen-prost\"] = {{\n    \"upstream\": \"url\",\n    \"url\": \"{}/{{version}}/{{asset}}\",\n    \
+             \"asset\": \"protoc-gen-prost-{{platform}}\",\n    \"platforms\": [\"linux-x86_64\"],\n    \
+             \"binaries\": [\"protoc-gen-prost\"],\n    \"oci_repository\": \"plugins/protoc-gen-prost\",\n}}\n",
+            up.gh.server.url("/protoc-gen-prost"),
+        ),
     );
-    p.write("toolchains/pins.bzl", &pins_with_protoc_21(up));
+    p.write("toolchains/pins.bzl", &test_pins(up));
     let runtimes = p.path().join("third-party/protobuf");
     let wheel = fixtures()
         .parent()
@@ -69,6 +78,21 @@ fn consumer(up: &Loopback) -> Project {
     std::fs::copy(wheel, runtimes.join(PROTOBUF_WHEEL)).unwrap();
     std::fs::copy(JAVA_RUNTIME, runtimes.join("protobuf-java.jar")).unwrap();
     vendor_go_runtime(&p);
+    let crates = fixtures().parent().unwrap().join("rust/crates");
+    std::fs::create_dir_all(p.path().join("third-party/rust")).unwrap();
+    for part in ["BUCK", "vendor"] {
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(crates.join(part))
+            .arg(p.path().join("third-party/rust"))
+            .status()
+            .unwrap();
+        assert!(
+            copied.success(),
+            "{} (scripts/install-deps)",
+            crates.display()
+        );
+    }
     for package in ["acme/geo/v1/geo.proto", "acme/weather/v1/weather.proto"] {
         let proto = repo_root().join("examples/proto").join(package);
         p.write(package, &std::fs::read_to_string(proto).unwrap());
@@ -141,9 +165,9 @@ fn vendor_go_runtime(p: &Project) {
     }
 }
 
-/// The loopback's fixture pins, and protoc 21.12 (Debian's, as an upstream release) beside
-/// the default 36.2.
-fn pins_with_protoc_21(up: &Loopback) -> String {
+/// The loopback's fixture pins; protoc 21.12 (Debian's, as an upstream release) beside the
+/// default 36.2; protoc-gen-prost 0.5.0 (built from crates.io by install-deps).
+fn test_pins(up: &Loopback) -> String {
     use protoreg::maintain::pins::Pin;
     use protoreg::pipeline::extract::Format;
     let zip = fixture(PROTOC_21);
@@ -170,6 +194,26 @@ fn pins_with_protoc_21(up: &Loopback) -> String {
     pins.provenance.entry("protoc".into()).or_default().insert(
         "21.12".into(),
         "test fixture: Debian's protobuf-compiler 3.21.12 in upstream's layout".into(),
+    );
+    let plugin = fixtures()
+        .parent()
+        .unwrap()
+        .join("rust/plugin/bin/protoc-gen-prost");
+    let path = "/protoc-gen-prost/0.5.0/protoc-gen-prost-linux-x86_64";
+    up.gh.server.route(path, Route::File(plugin.clone()));
+    let p = pin(&plugin);
+    common::buck2::pin_as_default(
+        &mut pins,
+        "protoc-gen-prost",
+        "0.5.0",
+        "linux-x86_64",
+        Pin {
+            format: Format::Raw,
+            size: Some(p.size),
+            sha256: p.sha256,
+            url: up.gh.server.url(path),
+        },
+        "test fixture: protoc-gen-prost 0.5.0 built from crates.io",
     );
     pins.render()
 }
@@ -198,6 +242,8 @@ fn each_languages_program_round_trips_a_message_through_its_generated_library() 
     assert_eq!(java.trim(), format!("java: {ROUND_TRIP}"));
     let go = run(&p, "//apps:weather_go");
     assert_eq!(go.trim(), format!("go: {ROUND_TRIP}"));
+    let rust = run(&p, "//apps:weather_rs");
+    assert_eq!(rust.trim(), format!("rust: {ROUND_TRIP}"));
 }
 
 const BAD_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_runtime", "python_proto_library")

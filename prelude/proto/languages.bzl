@@ -53,6 +53,14 @@ def _runtime(language: str, runtime: str | None, name: str) -> str:
         ))
     return configured
 
+def _runtime_deps(language: str, runtime_deps: list[str] | None) -> list[str]:
+    """The runtime's other libraries generated code names (Go packages, Rust crates): as
+    given, else `[protobuf] LANGUAGE_runtime_deps`."""
+    if runtime_deps != None:
+        return runtime_deps
+    configured = read_root_config("protobuf", language + "_runtime_deps", "")
+    return [d.strip() for d in configured.split(",") if d.strip()]
+
 def _gencode(
         name: str,
         language: str,
@@ -62,8 +70,8 @@ def _gencode(
         protoc: str,
         plugins: list[str] = [],
         options: list[str] = [],
-        packages: list[str] = [],
-        visibility: list[str] = []) -> str:
+        visibility: list[str] = [],
+        **rust) -> str:
     gencode = name + GENCODE_SUFFIX
     proto_gencode(**gencode_target(
         dict(
@@ -75,8 +83,8 @@ def _gencode(
             protoc = protoc,
             plugins = plugins,
             options = options,
-            packages = packages,
             visibility = visibility,
+            **rust
         ),
         [protoc] + plugins,
     ))
@@ -184,8 +192,7 @@ def go_proto_library(
     generated code imports: reflect/protoreflect, and the well-known types' (types/known/…)
     that `proto` imports."""
     runtime = _runtime("go", runtime, name)
-    if runtime_deps == None:
-        runtime_deps = [d.strip() for d in read_root_config("protobuf", "go_runtime_deps", "").split(",") if d.strip()]
+    runtime_deps = _runtime_deps("go", runtime_deps)
     plugins = [go_plugin] + ([grpc_plugin] if grpc else [])
     gencode = _gencode(name, "go", proto, deps, runtime, protoc, plugins = plugins, visibility = visibility)
     native.go_library(**gencode_target(
@@ -198,4 +205,48 @@ def go_proto_library(
             **kwargs
         ),
         [protoc] + plugins,
+    ))
+
+def rust_proto_library(
+        name: str,
+        proto: str,
+        packages: list[str],
+        deps: list[str] = [],
+        runtime: str | None = None,
+        runtime_deps: list[str] | None = None,
+        plugin: str = "toolchains//:protoc-gen-prost",
+        options: list[str] = [],
+        protoc: str = "toolchains//:protoc",
+        visibility: list[str] = [],
+        **kwargs) -> None:
+    """A `rust_library` (crate `name`) of `proto`'s messages, from protoc-gen-prost: each of
+    `packages` (the proto packages its files declare) a module, `acme.geo.v1` as
+    `acme::geo::v1`. `runtime` is the `proto_runtime` of the `prost` crate; `runtime_deps`
+    (by default `[protobuf] rust_runtime_deps`, comma-separated) the other crates generated
+    code names: `prost-types` for the well-known types. `options`: `--prost_opt` values."""
+    runtime = _runtime("rust", runtime, name)
+    runtime_deps = _runtime_deps("rust", runtime_deps)
+    gencode = _gencode(
+        name,
+        "rust",
+        proto,
+        deps,
+        runtime,
+        protoc,
+        plugins = [plugin],
+        options = options,
+        visibility = visibility,
+        packages = packages,
+        crate = name.replace("-", "_"),
+    )
+    native.rust_library(**gencode_target(
+        dict(
+            name = name,
+            srcs = [gencode + "[srcs]"],
+            crate_root = "lib.rs",
+            deps = [runtime] + runtime_deps + deps,
+            visibility = visibility,
+            **kwargs
+        ),
+        [protoc, plugin],
     ))

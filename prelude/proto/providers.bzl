@@ -106,7 +106,11 @@ ProtoRuntimeInfo = provider(fields = {
 
 # The code a language library was generated from: a `*_proto_library`'s generated half.
 ProtoGencodeInfo = provider(fields = {
+    # Rust: the crate, and the proto packages it holds as modules (what a library importing
+    # them names with prost's `extern_path`).
+    "crate": provider_field(str | None, default = None),
     "language": provider_field(str),
+    "packages": provider_field(list[str], default = []),
     # The proto_library it generated code for.
     "proto": provider_field(Label),
 })

@@ -17,13 +17,23 @@ version-support and cross-version-runtime-guarantee):
 | Python | protoc X.Y | N.X'.Y' with X'.Y' ≥ X.Y; gencode from 20.0 (3.20) on |
 | Java | protoc X.Y | N.X'.Y' with X'.Y' ≥ X.Y |
 | Go | protoc-gen-go 1.A.B | google.golang.org/protobuf 1.A'.B' ≥ 1.A.B |
-| Rust | protoc-gen-prost | prost of the major.minor it generates for |
+| Rust | protoc-gen-prost 0.A.B | prost of the 0.M it was built with (0.5 → 0.14, 0.4 → 0.13, …) |
 
 A language runtime's version is the protobuf release it came from (X.Y) behind its own
 major version N: Python 7.36.2 and C++ 7.36.2 are release 36.2, Java 4.34.0 release 34.0.
 """
 
 load(":providers.bzl", "ProtoRuntimeInfo")
+
+# protoc-gen-prost 0.A → the prost 0.M its code derives and calls (its `prost` and
+# `prost-build` requirements, crates.io index `pr/ot/protoc-gen-prost`).
+PROST_OF_PROTOC_GEN_PROST = {
+    "0.1": "0.10",
+    "0.2": "0.11",
+    "0.3": "0.12",
+    "0.4": "0.13",
+    "0.5": "0.14",
+}
 
 LANGUAGE_NAMES = {
     "cxx": "C++",
@@ -112,13 +122,15 @@ def runtime_problem(language: str, generator: str, gencode: str, runtime: str) -
                 )
             return None
 
-        # prost's generated code uses the derive macros and traits of one prost minor
-        # (0.13.x); protoc-gen-prost's version is the prost it was built with.
-        if have[:2] != made[:2]:
+        # prost's generated code uses the derive macros and traits of one prost 0.M.
+        prost = PROST_OF_PROTOC_GEN_PROST.get(_dotted(made[:2]))
+        if prost == None:
+            return "which prost {} {} generates for is not known here (runtime.bzl's PROST_OF_PROTOC_GEN_PROST)".format(generator, gencode)
+        if _dotted(have[:2]) != prost:
             return "{} {} generates code for prost {}.x, and the runtime is prost {}".format(
                 generator,
                 gencode,
-                _dotted(made[:2]),
+                prost,
                 runtime,
             )
         return None
@@ -157,7 +169,7 @@ def _proto_runtime_impl(ctx: AnalysisContext) -> list[Provider]:
         fail("{}: version `{}` is not the runtime's MAJOR.MINOR.PATCH (e.g. {})".format(
             ctx.label.raw_target(),
             ctx.attrs.version,
-            {"cxx": "3.21.12", "go": "1.28.1", "java": "3.21.12", "python": "7.36.2", "rust": "0.13.5"}[ctx.attrs.language],
+            {"cxx": "3.21.12", "go": "1.28.1", "java": "3.21.12", "python": "7.36.2", "rust": "0.14.1"}[ctx.attrs.language],
         ))
     return list(ctx.attrs.library.providers) + [
         ProtoRuntimeInfo(language = ctx.attrs.language, version = ctx.attrs.version),
