@@ -244,6 +244,85 @@ fn each_languages_program_round_trips_a_message_through_its_generated_library() 
     assert_eq!(go.trim(), format!("go: {ROUND_TRIP}"));
     let rust = run(&p, "//apps:weather_rs");
     assert_eq!(rust.trim(), format!("rust: {ROUND_TRIP}"));
+
+    // gRPC code where the language has a pinned plugin: Go's and Java's stubs are generated
+    // beside the messages (their gRPC runtimes are not on this machine to compile them).
+    p.write("grpc/BUCK", GRPC_BUCK);
+    let go = every_output(&p, "//grpc:weather_go_gencode");
+    let names: Vec<_> = go
+        .iter()
+        .map(|f| f.file_name().unwrap_or_else(|| panic!("{go:?}")).to_owned())
+        .collect();
+    assert_eq!(names, ["weather.pb.go", "weather_grpc.pb.go"], "{go:?}");
+    let grpc = std::fs::read_to_string(&go[1]).unwrap();
+    assert!(
+        grpc.contains("func RegisterWeatherServiceServer("),
+        "{grpc}"
+    );
+    let java = every_output(&p, "//grpc:weather_java_gencode");
+    assert_eq!(java.len(), 2, "{java:?}");
+    let stubs = zip_entries(&java[0]);
+    assert!(
+        stubs.iter().any(|e| e.ends_with("WeatherServiceGrpc.java")),
+        "{stubs:?}"
+    );
+}
+
+const GRPC_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "go_proto_library", "java_proto_library")
+
+go_proto_library(
+    name = "weather_go",
+    proto = "//acme/weather/v1:weather",
+    importpath = "example.com/acme/gen/acme/weather/v1",
+    deps = ["//acme/geo/v1:geo_go"],
+    grpc = True,
+    protoc = "toolchains//:protoc-21.12",
+)
+
+java_proto_library(
+    name = "weather_java",
+    proto = "//acme/weather/v1:weather",
+    deps = ["//acme/geo/v1:geo_java"],
+    grpc = True,
+    protoc = "toolchains//:protoc-21.12",
+)
+"#;
+
+/// Every file `target` (in package `//grpc`) wrote, once built, by path: Buck2 prints no
+/// path for a target of several outputs, so they are read from its output directory.
+fn every_output(p: &Project, target: &str) -> Vec<std::path::PathBuf> {
+    p.ok(&["build", target]);
+    let name = target
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('[')
+        .next()
+        .unwrap();
+    let mut found = vec![];
+    let mut dirs = vec![p.path().join("buck-out/v2")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .to_string_lossy()
+                .contains(&format!("/grpc/__{name}__/"))
+                && !path.to_string_lossy().ends_with("_args.txt")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The entries of the zip at `path`.
+fn zip_entries(path: &std::path::Path) -> Vec<String> {
+    let zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    zip.file_names().map(|n| n.unwrap().into_owned()).collect()
 }
 
 const BAD_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_runtime", "python_proto_library")
