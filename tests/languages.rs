@@ -268,7 +268,7 @@ fn each_languages_program_round_trips_a_message_through_its_generated_library() 
     );
 }
 
-const GRPC_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "go_proto_library", "java_proto_library")
+const GRPC_BUCK: &str = r#"load("@protobuf//proto:languages.bzl", "go_proto_library", "java_proto_library")
 
 go_proto_library(
     name = "weather_go",
@@ -325,7 +325,8 @@ fn zip_entries(path: &std::path::Path) -> Vec<String> {
     zip.file_names().map(|n| n.unwrap().into_owned()).collect()
 }
 
-const BAD_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "cxx_proto_library", "proto_runtime", "python_proto_library")
+const BAD_BUCK: &str = r#"load("@protobuf//proto:defs.bzl", "proto_runtime")
+load("@protobuf//proto:languages.bzl", "cxx_proto_library", "python_proto_library")
 
 # protoc 36.2's C++ code, and the C++ runtime of release 21.12.
 cxx_proto_library(name = "geo_cc_36", proto = "//acme/geo/v1:geo")

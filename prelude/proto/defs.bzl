@@ -12,7 +12,6 @@ load(":buf.bzl", _buf_breaking_test = "buf_breaking_test", _buf_format_test = "b
 load(":compat.bzl", "requiring_toolchains")
 load(":codegen.bzl", _es_proto_gen = "es_proto_gen", _go_proto_gen = "go_proto_gen", _proto_builtin_gen = "proto_builtin_gen", _proto_plugin_gen = "proto_plugin_gen")
 load(":gencode.bzl", _proto_gencode = "proto_gencode")
-load(":languages.bzl", _cxx_proto_library = "cxx_proto_library", _go_proto_library = "go_proto_library", _java_proto_library = "java_proto_library", _python_proto_library = "python_proto_library", _rust_proto_library = "rust_proto_library")
 load(":proto_library.bzl", _proto_library = "proto_library")
 load(":runtime.bzl", _proto_runtime = "proto_runtime")
 load(":toolchain.bzl", _node_protoc_plugin = "node_protoc_plugin")
@@ -26,15 +25,10 @@ es_proto_gen = _es_proto_gen
 go_proto_gen = _go_proto_gen
 registry_image = _registry_image
 
-# Language libraries, over Meta's prelude (languages.bzl): they require their toolchains
-# themselves.
-cxx_proto_library = _cxx_proto_library
-go_proto_library = _go_proto_library
-java_proto_library = _java_proto_library
+# The language libraries' parts; the macros themselves (cxx_proto_library, …) call Meta's
+# prelude's rules, so they are in languages.bzl, loaded beside it.
 proto_gencode = _proto_gencode
 proto_runtime = _proto_runtime
-python_proto_library = _python_proto_library
-rust_proto_library = _rust_proto_library
 
 # The rules, each requiring the toolchains it uses by default to be pinned (compat.bzl).
 

@@ -2,6 +2,8 @@
 `cxx_binary`, `python_binary`, `java_binary`, `go_binary` or `rust_binary` name.
 
 ```python
+load("@protobuf//proto:languages.bzl", "cxx_proto_library", "python_proto_library")
+
 cxx_proto_library(name = "weather_cc", proto = ":weather", deps = ["//acme/geo/v1:geo_cc"])
 python_proto_library(name = "weather_py", proto = ":weather", deps = ["//acme/geo/v1:geo_py"])
 ```
@@ -21,7 +23,8 @@ says which is missing); the well-known types' code is the runtime's. The runtime
 or per library with `runtime = …`. Everything a language needs from the host (a C++
 compiler, Python, a JDK, Go, rustc) comes from that language's toolchain in the user's
 repository; the prelude's rules are used as they are (`native`), so these macros need
-Meta's prelude.
+Meta's prelude, and are loaded from this file, not defs.bzl (which this repository's own
+prelude loads, where there is no `native`).
 """
 
 load(":gencode.bzl", "gencode_target", "proto_gencode")

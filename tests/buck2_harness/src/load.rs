@@ -94,9 +94,6 @@ pub fn build_globals() -> Globals {
     ])
     .with(crate::rule::rule_globals)
     .with(|b| b.namespace("attrs", crate::attrs::attrs_namespace))
-    // Buck2's `native` holds the prelude's rules; this repository's prelude has none of the
-    // languages' (cxx_library, …) that languages.bzl calls, so neither has the harness.
-    .with(|b| b.namespace("native", |_| {}))
     .with(crate::provider::provider_globals)
     .with(crate::provider::register_builtin_providers)
     .with(crate::select::select_globals)
