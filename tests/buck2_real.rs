@@ -19,7 +19,6 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use common::buck2::*;
-use common::ops::NS;
 use common::*;
 
 /// One Buck2 project at a time: each daemon takes a core and a few hundred MiB.
@@ -501,20 +500,7 @@ fn with_fixture_pins_everything_builds_and_tests_in_both_fetch_modes() {
 fn the_rules_work_as_a_protobuf_cell_beside_the_bundled_prelude() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let up = Loopback::start();
-    let p = Project::empty();
-    vendor_rules(&p);
-    p.write(
-        ".buckconfig",
-        &bundled_prelude_buckconfig(
-            "prelude//platforms:default",
-            &format!(
-                "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n",
-                up.reg.host,
-                p.path().join(".protoreg-cache").display(),
-                env!("CARGO_BIN_EXE_protoreg"),
-            ),
-        ),
-    );
+    let p = bundled_prelude_project(&up, "");
     p.write(
         "toolchains/BUCK",
         "load(\"@prelude//toolchains:demo.bzl\", \"system_demo_toolchains\")\n\

@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::buck2::{
-    buck2_errors, bundled_prelude_buckconfig, repo_root, tree, vendor_rules, Loopback, Project,
-};
+use common::buck2::{buck2_errors, bundled_prelude_project, repo_root, tree, Loopback, Project};
 use common::github::Asset;
 use common::http::Route;
-use common::ops::{NS, PROTOC_REPO};
+use common::ops::PROTOC_REPO;
 use common::{fixture, fixtures, pin};
 use std::sync::Mutex;
 
@@ -31,21 +29,13 @@ const ROUND_TRIP: &str = "sunny 52.5 1700000000";
 /// and programs), the examples' geo and weather protos in two packages, these rules vendored
 /// as the `protobuf` cell, the loopback registry, protoc 36.2 and 21.12 pinned.
 fn consumer(up: &Loopback) -> Project {
-    let p = Project::empty();
-    vendor_rules(&p);
-    p.write(
-        ".buckconfig",
-        &bundled_prelude_buckconfig(
-            "prelude//platforms:default",
-            &format!(
-                "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n  \
-                 python_runtime = //third-party/protobuf:python\n  cxx_runtime = //third-party/protobuf:cxx\n  java_runtime = //third-party/protobuf:java\n  \
-                 go_runtime = //third-party/protobuf:go\n  go_runtime_deps = {GO_PROTOREFLECT}, {GO_TIMESTAMPPB}\n  \
-                 rust_runtime = //third-party/protobuf:rust\n  rust_runtime_deps = //third-party/rust:prost-types\n",
-                up.reg.host,
-                p.path().join(".protoreg-cache").display(),
-                env!("CARGO_BIN_EXE_protoreg"),
-            ),
+    let p = bundled_prelude_project(
+        up,
+        &format!(
+            "  python_runtime = //third-party/protobuf:python\n  cxx_runtime = //third-party/protobuf:cxx\n  \
+             java_runtime = //third-party/protobuf:java\n  go_runtime = //third-party/protobuf:go\n  \
+             go_runtime_deps = {GO_PROTOREFLECT}, {GO_TIMESTAMPPB}\n  rust_runtime = //third-party/protobuf:rust\n  \
+             rust_runtime_deps = //third-party/rust:prost-types\n"
         ),
     );
     p.write("none/BUCK", "");

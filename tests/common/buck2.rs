@@ -619,6 +619,27 @@ pub fn bundled_prelude_buckconfig(execution_platforms: &str, rest: &str) -> Stri
     )
 }
 
+/// A repository with Meta's bundled prelude and these rules vendored as the `protobuf` cell,
+/// its `[protobuf]` section pointed at the loopback registry, a cache of its own and this
+/// workspace's protoreg, then `more` (further `[protobuf]` keys, each `  KEY = VALUE\n`).
+pub fn bundled_prelude_project(up: &Loopback, more: &str) -> Project {
+    let p = Project::empty();
+    vendor_rules(&p);
+    p.write(
+        ".buckconfig",
+        &bundled_prelude_buckconfig(
+            "prelude//platforms:default",
+            &format!(
+                "[protobuf]\n  registry = {}/{NS}\n  plain_http = true\n  cache_dir = {}\n  protoreg = {}\n{more}",
+                up.reg.host,
+                p.path().join(".protoreg-cache").display(),
+                env!("CARGO_BIN_EXE_protoreg"),
+            ),
+        ),
+    );
+    p
+}
+
 /// These rules in `p` as the `protobuf` cell's directory, `third-party/buck2-protobuf/prelude`
 /// (the layout prelude/proto/README.md gives for vendoring them).
 pub fn vendor_rules(p: &Project) {
