@@ -39,3 +39,13 @@ def protobuf_config() -> struct:
         protoreg_target = protoreg if "//" in protoreg else "toolchains//:protoreg",
         registries = registries,
     )
+
+def language_runtime(language: str) -> str:
+    """`[protobuf] LANGUAGE_runtime`: the language's `proto_runtime` target ("" if unset)."""
+    return read_root_config("protobuf", language + "_runtime", "")
+
+def language_runtime_deps(language: str) -> list[str]:
+    """`[protobuf] LANGUAGE_runtime_deps`: more runtime libraries (Go packages, Rust crates)
+    generated code names, comma-separated."""
+    configured = read_root_config("protobuf", language + "_runtime_deps", "")
+    return [label.strip() for label in configured.split(",") if label.strip()]

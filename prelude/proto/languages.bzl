@@ -27,6 +27,7 @@ Meta's prelude, and are loaded from this file, not defs.bzl (which this reposito
 prelude loads, where there is no `native`).
 """
 
+load(":config.bzl", "language_runtime", "language_runtime_deps")
 load(":gencode.bzl", "gencode_target", "proto_gencode")
 load(":runtime.bzl", "LANGUAGE_NAMES")
 
@@ -45,7 +46,7 @@ def _runtime(language: str, runtime: str | None, name: str) -> str:
     if runtime:
         return runtime
     key = language + "_runtime"
-    configured = read_root_config("protobuf", key, "")
+    configured = language_runtime(language)
     if not configured:
         fail("{}: no {} protobuf runtime. Declare one with `proto_runtime(language = \"{}\", version = …, library = …)` and name it in `.buckconfig` (`[protobuf] {} = //third-party/protobuf:{}`) or pass `runtime = …`".format(
             name,
@@ -59,10 +60,7 @@ def _runtime(language: str, runtime: str | None, name: str) -> str:
 def _runtime_deps(language: str, runtime_deps: list[str] | None) -> list[str]:
     """The runtime's other libraries generated code names (Go packages, Rust crates): as
     given, else `[protobuf] LANGUAGE_runtime_deps`."""
-    if runtime_deps != None:
-        return runtime_deps
-    configured = read_root_config("protobuf", language + "_runtime_deps", "")
-    return [d.strip() for d in configured.split(",") if d.strip()]
+    return runtime_deps if runtime_deps != None else language_runtime_deps(language)
 
 def _gencode(
         name: str,

@@ -39,6 +39,8 @@ Read from `.buckconfig` `[protobuf]` (all optional):
 | `protoc_gen_es` | the label of a `node_protoc_plugin` target for protoc-gen-es (this repository: `root//examples/es:protoc-gen-es`) |
 | `node` | read by that target's BUCK file here: the node target protoc-gen-es runs on (default `toolchains//:node`, the pinned Node.js) |
 | `remote_execution_use_case` | read by `prelude//platforms`: the use case of the remote executors (default `buck2-default`) |
+| `cxx_runtime`, `python_runtime`, `java_runtime`, `go_runtime`, `rust_runtime` | read by languages.bzl: each language's `proto_runtime` target |
+| `go_runtime_deps`, `rust_runtime_deps` | read by languages.bzl: the runtime's other packages (Go) or crates (Rust) generated code names, comma-separated |
 """
 
 load(":compat.bzl", "KEYED_PLATFORMS", "compatibility_key")
