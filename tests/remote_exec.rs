@@ -490,9 +490,12 @@ fn consumer(nl: &NativeLink, up: &Loopback) -> Project {
     record_sizes(&p);
     p.write(
         "api/BUCK",
-        "load(\"@protobuf//proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_builtin_gen\", \"proto_library\")\n\n\
+        "load(\"@protobuf//proto:defs.bzl\", \"buf_lint_test\", \"go_proto_gen\", \"proto_builtin_gen\", \"proto_gencode\", \"proto_library\", \"proto_runtime\")\n\n\
          proto_library(\n    name = \"api\",\n    srcs = [\"acme/thing/v1/thing.proto\"],\n    strip_import_prefix = \"/api\",\n)\n\n\
          proto_builtin_gen(name = \"api_py\", protos = [\":api\"], languages = [\"python\"])\n\n\
+         filegroup(name = \"protobuf_wheel\", srcs = [])\n\n\
+         proto_runtime(name = \"python_runtime\", language = \"python\", version = \"7.36.2\", library = \":protobuf_wheel\")\n\n\
+         proto_gencode(name = \"api_python_gencode\", language = \"python\", proto = \":api\", runtime = \":python_runtime\")\n\n\
          go_proto_gen(name = \"api_go\", protos = [\":api\"])\n\n\
          buf_lint_test(\n    name = \"lint\",\n    proto = \":api\",\n)\n",
     );
@@ -516,10 +519,13 @@ fn another_repository_with_its_own_remote_platform_runs_everything_on_nativelink
     let ran = what_ran(&first);
     let report = format!("{:#?}", by_category(&ran));
     assert!(ran.iter().all(|(e, _)| e.starts_with("re")), "{report}");
+    // A language library's generated half (proto_gencode; the language's own library needs
+    // that language's toolchain, which this repository has none of) runs there too.
     for category in [
         "protoc_descriptor_set",
         "protoc_builtin_gen",
         "protoc_plugin_gen",
+        "protoc_python",
         "protoreg_extract",
     ] {
         assert!(
