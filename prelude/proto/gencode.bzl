@@ -8,7 +8,6 @@ compiles, `[headers]` the C++ headers. Analysis fails when the runtime cannot ru
 (runtime.bzl) or when an import's library has no generated code among `deps`.
 """
 
-load(":compat.bzl", "requiring_toolchains")
 load(":protoc.bzl", "ProtocGenerator", "run_protoc_generators")
 load(":providers.bzl", "ProtoGencodeInfo", "ProtoInfo", "ProtocPluginToolchainInfo", "ProtocToolchainInfo")
 load(":runtime.bzl", "LANGUAGE_NAMES", "check_runtime")
@@ -206,8 +205,3 @@ proto_gencode = rule(
     },
     doc = "One proto_library's code for one language, a file per output.",
 )
-
-def gencode_target(kwargs: dict, toolchains: list[str]) -> dict:
-    """`kwargs` for a `proto_gencode` or its library: compatible where `toolchains` (protoc
-    and the plugins) are pinned."""
-    return requiring_toolchains(kwargs, toolchains)

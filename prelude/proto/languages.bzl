@@ -27,8 +27,9 @@ Meta's prelude, and are loaded from this file, not defs.bzl (which this reposito
 prelude loads, where there is no `native`).
 """
 
+load(":compat.bzl", "requiring_toolchains")
 load(":config.bzl", "language_runtime", "language_runtime_deps")
-load(":gencode.bzl", "gencode_target", "proto_gencode")
+load(":gencode.bzl", "proto_gencode")
 load(":runtime.bzl", "LANGUAGE_NAMES")
 
 GENCODE_SUFFIX = "_gencode"
@@ -74,7 +75,7 @@ def _gencode(
         visibility: list[str] = [],
         **rust) -> str:
     gencode = name + GENCODE_SUFFIX
-    proto_gencode(**gencode_target(
+    proto_gencode(**requiring_toolchains(
         dict(
             name = gencode,
             language = language,
@@ -104,7 +105,7 @@ def cxx_proto_library(
     the runtime. `options`: `--cpp_opt` values (e.g. `lite`)."""
     runtime = _runtime("cxx", runtime, name)
     gencode = _gencode(name, "cxx", proto, deps, runtime, protoc, options = options, visibility = visibility)
-    native.cxx_library(**gencode_target(
+    native.cxx_library(**requiring_toolchains(
         dict(
             name = name,
             srcs = [gencode + "[srcs]"],
@@ -129,7 +130,7 @@ def python_proto_library(
     `acme.geo.v1.geo_pb2`), depending on the runtime."""
     runtime = _runtime("python", runtime, name)
     gencode = _gencode(name, "python", proto, deps, runtime, protoc, visibility = visibility)
-    native.python_library(**gencode_target(
+    native.python_library(**requiring_toolchains(
         dict(
             name = name,
             srcs = [gencode + "[srcs]"],
@@ -158,7 +159,7 @@ def java_proto_library(
     runtime = _runtime("java", runtime, name)
     plugins = [grpc_plugin] if grpc else []
     gencode = _gencode(name, "java", proto, deps, runtime, protoc, plugins = plugins, visibility = visibility)
-    native.java_library(**gencode_target(
+    native.java_library(**requiring_toolchains(
         dict(
             name = name,
             srcs = [gencode + "[srcs]"],
@@ -196,7 +197,7 @@ def go_proto_library(
     runtime_deps = _runtime_deps("go", runtime_deps)
     plugins = [go_plugin] + ([grpc_plugin] if grpc else [])
     gencode = _gencode(name, "go", proto, deps, runtime, protoc, plugins = plugins, visibility = visibility)
-    native.go_library(**gencode_target(
+    native.go_library(**requiring_toolchains(
         dict(
             name = name,
             package_name = importpath,
@@ -240,7 +241,7 @@ def rust_proto_library(
         packages = packages,
         crate = name.replace("-", "_"),
     )
-    native.rust_library(**gencode_target(
+    native.rust_library(**requiring_toolchains(
         dict(
             name = name,
             srcs = [gencode + "[srcs]"],

@@ -454,37 +454,31 @@ impl Loopback {
             GRPC_TGZ,
             true,
         );
-        // Node.js, sized (a deferrable download in native mode).
-        let (path, txz) = node_asset();
-        let p = pin(&txz);
-        let fixed = Pin {
-            format: Format::TarXz,
-            size: Some(p.size),
-            sha256: p.sha256,
-            url: self.gh.server.url(&path),
-        };
-        pin_as_default(
-            &mut pins,
+        // Node.js, sized (a deferrable download in native mode), and grpc-java, a raw binary,
+        // from their static hosts.
+        let mut add_hosted =
+            |tool: &str, version: &str, (path, file): (String, PathBuf), format, why: &str| {
+                let p = pin(&file);
+                let fixed = Pin {
+                    format,
+                    size: Some(p.size),
+                    sha256: p.sha256,
+                    url: self.gh.server.url(&path),
+                };
+                pin_as_default(&mut pins, tool, version, host_platform(), fixed, why);
+            };
+        add_hosted(
             "node",
             NODE_VERSION,
-            host_platform(),
-            fixed,
+            node_asset(),
+            Format::TarXz,
             "test fixture: this machine's node in Node.js's archive layout",
         );
-        let (path, bin) = grpc_java_asset();
-        let p = pin(&bin);
-        let fixed = Pin {
-            format: Format::Raw,
-            size: Some(p.size),
-            sha256: p.sha256,
-            url: self.gh.server.url(&path),
-        };
-        pin_as_default(
-            &mut pins,
+        add_hosted(
             GRPC_JAVA,
             GRPC_JAVA_VERSION,
-            host_platform(),
-            fixed,
+            grpc_java_asset(),
+            Format::Raw,
             "test fixture: Debian's grpc_java_plugin in Maven Central's layout",
         );
         // googleapis, without a size as the shipped pin has none.
