@@ -352,6 +352,11 @@ pub struct ProtocArgs {
         requires = "plugin_command"
     )]
     pub plugin_arg: Vec<String>,
+    /// Give protoc, of the `--descriptor_set_in` sets, only the files its inputs import,
+    /// directly or not (one temporary set), so it does not load every descriptor of every
+    /// transitive dependency. Imports resolve exactly as before.
+    #[arg(long)]
+    pub prune_descriptor_sets: bool,
     /// protoc and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROTOC [ARG]...")]
     pub protoc: Vec<std::ffi::OsString>,

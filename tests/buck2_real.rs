@@ -224,7 +224,7 @@ fn the_repository_as_committed_loads_and_analyzes_for_every_platform_and_executo
         );
         assert!(
             codegen.contains("__protoreg__")
-                && codegen.contains("protoreg, protoc, --, ")
+                && codegen.contains("protoreg, protoc, --prune-descriptor-sets, --, ")
                 && !codegen.contains("/bin/sh")
                 && !codegen.contains("cmd.exe"),
             "executor {exec}: codegen is not run by `protoreg protoc`:\n{codegen}"

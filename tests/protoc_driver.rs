@@ -156,3 +156,186 @@ fn bad_plugin_commands_are_exit_2_with_a_hint() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// Three libraries as the rules compile them (`base` <- `mid` <- `top`), each to a descriptor
+/// set of its own files, and an unrelated set: `top` imports `mid`'s file, which imports one
+/// of `base`'s two.
+fn libraries(dir: &Path, protoc: &Path) {
+    let files = [
+        ("base/b/v1/x.proto", "syntax = \"proto3\";\npackage b.v1;\nmessage X {}\n"),
+        ("base/b/v1/unused.proto", "syntax = \"proto3\";\npackage b.v1;\nmessage Unused {}\n"),
+        ("other/o/v1/o.proto", "syntax = \"proto3\";\npackage o.v1;\nmessage O {}\n"),
+        (
+            "mid/m/v1/y.proto",
+            "syntax = \"proto3\";\npackage m.v1;\nimport \"b/v1/x.proto\";\nmessage Y { b.v1.X x = 1; }\n",
+        ),
+        (
+            "top/t/v1/z.proto",
+            "syntax = \"proto3\";\npackage t.v1;\n// import \"b/v1/unused.proto\";\n\
+             import \"m/v1/y.proto\";\nimport \"google/protobuf/timestamp.proto\";\n\
+             // Z, with comments for the source info.\n\
+             message Z { m.v1.Y y = 1; google.protobuf.Timestamp at = 2; }\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("sets")).unwrap();
+    for args in [
+        &[
+            "--proto_path=base",
+            "--descriptor_set_out=sets/base.binpb",
+            "b/v1/x.proto",
+            "b/v1/unused.proto",
+        ][..],
+        &[
+            "--proto_path=other",
+            "--descriptor_set_out=sets/other.binpb",
+            "o/v1/o.proto",
+        ],
+        &[
+            "--proto_path=mid",
+            "--descriptor_set_in=sets/base.binpb",
+            "--descriptor_set_out=sets/mid.binpb",
+            "m/v1/y.proto",
+        ],
+    ] {
+        let out = Command::new(protoc)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+}
+
+/// `top`'s protoc arguments as the rules write them: its file mapped to its import path,
+/// every transitive set, and the image and C++ code as outputs under `out`.
+fn top_args(protoc: &Path, out: &str) -> Vec<String> {
+    let include = protoc.parent().unwrap().parent().unwrap().join("include");
+    vec![
+        "--include_imports".into(),
+        "--include_source_info".into(),
+        format!("--descriptor_set_out={out}/image.binpb"),
+        "--descriptor_set_in=sets/other.binpb:sets/base.binpb:sets/mid.binpb".into(),
+        "--proto_path=t/v1/z.proto=top/t/v1/z.proto".into(),
+        format!("--proto_path={}", include.display()),
+        format!("--cpp_out={out}"),
+        "top/t/v1/z.proto".into(),
+    ]
+}
+
+#[test]
+fn pruned_protoc_reads_only_what_the_sources_import_and_writes_the_same_bytes() {
+    let (dir, protoc) = workspace();
+    let d = dir.path();
+    libraries(d, &protoc);
+    let protoc_str = protoc.to_str().unwrap();
+    std::fs::create_dir_all(d.join("direct")).unwrap();
+    let out = Command::new(&protoc)
+        .current_dir(d)
+        .args(top_args(&protoc, "direct"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Through the driver, with the arguments on the command line and in an @FILE: the same
+    // image (every import, source info) and the same generated code, byte for byte.
+    std::fs::write(
+        d.join("args.txt"),
+        top_args(&protoc, "viafile").join("\n") + "\n",
+    )
+    .unwrap();
+    let inline = top_args(&protoc, "inline");
+    for (name, args) in [
+        (
+            "inline",
+            inline.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+        ("viafile", vec!["@args.txt"]),
+    ] {
+        std::fs::create_dir_all(d.join(name)).unwrap();
+        let mut argv = vec!["protoc", "--prune-descriptor-sets", "--", protoc_str];
+        argv.extend(args);
+        let out = run_in(d, &argv);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        for file in ["image.binpb", "t/v1/z.pb.h", "t/v1/z.pb.cc"] {
+            let want = std::fs::read(d.join("direct").join(file)).unwrap();
+            let got = std::fs::read(d.join(name).join(file)).unwrap();
+            assert!(want == got, "{name}/{file} differs from protoc's own");
+        }
+    }
+
+    // What protoc was given: a program in its place records its arguments and the set.
+    std::fs::write(
+        d.join("record.sh"),
+        "for a in \"$@\"; do echo \"$a\"; case \"$a\" in --descriptor_set_in=*) cp \"${a#*=}\" given.binpb;; esac; done > given.txt\n",
+    )
+    .unwrap();
+    let given = |args: &[String]| {
+        let _ = std::fs::remove_file(d.join("given.binpb"));
+        let mut argv = vec![
+            "protoc",
+            "--prune-descriptor-sets",
+            "--",
+            "/bin/sh",
+            "record.sh",
+        ];
+        argv.extend(args.iter().map(String::as_str));
+        let out = run_in(d, &argv);
+        assert!(out.status.success(), "{}", text(&out));
+        let set = d.join("given.binpb");
+        let names = if set.is_file() {
+            let decoded = Command::new(&protoc)
+                .current_dir(d)
+                .arg(format!(
+                    "--proto_path={}",
+                    protoc
+                        .parent()
+                        .unwrap()
+                        .parent()
+                        .unwrap()
+                        .join("include")
+                        .display()
+                ))
+                .args([
+                    "--decode=google.protobuf.FileDescriptorSet",
+                    "google/protobuf/descriptor.proto",
+                ])
+                .stdin(std::fs::File::open(&set).unwrap())
+                .output()
+                .unwrap();
+            assert!(decoded.status.success(), "{}", text(&decoded));
+            String::from_utf8(decoded.stdout)
+                .unwrap()
+                .lines()
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix("name: \"")?
+                        .strip_suffix(".proto\"")
+                        .map(String::from)
+                })
+                .collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        };
+        (std::fs::read_to_string(d.join("given.txt")).unwrap(), names)
+    };
+    let (argv, names) = given(&top_args(&protoc, "recorded"));
+    // `mid`'s file and the one of `base`'s it imports; not `unused`, not the other library.
+    assert_eq!(names, ["b/v1/x", "m/v1/y"], "{argv}");
+    assert!(!argv.contains("sets/"), "{argv}");
+
+    // A source it cannot read for sure (an escape in a string): protoc gets every set.
+    std::fs::write(
+        d.join("top/t/v1/z.proto"),
+        "syntax = \"proto3\";\npackage t.v1;\nimport \"m/v1/y.proto\";\noption java_package = \"a\\x62\";\n",
+    )
+    .unwrap();
+    let (argv, _) = given(&top_args(&protoc, "recorded"));
+    assert!(
+        argv.contains("--descriptor_set_in=sets/other.binpb:sets/base.binpb:sets/mid.binpb\n"),
+        "{argv}"
+    );
+}

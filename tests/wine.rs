@@ -412,8 +412,8 @@ fn expect_findings_reads_the_windows_buf_report() {
 /// itself Windows and runs every command under Wine. protoreg is pinned (the Windows build,
 /// released on the loopback upstream), protoc is the win64 zip; Buck2 downloads both (native
 /// fetch mode), and the worker runs `protoreg.exe extract` for protoc and then the one
-/// code-generation command line analysis gives every OS, `protoreg.exe protoc -- protoc.exe
-/// …`, with Windows path separators; likewise with a Windows plugin, protoc-gen-go.exe (from
+/// code-generation command line analysis gives every OS, `protoreg.exe protoc
+/// --prune-descriptor-sets -- protoc.exe …`, with Windows path separators; likewise with a Windows plugin, protoc-gen-go.exe (from
 /// upstream's Windows zip layout). What they write equals the Linux goldens, C++ and Go.
 #[test]
 fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_writes_the_goldens() {
@@ -524,8 +524,9 @@ fn a_windows_executor_runs_the_code_generation_command_line_under_wine_and_write
     );
     let log = nl.log();
     assert!(
-        log.contains(r#"\\protoreg.exe", "protoc", "--", "buck-out\\v2\\"#)
-            && log.contains(r"\\bin\\protoc.exe")
+        log.contains(
+            r#"\\protoreg.exe", "protoc", "--prune-descriptor-sets", "--", "buck-out\\v2\\"#
+        ) && log.contains(r"\\bin\\protoc.exe")
             && log.contains(r"--cpp_out=buck-out\\v2\\")
             && log.contains(r#""--executable", "protoc-gen-go.exe""#),
         "{log}"

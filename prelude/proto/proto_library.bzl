@@ -14,13 +14,14 @@ cell root when it starts with `/`, else from the package), with `import_prefix` 
 protoc parses each library's own sources once. The default output is their FileDescriptorSet
 (`NAME.binpb`, without imports or source info); whatever imports them (a library that
 depends on this one, code generation) reads it with `--descriptor_set_in` instead of parsing
-them again. The sub-target `[image]` is the FileDescriptorSet with every import and the
+them again, and reads of those sets only the files its sources import, directly or not
+(`protoreg protoc --prune-descriptor-sets`). The sub-target `[image]` is the FileDescriptorSet with every import and the
 library's own source info (what buf and reflection tools read), made only when something
 asks for it. The well-known types
 (`google/protobuf/*.proto`) come from the pinned protoc's own `include/`, with no dep.
 """
 
-load(":protoc.bzl", "descriptor_set_in")
+load(":protoc.bzl", "descriptor_set_in", "pruning_protoc")
 load(":providers.bzl", "ProtoDescriptorSetsTSet", "ProtoInfo", "ProtocToolchainInfo")
 
 def _normalize(path: str) -> str:
@@ -51,7 +52,34 @@ def import_path(ctx: AnalysisContext, src: Artifact) -> str:
         path = _join(ctx.attrs.import_prefix, path)
     return path
 
-def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_paths: list[str], import_root: Artifact, deps: list[ProtoInfo]) -> ProtoInfo:
+def _sources_args(protoc: ProtocToolchainInfo, import_paths: list[str], import_root: Artifact, sources: dict[str, Artifact] | None) -> cmd_args:
+    """The `--proto_path` roots and input files of a library's own sources, then the
+    well-known types' root.
+
+    With `sources` (import path to file), each file is its own root, `--proto_path=PATH=FILE`:
+    protoc reads the sources where they are, and nothing else is under those roots, so an
+    import no dep provides still fails. The import root (the same files, symlinked at their
+    import paths) is then made only for the consumers that need a directory (code
+    generation, buf): one action and its links fewer per library."""
+    if sources != None:
+        return cmd_args(
+            [cmd_args(src, format = "--proto_path=" + path + "={}") for path, src in sources.items()],
+            cmd_args(protoc.include, format = "--proto_path={}"),
+            sources.values(),
+        )
+    return cmd_args(
+        cmd_args(import_root, format = "--proto_path={}"),
+        cmd_args(protoc.include, format = "--proto_path={}"),
+        [cmd_args(import_root, format = "{}/" + path) for path in import_paths],
+    )
+
+def compile_library(
+        ctx: AnalysisContext,
+        protoc: ProtocToolchainInfo,
+        import_paths: list[str],
+        import_root: Artifact,
+        deps: list[ProtoInfo],
+        sources: dict[str, Artifact] | None = None) -> ProtoInfo:
     """protoc checks the library's own sources and writes its descriptor set (them alone,
     without source info: dependents read it, so it is kept small), reading what they import
     from the deps' descriptor sets; and, when something asks for it, its image (them again
@@ -64,12 +92,10 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
     if import_paths:
         ctx.actions.run(
             cmd_args(
-                protoc.protoc,
+                pruning_protoc(protoc),
                 cmd_args(descriptor_set.as_output(), format = "--descriptor_set_out={}"),
                 descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
-                cmd_args(import_root, format = "--proto_path={}"),
-                cmd_args(protoc.include, format = "--proto_path={}"),
-                [cmd_args(import_root, format = "{}/" + path) for path in import_paths],
+                _sources_args(protoc, import_paths, import_root, sources),
             ),
             category = "protoc_descriptor_set",
         )
@@ -88,17 +114,21 @@ def compile_library(ctx: AnalysisContext, protoc: ProtocToolchainInfo, import_pa
     # library without sources stands for its deps: its image covers theirs (read from their
     # sets, so without source info).
     image = ctx.actions.declare_output(ctx.label.name + ".image.binpb")
-    named = import_paths if import_paths else [p for d in deps for p in d.import_paths]
+    if import_paths:
+        inputs = _sources_args(protoc, import_paths, import_root, sources)
+    else:
+        inputs = cmd_args(
+            cmd_args(protoc.include, format = "--proto_path={}"),
+            [p for d in deps for p in d.import_paths],
+        )
     ctx.actions.run(
         cmd_args(
-            protoc.protoc,
+            pruning_protoc(protoc),
             "--include_imports",
             "--include_source_info",
             cmd_args(image.as_output(), format = "--descriptor_set_out={}"),
             descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
-            cmd_args(import_root, format = "--proto_path={}"),
-            cmd_args(protoc.include, format = "--proto_path={}"),
-            named,
+            inputs,
         ),
         category = "protoc_image",
     )
@@ -141,10 +171,10 @@ def _proto_library_impl(ctx: AnalysisContext) -> list[Provider]:
         by_import_path[path] = src
         import_paths.append(path)
 
-    # protoc finds files by import path under --proto_path roots: lay the sources out so.
+    # Code generation and buf find files by import path under one root: lay them out so.
     import_root = ctx.actions.symlinked_dir(ctx.label.name + "_imports", by_import_path)
     deps = [dep[ProtoInfo] for dep in ctx.attrs.deps]
-    return proto_library_providers(compile_library(ctx, protoc, import_paths, import_root, deps))
+    return proto_library_providers(compile_library(ctx, protoc, import_paths, import_root, deps, by_import_path))
 
 proto_library = rule(
     impl = _proto_library_impl,

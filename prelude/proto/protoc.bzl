@@ -39,6 +39,12 @@ def descriptor_set_in(ctx: AnalysisContext, protoc: ProtocToolchainInfo, sets: l
         delimiter = "",
     )
 
+def pruning_protoc(protoc: ProtocToolchainInfo) -> cmd_args:
+    """protoc, started by `protoreg protoc --prune-descriptor-sets`: of the descriptor sets,
+    protoc reads only the files its inputs import, directly or not, instead of every file of
+    every transitive dependency (most of a deep library's time, before)."""
+    return cmd_args(protoc.protoreg, "protoc", "--prune-descriptor-sets", "--", protoc.protoc)
+
 def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
     """The direct sources of `protos`, each named by its place inside its import root.
 
@@ -88,7 +94,7 @@ def _run_protoc(
 
     # `protoreg protoc` makes each `--NAME_out` directory (protoc does not, and Buck2 makes
     # only its parent), so each output appears once on the command line, as Buck2 requires.
-    driver = cmd_args(protoc.protoreg, "protoc")
+    driver = cmd_args(protoc.protoreg, "protoc", "--prune-descriptor-sets")
     for generator in generators:
         if generator.interpreter != None:
             # protoc gets protoreg as the plugin, which runs `INTERPRETER SCRIPT`.

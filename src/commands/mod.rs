@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cache;
 pub mod cleanup;
 pub mod context;
+pub mod descriptor_closure;
 pub mod expect_findings;
 pub mod extract;
 pub mod health;

@@ -1,16 +1,20 @@
-//! `protoreg protoc`: the code-generation action's command line, with no shell.
+//! `protoreg protoc`: the command line of the rules' protoc actions, with no shell.
 //!
 //! protoc writes into each `--NAME_out=DIR` but does not create DIR, and Buck2 creates only
 //! its parent; a plugin must be one executable, since protoc starts it with no arguments.
 //! Rules used `/bin/sh` (or `cmd.exe`) for both, which a minimal executor does not have.
 //! Here protoreg makes the directories and runs protoc; a plugin that is a command line
 //! (`node protoc-gen-es`) is given to protoc as protoreg itself, which, started that way,
-//! runs the command in its place ([`as_plugin`]).
+//! runs the command in its place ([`as_plugin`]). With `--prune-descriptor-sets`, protoc
+//! gets of the `--descriptor_set_in` sets only the files its inputs import
+//! ([`descriptor_closure`]).
 
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::descriptor_closure::{self, ProtoPath, Request};
 use crate::cli::ProtocArgs;
 use crate::error::{Error, IoContext, Result};
 
@@ -34,7 +38,12 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
         std::fs::create_dir_all(dir).ctx("create the output directory", dir)?;
     }
     let mut cmd = Command::new(protoc);
-    cmd.args(rest);
+    // Kept until protoc has run: the pruned set and the argument file naming it.
+    let pruned = args.prune_descriptor_sets.then(|| prune(rest)).flatten();
+    match &pruned {
+        Some(p) => cmd.args(&p.args),
+        None => cmd.args(rest),
+    };
     if let Some(spec) = &args.plugin_command {
         let (name, program) = spec.split_once('=').filter(|(n, p)| valid_name(n) && !p.is_empty()).ok_or_else(|| {
             Error::input(
@@ -59,6 +68,113 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
     }
     // protoc has said what failed; its status is the action's.
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// protoc's arguments with `--descriptor_set_in` narrowed to what the inputs import
+/// ([`descriptor_closure`]): one temporary set in its place, and, when the arguments came in
+/// an `@FILE`, a temporary one of those. None when the arguments are not ones this can read
+/// for sure, or a temporary file cannot be written: then protoc gets its arguments as they
+/// were (pruning saves time; it must never fail a build).
+struct Pruned {
+    args: Vec<OsString>,
+    /// Removed when dropped, after protoc has run.
+    _files: Vec<tempfile::NamedTempFile>,
+}
+
+fn prune(original: &[OsString]) -> Option<Pruned> {
+    let args = expand(original)?;
+    let separator = if cfg!(windows) { ';' } else { ':' };
+    let (mut proto_paths, mut sets, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
+    for arg in &args {
+        if let Some(list) = arg.strip_prefix("--descriptor_set_in=") {
+            sets.extend(
+                list.split(separator)
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+            );
+        } else if let Some(list) = arg.strip_prefix("--proto_path=") {
+            proto_paths.extend(
+                list.split(separator)
+                    .filter(|s| !s.is_empty())
+                    .map(ProtoPath::parse),
+            );
+        } else if arg == "--descriptor_set_in" || arg == "--proto_path" || arg.starts_with("-I") {
+            return None; // spellings the rules do not use
+        } else if !arg.starts_with('-') {
+            inputs.push(arg.clone());
+        }
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    let sets: Vec<Vec<u8>> = sets
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let closure = descriptor_closure::closure(&Request {
+        proto_paths: &proto_paths,
+        inputs: &inputs,
+        sets: &sets,
+    })?;
+    // Buck2 gives each action a scratch directory of its own (locally also its TMPDIR).
+    let dir = std::env::var_os("BUCK_SCRATCH_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let temporary = |suffix: &str, bytes: &[u8]| {
+        let mut file = tempfile::Builder::new()
+            .suffix(suffix)
+            .tempfile_in(&dir)
+            .ok()?;
+        file.write_all(bytes).ok()?;
+        Some(file)
+    };
+    let set = temporary(".binpb", &closure)?;
+    let mut pruned: Vec<String> = Vec::new();
+    let mut replaced = false;
+    for arg in args {
+        if !arg.starts_with("--descriptor_set_in=") {
+            pruned.push(arg);
+        } else if !replaced && !closure.is_empty() {
+            pruned.push(format!("--descriptor_set_in={}", set.path().to_str()?));
+            replaced = true;
+        }
+    }
+    if !original
+        .iter()
+        .any(|a| a.to_str().is_some_and(|a| a.starts_with('@')))
+    {
+        return Some(Pruned {
+            args: pruned.into_iter().map(OsString::from).collect(),
+            _files: vec![set],
+        });
+    }
+    let lines: String = pruned.iter().map(|a| format!("{a}\n")).collect();
+    let argfile = temporary(".txt", lines.as_bytes())?;
+    let mut at = OsString::from("@");
+    at.push(argfile.path());
+    Some(Pruned {
+        args: vec![at],
+        _files: vec![set, argfile],
+    })
+}
+
+/// `args` with each `@FILE` replaced by its lines, as protoc reads them; None when an
+/// argument is not text or cannot go on a line of its own.
+fn expand(args: &[OsString]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let arg = arg.to_str()?;
+        match arg.strip_prefix('@') {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).ok()?;
+                out.extend(text.lines().map(str::to_string));
+            }
+            None if arg.contains('\n') => return None,
+            None => out.push(arg.to_string()),
+        }
+    }
+    Some(out)
 }
 
 /// `protoreg copy-self`: this executable, copied to `out` with its mode (executable).

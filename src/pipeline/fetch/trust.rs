@@ -3,7 +3,8 @@
 //! `SSL_CERT_DIR` replace the store, as for curl). `--ca-bundle` / `PROTOREG_CA_BUNDLE` adds
 //! the certificates of one PEM file to that, for protoreg alone: a corporate CA without
 //! touching the machine. Read once per run; a file that is missing or holds no certificate
-//! is an input error (exit 2) before any work. Every file TLS would read (the bundle,
+//! is an input error (exit 2) before any work, in every command that may connect (the build
+//! actions' helpers, `protoc`, `copy-self` and `expect-findings`, never do). Every file TLS would read (the bundle,
 //! `SSL_CERT_FILE`, the files of `SSL_CERT_DIR`) must be a regular file of bounded size,
 //! checked before any client is built: a FIFO blocks the read forever and a device such as
 //! `/dev/zero` never ends, even for a run that only speaks plain HTTP.

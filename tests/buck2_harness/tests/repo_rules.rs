@@ -542,8 +542,11 @@ fn protoc_pin_follows_the_execution_platform() {
         );
         assert_eq!(descriptor.len(), 1);
         let argv = &descriptor[0];
+        // `protoreg protoc --prune-descriptor-sets -- PROTOC …`
+        let protoc = argv.iter().position(|a| a == "--").map(|i| &argv[i + 1]);
         assert!(
-            argv[0].ends_with(&format!("/protoc-36.2-{ep}/bin/protoc")),
+            argv[0].ends_with("/protoreg")
+                && protoc.is_some_and(|p| p.ends_with(&format!("/protoc-36.2-{ep}/bin/protoc"))),
             "{tp} on {ep}: {argv:?}"
         );
         assert!(
@@ -633,7 +636,7 @@ fn builtin_generators_and_plugins_get_their_flags() {
     let argv = &gen[0];
     // `protoreg protoc -- PROTOC …`: no shell.
     assert!(argv[0].ends_with("/__protoreg__/protoreg"), "{argv:?}");
-    assert_eq!(&argv[1..3], ["protoc", "--"]);
+    assert_eq!(&argv[1..4], ["protoc", "--prune-descriptor-sets", "--"]);
     for lang in ["cpp", "python", "pyi"] {
         assert!(
             argv.iter()
