@@ -357,6 +357,10 @@ pub struct ProtocArgs {
     /// transitive dependency. Imports resolve exactly as before.
     #[arg(long)]
     pub prune_descriptor_sets: bool,
+    /// Write FILE, Buck2's dep file: the `--descriptor_set_in` sets protoc used, one per
+    /// line (with --prune-descriptor-sets, those holding a file the inputs reach; else all).
+    #[arg(long, value_name = "FILE")]
+    pub dep_file: Option<PathBuf>,
     /// protoc and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROTOC [ARG]...")]
     pub protoc: Vec<std::ffi::OsString>,

@@ -278,6 +278,8 @@ fn pruned_protoc_reads_only_what_the_sources_import_and_writes_the_same_bytes() 
         let mut argv = vec![
             "protoc",
             "--prune-descriptor-sets",
+            "--dep-file",
+            "used.txt",
             "--",
             "/bin/sh",
             "record.sh",
@@ -326,6 +328,9 @@ fn pruned_protoc_reads_only_what_the_sources_import_and_writes_the_same_bytes() 
     // `mid`'s file and the one of `base`'s it imports; not `unused`, not the other library.
     assert_eq!(names, ["b/v1/x", "m/v1/y"], "{argv}");
     assert!(!argv.contains("sets/"), "{argv}");
+    // Buck2's dep file: the sets that hold them, so a change to the other does not rerun it.
+    let used = || std::fs::read_to_string(d.join("used.txt")).unwrap();
+    assert_eq!(used(), "sets/base.binpb\nsets/mid.binpb\n");
 
     // A source it cannot read for sure (an escape in a string): protoc gets every set.
     std::fs::write(
@@ -337,5 +342,9 @@ fn pruned_protoc_reads_only_what_the_sources_import_and_writes_the_same_bytes() 
     assert!(
         argv.contains("--descriptor_set_in=sets/other.binpb:sets/base.binpb:sets/mid.binpb\n"),
         "{argv}"
+    );
+    assert_eq!(
+        used(),
+        "sets/other.binpb\nsets/base.binpb\nsets/mid.binpb\n"
     );
 }

@@ -90,14 +90,19 @@ def compile_library(
         children = [d.descriptor_sets for d in deps],
     )
     if import_paths:
+        # A dep file: the deps' sets that hold a file these sources reach. When another of
+        # them changes, Buck2 does not run this again (its output could not change).
+        sets_tag = ctx.actions.artifact_tag()
+        used_sets = ctx.actions.declare_output(ctx.label.name + ".sets_used")
         ctx.actions.run(
             cmd_args(
-                pruning_protoc(protoc),
+                pruning_protoc(protoc, sets_tag.tag_artifacts(cmd_args(used_sets.as_output()))),
                 cmd_args(descriptor_set.as_output(), format = "--descriptor_set_out={}"),
-                descriptor_set_in(ctx, protoc, [dep_descriptor_sets]),
+                sets_tag.tag_artifacts(descriptor_set_in(ctx, protoc, [dep_descriptor_sets])),
                 _sources_args(protoc, import_paths, import_root, sources),
             ),
             category = "protoc_descriptor_set",
+            dep_files = {"descriptor_sets": sets_tag},
         )
         descriptor_sets = ctx.actions.tset(
             ProtoDescriptorSetsTSet,

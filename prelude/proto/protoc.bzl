@@ -39,11 +39,19 @@ def descriptor_set_in(ctx: AnalysisContext, protoc: ProtocToolchainInfo, sets: l
         delimiter = "",
     )
 
-def pruning_protoc(protoc: ProtocToolchainInfo) -> cmd_args:
+def pruning_protoc(protoc: ProtocToolchainInfo, dep_file: typing.Any = None) -> cmd_args:
     """protoc, started by `protoreg protoc --prune-descriptor-sets`: of the descriptor sets,
     protoc reads only the files its inputs import, directly or not, instead of every file of
-    every transitive dependency (most of a deep library's time, before)."""
-    return cmd_args(protoc.protoreg, "protoc", "--prune-descriptor-sets", "--", protoc.protoc)
+    every transitive dependency (most of a deep library's time, before). With `dep_file`
+    (a tagged output), protoreg lists there the sets that hold those files."""
+    return cmd_args(
+        protoc.protoreg,
+        "protoc",
+        "--prune-descriptor-sets",
+        ["--dep-file", dep_file] if dep_file else [],
+        "--",
+        protoc.protoc,
+    )
 
 def proto_input_files(protos: list[ProtoInfo]) -> cmd_args:
     """The direct sources of `protos`, each named by its place inside its import root.

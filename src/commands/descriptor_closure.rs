@@ -274,22 +274,31 @@ pub struct Request<'a> {
     pub sets: &'a [Vec<u8>],
 }
 
-/// The encoded FileDescriptorSet of what `request`'s inputs import, directly or not, from
-/// its sets; None when that cannot be told for sure (then protoc must get every set).
+/// What the inputs reach: the encoded FileDescriptorSet of those files, and which sets hold
+/// them (indices into the request's sets, ascending: the ones a dep file names).
+pub struct Closure {
+    pub set: Vec<u8>,
+    pub used_sets: Vec<usize>,
+}
+
+/// What `request`'s inputs import, directly or not, from its sets; None when that cannot be
+/// told for sure (then protoc must get every set).
 ///
 /// Names resolve as protoc resolves them: a `--proto_path` root first (that file is parsed
 /// from source, so its own imports are read from it), then the sets.
-pub fn closure(request: &Request) -> Option<Vec<u8>> {
-    let files: Vec<File> = request
+pub fn closure(request: &Request) -> Option<Closure> {
+    // Every file of every set, with the index of its set.
+    let files: Vec<(usize, File)> = request
         .sets
         .iter()
         .map(|set| files(set))
         .collect::<Option<Vec<_>>>()?
         .into_iter()
-        .flatten()
+        .enumerate()
+        .flat_map(|(i, set)| set.into_iter().map(move |f| (i, f)))
         .collect();
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, file) in files.iter().enumerate() {
+    for (i, (_, file)) in files.iter().enumerate() {
         by_name.entry(file.name).or_default().push(i);
     }
     let mut wanted = vec![false; files.len()];
@@ -313,18 +322,22 @@ pub fn closure(request: &Request) -> Option<Vec<u8>> {
         } else if let Some(found) = by_name.get(name.as_str()) {
             for &i in found {
                 wanted[i] = true;
-                todo.extend(files[i].dependencies.iter().map(|d| d.to_string()));
+                todo.extend(files[i].1.dependencies.iter().map(|d| d.to_string()));
             }
         }
     }
     // In the sets' order, so the same inputs give the same bytes.
-    let mut out = Vec::new();
-    for (file, _) in files.iter().zip(&wanted).filter(|(_, w)| **w) {
-        out.push(0x0a); // field 1 (`file`), length-delimited
-        put_varint(&mut out, file.encoded.len() as u64);
-        out.extend_from_slice(file.encoded);
+    let mut set = Vec::new();
+    let mut used_sets = Vec::new();
+    for ((from, file), _) in files.iter().zip(&wanted).filter(|(_, w)| **w) {
+        set.push(0x0a); // field 1 (`file`), length-delimited
+        put_varint(&mut set, file.encoded.len() as u64);
+        set.extend_from_slice(file.encoded);
+        if used_sets.last() != Some(from) {
+            used_sets.push(*from);
+        }
     }
-    Some(out)
+    Some(Closure { set, used_sets })
 }
 
 /// The name protoc gives an input: its name under the `--proto_path` root that holds it,
@@ -412,7 +425,8 @@ mod tests {
             file("dep/w.proto", &["dep/x.proto"], &[]),
         ]
         .concat();
-        let sets = [set1.clone(), set2.clone()];
+        // A third set, of a library nothing here imports.
+        let sets = [set1.clone(), set2.clone(), file("other/o.proto", &[], &[])];
         let roots = [ProtoPath::parse(&root.to_string_lossy())];
         let input = format!("{}/lib/a.proto", root.display());
         let got = closure(&Request {
@@ -421,12 +435,12 @@ mod tests {
             sets: &sets,
         })
         .unwrap();
-        let names: Vec<&str> = files(&got).unwrap().iter().map(|f| f.name).collect();
+        let names: Vec<&str> = files(&got.set).unwrap().iter().map(|f| f.name).collect();
         assert_eq!(names, ["dep/x.proto", "dep/y.proto", "dep/z.proto"]);
+        assert_eq!(got.used_sets, [0, 1]);
         // Each file's bytes exactly as in its set.
-        assert!(set1.windows(got.len().min(20)).any(|w| w == &got[..20]));
         assert_eq!(
-            files(&got).unwrap()[0].encoded,
+            files(&got.set).unwrap()[0].encoded,
             files(&set1).unwrap()[0].encoded
         );
         // A name (not a path under a root) is looked up as protoc would: the sets.
@@ -436,8 +450,9 @@ mod tests {
             sets: &sets,
         })
         .unwrap();
-        let names: Vec<&str> = files(&got).unwrap().iter().map(|f| f.name).collect();
+        let names: Vec<&str> = files(&got.set).unwrap().iter().map(|f| f.name).collect();
         assert_eq!(names, ["dep/x.proto", "dep/z.proto", "dep/w.proto"]);
+        assert_eq!(got.used_sets, [0, 1]);
         // A corrupt set, or a source it cannot read for sure: no answer.
         let corrupt = [set1[..set1.len() - 1].to_vec(), set2.clone()];
         assert!(closure(&Request {

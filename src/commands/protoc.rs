@@ -7,7 +7,7 @@
 //! (`node protoc-gen-es`) is given to protoc as protoreg itself, which, started that way,
 //! runs the command in its place ([`as_plugin`]). With `--prune-descriptor-sets`, protoc
 //! gets of the `--descriptor_set_in` sets only the files its inputs import
-//! ([`descriptor_closure`]).
+//! ([`descriptor_closure`]); `--dep-file` names the sets those come from, for Buck2.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
@@ -38,12 +38,33 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
         std::fs::create_dir_all(dir).ctx("create the output directory", dir)?;
     }
     let mut cmd = Command::new(protoc);
+    let read = (args.prune_descriptor_sets || args.dep_file.is_some())
+        .then(|| Arguments::read(rest))
+        .flatten();
     // Kept until protoc has run: the pruned set and the argument file naming it.
-    let pruned = args.prune_descriptor_sets.then(|| prune(rest)).flatten();
+    let pruned = read
+        .as_ref()
+        .filter(|_| args.prune_descriptor_sets)
+        .and_then(prune);
     match &pruned {
         Some(p) => cmd.args(&p.args),
         None => cmd.args(rest),
     };
+    if let Some(dep_file) = &args.dep_file {
+        let used = match (&pruned, &read) {
+            (Some(p), _) => &p.used,
+            (None, Some(read)) => &read.sets,
+            (None, None) => {
+                return Err(Error::input(
+                    "protoc's arguments are not text protoreg can read, so it cannot tell which descriptor sets protoc reads",
+                    "give them as UTF-8, on the command line or in an @FILE of one argument per line",
+                ))
+            }
+        };
+        // Buck2's dep file: the inputs used, one per line, from the project root.
+        let lines: String = used.iter().map(|s| s.replace('\\', "/") + "\n").collect();
+        std::fs::write(dep_file, lines).ctx("write the dep file", dep_file)?;
+    }
     if let Some(spec) = &args.plugin_command {
         let (name, program) = spec.split_once('=').filter(|(n, p)| valid_name(n) && !p.is_empty()).ok_or_else(|| {
             Error::input(
@@ -70,6 +91,59 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// protoc's arguments as protoc reads them (each `@FILE` replaced by its lines), and what
+/// they name: the `--proto_path` roots, the descriptor sets, the inputs.
+struct Arguments {
+    args: Vec<String>,
+    from_file: bool,
+    proto_paths: Vec<ProtoPath>,
+    sets: Vec<String>,
+    inputs: Vec<String>,
+}
+
+impl Arguments {
+    /// None when an argument is not text, or an `@FILE` cannot be read.
+    fn read(original: &[OsString]) -> Option<Arguments> {
+        let args = expand(original)?;
+        let separator = if cfg!(windows) { ';' } else { ':' };
+        let list = |value: &str| -> Vec<String> {
+            value
+                .split(separator)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let (mut proto_paths, mut sets, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
+        for arg in &args {
+            if let Some(value) = arg.strip_prefix("--descriptor_set_in=") {
+                sets.extend(list(value));
+            } else if let Some(value) = arg.strip_prefix("--proto_path=") {
+                proto_paths.extend(list(value).iter().map(|p| ProtoPath::parse(p)));
+            } else if !arg.starts_with('-') {
+                inputs.push(arg.clone());
+            }
+        }
+        Some(Arguments {
+            from_file: original
+                .iter()
+                .any(|a| a.to_str().is_some_and(|a| a.starts_with('@'))),
+            args,
+            proto_paths,
+            sets,
+            inputs,
+        })
+    }
+
+    /// Whether a spelling the rules do not use names a set or a root (`--proto_path DIR`,
+    /// `-IDIR`, `--descriptor_set_in FILE`): then this reading of them is not complete.
+    fn complete(&self) -> bool {
+        !self
+            .args
+            .iter()
+            .any(|a| a == "--descriptor_set_in" || a == "--proto_path" || a.starts_with("-I"))
+    }
+}
+
 /// protoc's arguments with `--descriptor_set_in` narrowed to what the inputs import
 /// ([`descriptor_closure`]): one temporary set in its place, and, when the arguments came in
 /// an `@FILE`, a temporary one of those. None when the arguments are not ones this can read
@@ -77,44 +151,25 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
 /// were (pruning saves time; it must never fail a build).
 struct Pruned {
     args: Vec<OsString>,
+    /// The sets that hold a file the inputs reach.
+    used: Vec<String>,
     /// Removed when dropped, after protoc has run.
     _files: Vec<tempfile::NamedTempFile>,
 }
 
-fn prune(original: &[OsString]) -> Option<Pruned> {
-    let args = expand(original)?;
-    let separator = if cfg!(windows) { ';' } else { ':' };
-    let (mut proto_paths, mut sets, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
-    for arg in &args {
-        if let Some(list) = arg.strip_prefix("--descriptor_set_in=") {
-            sets.extend(
-                list.split(separator)
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from),
-            );
-        } else if let Some(list) = arg.strip_prefix("--proto_path=") {
-            proto_paths.extend(
-                list.split(separator)
-                    .filter(|s| !s.is_empty())
-                    .map(ProtoPath::parse),
-            );
-        } else if arg == "--descriptor_set_in" || arg == "--proto_path" || arg.starts_with("-I") {
-            return None; // spellings the rules do not use
-        } else if !arg.starts_with('-') {
-            inputs.push(arg.clone());
-        }
-    }
-    if sets.is_empty() {
+fn prune(read: &Arguments) -> Option<Pruned> {
+    if read.sets.is_empty() || !read.complete() {
         return None;
     }
-    let sets: Vec<Vec<u8>> = sets
+    let sets: Vec<Vec<u8>> = read
+        .sets
         .iter()
         .map(std::fs::read)
         .collect::<Result<_, _>>()
         .ok()?;
     let closure = descriptor_closure::closure(&Request {
-        proto_paths: &proto_paths,
-        inputs: &inputs,
+        proto_paths: &read.proto_paths,
+        inputs: &read.inputs,
         sets: &sets,
     })?;
     // Buck2 gives each action a scratch directory of its own (locally also its TMPDIR).
@@ -129,23 +184,26 @@ fn prune(original: &[OsString]) -> Option<Pruned> {
         file.write_all(bytes).ok()?;
         Some(file)
     };
-    let set = temporary(".binpb", &closure)?;
+    let set = temporary(".binpb", &closure.set)?;
     let mut pruned: Vec<String> = Vec::new();
     let mut replaced = false;
-    for arg in args {
+    for arg in &read.args {
         if !arg.starts_with("--descriptor_set_in=") {
-            pruned.push(arg);
-        } else if !replaced && !closure.is_empty() {
+            pruned.push(arg.clone());
+        } else if !replaced && !closure.set.is_empty() {
             pruned.push(format!("--descriptor_set_in={}", set.path().to_str()?));
             replaced = true;
         }
     }
-    if !original
+    let used = closure
+        .used_sets
         .iter()
-        .any(|a| a.to_str().is_some_and(|a| a.starts_with('@')))
-    {
+        .map(|&i| read.sets[i].clone())
+        .collect();
+    if !read.from_file {
         return Some(Pruned {
             args: pruned.into_iter().map(OsString::from).collect(),
+            used,
             _files: vec![set],
         });
     }
@@ -155,6 +213,7 @@ fn prune(original: &[OsString]) -> Option<Pruned> {
     at.push(argfile.path());
     Some(Pruned {
         args: vec![at],
+        used,
         _files: vec![set, argfile],
     })
 }

@@ -513,10 +513,46 @@ fn check_hex(name: &str, v: &str, len: usize) -> starlark::Result<()> {
     Ok(())
 }
 
+/// `ctx.actions.artifact_tag()`: what marks a dep file and the inputs it covers. Dep files
+/// only let Buck2 skip a run; the emulation always runs, so tagging changes nothing.
+#[derive(Debug, ProvidesStaticType, NoSerialize, Allocative)]
+pub struct ArtifactTag;
+starlark_simple_value!(ArtifactTag);
+
+impl fmt::Display for ArtifactTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ArtifactTag")
+    }
+}
+
+#[starlark_value(type = "ArtifactTag")]
+impl<'v> StarlarkValue<'v> for ArtifactTag {
+    fn get_methods() -> Option<&'static Methods> {
+        static RES: MethodsStatic =
+            MethodsStatic::new("artifact_tag_methods", artifact_tag_methods);
+        Some(RES.methods())
+    }
+}
+
+#[starlark_module]
+fn artifact_tag_methods(builder: &mut MethodsBuilder) {
+    /// The value, as the command line it stands in (Buck2 wraps it, tagged).
+    fn tag_artifacts<'v>(
+        #[starlark(this)] _this: Value<'v>,
+        #[starlark(require = pos)] arg: Value<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        Ok(arg)
+    }
+}
+
 // Buck2's signatures have many named parameters; the macro turns each into an argument.
 #[allow(clippy::too_many_arguments)]
 #[starlark_module]
 fn actions_methods(builder: &mut MethodsBuilder) {
+    fn artifact_tag(#[starlark(this)] _this: &AnalysisActions) -> starlark::Result<ArtifactTag> {
+        Ok(ArtifactTag)
+    }
+
     fn declare_output<'v>(
         this: &AnalysisActions,
         #[starlark(require = pos)] prefix: &str,
