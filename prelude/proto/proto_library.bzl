@@ -15,9 +15,9 @@ protoc parses each library's own sources once. The default output is their FileD
 (`NAME.binpb`, without imports or source info); whatever imports them (a library that
 depends on this one, code generation) reads it with `--descriptor_set_in` instead of parsing
 them again, and reads of those sets only the files its sources import, directly or not
-(`protoreg protoc --prune-descriptor-sets`). The sub-target `[image]` is the FileDescriptorSet with every import and the
-library's own source info (what buf and reflection tools read), made only when something
-asks for it. The well-known types
+(`protoreg protoc --prune-descriptor-sets`). The sub-target `[image]` is the
+FileDescriptorSet with every import and the library's own source info (what buf and
+reflection tools read), made only when something asks for it. The well-known types
 (`google/protobuf/*.proto`) come from the pinned protoc's own `include/`, with no dep.
 """
 
