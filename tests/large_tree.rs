@@ -428,13 +428,15 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Bytes of the files `buck2 build PATTERN --show-full-output` names.
+/// Bytes of the files `buck2 build PATTERN --show-full-output` names, and of the dep file
+/// beside each (`NAME.sets_used` next to `NAME.binpb`).
 fn output_bytes(p: &Project, pattern: &str) -> u64 {
     let shown = p.ok(&["build", pattern, "--show-full-output"]);
+    let size = |f: &Path| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
     shown
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .map(|f| size(Path::new(f)) + size(&Path::new(f).with_extension("sets_used")))
         .sum()
 }
 
@@ -553,7 +555,7 @@ fn benchmark() {
     );
     println!("no-op build: {} ms", noop.as_millis());
     println!(
-        "outputs (the libraries' descriptor sets): {:.1} MB; the single set: {:.1} MB: {:.2}x",
+        "outputs (the libraries' descriptor sets and dep files): {:.1} MB; the single set: {:.1} MB: {:.2}x",
         out_bytes as f64 / 1e6,
         single_bytes as f64 / 1e6,
         out_bytes as f64 / single_bytes as f64
