@@ -348,3 +348,27 @@ fn pruned_protoc_reads_only_what_the_sources_import_and_writes_the_same_bytes() 
         "sets/other.binpb\nsets/base.binpb\nsets/mid.binpb\n"
     );
 }
+
+#[test]
+fn a_dep_file_of_sets_it_cannot_tell_is_refused_with_a_hint() {
+    let (dir, protoc) = workspace();
+    // `--descriptor_set_in FILE` (two arguments): protoreg does not follow that spelling,
+    // and a dep file that left the set out would let Buck2 skip a run it needs.
+    let out = run_in(
+        dir.path(),
+        &[
+            "protoc",
+            "--dep-file",
+            "used.txt",
+            "--",
+            protoc.to_str().unwrap(),
+            "--descriptor_set_in",
+            "sets/a.binpb",
+            "--proto_path=src",
+            "a/v1/m.proto",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--dep-file") && text(&out).contains("hint:"));
+    assert!(!dir.path().join("used.txt").exists());
+}

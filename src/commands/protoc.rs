@@ -51,13 +51,14 @@ pub fn run(args: &ProtocArgs) -> Result<()> {
         None => cmd.args(rest),
     };
     if let Some(dep_file) = &args.dep_file {
+        // Every set, when it could not prune: a dep file must never leave out one protoc read.
         let used = match (&pruned, &read) {
             (Some(p), _) => &p.used,
-            (None, Some(read)) => &read.sets,
-            (None, None) => {
+            (None, Some(read)) if read.complete() => &read.sets,
+            _ => {
                 return Err(Error::input(
-                    "protoc's arguments are not text protoreg can read, so it cannot tell which descriptor sets protoc reads",
-                    "give them as UTF-8, on the command line or in an @FILE of one argument per line",
+                    "protoreg cannot tell which descriptor sets protoc reads, for --dep-file",
+                    "give protoc's arguments as UTF-8 text (on the command line or in an @FILE, one per line), sets as --descriptor_set_in=FILE and roots as --proto_path=DIR",
                 ))
             }
         };
