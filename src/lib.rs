@@ -24,6 +24,7 @@ pub mod error;
 pub mod maintain;
 pub mod netrc;
 pub mod operate;
+pub mod output;
 pub mod pipeline;
 pub mod platform;
 pub mod process;

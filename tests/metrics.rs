@@ -109,3 +109,22 @@ fn counters_after_a_known_sequence() {
     assert_eq!(mats[1]["source"], "cache");
     assert_eq!(mats[0]["digest"], format!("sha256:{}", protoc.sha256));
 }
+
+/// A reader that stops early (`protoreg metrics | head -1`) closes the pipe: the run ends
+/// quietly with status 0, as a Unix tool ends on SIGPIPE, not with a panic (status 101).
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let tmp = common::scratch();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = common::protoreg()
+        .arg("metrics")
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

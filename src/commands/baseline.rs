@@ -132,7 +132,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     };
     op.digest(manifest_digest.clone()).done("ok");
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({
                 "status": status,
@@ -147,7 +147,7 @@ pub fn push(global: &Global, args: &BaselinePushArgs) -> Result<()> {
     } else {
         eprintln!("{status}: {}/{repository}:{}", reg.host, args.tag);
         // The pin, ready to paste into a BUCK file.
-        println!(
+        crate::outln!(
             "registry_image(\n    name = \"{}\",\n    repository = \"{}\",\n    tag = \"{}\",\n    sha256 = \"{}\",\n    size = {size},\n)",
             args.name.as_deref().unwrap_or("baseline"),
             args.repository,

@@ -63,7 +63,7 @@ pub fn run(global: &Global, args: &BumpArgs) -> Result<()> {
     let next = bump::apply(&current, &prepared, args.keep_old);
     let new_text = next.render();
     if args.dry_run {
-        print!("{}", bump::diff(&old_text, &new_text));
+        crate::out!("{}", bump::diff(&old_text, &new_text));
         return Ok(());
     }
     if new_text != old_text {

@@ -87,7 +87,7 @@ pub fn materialize(global: &Global, args: &MaterializeArgs, spec: &str) -> Resul
             "members": results,
             "duration_ms": started.elapsed().as_millis() as u64,
         });
-        println!("{doc}");
+        crate::outln!("{doc}");
     }
     Ok(())
 }

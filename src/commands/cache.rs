@@ -34,9 +34,9 @@ fn verify(global: &Global, args: &CacheVerifyArgs) -> Result<()> {
             if args.json {
                 let doc = serde_json::json!({"cache": root, "absent": true, "clean": true,
                     "blobs": 0, "trees": 0, "problems": [], "unverifiable": []});
-                println!("{doc}");
+                crate::outln!("{doc}");
             } else {
-                println!(
+                crate::outln!(
                     "no cache at {}: nothing to verify",
                     sanitize(&root.display().to_string())
                 );
@@ -165,15 +165,15 @@ fn print(report: &Report, args: &CacheVerifyArgs, root: &std::path::Path, remove
             "repaired": args.repair,
             "removed": removed,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
     let show = |p: &std::path::Path| sanitize(&p.display().to_string());
     for p in &report.problems {
-        println!("wrong: {} {}: {}", p.kind, show(&p.path), sanitize(&p.what));
+        crate::outln!("wrong: {} {}: {}", p.kind, show(&p.path), sanitize(&p.what));
     }
     for t in &report.unverifiable {
-        println!(
+        crate::outln!(
             "unverifiable: tree {}: installed without a manifest (by an older protoreg){}",
             show(t),
             if args.repair {
@@ -184,9 +184,9 @@ fn print(report: &Report, args: &CacheVerifyArgs, root: &std::path::Path, remove
         );
     }
     for p in removed {
-        println!("removed {}", show(p));
+        crate::outln!("removed {}", show(p));
     }
-    println!(
+    crate::outln!(
         "checked {} blobs and {} trees in {}: {} wrong, {} unverifiable",
         report.blobs,
         report.trees,

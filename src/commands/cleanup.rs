@@ -39,9 +39,9 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
                 "kept_bytes": 0,
                 "cache": "absent",
             });
-            println!("{doc}");
+            crate::outln!("{doc}");
         } else {
-            println!("no cache at {}: nothing to clean", ctx.cache_dir.display());
+            crate::outln!("no cache at {}: nothing to clean", ctx.cache_dir.display());
         }
         return Ok(());
     }
@@ -65,7 +65,7 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
             "freed_bytes": freed,
             "kept_bytes": plan.kept_bytes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         let verb = if args.dry_run {
             "would remove"
@@ -73,14 +73,14 @@ pub fn run(global: &Global, args: &CleanupArgs) -> Result<()> {
             "removed"
         };
         for r in &plan.removals {
-            println!(
+            crate::outln!(
                 "{verb} {} ({}, {})",
                 r.entry.path.display(),
                 r.reason,
                 Bytes(r.entry.bytes)
             );
         }
-        println!(
+        crate::outln!(
             "{verb} {} entries, {}; {} kept",
             plan.removals.len(),
             Bytes(freed),

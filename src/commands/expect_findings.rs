@@ -32,7 +32,7 @@ pub fn run(args: &ExpectFindingsArgs) -> Result<()> {
     let ran = process::run(Command::new(buf).args(rest), None, DEADLINE, LIMIT)
         .ctx("run buf", Path::new(buf))?;
     // buf's report, as it wrote it, for whoever reads the test's output.
-    print!("{}", String::from_utf8_lossy(&ran.stdout));
+    crate::out!("{}", String::from_utf8_lossy(&ran.stdout));
     eprint!("{}", String::from_utf8_lossy(&ran.stderr));
     let want = expected.iter().copied().collect::<Vec<_>>().join(" ");
     let status = match ran.ended {
@@ -57,7 +57,7 @@ pub fn run(args: &ExpectFindingsArgs) -> Result<()> {
         eprintln!("buf lint reported: {found_text}; expected exactly: {want}");
         std::process::exit(1);
     }
-    println!("buf lint reported exactly the expected findings: {want}");
+    crate::outln!("buf lint reported exactly the expected findings: {want}");
     Ok(())
 }
 

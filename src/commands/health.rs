@@ -20,7 +20,7 @@ pub fn run(global: &Global, args: &HealthArgs) -> Result<()> {
     };
     let report = health::check(&mut ctx, pins.as_ref());
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
@@ -32,24 +32,31 @@ pub fn run(global: &Global, args: &HealthArgs) -> Result<()> {
                         .latency_ms
                         .map(|l| format!("{l} ms"))
                         .unwrap_or_else(|| "-".into());
-                    println!(
+                    crate::outln!(
                         "{name}: {:?} ({}) latency {latency}, tags {}/{}",
-                        r.status, r.url, r.test_tags_found, r.expected_tags
+                        r.status,
+                        r.url,
+                        r.test_tags_found,
+                        r.expected_tags
                     );
                     if let Some(e) = &r.error {
-                        println!("  {e}");
+                        crate::outln!("  {e}");
                     }
                     for m in r.missing_tags.iter().take(10) {
-                        println!("  missing {m}");
+                        crate::outln!("  missing {m}");
                     }
                 }
-                Check::Cache(c) => println!(
+                Check::Cache(c) => crate::outln!(
                     "{name}: {:?} ({}) {:.3} GB of {} GB ({:.1}%)",
-                    c.status, c.path, c.size_gb, c.max_cache_size_gb, c.usage_percent
+                    c.status,
+                    c.path,
+                    c.size_gb,
+                    c.max_cache_size_gb,
+                    c.usage_percent
                 ),
             }
         }
-        println!("status: {:?}", report.status);
+        crate::outln!("status: {:?}", report.status);
     }
     let mut m = Metrics::default();
     m.time("health", started.elapsed());

@@ -70,13 +70,13 @@ pub fn run(args: &InitArgs) -> Result<()> {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
                 }
                 crate::pipeline::store::write_atomic(&change.path, text.as_bytes())?;
-                println!("{}: {}", change.what, change.path.display());
+                crate::outln!("{}: {}", change.what, change.path.display());
             }
-            None => println!("up to date: {}", change.path.display()),
+            None => crate::outln!("up to date: {}", change.path.display()),
         }
     }
     if plan.iter().any(|c| c.write.is_some()) {
-        println!(
+        crate::outln!(
             "next: `buck2 build //...`; your own pins (toolchains/pins.bzl, over the shipped ones) move with `protoreg bump TOOL VERSION`"
         );
     }

@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: &MaterializeArgs) -> Result<()> {
             "failed_sources": failed,
             "duration_ms": started.elapsed().as_millis() as u64,
         });
-        println!("{doc}");
+        crate::outln!("{doc}");
     }
     Ok(())
 }

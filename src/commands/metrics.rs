@@ -7,9 +7,9 @@ pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
     let totals = crate::operate::metrics::load(&ctx.cache_dir)?;
     let bytes = crate::pipeline::cache_scan::usage(&ctx.store());
     if args.prometheus {
-        print!("{}", totals.to_prometheus(bytes));
+        crate::out!("{}", totals.to_prometheus(bytes));
     } else if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&totals.to_json(bytes)).unwrap_or_default()
         );
@@ -17,11 +17,11 @@ pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
         let doc = totals.to_json(bytes);
         if let Some(counters) = doc["counters"].as_object() {
             for (k, v) in counters {
-                println!("{k:<24} {v}");
+                crate::outln!("{k:<24} {v}");
             }
         }
         for (cmd, t) in &totals.durations {
-            println!(
+            crate::outln!(
                 "{:<24} {} runs, {} ms total, {} ms max",
                 format!("time.{cmd}"),
                 t.count,
@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: &MetricsArgs) -> Result<()> {
                 t.max_ms
             );
         }
-        println!("{:<24} {bytes}", "cache_bytes");
+        crate::outln!("{:<24} {bytes}", "cache_bytes");
     }
     Ok(())
 }

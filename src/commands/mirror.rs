@@ -35,13 +35,13 @@ pub fn run(global: &Global, args: &MirrorArgs) -> Result<()> {
         doc["from"] = from.label().into();
         doc["to"] = to.label().into();
         doc["dry_run"] = args.dry_run.into();
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         let verb = if args.dry_run { "would copy" } else { "copied" };
         for c in &report.copied {
-            println!("{verb} {c}");
+            crate::outln!("{verb} {c}");
         }
-        println!(
+        crate::outln!(
             "{} -> {}: {verb} {} tags ({} blobs, {}), {} already there",
             from.label(),
             to.label(),

@@ -62,9 +62,9 @@ pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(doc));
+        crate::outln!("{}", serde_json::Value::Array(doc));
     } else {
-        println!("{:<22} {:<10} {:<10} status", "tool", "pinned", "latest");
+        crate::outln!("{:<22} {:<10} {:<10} status", "tool", "pinned", "latest");
         for (r, s) in rows.iter().zip(&status) {
             let latest = r.latest.as_deref().unwrap_or("-");
             let status = match s {
@@ -78,7 +78,7 @@ pub fn run(global: &Global, args: &OutdatedArgs) -> Result<()> {
                 }
             };
             // Versions are upstream's and the pins file's text: made safe for a terminal.
-            println!(
+            crate::outln!(
                 "{}",
                 crate::error::sanitize(&format!(
                     "{:<22} {:<10} {:<10} {status}",

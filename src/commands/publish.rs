@@ -207,11 +207,11 @@ fn print_report(report: &Report, args: &PublishArgs) {
     if args.json {
         let mut doc = serde_json::to_value(report).unwrap_or_default();
         doc["dry_run"] = args.dry_run.into();
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
     for note in &report.notes {
-        println!("note: {note}");
+        crate::outln!("note: {note}");
     }
     for o in &report.outcomes {
         // The layer's sha256 is the pin (what a user compares); the manifest digest, when
@@ -223,7 +223,7 @@ fn print_report(report: &Report, args: &PublishArgs) {
             (None, Some(index)) => format!("index {index}"),
             (None, None) => "sha256 known after download".to_string(),
         };
-        println!(
+        crate::outln!(
             "{:<18} {}:{}  {}  {}  {id}",
             o.status,
             o.repository,
@@ -233,7 +233,7 @@ fn print_report(report: &Report, args: &PublishArgs) {
         );
         if let Some(e) = &o.error {
             for line in e.lines() {
-                println!("    {line}");
+                crate::outln!("    {line}");
             }
         }
     }
@@ -244,9 +244,9 @@ fn print_report(report: &Report, args: &PublishArgs) {
             .iter()
             .filter(|o| o.status == "planned")
             .count();
-        println!("dry run: {n} artifacts to publish, nothing changed");
+        crate::outln!("dry run: {n} artifacts to publish, nothing changed");
     } else {
-        println!(
+        crate::outln!(
             "published {} artifacts ({} up to date); blobs: {} uploaded ({}), {} already there; {} downloads, {} retries",
             c.artifacts_published,
             c.artifacts_skipped,

@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
             "artifacts": decisions,
             "deleted": if args.dry_run { 0 } else { deleted },
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         let verb = if args.dry_run {
             "would delete"
@@ -59,14 +59,14 @@ pub fn run(ctx: &mut Context, args: &CleanupArgs) -> Result<()> {
             } else {
                 d.action.as_str()
             };
-            println!(
+            crate::outln!(
                 "{}:{} ({}) {what}",
                 d.repository,
                 d.tags.join(","),
                 d.digest
             );
         }
-        println!(
+        crate::outln!(
             "{verb} {deleted} of {} artifacts on {}",
             decisions.len(),
             reg.host

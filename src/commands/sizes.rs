@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: &SizesArgs) -> Result<()> {
     }
     let new_text = next.render();
     if args.dry_run {
-        print!("{}", bump::diff(&old_text, &new_text));
+        crate::out!("{}", bump::diff(&old_text, &new_text));
         return Ok(());
     }
     if new_text == old_text {

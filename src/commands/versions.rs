@@ -118,11 +118,11 @@ pub fn run(global: &Global, args: &VersionsArgs) -> Result<()> {
             doc["upstream"] = list.into();
             doc["missing"] = missing.into();
         }
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         // Tags and versions are a registry's and upstream's text: every line is made safe
         // for a terminal (JSON above escapes its own).
-        let say = |line: String| println!("{}", crate::error::sanitize(&line));
+        let say = |line: String| crate::outln!("{}", crate::error::sanitize(&line));
         say(format!("{} in {}/{repo}:", tool.name, reg.host));
         if order.is_empty() {
             say("  (none)".into());
