@@ -39,28 +39,24 @@ use cli::{Cli, Command};
 
 /// Run a parsed command line.
 pub fn run(cli: &Cli) -> error::Result<()> {
-    match &cli.command {
-        // The build actions' helpers open no connection, so they skip the TLS checks: those
-        // stat every file of SSL_CERT_DIR, which cost a protoc action more than its work.
-        Command::Protoc(args) => commands::protoc::run(args),
-        Command::CopySelf(args) => commands::protoc::copy_self(&args.out),
-        Command::ExpectFindings(args) => commands::expect_findings::run(args),
-        _ => run_connected(cli),
+    // The build actions' helpers open no connection, so they skip the TLS checks: those stat
+    // every file of SSL_CERT_DIR, which cost a protoc action more than its work.
+    let helper = matches!(
+        cli.command,
+        Command::Protoc(_) | Command::CopySelf(_) | Command::ExpectFindings(_)
+    );
+    if !helper {
+        maintain::tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
+        pipeline::fetch::trust::configure(cli.global.ca_bundle.as_deref());
+        // A CA bundle that cannot be used is refused before any work, by every such command.
+        pipeline::fetch::trust::check()?;
     }
-}
-
-/// The commands that may speak to registries and upstreams.
-fn run_connected(cli: &Cli) -> error::Result<()> {
-    maintain::tools::configure(cli.global.catalogue.as_deref(), cli.command.pins());
-    pipeline::fetch::trust::configure(cli.global.ca_bundle.as_deref());
-    // A CA bundle that cannot be used is refused before any work, by every such command.
-    pipeline::fetch::trust::check()?;
     match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Extract(args) => commands::extract::run(args),
-        Command::Protoc(_) | Command::CopySelf(_) | Command::ExpectFindings(_) => {
-            unreachable!("run() handles the build actions' helpers")
-        }
+        Command::Protoc(args) => commands::protoc::run(args),
+        Command::CopySelf(args) => commands::protoc::copy_self(&args.out),
+        Command::ExpectFindings(args) => commands::expect_findings::run(args),
         Command::Init(args) => commands::init::run(args),
         Command::Bump(args) => commands::bump::run(&cli.global, args),
         Command::Outdated(args) => commands::outdated::run(&cli.global, args),

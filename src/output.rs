@@ -9,16 +9,15 @@ use std::io::Write;
 /// message on any other failure to write.
 pub fn write(args: std::fmt::Arguments, newline: bool) {
     let mut out = std::io::stdout().lock();
-    let written = out
-        .write_fmt(args)
-        .and_then(|()| {
-            if newline {
-                out.write_all(b"\n")
-            } else {
-                Ok(())
-            }
-        })
-        .and_then(|()| if newline { Ok(()) } else { out.flush() });
+    // Standard output is line-buffered: a line is out at its newline; anything else is
+    // flushed here, so a closed pipe is found now, not at exit.
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            out.flush()
+        }
+    });
     match written {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),

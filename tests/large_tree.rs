@@ -493,18 +493,13 @@ fn benchmark() {
     // Cold, as on a new checkout; Buck2's own floor (the same graph, actions that do
     // nothing), likewise; and cold after `buck2 clean`.
     tree.write_noop_graph(&p);
-    let graveyard = common::scratch();
-    let mut fresh_runs = 0;
-    let mut fresh = || {
-        fresh_runs += 1;
-        new_checkout(&p, &graveyard.path().join(fresh_runs.to_string()));
-    };
+    let aside = common::scratch();
     let mut colds = Vec::new();
     let mut noops = Vec::new();
-    for _ in 0..runs {
-        fresh();
+    for run in 0..runs {
+        new_checkout(&p, &aside.path().join(format!("tree{run}")));
         colds.push(timed(&p, &["build", "//tree/..."]));
-        fresh();
+        new_checkout(&p, &aside.path().join(format!("noop{run}")));
         noops.push(timed(&p, &["build", "//noop/..."]));
     }
     let cold = median(colds);

@@ -40,8 +40,6 @@ pub fn imports(source: &[u8]) -> Option<Vec<String>> {
             }
             if !path.is_empty() && next == Some(Token::Punct(b';')) {
                 found.push(String::from_utf8(path).ok()?);
-                statement_start = true;
-                continue;
             }
             statement_start = matches!(next, Some(Token::Punct(b';' | b'{' | b'}')));
             continue;
